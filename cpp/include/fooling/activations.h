@@ -1,0 +1,193 @@
+// Per-pixel math of a CPPN, written once for the CPU and CUDA backends.
+//
+// Every function here uses only IEEE float operations (+, -, *, /, sqrt, comparisons, integer bit
+// manipulation) in a fixed order, and both backends are compiled without FMA contraction, so the CPU and
+// CUDA backends compute bit-identical images. sin and exp are our own range-reduced polynomials (max abs
+// error about 2e-7 on the arguments a CPPN produces) rather than the platform's sinf/expf, whose last bits
+// differ between glibc and CUDA and would be amplified by deep networks. The NumPy reference renderer
+// (fooling_ext.reference) mirrors these formulas operation for operation.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#include "fooling/common.h"
+
+namespace fooling {
+
+// The activation set. Extending it means: a new enumerator before kNumActivations, a case in
+// apply_activation, its name in kActivationNames, and the same formula in fooling_ext/reference.py.
+enum Activation : int32_t {
+  kSine = 0,      // sin(p)
+  kSigmoid = 1,   // 2 * (1 / (1 + exp(-p)) - 0.5), in (-1, 1)
+  kGaussian = 2,  // exp(-p^2)
+  kLinear = 3,    // clip(p, -3, 3) / 3
+  kNumActivations = 4,
+};
+
+constexpr const char* kActivationNames[kNumActivations] = {"sine", "sigmoid", "gaussian", "linear"};
+
+namespace math {
+
+FOOLING_HD float bits_to_float(uint32_t u) {
+#if defined(__CUDA_ARCH__)
+  return __uint_as_float(u);
+#else
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+#endif
+}
+
+FOOLING_HD uint32_t float_to_bits(float f) {
+#if defined(__CUDA_ARCH__)
+  return __float_as_uint(f);
+#else
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  return u;
+#endif
+}
+
+// Clamp that maps NaN to the lower bound (a NaN compares false), so no NaN leaves an activation.
+FOOLING_HD float clamp(float x, float lo, float hi) {
+  x = x > lo ? x : lo;
+  return x < hi ? x : hi;
+}
+
+// Round to nearest (ties to even) for |x| < 2^22, by the 1.5 * 2^23 trick; exact in IEEE float.
+constexpr float kRoundMagic = 12582912.0f;
+FOOLING_HD float round_small(float x) { return (x + kRoundMagic) - kRoundMagic; }
+
+// sin(x): reduce by multiples of pi (three-part Cody-Waite split), then an odd Taylor polynomial of
+// degree 11 on [-pi/2, pi/2] (truncation error < 6e-8). |x| is clamped to 1e7, where float spacing is
+// already about 1 and the sine carries no information.
+constexpr float kInvPi = 0.318309886183790671538f;
+constexpr float kPiA = 3.140625f;
+constexpr float kPiB = 9.67502593994140625e-4f;
+constexpr float kPiC = 1.509957990978376432e-7f;
+FOOLING_HD float sin(float x) {
+  x = clamp(x, -1.0e7f, 1.0e7f);
+  const float k = round_small(x * kInvPi);
+  float r = x - k * kPiA;
+  r = r - k * kPiB;
+  r = r - k * kPiC;
+  const float r2 = r * r;
+  float p = -2.5052108385441720e-8f;
+  p = p * r2 + 2.7557319223985893e-6f;
+  p = p * r2 - 1.9841269841269841e-4f;
+  p = p * r2 + 8.3333333333333333e-3f;
+  p = p * r2 - 1.6666666666666667e-1f;
+  const float s = r + r * (r2 * p);
+  const int32_t ki = static_cast<int32_t>(k);
+  return (ki & 1) ? -s : s;
+}
+
+// exp(x): x = k ln2 + r with |r| <= ln2/2 (two-part split of ln2), Taylor polynomial of degree 7 for
+// e^r (relative error < 1e-8 before rounding), times 2^k built from the exponent bits. x is clamped to
+// [-87, 88], the range where 2^k is a normal float.
+constexpr float kLog2e = 1.44269504088896341f;
+constexpr float kLn2Hi = 0.693359375f;
+constexpr float kLn2Lo = -2.12194440054690583e-4f;
+FOOLING_HD float exp(float x) {
+  x = clamp(x, -87.0f, 88.0f);
+  const float k = round_small(x * kLog2e);
+  float r = x - k * kLn2Hi;
+  r = r - k * kLn2Lo;
+  float p = 1.9841269841269841e-4f;
+  p = p * r + 1.3888888888888889e-3f;
+  p = p * r + 8.3333333333333333e-3f;
+  p = p * r + 4.1666666666666667e-2f;
+  p = p * r + 1.6666666666666667e-1f;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  const int32_t ki = static_cast<int32_t>(k);
+  const float scale = bits_to_float(static_cast<uint32_t>(ki + 127) << 23);
+  return p * scale;
+}
+
+// log(x) for x > 0 (normal floats): x = 2^e m with m in [sqrt(1/2), sqrt(2)), log m by the atanh series
+// in s = (m - 1) / (m + 1) up to s^9 (|s| <= 0.172, truncation error < 5e-10). Returns -88 for x <= 0 or
+// subnormal x (exp of anything at or below -87 is clamped anyway).
+constexpr float kSqrt2 = 1.41421356237309505f;
+FOOLING_HD float log(float x) {
+  if (!(x >= 1.17549435e-38f)) return -88.0f;
+  const uint32_t bits = float_to_bits(x);
+  int32_t e = static_cast<int32_t>((bits >> 23) & 0xffu) - 127;
+  float m = bits_to_float((bits & 0x7fffffu) | 0x3f800000u);
+  if (m > kSqrt2) {
+    m = m * 0.5f;
+    e = e + 1;
+  }
+  const float s = (m - 1.0f) / (m + 1.0f);
+  const float s2 = s * s;
+  float p = 1.0f / 9.0f;
+  p = p * s2 + 1.0f / 7.0f;
+  p = p * s2 + 0.2f;
+  p = p * s2 + 1.0f / 3.0f;
+  p = p * s2 + 1.0f;
+  const float log_m = 2.0f * s * p;
+  const float ef = static_cast<float>(e);
+  return ef * kLn2Hi + (log_m + ef * kLn2Lo);
+}
+
+// x^y for x >= 0 as exp(y log x); 0 for x <= 0.
+FOOLING_HD float pow(float x, float y) { return x > 0.0f ? exp(y * log(x)) : 0.0f; }
+
+}  // namespace math
+
+FOOLING_HD float act_sine(float p) { return math::sin(p); }
+FOOLING_HD float act_sigmoid(float p) { return 2.0f * (1.0f / (1.0f + math::exp(-p)) - 0.5f); }
+FOOLING_HD float act_gaussian(float p) { return math::exp(-(p * p)); }
+FOOLING_HD float act_linear(float p) { return math::clamp(p, -3.0f, 3.0f) / 3.0f; }
+
+FOOLING_HD float apply_activation(int32_t activation, float p) {
+  switch (activation) {
+    case kSine: return act_sine(p);
+    case kSigmoid: return act_sigmoid(p);
+    case kGaussian: return act_gaussian(p);
+    default: return act_linear(p);
+  }
+}
+
+// Colour: the three CPPN outputs, each |v| clipped to [0, 1], read as (H, L, S) or (H, S, V); H = 1 is the
+// same hue as H = 0. Standard chroma formulation, evaluated without branches on the data.
+FOOLING_HD void hue_to_rgb(float h, float c, float m, float* r, float* g, float* b) {
+  const float hp = h * 6.0f;                           // [0, 6]
+  const float sector_f = hp - 2.0f * static_cast<float>(static_cast<int32_t>(hp * 0.5f));  // hp mod 2
+  const float x = c * (1.0f - (sector_f - 1.0f < 0.0f ? 1.0f - sector_f : sector_f - 1.0f));
+  int32_t sector = static_cast<int32_t>(hp);
+  if (sector >= 6) sector = 0;
+  float rr, gg, bb;
+  switch (sector) {
+    case 0: rr = c; gg = x; bb = 0.0f; break;
+    case 1: rr = x; gg = c; bb = 0.0f; break;
+    case 2: rr = 0.0f; gg = c; bb = x; break;
+    case 3: rr = 0.0f; gg = x; bb = c; break;
+    case 4: rr = x; gg = 0.0f; bb = c; break;
+    default: rr = c; gg = 0.0f; bb = x; break;
+  }
+  *r = rr + m;
+  *g = gg + m;
+  *b = bb + m;
+}
+
+FOOLING_HD void hsl_to_rgb(float h, float s, float l, float* r, float* g, float* b) {
+  const float two_l_minus_1 = 2.0f * l - 1.0f;
+  const float c = (1.0f - (two_l_minus_1 < 0.0f ? -two_l_minus_1 : two_l_minus_1)) * s;
+  hue_to_rgb(h, c, l - 0.5f * c, r, g, b);
+}
+
+FOOLING_HD void hsv_to_rgb(float h, float s, float v, float* r, float* g, float* b) {
+  const float c = v * s;
+  hue_to_rgb(h, c, v - c, r, g, b);
+}
+
+// Pixel value of an output: |v| clipped to [0, 1] (NaN -> 0).
+FOOLING_HD float output_intensity(float v) {
+  const float a = v < 0.0f ? -v : v;
+  return math::clamp(a, 0.0f, 1.0f);
+}
+
+}  // namespace fooling

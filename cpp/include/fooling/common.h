@@ -1,0 +1,26 @@
+// Shared definitions for the host (C++) and device (CUDA) code of fooling_ext.
+#pragma once
+
+#include <cstdint>
+
+#if defined(__CUDACC__)
+#define FOOLING_HD __host__ __device__ __forceinline__
+#else
+#define FOOLING_HD inline
+#endif
+
+namespace fooling {
+
+// CPPN inputs, in node-index order: x, y, d (distance from the centre), bias (= 1).
+constexpr int kNumInputs = 4;
+constexpr int kInputX = 0;
+constexpr int kInputY = 1;
+constexpr int kInputD = 2;
+constexpr int kInputBias = 3;
+
+// Upper limits on the padded capacity, so index arithmetic stays within int32.
+constexpr int kMaxNodesCapacity = 4096;
+constexpr int kMaxEdgesCapacity = 65536;
+constexpr int kMaxImageSide = 1024;
+
+}  // namespace fooling

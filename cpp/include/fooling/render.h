@@ -1,0 +1,87 @@
+// Batched CPPN rendering: parameters, the per-pixel inputs, and the backend entry points.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+#include "fooling/activations.h"
+#include "fooling/common.h"
+#include "fooling/genome.h"
+#include "fooling/program.h"
+
+namespace fooling {
+
+enum CoordMode : int32_t {
+  kCoordsNormalized = 0,  // x, y on [-1, 1]
+  kCoordsPixel = 1,       // x, y = raw column / row index (the original code's choice)
+};
+
+enum ColorMode : int32_t {
+  kColorHsl = 0,  // 3 outputs read as H, L, S (the original code's choice)
+  kColorHsv = 1,  // 3 outputs read as H, S, V
+};
+
+struct RenderParams {
+  int32_t height = 28;
+  int32_t width = 28;
+  int32_t coords = kCoordsNormalized;
+  int32_t color = kColorHsl;
+};
+
+// Coordinate of index i on an axis of n pixels, on [-1, 1]: (2i - (n - 1)) / (n - 1), one rounding.
+FOOLING_HD float normalized_coord(int32_t i, int32_t n) {
+  return n > 1 ? static_cast<float>(2 * i - (n - 1)) / static_cast<float>(n - 1) : 0.0f;
+}
+
+// The four CPPN inputs at pixel (row, col). d is always measured on normalised coordinates.
+FOOLING_HD void pixel_inputs(const RenderParams& p, int32_t row, int32_t col, float* x, float* y, float* d) {
+  const float xn = normalized_coord(col, p.width);
+  const float yn = normalized_coord(row, p.height);
+  *d = sqrtf(xn * xn + yn * yn);
+  if (p.coords == kCoordsPixel) {
+    *x = static_cast<float>(col);
+    *y = static_cast<float>(row);
+  } else {
+    *x = xn;
+    *y = yn;
+  }
+}
+
+// Writes the pixel's output channels (1: grey, 3: colour) from the output-node values.
+FOOLING_HD void write_pixel(const RenderParams& p, int32_t channels, float o0, float o1, float o2,
+                            float* out, int64_t plane) {
+  if (channels == 1) {
+    out[0] = output_intensity(o0);
+    return;
+  }
+  const float a = output_intensity(o0), b = output_intensity(o1), c = output_intensity(o2);
+  float r, g, bl;
+  if (p.color == kColorHsv) {
+    hsv_to_rgb(a, b, c, &r, &g, &bl);
+  } else {
+    hsl_to_rgb(a, c, b, &r, &g, &bl);  // outputs are (H, L, S)
+  }
+  out[0] = math::clamp(r, 0.0f, 1.0f);
+  out[plane] = math::clamp(g, 0.0f, 1.0f);
+  out[2 * plane] = math::clamp(bl, 0.0f, 1.0f);
+}
+
+// Checks shared by both backends; returns an empty string when the call is well formed.
+std::string check_render_call(const CppnBatchView& g, const RenderParams& p);
+
+inline int64_t program_workspace_ints(int32_t max_nodes, int32_t max_edges) {
+  return ProgramLayout{max_nodes, max_edges}.row_size();
+}
+
+// CPU backend. out: float32 [batch, num_outputs, height, width]; errors: [batch]. Returns the number of
+// invalid genomes (their images are left as zeros); images of valid genomes are always written.
+int32_t render_cpu(const CppnBatchView& g, const RenderParams& p, float* out, GenomeError* errors);
+
+// CUDA backend (all pointers on the current device). workspace: int32 [chunk, program_workspace_ints]
+// where chunk = workspace_rows; errors: device [batch]. Runs on `stream`, asynchronously; returns "" or a
+// CUDA error message.
+std::string render_cuda(const CppnBatchView& g, const RenderParams& p, float* out, GenomeError* errors,
+                        int32_t* workspace, int64_t workspace_rows, void* stream);
+
+}  // namespace fooling

@@ -1,0 +1,23 @@
+// Build without the CUDA backend: the same entry points, each reporting that CUDA is not compiled in.
+#include "fooling/cuda_info.h"
+#include "fooling/mutation.h"
+#include "fooling/render.h"
+
+namespace fooling {
+
+namespace {
+const char* kNotCompiled = "fooling_ext was built without the CUDA backend (no nvcc at build time, or FOOLING_CUDA=OFF)";
+}
+
+CudaInfo cuda_info() {
+  CudaInfo info;
+  info.error = kNotCompiled;
+  return info;
+}
+
+std::string render_cuda(const CppnBatchView&, const RenderParams&, float*, GenomeError*, int32_t*, int64_t,
+                        void*) {
+  return kNotCompiled;
+}
+
+}  // namespace fooling

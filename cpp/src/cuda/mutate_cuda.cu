@@ -1,0 +1,1 @@
+#include "fooling/mutation.h"

@@ -1,0 +1,3 @@
+from fooling_ext.cli import main
+
+raise SystemExit(main())
