@@ -15,6 +15,17 @@ void bind_render(py::module_& m) {
         "int32 entries of workspace one genome needs on the CUDA backend.");
 
   m.def(
+      "validate_cpu",
+      [](const CppnBatchView& g, uintptr_t errors) {
+        const std::string bad = check_render_call(g, RenderParams{});
+        if (!bad.empty()) throw py::value_error(bad);
+        py::gil_scoped_release release;
+        return validate_cpu(g, reinterpret_cast<GenomeError*>(errors));
+      },
+      py::arg("genomes"), py::arg("errors"),
+      "Validate host genomes; errors: int32 [B, 3] (code, index, value). Returns the invalid count.");
+
+  m.def(
       "render_cpu",
       [](const CppnBatchView& g, int32_t height, int32_t width, int32_t coords, int32_t color, uintptr_t out,
          uintptr_t errors) {

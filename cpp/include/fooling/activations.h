@@ -62,10 +62,17 @@ FOOLING_HD float round_small(float x) { return (x + kRoundMagic) - kRoundMagic; 
 // sin(x): reduce by multiples of pi (three-part Cody-Waite split), then an odd Taylor polynomial of
 // degree 11 on [-pi/2, pi/2] (truncation error < 6e-8). |x| is clamped to 1e7, where float spacing is
 // already about 1 and the sine carries no information.
-constexpr float kInvPi = 0.318309886183790671538f;
+constexpr float kInvPi = static_cast<float>(0.318309886183790671538);
 constexpr float kPiA = 3.140625f;
-constexpr float kPiB = 9.67502593994140625e-4f;
-constexpr float kPiC = 1.509957990978376432e-7f;
+constexpr float kPiB = static_cast<float>(9.67502593994140625e-4);
+constexpr float kPiC = static_cast<float>(1.509957990978376432e-7);
+// Taylor coefficients of sin: (-1)^k / (2k + 1)!, k = 5..1. Constants are written as double literals cast
+// to float so that every implementation (C++, CUDA, NumPy) rounds them the same way.
+constexpr float kSin11 = static_cast<float>(-2.5052108385441720e-8);
+constexpr float kSin9 = static_cast<float>(2.7557319223985893e-6);
+constexpr float kSin7 = static_cast<float>(-1.9841269841269841e-4);
+constexpr float kSin5 = static_cast<float>(8.3333333333333333e-3);
+constexpr float kSin3 = static_cast<float>(-1.6666666666666667e-1);
 FOOLING_HD float sin(float x) {
   x = clamp(x, -1.0e7f, 1.0e7f);
   const float k = round_small(x * kInvPi);
@@ -73,11 +80,11 @@ FOOLING_HD float sin(float x) {
   r = r - k * kPiB;
   r = r - k * kPiC;
   const float r2 = r * r;
-  float p = -2.5052108385441720e-8f;
-  p = p * r2 + 2.7557319223985893e-6f;
-  p = p * r2 - 1.9841269841269841e-4f;
-  p = p * r2 + 8.3333333333333333e-3f;
-  p = p * r2 - 1.6666666666666667e-1f;
+  float p = kSin11;
+  p = p * r2 + kSin9;
+  p = p * r2 + kSin7;
+  p = p * r2 + kSin5;
+  p = p * r2 + kSin3;
   const float s = r + r * (r2 * p);
   const int32_t ki = static_cast<int32_t>(k);
   return (ki & 1) ? -s : s;
@@ -86,19 +93,25 @@ FOOLING_HD float sin(float x) {
 // exp(x): x = k ln2 + r with |r| <= ln2/2 (two-part split of ln2), Taylor polynomial of degree 7 for
 // e^r (relative error < 1e-8 before rounding), times 2^k built from the exponent bits. x is clamped to
 // [-87, 88], the range where 2^k is a normal float.
-constexpr float kLog2e = 1.44269504088896341f;
+constexpr float kLog2e = static_cast<float>(1.44269504088896341);
 constexpr float kLn2Hi = 0.693359375f;
-constexpr float kLn2Lo = -2.12194440054690583e-4f;
+constexpr float kLn2Lo = static_cast<float>(-2.12194440054690583e-4);
+// Taylor coefficients of e^r: 1 / k!, k = 7..0.
+constexpr float kExp7 = static_cast<float>(1.9841269841269841e-4);
+constexpr float kExp6 = static_cast<float>(1.3888888888888889e-3);
+constexpr float kExp5 = static_cast<float>(8.3333333333333333e-3);
+constexpr float kExp4 = static_cast<float>(4.1666666666666667e-2);
+constexpr float kExp3 = static_cast<float>(1.6666666666666667e-1);
 FOOLING_HD float exp(float x) {
   x = clamp(x, -87.0f, 88.0f);
   const float k = round_small(x * kLog2e);
   float r = x - k * kLn2Hi;
   r = r - k * kLn2Lo;
-  float p = 1.9841269841269841e-4f;
-  p = p * r + 1.3888888888888889e-3f;
-  p = p * r + 8.3333333333333333e-3f;
-  p = p * r + 4.1666666666666667e-2f;
-  p = p * r + 1.6666666666666667e-1f;
+  float p = kExp7;
+  p = p * r + kExp6;
+  p = p * r + kExp5;
+  p = p * r + kExp4;
+  p = p * r + kExp3;
   p = p * r + 0.5f;
   p = p * r + 1.0f;
   p = p * r + 1.0f;
@@ -110,9 +123,15 @@ FOOLING_HD float exp(float x) {
 // log(x) for x > 0 (normal floats): x = 2^e m with m in [sqrt(1/2), sqrt(2)), log m by the atanh series
 // in s = (m - 1) / (m + 1) up to s^9 (|s| <= 0.172, truncation error < 5e-10). Returns -88 for x <= 0 or
 // subnormal x (exp of anything at or below -87 is clamped anyway).
-constexpr float kSqrt2 = 1.41421356237309505f;
+constexpr float kSqrt2 = static_cast<float>(1.41421356237309505);
+// atanh-series coefficients 1 / (2k + 1), k = 4..1.
+constexpr float kLog9 = static_cast<float>(1.0 / 9.0);
+constexpr float kLog7 = static_cast<float>(1.0 / 7.0);
+constexpr float kLog5 = static_cast<float>(1.0 / 5.0);
+constexpr float kLog3 = static_cast<float>(1.0 / 3.0);
+constexpr float kMinNormal = static_cast<float>(1.1754943508222875e-38);
 FOOLING_HD float log(float x) {
-  if (!(x >= 1.17549435e-38f)) return -88.0f;
+  if (!(x >= kMinNormal)) return -88.0f;
   const uint32_t bits = float_to_bits(x);
   int32_t e = static_cast<int32_t>((bits >> 23) & 0xffu) - 127;
   float m = bits_to_float((bits & 0x7fffffu) | 0x3f800000u);
@@ -122,10 +141,10 @@ FOOLING_HD float log(float x) {
   }
   const float s = (m - 1.0f) / (m + 1.0f);
   const float s2 = s * s;
-  float p = 1.0f / 9.0f;
-  p = p * s2 + 1.0f / 7.0f;
-  p = p * s2 + 0.2f;
-  p = p * s2 + 1.0f / 3.0f;
+  float p = kLog9;
+  p = p * s2 + kLog7;
+  p = p * s2 + kLog5;
+  p = p * s2 + kLog3;
   p = p * s2 + 1.0f;
   const float log_m = 2.0f * s * p;
   const float ef = static_cast<float>(e);

@@ -74,6 +74,9 @@ inline int64_t program_workspace_ints(int32_t max_nodes, int32_t max_edges) {
   return ProgramLayout{max_nodes, max_edges}.row_size();
 }
 
+// Validates every genome on the CPU (in parallel); errors: [batch]. Returns the number of invalid genomes.
+int32_t validate_cpu(const CppnBatchView& g, GenomeError* errors);
+
 // CPU backend. out: float32 [batch, num_outputs, height, width]; errors: [batch]. Returns the number of
 // invalid genomes (their images are left as zeros); images of valid genomes are always written.
 int32_t render_cpu(const CppnBatchView& g, const RenderParams& p, float* out, GenomeError* errors);

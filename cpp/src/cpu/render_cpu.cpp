@@ -93,6 +93,18 @@ void run_tile(const int32_t* prog, const ProgramLayout& L, const RenderParams& p
 
 }  // namespace
 
+int32_t validate_cpu(const CppnBatchView& g, GenomeError* errors) {
+  const int64_t row_size = ProgramLayout{g.max_nodes, g.max_edges}.row_size();
+  const int threads = num_threads();
+  std::vector<int32_t> scratch(static_cast<size_t>(threads) * row_size);
+  parallel_for(g.batch, [&](int64_t b, int thread) {
+    errors[b] = compile_program(g, static_cast<int32_t>(b), scratch.data() + thread * row_size);
+  }, threads);
+  int32_t invalid = 0;
+  for (int32_t b = 0; b < g.batch; ++b) invalid += errors[b].code != kGenomeOk;
+  return invalid;
+}
+
 int32_t render_cpu(const CppnBatchView& g, const RenderParams& p, float* out, GenomeError* errors) {
   const ProgramLayout L{g.max_nodes, g.max_edges};
   const int64_t row_size = L.row_size();
