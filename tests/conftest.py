@@ -1,0 +1,28 @@
+"""Shared fixtures: the backends actually present, and the test folder on sys.path for helpers."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from fooling_ext._backend import cuda_available  # noqa: E402
+
+BACKEND_PARAMS = [
+    pytest.param("cpu", id="cpu"),
+    pytest.param(
+        "cuda",
+        id="cuda",
+        marks=[pytest.mark.cuda, pytest.mark.skipif(not cuda_available(), reason="no usable CUDA backend/device")],
+    ),
+]
+
+
+@pytest.fixture(params=BACKEND_PARAMS)
+def device(request) -> torch.device:
+    """Each backend present in this build and on this machine, as the torch device it works on."""
+    return torch.device(request.param)
