@@ -1,0 +1,191 @@
+"""What a run leaves for people to look at: one PNG per class, labelled grids, a confidence plot, a table.
+
+Pillow draws the images and grids (exact pixels, nearest-neighbour upscaling, captions); matplotlib draws
+the plot. Both work without a display.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+TILE = 128  # grid tile side in pixels
+CAPTION = 30
+
+
+def to_pil(image: np.ndarray) -> Image.Image:
+    """uint8 [C, H, W] (C = 1 or 3) -> PIL image."""
+    if image.dtype != np.uint8:
+        raise ValueError(f"expected a uint8 image, got {image.dtype}")
+    if image.shape[0] == 1:
+        return Image.fromarray(image[0], mode="L")
+    return Image.fromarray(np.ascontiguousarray(image.transpose(1, 2, 0)), mode="RGB")
+
+
+def safe_name(name: str, limit: int = 40) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")[:limit] or "class"
+
+
+def save_class_images(folder: Path, images: np.ndarray, occupied: np.ndarray, class_names: Sequence[str]) -> list[Path]:
+    """images/class_<k>_<name>.png for every occupied cell, at the rendered resolution."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    width = max(3, len(str(len(class_names) - 1)))
+    for k, name in enumerate(class_names):
+        if not occupied[k]:
+            continue
+        path = folder / f"class_{k:0{width}d}_{safe_name(name)}.png"
+        to_pil(images[k]).save(path)
+        paths.append(path)
+    return paths
+
+
+def _font(size: int) -> ImageFont.ImageFont:
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1 has only the fixed bitmap font
+        return ImageFont.load_default()
+
+
+def _fit(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> str:
+    while text and draw.textlength(text, font=font) > width:
+        text = text[:-1]
+    return text
+
+
+def labelled_grid(
+    images: np.ndarray,
+    labels: Sequence[str],
+    captions: Sequence[str],
+    *,
+    columns: int = 10,
+    tile: int = TILE,
+) -> Image.Image:
+    """A grid of images (uint8 [N, C, H, W]) with two caption lines under each (e.g. class name and
+    confidence). Images are scaled to `tile` pixels, nearest-neighbour when enlarging (pixels stay pixels)."""
+    n = len(images)
+    columns = max(1, min(columns, n))
+    rows = max(1, -(-n // columns))
+    sheet = Image.new("RGB", (columns * tile, rows * (tile + CAPTION)), "white")
+    draw = ImageDraw.Draw(sheet)
+    font = _font(12)
+    for i in range(n):
+        img = to_pil(images[i]).convert("RGB")
+        resample = Image.NEAREST if img.width <= tile else Image.LANCZOS
+        img = img.resize((tile, tile), resample)
+        x, y = (i % columns) * tile, (i // columns) * (tile + CAPTION)
+        sheet.paste(img, (x, y))
+        draw.text((x + 3, y + tile + 1), _fit(draw, labels[i], font, tile - 6), fill="black", font=font)
+        draw.text((x + 3, y + tile + 15), _fit(draw, captions[i], font, tile - 6), fill="black", font=font)
+    return sheet
+
+
+def format_confidence(c: float) -> str:
+    """Confidence as a percentage with enough digits to tell 99.99% from 99.9%."""
+    if c < 0:
+        return "empty"
+    return f"{100.0 * c:.2f}%" if c < 0.9999 else f"{100.0 * c:.4f}%"
+
+
+def save_grids(
+    folder: Path,
+    images: np.ndarray,
+    confidence: np.ndarray,
+    occupied: np.ndarray,
+    class_names: Sequence[str],
+    *,
+    per_grid: int = 100,
+    top: int = 50,
+) -> list[Path]:
+    """grid.png for up to `per_grid` classes; for more classes grid_<first>-<last>.png per block of
+    `per_grid`, plus grid_top<top>.png with the most confident cells."""
+    k = len(class_names)
+    labels = [f"{i}: {name}" for i, name in enumerate(class_names)]
+    caps = [format_confidence(float(c)) if occ else "empty" for c, occ in zip(confidence, occupied)]
+    blank = np.zeros_like(images[:1])
+    imgs = np.stack([images[i] if occupied[i] else blank[0] for i in range(k)])
+    paths = []
+    if k <= per_grid:
+        path = folder / "grid.png"
+        labelled_grid(imgs, labels, caps, columns=min(10, k)).save(path)
+        return [path]
+    for start in range(0, k, per_grid):
+        end = min(k, start + per_grid)
+        path = folder / f"grid_{start:04d}-{end - 1:04d}.png"
+        labelled_grid(imgs[start:end], labels[start:end], caps[start:end]).save(path)
+        paths.append(path)
+    order = [i for i in np.argsort(-np.where(occupied, confidence, -1.0), kind="stable") if occupied[i]][:top]
+    if order:
+        path = folder / f"grid_top{top}.png"
+        labelled_grid(imgs[order], [labels[i] for i in order], [caps[i] for i in order]).save(path)
+        paths.append(path)
+    return paths
+
+
+def plot_metrics(path: Path, metrics: Sequence[dict], title: str = "") -> Path:
+    """Confidence over generations (best, median, mean over classes) and classes >= 99%."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    gens = [m["generation"] for m in metrics]
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
+    ax.plot(gens, [m["best"] for m in metrics], label="best class", color="tab:green")
+    ax.plot(gens, [m["median"] for m in metrics], label="median over classes", color="tab:blue")
+    ax.plot(gens, [m["mean"] for m in metrics], label="mean over classes", color="tab:orange", linestyle="--")
+    ax.set_xlabel("generation")
+    ax.set_ylabel("confidence")
+    ax.set_ylim(0.0, 1.02)
+    ax.grid(alpha=0.3)
+    ax2 = ax.twinx()
+    num_classes = metrics[-1]["classes"] if metrics else 1
+    ax2.plot(gens, [m["n99"] for m in metrics], label="classes >= 99%", color="tab:red", alpha=0.6)
+    ax2.set_ylabel("classes >= 99%")
+    ax2.set_ylim(0, num_classes * 1.02)
+    lines = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
+    names = ax.get_legend_handles_labels()[1] + ax2.get_legend_handles_labels()[1]
+    ax.legend(lines, names, loc="lower right", fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def class_table(
+    class_names: Sequence[str],
+    confidence: np.ndarray,
+    occupied: np.ndarray,
+    generation: np.ndarray,
+    elite_id: np.ndarray,
+    parent_id: np.ndarray,
+) -> str:
+    """The per-class table `fooling report` prints."""
+    width = max(10, min(40, max(len(n) for n in class_names)))
+    lines = [f"{'class':>5}  {'name':<{width}}  {'confidence':>11}  {'generation':>10}  {'elite':>9}  {'parent':>9}"]
+    for k, name in enumerate(class_names):
+        if occupied[k]:
+            lines.append(
+                f"{k:>5}  {name[:width]:<{width}}  {format_confidence(float(confidence[k])):>11}  "
+                f"{int(generation[k]):>10}  {int(elite_id[k]):>9}  {int(parent_id[k]):>9}"
+            )
+        else:
+            lines.append(f"{k:>5}  {name[:width]:<{width}}  {'empty':>11}")
+    conf = np.where(occupied, confidence, 0.0)
+    lines.append("")
+    lines.append(summary_line(conf))
+    return "\n".join(lines)
+
+
+def summary_line(conf: np.ndarray) -> str:
+    return (
+        f"classes: {conf.size}  median confidence: {format_confidence(float(np.median(conf)))}  "
+        f"mean: {format_confidence(float(conf.mean()))}  >= 99%: {int((conf >= 0.99).sum())}  "
+        f">= 99.99%: {int((conf >= 0.9999).sum())}"
+    )
