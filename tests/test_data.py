@@ -48,7 +48,8 @@ def test_shipped_mnist_is_the_full_set_with_published_counts():
     assert data.x_test.shape == (10000, 28, 28)
     assert data.y_train[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
     # Published per-class counts of the MNIST training and test sets.
-    assert np.bincount(data.y_train, minlength=10).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    train_counts = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    assert np.bincount(data.y_train, minlength=10).tolist() == train_counts
     assert np.bincount(data.y_test, minlength=10).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
     assert data.x_train.max() == 255 and data.x_train.min() == 0
 

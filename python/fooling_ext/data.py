@@ -85,7 +85,9 @@ def read_idx(path: PathLike) -> np.ndarray:
         )
     header_size = 4 + 4 * ndim
     if len(raw) < header_size:
-        raise ValueError(f"{path}: truncated IDX header: {ndim} dimensions need {header_size} bytes, file has {len(raw)}")
+        raise ValueError(
+            f"{path}: truncated IDX header: {ndim} dimensions need {header_size} bytes, file has {len(raw)}"
+        )
     shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     dtype = _IDX_DTYPES[type_code]
     expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
@@ -124,7 +126,9 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
     with archive:
         missing = [key for key in _NPZ_KEYS if key not in archive.files]
         if missing:
-            raise ValueError(f"{path}: missing arrays {missing}; an MNIST .npz needs {list(_NPZ_KEYS)}, found {archive.files}")
+            raise ValueError(
+                f"{path}: missing arrays {missing}; an MNIST .npz needs {list(_NPZ_KEYS)}, found {archive.files}"
+            )
         return {key: archive[key] for key in _NPZ_KEYS}
 
 
@@ -134,7 +138,9 @@ def _read_idx_folder(folder: Path) -> dict[str, np.ndarray]:
         candidates = [folder / name, folder / f"{name}.gz"]
         found = next((candidate for candidate in candidates if candidate.is_file()), None)
         if found is None:
-            raise FileNotFoundError(f"{folder}: no {name} or {name}.gz; an MNIST folder needs {list(_IDX_FILES.values())}")
+            raise FileNotFoundError(
+                f"{folder}: no {name} or {name}.gz; an MNIST folder needs {list(_IDX_FILES.values())}"
+            )
         arrays[key] = read_idx(found)
     return arrays
 

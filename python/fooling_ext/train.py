@@ -189,12 +189,14 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("--out", type=Path, default=Path(DEFAULT_OUT),
-                        help=f"weights file to write (default: ./{DEFAULT_OUT}); metrics go to the same name with .json")
-    parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, help=f"passes over the data (default {DEFAULT_EPOCHS})")
+                        help=f"weights file to write (default: ./{DEFAULT_OUT}); metrics go next to it as .json")
+    parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS,
+                        help=f"passes over the data (default {DEFAULT_EPOCHS})")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
                         help=f"images per step (default {DEFAULT_BATCH_SIZE})")
     parser.add_argument("--lr", type=float, default=DEFAULT_LR, help=f"peak learning rate (default {DEFAULT_LR})")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"seed for weights and shuffling (default {DEFAULT_SEED})")
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED,
+                        help=f"seed for weights and shuffling (default {DEFAULT_SEED})")
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS,
                         help=f"CPU threads; results are reproducible for the same count (default {DEFAULT_THREADS})")
     parser.add_argument("--data", type=Path, default=None,
@@ -209,7 +211,8 @@ def _run_train_mnist(args: argparse.Namespace) -> int:
     if args.limit_train is not None:
         if args.limit_train < 1:
             raise ValueError(f"--limit-train must be >= 1, got {args.limit_train}")
-        data = dataclasses.replace(data, x_train=data.x_train[: args.limit_train], y_train=data.y_train[: args.limit_train])
+        limit = args.limit_train
+        data = dataclasses.replace(data, x_train=data.x_train[:limit], y_train=data.y_train[:limit])
     model, metrics = train_lenet(
         data,
         epochs=args.epochs,
