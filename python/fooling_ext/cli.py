@@ -13,6 +13,7 @@ import sys
 
 # Modules that contribute subcommands, in the order `fooling --help` lists them.
 _COMMAND_MODULES = (
+    "fooling_ext.evolve",
     "fooling_ext.train",
 )
 
