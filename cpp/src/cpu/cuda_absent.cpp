@@ -20,4 +20,24 @@ std::string render_cuda(const CppnBatchView&, const RenderParams&, float*, Genom
   return kNotCompiled;
 }
 
+std::string mutate_cppn_cuda(const CppnBatchView&, const CppnMutationParams&, uint64_t, uint32_t, uint32_t,
+                             GenomeError*, int32_t*, int64_t, void*) {
+  return kNotCompiled;
+}
+
+std::string select_cppn_cuda(const CppnBatchView&, const int64_t*, const CppnBatchView&, int64_t*, void*) {
+  return kNotCompiled;
+}
+
+std::string select_rows_cuda(const float*, int64_t, int64_t, const int64_t*, int64_t, float*, int64_t*, void*) {
+  return kNotCompiled;
+}
+
+std::string init_pixels_cuda(float*, int64_t, int64_t, uint64_t, uint32_t, void*) { return kNotCompiled; }
+
+std::string mutate_pixels_cuda(float*, int64_t, int64_t, const PixelMutationParams&, uint64_t, uint32_t, uint32_t,
+                               void*) {
+  return kNotCompiled;
+}
+
 }  // namespace fooling
