@@ -488,7 +488,7 @@ def load_classifier(
     ``nn.Module`` / callable in memory. A model file or module needs ``spec`` (a LeNet state_dict defaults to the
     MNIST spec); the built-in models bring their own, which ``spec`` replaces when given (e.g. to enable resize).
     ``class_names`` default to the built-in names, or "0".."K-1". ``channels_last=None`` turns it on for the
-    built-in ImageNet model (1.6x faster on a CPU) and off otherwise.
+    built-in ImageNet model (about 1.5 times faster on a CPU) and off otherwise.
     """
     options = dict(device=device, max_batch=max_batch, channels_last=channels_last, dtype=dtype)
     if isinstance(model, Mapping):
