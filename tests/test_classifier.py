@@ -577,7 +577,7 @@ def parse_model_flags(argv: list[str]) -> argparse.Namespace:
 
 def test_command_line_flags_describe_a_model_file(exported_lenet, lenet, digits, tmp_path):
     args = parse_model_flags(["--model", str(exported_lenet), "--model-channels", "1", "--model-size", "28x28",
-                              "--model-classes", str(tmp_path / "names.txt"), "--device", "cpu"])
+                              "--model-classes", str(tmp_path / "names.txt"), "--backend", "cpu"])
     classifier = classifier_from_args(args)
     assert classifier.class_names[0] == "digit 0" and classifier.spec == MNIST_SPEC
     torch.testing.assert_close(classifier.probabilities(digits), direct_probabilities(lenet, digits), rtol=0, atol=1e-6)
@@ -597,7 +597,7 @@ def test_default_flags_give_the_shipped_lenet():
     assert classifier.name == "mnist" and classifier.num_classes == 10
 
 
-@pytest.mark.parametrize("flags", [["--model-size", "28by28"], ["--model-mean", "a,b"], ["--device", "gpu"]])
+@pytest.mark.parametrize("flags", [["--model-size", "28by28"], ["--model-mean", "a,b"], ["--backend", "gpu"]])
 def test_malformed_flags_are_usage_errors(flags, capsys):
     with pytest.raises(SystemExit):
         parse_model_flags(flags)

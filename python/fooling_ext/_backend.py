@@ -64,7 +64,7 @@ def resolve_backend(backend: str = "auto") -> str:
         return "cpu"
     usable, reason = _cuda_status()
     if backend == "cuda" and not usable:
-        raise RuntimeError(f"the CUDA backend was requested but cannot be used: {reason}")
+        raise ValueError(f"the CUDA backend was requested but cannot be used: {reason}")
     if backend == "auto" and os.environ.get("FOOLING_BACKEND") in ("cpu", "cuda"):
         return resolve_backend(os.environ["FOOLING_BACKEND"])
     return "cuda" if usable else "cpu"

@@ -142,7 +142,7 @@ def resolve_device(device: str | torch.device) -> torch.device:
             raise ValueError(
                 f"device {device!r} requested but CUDA is not available "
                 f"(torch {torch.__version__} built {'with' if torch.version.cuda else 'without'} CUDA; "
-                "no usable GPU or driver); use --device cpu or auto"
+                "no usable GPU or driver); use --backend cpu or auto"
             )
         if resolved.index is not None and resolved.index >= torch.cuda.device_count():
             raise ValueError(f"device {device!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist")
@@ -796,7 +796,8 @@ class ModelSpec:
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, *, default_model: str = "mnist") -> None:
-    """Add the options that choose a classifier: ``--model`` and its description flags, ``--crops``, ``--device``."""
+    """Add the options that choose a classifier: ``--model`` and its description flags, ``--crops``, and
+    ``--backend`` (where the classifier runs, and with it every other tensor of the command)."""
     group = parser.add_argument_group(
         "classifier",
         "The model to fool. A model file needs its input described, by flags or by a JSON description whose "
@@ -820,8 +821,9 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, default_model: str =
                        help="resize images to the model's size instead of rejecting other sizes")
     group.add_argument("--crops", type=int, metavar="N",
                        help="score each image as the mean over 10 crops of NxN (corners, centre, mirrors)")
-    group.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto",
-                       help="where the classifier runs; auto picks cuda when available (default auto)")
+    group.add_argument("--backend", choices=("cpu", "cuda", "auto"), default="auto",
+                       help="where the classifier, genomes and images live; auto picks cuda when the CUDA backend "
+                            "can be used (default auto)")
 
 
 def classifier_from_args(args: argparse.Namespace) -> Classifier:
@@ -843,7 +845,10 @@ def classifier_from_args(args: argparse.Namespace) -> Classifier:
     if args.model_size is not None:
         overrides["height"], overrides["width"] = args.model_size
     given = {key: value for key, value in overrides.items() if value is not None}
-    return dataclasses.replace(description, **given).load(device=args.device)
+    from fooling_ext._backend import backend_device, resolve_backend
+
+    device = backend_device(resolve_backend(args.backend))
+    return dataclasses.replace(description, **given).load(device=device)
 
 
 def _parse_size(text: str) -> tuple[int, int]:

@@ -14,6 +14,7 @@ import sys
 # Modules that contribute subcommands, in the order `fooling --help` lists them.
 _COMMAND_MODULES = (
     "fooling_ext.evolve",
+    "fooling_ext.gradient",
     "fooling_ext.train",
 )
 
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (CLIError, ValueError, FileNotFoundError, FileExistsError) as exc:
+    except (CLIError, ValueError, FileNotFoundError, FileExistsError, ImportError) as exc:
         print(f"fooling {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -93,6 +93,7 @@ def describe_classifier(clf) -> dict[str, Any]:
     spec = clf.spec
     return {
         "name": clf.name,
+        "description": getattr(clf, "description", ""),
         "num_classes": clf.num_classes,
         "class_names": list(clf.class_names),
         "spec": dataclasses.asdict(spec) if dataclasses.is_dataclass(spec) else dict(spec),
@@ -118,7 +119,7 @@ def full_config(config: EvolveConfig, clf, encoding) -> dict[str, Any]:
     run["image_size"] = [encoding.height, encoding.width]
     return {
         "fooling_ext": __version__,
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
         "run": run,
         "encoding": encoding.config(),
         "classifier": describe_classifier(clf),
@@ -266,6 +267,8 @@ def write_outputs(folder: RunFolder, archive: Archive, metrics: list[dict[str, A
     atomic_write_text(folder.path / "report.txt", table + "\n")
     conf0 = np.where(occupied, conf, 0.0)
     summary = {
+        "model": cfg["classifier"]["name"],
+        "model_description": cfg["classifier"]["description"],
         "generations": metrics[-1]["generation"] + 1 if metrics else 0,
         "evaluations": metrics[-1]["evaluations"] if metrics else 0,
         "seconds": metrics[-1]["seconds"] if metrics else 0.0,
@@ -327,8 +330,6 @@ def register_cli(sub) -> None:
     p.add_argument("--batch", type=int, default=None,
                    help="children per generation (default: 200; 400 for CPPNs against imagenet, as in the paper)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--backend", choices=("cpu", "cuda", "auto"), default="auto",
-                   help="where genomes, images and the classifier live (default auto: cuda when usable)")
     p.add_argument("--out", required=True, help="run folder to write")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
@@ -355,8 +356,6 @@ def register_cli(sub) -> None:
 def _cmd_evolve(args) -> int:
     from fooling_ext.classifier import classifier_from_args
 
-    backend = resolve_backend(args.backend)
-    args.device = str(backend_device(backend))
     clf = classifier_from_args(args)
     batch = args.batch
     if batch is None:
