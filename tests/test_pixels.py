@@ -7,8 +7,6 @@ intended distribution; each says which wrong setting it would catch.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 import torch

@@ -256,7 +256,7 @@ def init_pixels(batch: int, channels: int, height: int, width: int, *, seed: int
     """The starting genes, float32 [B, C, H, W]: gene g of genome b is uniform(word g of (0, b, init))."""
     genes = channels * height * width
     rows = [uniform(gene_words(seed, 0, b, PURPOSE_PIXEL_INIT, genes)) for b in range(batch)]
-    return np.stack(rows).reshape(batch, channels, height, width) if batch else np.zeros((0, channels, height, width), f32)
+    return np.array(rows, dtype=f32).reshape(batch, channels, height, width)
 
 
 def _mutate_row(x: np.ndarray, seed: int, generation: int, genome: int, rate: np.float32, eta) -> np.ndarray:
