@@ -3,41 +3,53 @@
 A fast reimplementation of Nguyen, Yosinski & Clune, "Deep Neural Networks are Easily Fooled" (CVPR 2015):
 MAP-Elites over CPPN (indirect) and pixel (direct) encodings, gradient ascent, and the fooling-class
 experiment, with a compiled C++/CUDA core for rendering and mutating whole populations.
-
-Submodules are imported on first use, so ``import fooling_ext`` stays cheap.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 __version__ = "0.1.0"
 
-# public name -> submodule that defines it
-_EXPORTS = {
-    "build_info": "_backend",
-    "resolve_backend": "_backend",
-    "CPPNPopulation": "genome",
-    "GenomeError": "genome",
-    "render": "render",
-    "Classifier": "classifier",
-    "InputSpec": "classifier",
-    "load_classifier": "classifier",
-}
+from fooling_ext._backend import build_info, cuda_available, resolve_backend
+from fooling_ext.archive import AddResult, Archive
+from fooling_ext.classifier import Classifier, InputSpec, ModelSpec, load_classifier
+from fooling_ext.encodings import CPPNEncoding, DirectEncoding, make_encoding
+from fooling_ext.evolve import EvolveConfig, EvolveResult, evolve
+from fooling_ext.genome import CPPNPopulation, GenomeError
+from fooling_ext.gradient import GradientConfig, GradientResult, gradient_ascent
+from fooling_ext.map_elites import MapElites
+from fooling_ext.mutation import CPPNMutation, PixelMutation, halving_rate, mutate_cppn, mutate_pixels, select_parents
+from fooling_ext.pixels import PixelPopulation
+from fooling_ext.render import render
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'fooling_ext' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"fooling_ext.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(list(globals()) + list(_EXPORTS))
-
-
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [
+    "__version__",
+    "AddResult",
+    "Archive",
+    "CPPNEncoding",
+    "CPPNMutation",
+    "CPPNPopulation",
+    "Classifier",
+    "DirectEncoding",
+    "EvolveConfig",
+    "EvolveResult",
+    "GenomeError",
+    "GradientConfig",
+    "GradientResult",
+    "InputSpec",
+    "MapElites",
+    "ModelSpec",
+    "PixelMutation",
+    "PixelPopulation",
+    "build_info",
+    "cuda_available",
+    "evolve",
+    "gradient_ascent",
+    "halving_rate",
+    "load_classifier",
+    "make_encoding",
+    "mutate_cppn",
+    "mutate_pixels",
+    "render",
+    "resolve_backend",
+    "select_parents",
+]

@@ -9,6 +9,14 @@
 #define FOOLING_HD inline
 #endif
 
+// CPU kernels marked with this are compiled twice, for AVX2 and for the baseline, and the loader picks the
+// one the CPU supports. No FMA in either, so both give bit-identical results.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && !defined(__CUDACC__)
+#define FOOLING_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define FOOLING_VECTOR_CLONES
+#endif
+
 namespace fooling {
 
 // CPPN inputs, in node-index order: x, y, d (distance from the centre), bias (= 1).

@@ -7,13 +7,6 @@
 #include "fooling/parallel.h"
 #include "fooling/render.h"
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-// One build that uses AVX2 where the CPU has it (no FMA: results stay bit-identical to the baseline).
-#define FOOLING_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define FOOLING_VECTOR_CLONES
-#endif
-
 namespace fooling {
 
 std::string check_render_call(const CppnBatchView& g, const RenderParams& p) {
