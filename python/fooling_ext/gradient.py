@@ -231,9 +231,8 @@ def write_gradient_run(folder: RunFolder, result: GradientResult, config: Gradie
     folder.write_config(cfg)
     imgs = to_uint8(result.images).numpy()
     occupied = np.ones(len(result.classes), dtype=bool)
-    labels = [f"{k}: {n}" for k, n in zip(result.classes, result.class_names)]
-    save_class_images(folder.images_dir, imgs, occupied, labels)
-    save_grids(folder.path, imgs, result.confidence, occupied, labels)
+    save_class_images(folder.images_dir, imgs, occupied, result.class_names, indices=result.classes)
+    save_grids(folder.path, imgs, result.confidence, occupied, result.class_names, indices=result.classes)
     if result.history:
         plot_metrics(folder.path / "confidence.png", result.history, f"{clf.name} / gradient ascent")
     atomic_write_text(folder.path / "report.txt", gradient_table(result) + "\n")

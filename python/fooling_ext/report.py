@@ -30,16 +30,19 @@ def safe_name(name: str, limit: int = 40) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")[:limit] or "class"
 
 
-def save_class_images(folder: Path, images: np.ndarray, occupied: np.ndarray, class_names: Sequence[str]) -> list[Path]:
-    """images/class_<k>_<name>.png for every occupied cell, at the rendered resolution."""
+def save_class_images(folder: Path, images: np.ndarray, occupied: np.ndarray, class_names: Sequence[str],
+                      indices: Sequence[int] | None = None) -> list[Path]:
+    """images/class_<k>_<name>.png for every occupied cell, at the rendered resolution. `indices`: the class
+    index of each row when the rows are a subset of the classes (default: row i is class i)."""
     folder.mkdir(parents=True, exist_ok=True)
+    indices = list(range(len(class_names))) if indices is None else list(indices)
     paths = []
-    width = max(3, len(str(len(class_names) - 1)))
-    for k, name in enumerate(class_names):
-        if not occupied[k]:
+    width = max(3, len(str(max(indices, default=0))))
+    for row, (k, name) in enumerate(zip(indices, class_names)):
+        if not occupied[row]:
             continue
         path = folder / f"class_{k:0{width}d}_{safe_name(name)}.png"
-        to_pil(images[k]).save(path)
+        to_pil(images[row]).save(path)
         paths.append(path)
     return paths
 
@@ -100,11 +103,13 @@ def save_grids(
     *,
     per_grid: int = 100,
     top: int = 50,
+    indices: Sequence[int] | None = None,
 ) -> list[Path]:
     """grid.png for up to `per_grid` classes; for more classes grid_<first>-<last>.png per block of
-    `per_grid`, plus grid_top<top>.png with the most confident cells."""
+    `per_grid`, plus grid_top<top>.png with the most confident cells. `indices`: as in save_class_images."""
     k = len(class_names)
-    labels = [f"{i}: {name}" for i, name in enumerate(class_names)]
+    indices = list(range(k)) if indices is None else list(indices)
+    labels = [f"{i}: {name}" for i, name in zip(indices, class_names)]
     caps = [format_confidence(float(c)) if occ else "empty" for c, occ in zip(confidence, occupied)]
     blank = np.zeros_like(images[:1])
     imgs = np.stack([images[i] if occupied[i] else blank[0] for i in range(k)])
