@@ -5,6 +5,7 @@
 #include <random>
 #include <vector>
 
+#include "fooling/activations.h"
 #include "fooling/genome.h"
 
 namespace fooling_test {

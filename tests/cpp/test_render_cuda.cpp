@@ -3,12 +3,9 @@
 
 #include <vector>
 
+#include "cuda_test_utils.h"
 #include "fooling/render.h"
 #include "genome_builder.h"
-
-#if defined(FOOLING_WITH_CUDA)
-#include <cuda_runtime.h>
-#endif
 
 using namespace fooling;
 using fooling_test::HostBatch;
@@ -16,51 +13,24 @@ using fooling_test::HostBatch;
 #if defined(FOOLING_WITH_CUDA)
 namespace {
 
-bool have_device() {
-  int n = 0;
-  return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
-}
-
-template <typename T>
-T* upload(const std::vector<T>& v) {
-  T* d = nullptr;
-  cudaMalloc(&d, v.size() * sizeof(T) + 1);
-  cudaMemcpy(d, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice);
-  return d;
-}
+using fooling_test::DeviceArray;
+using fooling_test::DeviceBatch;
+using fooling_test::have_device;
 
 // Renders hb on the device with a workspace of `rows` genomes (so small values exercise chunking).
-std::vector<float> render_on_device(HostBatch& hb, const RenderParams& p, int64_t rows, std::vector<GenomeError>* errs) {
-  CppnBatchView v = hb.view();
-  v.num_nodes = upload(hb.num_nodes);
-  v.num_edges = upload(hb.num_edges);
-  v.node_activation = upload(hb.act);
-  v.edge_src = upload(hb.src);
-  v.edge_dst = upload(hb.dst);
-  v.edge_weight = upload(hb.weight);
-  const size_t n = static_cast<size_t>(hb.batch) * hb.num_outputs * p.height * p.width;
-  float* out = nullptr;
-  GenomeError* errors = nullptr;
-  int32_t* ws = nullptr;
-  cudaMalloc(&out, n * sizeof(float));
-  cudaMalloc(&errors, hb.batch * sizeof(GenomeError));
-  cudaMalloc(&ws, rows * program_workspace_ints(hb.max_nodes, hb.max_edges) * sizeof(int32_t));
+std::vector<float> render_on_device(const HostBatch& hb, const RenderParams& p, int64_t rows,
+                                    std::vector<GenomeError>* errs) {
+  DeviceBatch genomes(hb);
+  DeviceArray<float> out(static_cast<size_t>(hb.batch) * hb.num_outputs * p.height * p.width);
+  DeviceArray<GenomeError> errors(static_cast<size_t>(hb.batch));
+  DeviceArray<int32_t> workspace(static_cast<size_t>(rows * program_workspace_ints(hb.max_nodes, hb.max_edges)));
   cudaStream_t stream;
   cudaStreamCreate(&stream);
-  const std::string err = render_cuda(v, p, out, errors, ws, rows, stream);
-  EXPECT_EQ(err, "");
+  EXPECT_EQ(render_cuda(genomes.view(), p, out.get(), errors.get(), workspace.get(), rows, stream), "");
   cudaStreamSynchronize(stream);
-  std::vector<float> host(n);
-  cudaMemcpy(host.data(), out, n * sizeof(float), cudaMemcpyDeviceToHost);
-  errs->resize(hb.batch);
-  cudaMemcpy(errs->data(), errors, hb.batch * sizeof(GenomeError), cudaMemcpyDeviceToHost);
   cudaStreamDestroy(stream);
-  for (void* ptr : {static_cast<void*>(v.num_nodes), static_cast<void*>(v.num_edges),
-                    static_cast<void*>(v.node_activation), static_cast<void*>(v.edge_src),
-                    static_cast<void*>(v.edge_dst), static_cast<void*>(v.edge_weight), static_cast<void*>(out),
-                    static_cast<void*>(errors), static_cast<void*>(ws)})
-    cudaFree(ptr);
-  return host;
+  *errs = errors.download();
+  return out.download();
 }
 
 }  // namespace

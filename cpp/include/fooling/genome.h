@@ -25,6 +25,19 @@ struct CppnBatchView {
   float* edge_weight = nullptr;        // [batch, max_edges]
 
   FOOLING_HD int32_t first_hidden() const { return kNumInputs + num_outputs; }
+
+  // The view of genomes [start, start + count), for backends that process a batch in chunks.
+  FOOLING_HD CppnBatchView slice(int64_t start, int32_t count) const {
+    CppnBatchView part = *this;
+    part.batch = count;
+    part.num_nodes += start;
+    part.num_edges += start;
+    part.node_activation += start * max_nodes;
+    part.edge_src += start * max_edges;
+    part.edge_dst += start * max_edges;
+    part.edge_weight += start * max_edges;
+    return part;
+  }
 };
 
 // Why a genome is invalid. Each record names the genome, the field, the entry and the offending value;

@@ -111,14 +111,7 @@ std::string mutate_cppn_cuda(const CppnBatchView& g, const CppnMutationParams& p
   const int64_t row_size = mutation_workspace_ints(g.max_nodes, g.max_edges);
   for (int64_t start = 0; start < g.batch; start += workspace_rows) {
     const int32_t count = static_cast<int32_t>(std::min<int64_t>(workspace_rows, g.batch - start));
-    CppnBatchView part = g;
-    part.batch = count;
-    part.num_nodes += start;
-    part.num_edges += start;
-    part.node_activation += start * g.max_nodes;
-    part.edge_src += start * g.max_edges;
-    part.edge_dst += start * g.max_edges;
-    part.edge_weight += start * g.max_edges;
+    const CppnBatchView part = g.slice(start, count);
     const int blocks = (count + kGenomeThreads - 1) / kGenomeThreads;
     mutate_cppn_kernel<<<blocks, kGenomeThreads, 0, stream>>>(part, p, seed, generation,
                                                               genome_offset + static_cast<uint32_t>(start),

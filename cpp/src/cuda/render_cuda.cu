@@ -90,14 +90,7 @@ std::string render_cuda(const CppnBatchView& g, const RenderParams& p, float* ou
   const int64_t chunk = std::min<int64_t>(workspace_rows, 65535);
   for (int64_t start = 0; start < g.batch; start += chunk) {
     const int32_t count = static_cast<int32_t>(std::min<int64_t>(chunk, g.batch - start));
-    CppnBatchView part = g;
-    part.batch = count;
-    part.num_nodes += start;
-    part.num_edges += start;
-    part.node_activation += start * g.max_nodes;
-    part.edge_src += start * g.max_edges;
-    part.edge_dst += start * g.max_edges;
-    part.edge_weight += start * g.max_edges;
+    const CppnBatchView part = g.slice(start, count);
     compile_kernel<<<(count + 127) / 128, 128, 0, stream>>>(part, workspace, row_size, errors + start);
     FOOLING_CUDA_RETURN_IF_ERROR(cudaGetLastError(), "compile_kernel launch");
     const dim3 grid(static_cast<unsigned>((plane + threads - 1) / threads), static_cast<unsigned>(count));
