@@ -5,6 +5,11 @@ One generation: ask the archive for children (parents drawn uniformly from the o
 mutated by the core on the run's device), render them into one image tensor, classify that tensor, and tell
 the archive the probabilities. On a GPU every step stays on the device; only the cells that change and the
 per-generation metrics come back to the host.
+
+Renders larger than the model's input (ImageNet: the paper's 256 x 256 for a 224 x 224 model) reach the model
+as in the paper: resized to its input size, or, when the classifier scores crops, as the 10 crops cut from
+the render itself. With fast inference (the default on a GPU) the classifier runs with the fastest settings
+whose probabilities stay within 1e-3 of float32 (see :mod:`fooling_ext.inference`).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from fooling_ext import __version__
 from fooling_ext._backend import backend_device, resolve_backend
 from fooling_ext.archive import INSERTION_MODES, Archive
 from fooling_ext.encodings import make_encoding
+from fooling_ext.inference import choose_inference_settings, current_settings
 from fooling_ext.map_elites import MapElites
 from fooling_ext.report import class_table, plot_metrics, save_class_images, save_grids, summary_line
 from fooling_ext.runs import RunFolder, RunFolderError, atomic_write_text, config_differences
@@ -34,7 +40,9 @@ from fooling_ext.runs import RunFolder, RunFolderError, atomic_write_text, confi
 PAPER_RENDER_SIZE = {"imagenet": (256, 256)}
 
 # Settings that may change when a run is resumed: they do not change what the run computes.
-RESUMABLE_CHANGES = ("run.generations", "run.checkpoint_every", "run.backend")
+RESUMABLE_CHANGES = ("run.generations", "run.checkpoint_every", "run.backend", "run.fast_inference")
+# Parts of the recorded configuration measured anew each time a run starts or resumes.
+MEASURED_AT_START = ("inference",)
 
 METRIC_FIELDS = ("generation", "best", "median", "mean", "n99", "n9999", "classes", "occupied", "new_cells",
                  "improved_cells", "evaluations", "seconds")
@@ -62,6 +70,8 @@ class EvolveConfig:
     # Direct encoding
     pixel_mutation: dict[str, Any] = field(default_factory=dict)
     halve_every: int | None = None
+    # Fastest classifier settings within 1e-3 of float32, measured at start (None: on for CUDA, off on CPU)
+    fast_inference: bool | None = None
 
     def check(self) -> None:
         if not isinstance(self.generations, int) or self.generations <= 0:
@@ -98,6 +108,45 @@ def describe_classifier(clf) -> dict[str, Any]:
         "class_names": list(clf.class_names),
         "spec": dataclasses.asdict(spec) if dataclasses.is_dataclass(spec) else dict(spec),
     }
+
+
+def classifier_for_renders(clf, height: int, width: int):
+    """The classifier a run scores its height x width renders with.
+
+    A classifier that takes the render size, or that resizes its input itself, is used as it is. Otherwise
+    the renders reach the model as the paper fed CaffeNet its 256 x 256 images: a classifier that scores
+    crops gets the 10 crops cut from the render itself; one that does not gets the render resized to its
+    input size (bilinear, antialiased). The adapted classifier shares the model; the given one is unchanged.
+    """
+    from fooling_ext.classifier import Classifier
+
+    spec = clf.spec
+    if (height, width) == (spec.height, spec.width) or spec.resize:
+        return clf
+    if spec.crops is not None and spec.crops <= min(height, width):
+        spec = dataclasses.replace(spec, height=height, width=width)
+    else:
+        spec = dataclasses.replace(spec, resize=True)
+    return Classifier(clf.model, spec, class_names=clf.class_names, device=clf.device, name=clf.name,
+                      description=clf.description, max_batch=clf.max_batch, channels_last=clf.channels_last,
+                      dtype=clf.dtype)
+
+
+def generation_step(me: MapElites, classifier, images: torch.Tensor | None):
+    """One generation: ask for children, render them into `images` (reused when it has the batch's shape),
+    score them and tell the archive. Returns (images, AddResult)."""
+    children = me.ask()
+    encoding = me.encoding
+    shape = (me.batch_size, encoding.channels, encoding.height, encoding.width)
+    if images is None or tuple(images.shape) != shape:
+        images = torch.empty(shape, dtype=torch.float32, device=me.device)
+    images = encoding.render(children, out=images)
+    return images, me.tell(classifier.probabilities(images), images)
+
+
+def probe_images(encoding, config: EvolveConfig, device: torch.device) -> torch.Tensor:
+    """A batch like the ones the run scores: the renders of a starting population of the run's batch size."""
+    return encoding.render(encoding.initial(config.batch, seed=config.seed, device=device))
 
 
 def build_encoding(config: EvolveConfig, clf):
@@ -169,7 +218,17 @@ def evolve(
     else:
         classifier = classifier.to(device)
     encoding = build_encoding(config, classifier)
+    classifier = classifier_for_renders(classifier, encoding.height, encoding.width)
+    fast = config.fast_inference if config.fast_inference is not None else device.type == "cuda"
+    if fast:
+        choice = choose_inference_settings(classifier, probe_images(encoding, config, device))
+        inference = choice.to_dict()
+        if progress:
+            print(choice.summary(), file=sys.stderr)
+    else:
+        inference = {"chosen": current_settings(classifier).to_dict()}
     cfg = full_config(config, classifier, encoding)
+    cfg["inference"] = inference
 
     folder = RunFolder(out) if out is not None else None
     archive = Archive(classifier.class_names, encoding.tensors(encoding.initial(1, 0, device)),
@@ -180,7 +239,8 @@ def evolve(
         folder.prepare(resume=resume, overwrite=overwrite)
         if resume:
             state = folder.load_checkpoint(required=("config", "generation", "archive", "metrics"))
-            diffs = config_differences(state["config"], cfg, ignore=RESUMABLE_CHANGES + ("fooling_ext", "torch"))
+            ignore = RESUMABLE_CHANGES + MEASURED_AT_START + ("fooling_ext", "torch")
+            diffs = config_differences(state["config"], cfg, ignore=ignore)
             if diffs:
                 raise RunFolderError("cannot resume with a different configuration: " + "; ".join(diffs))
             archive.load_state_dict(state["archive"])
@@ -207,13 +267,7 @@ def evolve(
     t0 = time.perf_counter() - elapsed
     try:
         for g in range(start, config.generations):
-            children = me.ask()
-            if images is None or images.shape[0] != config.batch:
-                images = torch.empty((config.batch, encoding.channels, encoding.height, encoding.width),
-                                     dtype=torch.float32, device=device)
-            images = encoding.render(children, out=images)
-            probs = classifier.probabilities(images)
-            result = me.tell(probs, images)
+            images, result = generation_step(me, classifier, images)
             evaluations += config.batch
             elapsed = time.perf_counter() - t0
             row = generation_metrics(archive, g, result, evaluations, elapsed)
@@ -345,6 +399,10 @@ def register_cli(sub) -> None:
                    help="direct encoding: per-gene mutation probability (default 0.1)")
     p.add_argument("--halve-every", type=int, default=None,
                    help="direct encoding: halve the mutation rate every N generations (the paper: 1000)")
+    p.add_argument("--fast-inference", action=argparse.BooleanOptionalAction, default=None,
+                   help="run the classifier with the fastest settings (reduced precision, channels-last) whose "
+                        "probabilities stay within 1e-3 of float32, measured at start (default: on for cuda, "
+                        "off for cpu)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_evolve)
 
@@ -365,7 +423,7 @@ def _cmd_evolve(args) -> int:
         model=args.model, encoding=args.encoding, generations=args.generations, batch=batch, seed=args.seed,
         backend=args.backend, insertion=args.insertion, image_size=args.image_size,
         checkpoint_every=args.checkpoint_every, coords=args.coords, color=args.color,
-        pixel_mutation=pixel_mutation, halve_every=args.halve_every,
+        pixel_mutation=pixel_mutation, halve_every=args.halve_every, fast_inference=args.fast_inference,
     )
     result = evolve(config, args.out, classifier=clf, resume=args.resume, overwrite=args.overwrite,
                     progress=not args.no_progress)
