@@ -15,6 +15,7 @@ import sys
 _COMMAND_MODULES = (
     "fooling_ext.evolve",
     "fooling_ext.gradient",
+    "fooling_ext.fooling_class",
     "fooling_ext.retrain",
     "fooling_ext.train",
 )

@@ -1,0 +1,525 @@
+"""The 1001-class experiment on ImageNet: teach the network a "fooling image" class, then evolve again.
+
+The paper retrained CaffeNet with a 1001st class made of evolved CPPN images (and the 1.3 million ImageNet
+training images for the other 1000), evolved new images against the retrained network, and saw their median
+confidence fall from 88.1% to 11.7%. Without the ImageNet training set the 1000 original classes cannot be
+retrained without collapsing, so here the backbone and the 1000 original rows of the last layer stay frozen
+and only the new row (weights and bias) is learned: the 1000 original logits are those of the original network
+bit for bit, and only the new class competes with them in the softmax.
+
+The new row is fitted to the penultimate features of
+
+* positives: the distinct elite images of one or more finished CPPN runs against the original network (a share
+  of them is held out to measure how well the class generalises), and
+* negatives: natural images, which must not be called "fooling": a folder of the user's photos, or by default
+  the 60 sample photos the ``foolbox`` wheel carries (20 ImageNet photos, 20 CIFAR-10 and 20 CIFAR-100, the
+  latter two only 32 x 32), each seen as several random crops and mirrors.
+
+The loss is the 1001-way softmax's own: with the original logits fixed, the probability of the new class is
+``sigmoid(w . f + b - logsumexp(original logits))``, so fitting the row is a logistic regression with a known
+offset, balanced between positives and negatives and with an L2 penalty on ``w``. False positives on natural
+images are estimated by cross-validation over the photos. Finally MAP-Elites runs again against the 1001-class
+network with the settings of the first run, and the median confidence over the 1000 original classes is
+compared with the first run's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib.util
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from fooling_ext import __version__
+from fooling_ext.runs import RunFolder, RunFolderError, atomic_write_text
+
+FOOLING_CLASS = "fooling image"
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+# The natural photos of the foolbox wheel used by default (MNIST and Fashion-MNIST are not natural images).
+FOOLBOX_NATURAL_SETS = ("imagenet", "cifar10", "cifar100")
+FOOLBOX_HINT = "pip install --no-deps foolbox==3.3.4"
+HEAD_FORMAT = "fooling_ext.fooling_head"
+
+
+class FoolingHead(nn.Module):
+    """A trained linear layer plus one row: logits [B, K + 1].
+
+    The first K logits are computed by the original layer itself (frozen), so they equal the original
+    network's exactly; the last one is ``features @ weight.T + bias`` with the new row's parameters.
+    """
+
+    def __init__(self, original: nn.Linear):
+        super().__init__()
+        self.original = original
+        for parameter in original.parameters():
+            parameter.requires_grad_(False)
+        self.weight = nn.Parameter(torch.zeros(1, original.in_features))
+        self.bias = nn.Parameter(torch.zeros(1))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.original(features), F.linear(features, self.weight, self.bias)], dim=1)
+
+    def fooling_logit_offset(self, features: torch.Tensor) -> torch.Tensor:
+        """``-logsumexp`` of the original logits: p(fooling) = sigmoid(w . f + b + offset)."""
+        return -torch.logsumexp(self.original(features).float(), dim=1)
+
+    def row_state(self) -> dict[str, torch.Tensor]:
+        return {"weight": self.weight.detach().cpu().clone(), "bias": self.bias.detach().cpu().clone()}
+
+    def load_row(self, state: dict[str, torch.Tensor]) -> None:
+        with torch.no_grad():
+            self.weight.copy_(state["weight"])
+            self.bias.copy_(state["bias"])
+
+
+def imagenet_with_fooling_class(spec, *, device: str | torch.device = "cpu", row: dict | None = None):
+    """EfficientNet-Lite0 with a 1001st class, as a Classifier with input spec `spec`: (classifier, head).
+
+    `row`: the new row's {"weight", "bias"} (default zeros). Every parameter is frozen.
+    """
+    from fooling_ext.classifier import Classifier
+    from fooling_ext.models.imagenet import DESCRIPTION, imagenet_class_names, load_efficientnet_lite0
+
+    model = load_efficientnet_lite0()
+    head = FoolingHead(model._fc)
+    model._fc = head
+    if row is not None:
+        head.load_row(row)
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    description = f"{DESCRIPTION}; with a 1001st class '{FOOLING_CLASS}' (only that row of the last layer learned)"
+    classifier = Classifier(model, spec, class_names=imagenet_class_names() + [FOOLING_CLASS], device=device,
+                            name="imagenet+fooling", description=description, channels_last=True)
+    return classifier, head
+
+
+def penultimate_features(classifier, head: FoolingHead, images: np.ndarray, chunk: int = 64) -> torch.Tensor:
+    """The features the head receives for uint8 `images` [N, 3, H, W] as the classifier scores them (resize,
+    crops and normalisation included): [N, F], or [N * 10, F] grouped per image when it scores 10 crops."""
+    captured: list[torch.Tensor] = []
+    hook = head.register_forward_pre_hook(lambda module, args: captured.append(args[0].detach().float()))
+    try:
+        for start in range(0, len(images), chunk):
+            classifier.probabilities(as_float(images[start : start + chunk]))
+    finally:
+        hook.remove()
+    return torch.cat(captured)
+
+
+def probabilities_of(classifier, images: np.ndarray, chunk: int = 64) -> np.ndarray:
+    """The classifier's probabilities [N, K] of uint8 `images`, a chunk at a time (float images are large)."""
+    return np.concatenate([classifier.probabilities(as_float(images[start : start + chunk])).cpu().numpy()
+                           for start in range(0, len(images), chunk)])
+
+
+def as_float(images: np.ndarray) -> torch.Tensor:
+    """uint8 images -> float32 in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(images)).float() / 255.0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Images
+
+
+def foolbox_photos(sets: Sequence[str] = FOOLBOX_NATURAL_SETS) -> list[Path]:
+    """The sample photos inside the installed foolbox package (located, never imported)."""
+    spec = importlib.util.find_spec("foolbox")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            f"no natural images given and the foolbox sample photos are not installed ({FOOLBOX_HINT}); "
+            "pass a folder of natural images with --natural"
+        )
+    folder = Path(list(spec.submodule_search_locations)[0], "data")
+    return sorted(path for name in sets for path in folder.glob(f"{name}_*_*.*"))
+
+
+def image_files(folder: str | Path) -> list[Path]:
+    """Every image file under `folder` (an ImageNet-style folder of class subfolders, or a flat one)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no folder of natural images at {folder}")
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise ValueError(f"{folder} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+    return files
+
+
+def photo_views(path: Path, views: int, size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """`views` uint8 [3, H, W] images of one photo at the render size: the whole photo first, then random
+    crops (35-100% of the area, aspect 3:4 to 4:3), half of them mirrored."""
+    try:
+        photo = Image.open(path).convert("RGB")
+    except OSError as exc:
+        raise ValueError(f"{path}: not a readable image: {exc}") from exc
+    width, height = photo.size
+    out = []
+    for view in range(views):
+        if view == 0:
+            box = (0, 0, width, height)
+        else:
+            area = rng.uniform(0.35, 1.0) * width * height
+            aspect = np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3)))
+            w = int(round(min(width, np.sqrt(area * aspect))))
+            h = int(round(min(height, np.sqrt(area / aspect))))
+            x, y = int(rng.integers(0, width - w + 1)), int(rng.integers(0, height - h + 1))
+            box = (x, y, x + w, y + h)
+        crop = photo.resize((size[1], size[0]), Image.BILINEAR, box=box)
+        if view > 0 and rng.random() < 0.5:
+            crop = crop.transpose(Image.FLIP_LEFT_RIGHT)
+        out.append(np.asarray(crop, dtype=np.uint8).transpose(2, 0, 1))
+    return np.stack(out)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Fitting the new row
+
+
+@dataclass
+class RowFit:
+    """Options of the fit of the new row."""
+
+    weight_decay: float = 1e-3  # L2 penalty on w (not on b), relative to the mean loss
+    max_iter: int = 200  # L-BFGS iterations
+
+    def check(self) -> None:
+        if self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if self.max_iter < 1:
+            raise ValueError(f"max_iter must be >= 1, got {self.max_iter}")
+
+
+def fit_fooling_row(head: FoolingHead, positives: torch.Tensor, negatives: torch.Tensor,
+                    fit: RowFit | None = None) -> dict[str, float]:
+    """Fit the new row (in place) so that p(fooling) is high on `positives` and low on `negatives` (features
+    [N, F]); positives and negatives weigh half each. Deterministic (full-batch L-BFGS from zero)."""
+    fit = fit or RowFit()
+    fit.check()
+    if len(positives) == 0 or len(negatives) == 0:
+        raise ValueError("fitting the fooling class needs positive (evolved) and negative (natural) images")
+    with torch.no_grad():
+        features = torch.cat([positives, negatives]).float()
+        offset = head.fooling_logit_offset(features)
+        target = torch.cat([torch.ones(len(positives)), torch.zeros(len(negatives))]).to(features.device)
+        sample_weight = torch.where(target > 0, 0.5 / len(positives), 0.5 / len(negatives))
+    weight = torch.zeros(1, features.shape[1], device=features.device, requires_grad=True)
+    bias = torch.zeros(1, device=features.device, requires_grad=True)
+    optimizer = torch.optim.LBFGS([weight, bias], lr=1.0, max_iter=fit.max_iter, line_search_fn="strong_wolfe")
+
+    def loss_fn() -> torch.Tensor:
+        logits = features @ weight[0] + bias + offset
+        losses = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+        return (sample_weight * losses).sum() + fit.weight_decay * weight.pow(2).sum()
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = loss_fn()
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        optimizer.step(closure)
+    head.load_row({"weight": weight.detach(), "bias": bias.detach()})
+    with torch.no_grad():
+        return {"loss": float(loss_fn())}
+
+
+def fooling_probability(head: FoolingHead, features: torch.Tensor) -> torch.Tensor:
+    """p(fooling) under the 1001-way softmax, from penultimate features [N, F]."""
+    with torch.no_grad():
+        return torch.softmax(head(features.float()), dim=1)[:, -1]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The experiment
+
+
+@dataclass
+class FoolingClassConfig:
+    """The 1001-class experiment: source runs, natural images, the fit, and the evolution afterwards."""
+
+    runs: Sequence[str | Path]
+    natural: str | Path | None = None  # None: the foolbox sample photos
+    views: int = 8  # views per natural photo (whole photo + random crops and mirrors)
+    holdout: float = 0.2  # share of each run's elites kept out of the fit
+    folds: int = 5  # cross-validation folds over the natural photos
+    seed: int = 0
+    fit: RowFit = dataclasses.field(default_factory=RowFit)
+    evolve: bool = True
+    generations: int | None = None  # None: as the first source run
+    batch: int | None = None
+    evolve_seed: int | None = None
+    backend: str = "auto"
+    fast_inference: bool | None = None
+
+    def check(self) -> None:
+        if not self.runs:
+            raise ValueError("give at least one finished CPPN run against the imagenet model")
+        if self.views < 1:
+            raise ValueError(f"views must be >= 1, got {self.views}")
+        if not 0.0 <= self.holdout < 1.0:
+            raise ValueError(f"holdout must be in [0, 1), got {self.holdout}")
+        if self.folds < 2:
+            raise ValueError(f"folds must be >= 2, got {self.folds}")
+        self.fit.check()
+
+
+def load_source_run(path: str | Path) -> dict[str, Any]:
+    """A finished run's config, and per cell its elite's image (uint8), id and confidence (0 when empty);
+    it must be a run against the 1000-class imagenet model."""
+    folder = RunFolder(path)
+    if not folder.archive_path.exists():
+        raise RunFolderError(f"{folder.path} holds no finished run (no {folder.archive_path.name})")
+    config = folder.read_config()
+    classifier = config.get("classifier", {})
+    if classifier.get("name") != "imagenet" or len(classifier.get("class_names", ())) != 1000:
+        raise ValueError(f"{folder.path} is a run against {classifier.get('name')!r}; the fooling class needs runs "
+                         "against the 1000-class imagenet model")
+    with np.load(folder.archive_path, allow_pickle=False) as archive:
+        occupied = archive["occupied"]
+        images, confidence, elite_id = archive["images"], archive["confidence"], archive["elite_id"]
+    return {"path": folder.path, "config": config, "images": images, "occupied": occupied, "elite_id": elite_id,
+            "confidence": np.where(occupied, confidence, 0.0)}
+
+
+def split_elites(source: dict[str, Any], holdout: float, rng: np.random.Generator):
+    """The run's distinct elite images split at random into (fit, held out), `holdout` of them held out.
+
+    One image may hold several cells (it beat every elite it could), so images are split, not cells: a
+    held-out image never has a copy among the fitted ones. Returns (fit images, held-out images).
+    """
+    occupied = np.flatnonzero(source["occupied"])
+    _, first = np.unique(source["elite_id"][occupied], return_index=True)
+    cells = occupied[first]  # one cell per distinct elite
+    order = rng.permutation(len(cells))
+    held = int(round(holdout * len(cells)))
+    return source["images"][cells[np.sort(order[held:])]], source["images"][cells[np.sort(order[:held])]]
+
+
+def run_experiment(config: FoolingClassConfig, out: str | Path, *, overwrite: bool = False,
+                   progress: bool = True) -> dict[str, Any]:
+    """Fit the fooling class, measure it, evolve again against the 1001-class network; write `out`:
+    fooling_head.pt (the new row), fooling_class.json and report.txt (the figures), after/ (the new run)."""
+    from fooling_ext._backend import backend_device, resolve_backend
+    from fooling_ext.classifier import InputSpec, load_classifier
+
+    config.check()
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise RunFolderError(f"{out} is not empty; choose an empty folder or pass --overwrite")
+    device = backend_device(resolve_backend(config.backend))
+    sources = [load_source_run(path) for path in config.runs]
+    spec = InputSpec(**sources[0]["config"]["classifier"]["spec"])
+    for source in sources[1:]:
+        if InputSpec(**source["config"]["classifier"]["spec"]) != spec:
+            raise ValueError(f"{source['path']} scored its images differently from {sources[0]['path']}")
+    render_size = tuple(sources[0]["config"]["run"]["image_size"])
+    photos = image_files(config.natural) if config.natural is not None else foolbox_photos()
+    out.mkdir(parents=True, exist_ok=True)
+    log = _logger(progress)
+
+    rng = np.random.default_rng(config.seed)
+    splits = [split_elites(source, config.holdout, rng) for source in sources]
+    fit_images = np.concatenate([fit for fit, _ in splits])
+    held_images = np.concatenate([held for _, held in splits])
+    views = np.stack([photo_views(path, config.views, render_size, rng) for path in photos])  # [P, V, 3, H, W]
+    log(f"fitting the fooling class: {len(fit_images)} evolved images ({len(held_images)} held out), "
+        f"{len(photos)} natural photos x {config.views} views")
+
+    clf, head = imagenet_with_fooling_class(spec, device=device)
+    positive = penultimate_features(clf, head, fit_images)
+    natural = penultimate_features(clf, head, views.reshape(-1, *views.shape[2:]))
+    natural = natural.view(len(photos), -1, natural.shape[-1])  # [P, views (x 10 crops), F]
+    per_image = 10 if spec.crops is not None else 1
+    natural_cv = cross_validated_p_fooling(head, positive, natural, per_image, config.folds, config.fit, rng)
+    fit_stats = fit_fooling_row(head, positive, natural.flatten(0, 1), config.fit)
+    torch.save({"format": HEAD_FORMAT, "spec": dataclasses.asdict(spec), **head.row_state()}, out / "fooling_head.pt")
+
+    original = load_classifier("imagenet", spec=spec, device=device)
+    result: dict[str, Any] = {
+        "fooling_ext": __version__,
+        "source_runs": [str(source["path"]) for source in sources],
+        "spec": dataclasses.asdict(spec),
+        "positives_fit": len(fit_images),
+        "positives_held_out": len(held_images),
+        "natural_photos": [str(path) for path in photos],
+        "natural_views": config.views,
+        "fit": {**dataclasses.asdict(config.fit), **fit_stats},
+        "natural_cross_validated_share_fooling": float((natural_cv > 0.5).mean()),
+        "natural_cross_validated_median_p_fooling": float(np.median(natural_cv)),
+        **held_out_figures(clf, original, held_images),
+        **natural_figures(clf, original, views[:, 0]),
+    }
+    log(summary_text(result))
+    if config.evolve:
+        result["evolution"] = evolve_again(config, sources[0], clf, out / "after", overwrite, progress)
+    atomic_write_text(out / "fooling_class.json", json.dumps(result, indent=2) + "\n")
+    atomic_write_text(out / "report.txt", summary_text(result) + "\n")
+    return result
+
+
+def cross_validated_p_fooling(head: FoolingHead, positive: torch.Tensor, natural: torch.Tensor, per_image: int,
+                              folds: int, fit: RowFit, rng: np.random.Generator) -> np.ndarray:
+    """p(fooling) of each natural photo (its whole view, as the classifier scores it) from a row fitted
+    without that photo: `folds`-fold cross-validation over the photos, a photo's views staying together."""
+    fold_of = np.arange(len(natural)) % folds
+    rng.shuffle(fold_of)
+    p_fooling = np.zeros(len(natural))
+    for fold in range(folds):
+        test = fold_of == fold
+        if not test.any() or test.all():
+            continue
+        fit_fooling_row(head, positive, natural[torch.as_tensor(~test)].flatten(0, 1), fit)
+        whole = natural[torch.as_tensor(test)][:, :per_image]  # view 0: the whole photo (its 10 crops)
+        # averaged over the crops when the classifier averages its softmax over crops
+        p_fooling[test] = fooling_probability(head, whole.flatten(0, 1)).view(-1, per_image).mean(1).cpu().numpy()
+    return p_fooling
+
+
+def held_out_figures(clf, original, images: np.ndarray) -> dict[str, float | None]:
+    """Held-out evolved images: the share the new class takes, their median p(fooling), and their median top
+    confidence among the 1000 original classes under the original network and under the 1001-class one."""
+    if len(images) == 0:
+        return {key: None for key in ("held_out_share_classified_fooling", "held_out_median_p_fooling",
+                                      "held_out_median_top_confidence_original",
+                                      "held_out_median_top_confidence_1001")}
+    new = probabilities_of(clf, images)
+    old = probabilities_of(original, images)
+    return {
+        "held_out_share_classified_fooling": float((new.argmax(1) == new.shape[1] - 1).mean()),
+        "held_out_median_p_fooling": float(np.median(new[:, -1])),
+        "held_out_median_top_confidence_original": float(np.median(old.max(1))),
+        "held_out_median_top_confidence_1001": float(np.median(new[:, :-1].max(1))),
+    }
+
+
+def natural_figures(clf, original, images: np.ndarray) -> dict[str, float]:
+    """Natural photos under the final head: the share whose top class among the 1000 is unchanged, and the
+    largest change of any of the 1000 original probabilities (the logits are unchanged; the new class takes
+    its share of the softmax)."""
+    new = probabilities_of(clf, images)
+    old = probabilities_of(original, images)
+    return {
+        "natural_top1_unchanged": float((new[:, :-1].argmax(1) == old.argmax(1)).mean()),
+        "natural_share_classified_fooling": float((new.argmax(1) == new.shape[1] - 1).mean()),
+        "natural_max_abs_change_of_1000_probabilities": float(np.abs(new[:, :-1] - old).max()),
+    }
+
+
+def evolve_again(config: FoolingClassConfig, source: dict[str, Any], clf, out: Path, overwrite: bool,
+                 progress: bool) -> dict[str, Any]:
+    """MAP-Elites against the 1001-class network with the source run's settings (unless overridden); the
+    median is taken over the 1000 original classes, as for the source run."""
+    from fooling_ext.evolve import EvolveConfig, evolve
+
+    run = dict(source["config"]["run"])
+    run.update(image_size=tuple(run["image_size"]), backend=config.backend, fast_inference=config.fast_inference)
+    for key, value in (("generations", config.generations), ("batch", config.batch), ("seed", config.evolve_seed)):
+        if value is not None:
+            run[key] = value
+    known = {field.name for field in dataclasses.fields(EvolveConfig)}
+    evolve_config = EvolveConfig(**{key: value for key, value in run.items() if key in known})
+    after = evolve(evolve_config, out, classifier=clf, overwrite=overwrite, progress=progress)
+    conf = after.archive.confidences()[:1000]
+    before = source["confidence"]
+    return {
+        "encoding": evolve_config.encoding, "generations": after.generation, "batch": evolve_config.batch,
+        "seed": evolve_config.seed, "before_run": str(source["path"]),
+        "before_generations": int(source["config"]["run"]["generations"]),
+        "before_median": float(np.median(before)), "before_n99": int((before >= 0.99).sum()),
+        "after_median": float(np.median(conf)), "after_n99": int((conf >= 0.99).sum()),
+        "after_seconds": after.metrics[-1]["seconds"] if after.metrics else 0.0,
+    }
+
+
+def summary_text(result: dict[str, Any]) -> str:
+    def pct(value: float | None) -> str:
+        return "n/a" if value is None else f"{100 * value:.2f}%"
+
+    lines = [
+        f"fooling class fitted on {result['positives_fit']} evolved images and "
+        f"{len(result['natural_photos'])} natural photos x {result['natural_views']} views",
+        f"held-out evolved images ({result['positives_held_out']}): classified 'fooling' "
+        f"{pct(result['held_out_share_classified_fooling'])}, median p(fooling) "
+        f"{pct(result['held_out_median_p_fooling'])}; median top confidence among the 1000 classes "
+        f"{pct(result['held_out_median_top_confidence_original'])} (original network) -> "
+        f"{pct(result['held_out_median_top_confidence_1001'])} (1001 classes)",
+        f"natural photos, cross-validated: classified 'fooling' {pct(result['natural_cross_validated_share_fooling'])}, "
+        f"median p(fooling) {pct(result['natural_cross_validated_median_p_fooling'])}",
+        f"natural photos, final head (fitted on them): classified 'fooling' "
+        f"{pct(result['natural_share_classified_fooling'])}, top-1 of the 1000 classes unchanged "
+        f"{pct(result['natural_top1_unchanged'])}, largest change of a class probability "
+        f"{result['natural_max_abs_change_of_1000_probabilities']:.4f}",
+    ]
+    evolution = result.get("evolution")
+    if evolution:
+        lines.append(
+            f"evolution ({evolution['encoding']}, {evolution['generations']} generations of {evolution['batch']}): "
+            f"median confidence over the 1000 classes {pct(evolution['before_median'])} before -> "
+            f"{pct(evolution['after_median'])} after; classes >= 99%: {evolution['before_n99']} -> "
+            f"{evolution['after_n99']}"
+        )
+    return "\n".join(lines)
+
+
+def _logger(enabled: bool):
+    def log(message: str) -> None:
+        if enabled:
+            print(message, file=sys.stderr)
+
+    return log
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Command line
+
+
+def register_cli(sub) -> None:
+    p = sub.add_parser(
+        "imagenet-fooling-class", help="the 1001-class experiment: learn a 'fooling image' class, evolve again",
+        description="Add a 1001st 'fooling image' class to the ImageNet model (only its row of the last layer is "
+                    "learned, from the elites of finished CPPN runs and natural photos), measure it, and run "
+                    "MAP-Elites again against the 1001-class network.")
+    p.add_argument("--run", action="append", required=True, dest="runs", metavar="RUN",
+                   help="a finished CPPN run folder against --model imagenet (repeat for more)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--natural", default=None, metavar="DIR",
+                   help="natural images: an ImageNet-style folder (class subfolders) or a flat folder (default: "
+                        f"the 60 sample photos of the foolbox wheel; {FOOLBOX_HINT})")
+    p.add_argument("--views", type=int, default=8, help="views per natural photo: whole + random crops (default 8)")
+    p.add_argument("--holdout", type=float, default=0.2, help="share of the elites held out (default 0.2)")
+    p.add_argument("--folds", type=int, default=5, help="cross-validation folds over the photos (default 5)")
+    p.add_argument("--weight-decay", type=float, default=RowFit.weight_decay, help="L2 penalty on the new row")
+    p.add_argument("--seed", type=int, default=0, help="seed of the hold-out split and the crops (default 0)")
+    p.add_argument("--no-evolve", action="store_true", help="fit and measure the class only")
+    p.add_argument("--generations", type=int, default=None, help="generations of the new run (default: as RUN)")
+    p.add_argument("--batch", type=int, default=None, help="children per generation (default: as RUN)")
+    p.add_argument("--evolve-seed", type=int, default=None, help="seed of the new run (default: as RUN)")
+    p.add_argument("--backend", choices=("cpu", "cuda", "auto"), default="auto", help="where to compute")
+    p.add_argument("--fast-inference", action=argparse.BooleanOptionalAction, default=None,
+                   help="fastest classifier settings within 1e-3 of float32 (default: on for cuda)")
+    p.add_argument("--overwrite", action="store_true", help="write into a folder that is not empty")
+    p.add_argument("--no-progress", action="store_true", help="no progress output")
+    p.set_defaults(func=_cmd_fooling_class)
+
+
+def _cmd_fooling_class(args) -> int:
+    config = FoolingClassConfig(
+        runs=args.runs, natural=args.natural, views=args.views, holdout=args.holdout, folds=args.folds,
+        seed=args.seed, fit=RowFit(weight_decay=args.weight_decay), evolve=not args.no_evolve,
+        generations=args.generations, batch=args.batch, evolve_seed=args.evolve_seed, backend=args.backend,
+        fast_inference=args.fast_inference,
+    )
+    result = run_experiment(config, args.out, overwrite=args.overwrite, progress=not args.no_progress)
+    print(summary_text(result))
+    print(f"output folder: {args.out}")
+    return 0
