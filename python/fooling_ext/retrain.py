@@ -75,6 +75,9 @@ RESUMABLE_CHANGES = ("experiment.rounds", "experiment.backend", "fooling_ext", "
 # Keep the seed streams of the different uses apart.
 _HARVEST, _MEASURE, _TRAIN = 0, 1, 2
 
+# Ends of the logit axis of the confidence plot.
+_LOGIT_FLOOR, _LOGIT_CEILING = 1e-6, 1e-7
+
 _ROUND_DIR = re.compile(r"round_(\d+)")
 _EXPERIMENT_FILES = ("config.json", "table.md", "table.csv", "rounds.png")
 
@@ -466,7 +469,7 @@ def _run_round(round_index: int, config: RetrainConfig, data: MnistData, folder:
     )
     atomic_write_text(round_dir / "metrics.json", json.dumps(metrics.to_dict(), indent=2) + "\n")
     if bar is not None:
-        bar.write(_round_line(metrics))
+        bar.write(_round_line(metrics), file=sys.stderr)
     return metrics
 
 
@@ -654,6 +657,8 @@ def plot_rounds(path: Path, rounds: Sequence[RoundMetrics], config: RetrainConfi
             classes_ax.plot(x, [m.measure[encoding].classes_9999 for m in rounds], marker="s", linestyle="--",
                             color=colors[encoding], label=f"{encoding}, {config.measure_generations} gen., >= 99.99%")
     confidence_ax.set_yscale("logit")
+    confidence_ax.set_ylim(_LOGIT_FLOOR / 2, 1 - _LOGIT_CEILING / 2)
+    confidence_ax.set_ylabel(f"below {_LOGIT_FLOOR:g} drawn at {_LOGIT_FLOOR:g}", fontsize=8)
     confidence_ax.set_title("median confidence evolution reaches", fontsize=10)
     classes_ax.set_ylim(-0.3, MNIST_NUM_CLASSES + 0.3)
     classes_ax.set_title("digits reached (median over runs)", fontsize=10)
@@ -684,8 +689,9 @@ def plot_rounds(path: Path, rounds: Sequence[RoundMetrics], config: RetrainConfi
 
 
 def _clipped(confidence: float) -> float:
-    """Keep a confidence of exactly 1 (float32 rounding) on the logit scale."""
-    return min(max(confidence, 1e-7), 1 - 1e-7)
+    """A confidence the logit axis can draw: exactly 1 (float32 rounding) and vanishing ones (a network that
+    calls every evolved image fooling gives digits 1e-30) are drawn at the axis ends."""
+    return min(max(confidence, _LOGIT_FLOOR), 1 - _LOGIT_CEILING)
 
 
 def write_summary(folder: Path, rounds: Sequence[RoundMetrics], config: RetrainConfig) -> None:
