@@ -205,7 +205,10 @@ def evolve(
 ) -> EvolveResult:
     """Run (or resume) MAP-Elites against a classifier and, when `out` is given, write the run folder.
 
-    classifier: a fooling_ext Classifier; by default the one `config.model` names, on the run's device.
+    classifier: a fooling_ext Classifier; by default the one `config.model` names, on the run's device. Any
+    object with a Classifier's attributes works (probabilities, class_names, num_classes, spec, name,
+    description, device, to, and for renders of another size or fast inference also model, max_batch, dtype
+    and channels_last), as fooling_ext.retrain.WithoutFoolingClass shows.
     on_generation: called with each generation's metrics (after the archive update).
     """
     config.check()
