@@ -174,15 +174,22 @@ def test_the_1001_class_network_keeps_the_1000_original_outputs_on_real_photos(i
 @pytest.mark.imagenet
 def test_the_command_runs_end_to_end(imagenet_extra, tmp_path, capsys):
     from fooling_ext.cli import main
+    from fooling_ext.evolve import EvolveConfig, evolve
+    from fooling_ext.runs import RunFolder
 
     photos = imagenet_photos()
     natural = tmp_path / "natural"
     for photo in photos[:6]:  # an ImageNet-style folder: one subfolder per class
         (natural / f"class_{photo.stem.rsplit('_', 1)[1]}").mkdir(parents=True, exist_ok=True)
         shutil.copy(photo, natural / f"class_{photo.stem.rsplit('_', 1)[1]}" / photo.name)
-    source = tmp_path / "source"
-    assert main(["evolve", "--model", "imagenet", "--generations", "2", "--batch", "5", "--seed", "2",
-                 "--backend", "cpu", "--no-progress", "--out", str(source)]) == 0
+    # A finished run against imagenet, reduced to the two files the command reads (its pictures take long to write).
+    run = evolve(EvolveConfig(model="imagenet", generations=2, batch=5, seed=2, backend="cpu", insertion="top"),
+                 progress=False)
+    source = RunFolder(tmp_path / "source")
+    source.path.mkdir()
+    source.write_config(run.config)
+    run.archive.save_npz(source.archive_path, extra_meta={"config": run.config})
+    source = source.path
     out = tmp_path / "fooling"
     assert main(["imagenet-fooling-class", "--run", str(source), "--out", str(out), "--natural", str(natural),
                  "--views", "2", "--folds", "3", "--generations", "1", "--batch", "4", "--backend", "cpu",
@@ -191,7 +198,8 @@ def test_the_command_runs_end_to_end(imagenet_extra, tmp_path, capsys):
     assert "median confidence over the 1000 classes" in printed
 
     result = json.loads((out / "fooling_class.json").read_text())
-    assert result["positives_fit"] + result["positives_held_out"] == 10  # distinct elites of 2 x 5 children
+    distinct = len(set(run.archive.elite_id[run.archive.occupied].tolist()))
+    assert result["positives_fit"] + result["positives_held_out"] == distinct
     assert len(result["natural_photos"]) == 6 and result["natural_views"] == 2
     assert result["natural_top1_unchanged"] == 1.0
     evolution = result["evolution"]
@@ -200,8 +208,12 @@ def test_the_command_runs_end_to_end(imagenet_extra, tmp_path, capsys):
     assert evolution["before_median"] == pytest.approx(float(np.median(source_run["confidence"])))
     with np.load(out / "after" / "archive.npz") as archive:
         after = np.where(archive["occupied"], archive["confidence"], 0.0)[:1000]
+        occupied = int(archive["occupied"][:1000].sum())
         assert archive["confidence"].shape == (1001,)
     assert evolution["after_median"] == pytest.approx(float(np.median(after)))
+    # top-class insertion, as the source run: a child whose top class is 'fooling' fills none of the 1000 cells
+    assert evolution["after_distinct_elites"] == occupied <= 4
+    assert json.loads((out / "after" / "config.json").read_text())["run"]["insertion"] == "top"  # as the source
 
     row = torch.load(out / "fooling_head.pt", weights_only=True)
     assert row["weight"].shape == (1, 1280) and row["bias"].shape == (1,)

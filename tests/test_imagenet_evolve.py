@@ -30,33 +30,39 @@ def imagenet():
 def cli_run(imagenet, tmp_path_factory):
     """A run folder made by `fooling evolve --model imagenet` with the paper's 10 crops."""
     out = tmp_path_factory.mktemp("imagenet") / "run"
-    status = main(["evolve", "--model", "imagenet", "--crops", "224", "--generations", "2", "--batch", "3",
+    status = main(["evolve", "--model", "imagenet", "--crops", "224", "--generations", "1", "--batch", "2",
                    "--seed", "7", "--backend", "cpu", "--no-progress", "--out", str(out)])
     assert status == 0
     return out
 
 
+def small_run(imagenet, encoding: str, generations: int, batch: int):
+    """A run with top-class insertion: each child fills at most one cell, which keeps the copies into a
+    1000-cell archive of 256 x 256 images small (the default fills every cell from the first batch)."""
+    config = EvolveConfig(model="imagenet", encoding=encoding, generations=generations, batch=batch, seed=7,
+                          backend="cpu", insertion="top")
+    return evolve(config, classifier=imagenet, progress=False)
+
+
 def test_colour_cppns_render_at_256_and_the_model_sees_them_resized_to_224(imagenet):
-    config = EvolveConfig(model="imagenet", encoding="cppn", generations=2, batch=6, seed=7, backend="cpu")
-    result = evolve(config, classifier=imagenet, progress=False)
+    result = small_run(imagenet, "cppn", generations=2, batch=6)
     cfg = result.config
     assert cfg["run"]["image_size"] == [256, 256] and cfg["encoding"]["channels"] == 3
     assert cfg["classifier"]["spec"]["height"] == 224 and cfg["classifier"]["spec"]["resize"] is True
     archive = result.archive
-    assert archive.images.shape == (1000, 3, 256, 256) and bool(archive.occupied.all())
+    assert archive.images.shape == (1000, 3, 256, 256) and archive.num_occupied() >= 1
     # Colour, not grey: the HSL outputs give the three channels different values.
     assert bool((archive.images[:, 0] != archive.images[:, 1]).any())
 
     # Every elite's confidence is what the model gives its class for the genome rendered again and resized by
     # hand: the run scored exactly this image, through this resize.
-    cells = torch.unique(archive.elite_id, return_inverse=True)[1]
-    first = torch.tensor([int(torch.nonzero(cells == c)[0]) for c in range(int(cells.max()) + 1)])
+    cells = archive.occupied_cells()
     encoding = result_encoding(cfg)
-    genomes = encoding.from_tensors({k: v.index_select(0, first) for k, v in archive.genomes.items()})
+    genomes = encoding.from_tensors({k: v.index_select(0, cells) for k, v in archive.genomes.items()})
     rendered = encoding.render(genomes)
     resized = F.interpolate(rendered, size=(224, 224), mode="bilinear", align_corners=False, antialias=True)
-    expected = imagenet.probabilities(resized)[torch.arange(len(first)), first]
-    torch.testing.assert_close(archive.confidence[first], expected, rtol=0, atol=1e-5)
+    expected = imagenet.probabilities(resized)[torch.arange(len(cells)), cells]
+    torch.testing.assert_close(archive.confidence[cells], expected, rtol=0, atol=1e-5)
 
 
 def result_encoding(cfg):
@@ -71,7 +77,7 @@ def test_the_run_folder_shows_all_1000_classes_and_the_papers_figures(cli_run):
     cfg = json.loads((out / "config.json").read_text())
     spec = cfg["classifier"]["spec"]
     assert (spec["height"], spec["width"], spec["crops"]) == (256, 256, 224)  # 10 crops cut from the render
-    assert cfg["run"]["batch"] == 3 and cfg["run"]["image_size"] == [256, 256]
+    assert cfg["run"]["batch"] == 2 and cfg["run"]["image_size"] == [256, 256]
     grids = sorted(p.name for p in out.glob("grid*.png"))
     assert grids == [f"grid_{s:04d}-{s + 99:04d}.png" for s in range(0, 1000, 100)] + ["grid_top50.png"]
     assert len(list((out / "images").glob("*.png"))) == 1000
@@ -89,7 +95,7 @@ def test_ten_crops_are_cut_from_the_256_render_and_averaged(imagenet):
     crops = load_classifier("imagenet", spec=imagenet_spec(crops=224))
     adapted = classifier_for_renders(crops, 256, 256)
     assert (adapted.spec.height, adapted.spec.width, adapted.spec.crops) == (256, 256, 224)
-    images = torch.rand((2, 3, 256, 256), generator=torch.Generator().manual_seed(3))
+    images = torch.rand((1, 3, 256, 256), generator=torch.Generator().manual_seed(3))
     offsets = [(0, 0), (0, 32), (32, 0), (32, 32), (16, 16)]
     cut = [images[:, :, y : y + 224, x : x + 224] for y, x in offsets]
     cut += [c.flip(-1) for c in cut]
@@ -106,13 +112,11 @@ def test_classifier_for_renders_keeps_a_model_that_takes_the_render_size(imagene
 
 
 def test_pixel_genomes_evolve_at_256_in_colour(imagenet):
-    config = EvolveConfig(model="imagenet", encoding="direct", generations=2, batch=4, seed=1, backend="cpu")
-    result = evolve(config, classifier=imagenet, progress=False)
-    archive = result.archive
+    archive = small_run(imagenet, "direct", generations=2, batch=3).archive
     assert archive.genomes["genes"].shape == (1000, 3, 256, 256)
-    first = int(archive.elite_id.argmax())
-    image = archive.genomes["genes"][first : first + 1]
-    resized = F.interpolate(image, size=(224, 224), mode="bilinear", align_corners=False, antialias=True)
-    confidence = imagenet.probabilities(resized)[0]
-    cells = torch.nonzero(archive.elite_id == archive.elite_id[first]).flatten()
-    torch.testing.assert_close(archive.confidence[cells], confidence[cells], rtol=0, atol=1e-5)
+    cells = archive.occupied_cells()
+    images = archive.genomes["genes"].index_select(0, cells)  # a pixel genome is its image
+    assert bool((images[:, 0] != images[:, 1]).any())
+    resized = F.interpolate(images, size=(224, 224), mode="bilinear", align_corners=False, antialias=True)
+    expected = imagenet.probabilities(resized)[torch.arange(len(cells)), cells]
+    torch.testing.assert_close(archive.confidence[cells], expected, rtol=0, atol=1e-5)

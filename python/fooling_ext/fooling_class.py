@@ -118,8 +118,9 @@ def penultimate_features(classifier, head: FoolingHead, images: np.ndarray, chun
 
 def probabilities_of(classifier, images: np.ndarray, chunk: int = 64) -> np.ndarray:
     """The classifier's probabilities [N, K] of uint8 `images`, a chunk at a time (float images are large)."""
-    return np.concatenate([classifier.probabilities(as_float(images[start : start + chunk])).cpu().numpy()
-                           for start in range(0, len(images), chunk)])
+    chunks = [classifier.probabilities(as_float(images[start : start + chunk])).cpu().numpy()
+              for start in range(0, len(images), chunk)]
+    return np.concatenate(chunks) if chunks else np.zeros((0, classifier.num_classes), dtype=np.float32)
 
 
 def as_float(images: np.ndarray) -> torch.Tensor:
@@ -291,15 +292,20 @@ def load_source_run(path: str | Path) -> dict[str, Any]:
             "confidence": np.where(occupied, confidence, 0.0)}
 
 
+def distinct_elite_cells(occupied: np.ndarray, elite_id: np.ndarray) -> np.ndarray:
+    """One occupied cell per distinct elite image (the first cell it holds)."""
+    cells = np.flatnonzero(occupied)
+    _, first = np.unique(elite_id[cells], return_index=True)
+    return np.sort(cells[first])
+
+
 def split_elites(source: dict[str, Any], holdout: float, rng: np.random.Generator):
     """The run's distinct elite images split at random into (fit, held out), `holdout` of them held out.
 
     One image may hold several cells (it beat every elite it could), so images are split, not cells: a
     held-out image never has a copy among the fitted ones. Returns (fit images, held-out images).
     """
-    occupied = np.flatnonzero(source["occupied"])
-    _, first = np.unique(source["elite_id"][occupied], return_index=True)
-    cells = occupied[first]  # one cell per distinct elite
+    cells = distinct_elite_cells(source["occupied"], source["elite_id"])
     order = rng.permutation(len(cells))
     held = int(round(holdout * len(cells)))
     return source["images"][cells[np.sort(order[held:])]], source["images"][cells[np.sort(order[:held])]]
@@ -418,7 +424,8 @@ def natural_figures(clf, original, images: np.ndarray) -> dict[str, float]:
 def evolve_again(config: FoolingClassConfig, source: dict[str, Any], clf, out: Path, overwrite: bool,
                  progress: bool) -> dict[str, Any]:
     """MAP-Elites against the 1001-class network with the source run's settings (unless overridden); the
-    median is taken over the 1000 original classes, as for the source run."""
+    median is taken over the 1000 original classes, as for the source run. Also: how many of the new run's
+    distinct elites the network still classifies as fooling images, and their median p(fooling)."""
     from fooling_ext.evolve import EvolveConfig, evolve
 
     run = dict(source["config"]["run"])
@@ -431,6 +438,9 @@ def evolve_again(config: FoolingClassConfig, source: dict[str, Any], clf, out: P
     after = evolve(evolve_config, out, classifier=clf, overwrite=overwrite, progress=progress)
     conf = after.archive.confidences()[:1000]
     before = source["confidence"]
+    state = after.archive.state_dict()
+    cells = distinct_elite_cells(state["occupied"].numpy()[:1000], state["elite_id"].numpy()[:1000])
+    elites = probabilities_of(clf, state["images"].numpy()[cells])
     return {
         "encoding": evolve_config.encoding, "generations": after.generation, "batch": evolve_config.batch,
         "seed": evolve_config.seed, "before_run": str(source["path"]),
@@ -438,6 +448,10 @@ def evolve_again(config: FoolingClassConfig, source: dict[str, Any], clf, out: P
         "before_median": float(np.median(before)), "before_n99": int((before >= 0.99).sum()),
         "after_median": float(np.median(conf)), "after_n99": int((conf >= 0.99).sum()),
         "after_seconds": after.metrics[-1]["seconds"] if after.metrics else 0.0,
+        "after_distinct_elites": len(cells),
+        "after_share_classified_fooling": float((elites.argmax(1) == elites.shape[1] - 1).mean()) if len(cells)
+        else None,
+        "after_median_p_fooling": float(np.median(elites[:, -1])) if len(cells) else None,
     }
 
 
@@ -453,8 +467,8 @@ def summary_text(result: dict[str, Any]) -> str:
         f"{pct(result['held_out_median_p_fooling'])}; median top confidence among the 1000 classes "
         f"{pct(result['held_out_median_top_confidence_original'])} (original network) -> "
         f"{pct(result['held_out_median_top_confidence_1001'])} (1001 classes)",
-        f"natural photos, cross-validated: classified 'fooling' {pct(result['natural_cross_validated_share_fooling'])}, "
-        f"median p(fooling) {pct(result['natural_cross_validated_median_p_fooling'])}",
+        f"natural photos, cross-validated: classified 'fooling' "
+        f"{pct(result['natural_cross_validated_share_fooling'])}, median p(fooling) {pct(result['natural_cross_validated_median_p_fooling'])}",
         f"natural photos, final head (fitted on them): classified 'fooling' "
         f"{pct(result['natural_share_classified_fooling'])}, top-1 of the 1000 classes unchanged "
         f"{pct(result['natural_top1_unchanged'])}, largest change of a class probability "
@@ -466,7 +480,9 @@ def summary_text(result: dict[str, Any]) -> str:
             f"evolution ({evolution['encoding']}, {evolution['generations']} generations of {evolution['batch']}): "
             f"median confidence over the 1000 classes {pct(evolution['before_median'])} before -> "
             f"{pct(evolution['after_median'])} after; classes >= 99%: {evolution['before_n99']} -> "
-            f"{evolution['after_n99']}"
+            f"{evolution['after_n99']}; the new run's {evolution['after_distinct_elites']} distinct images: "
+            f"classified 'fooling' {pct(evolution['after_share_classified_fooling'])}, median p(fooling) "
+            f"{pct(evolution['after_median_p_fooling'])}"
         )
     return "\n".join(lines)
 
