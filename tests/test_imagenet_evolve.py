@@ -5,6 +5,7 @@ with all 1000 classes. Small sizes, CPU."""
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -109,6 +110,8 @@ def test_classifier_for_renders_keeps_a_model_that_takes_the_render_size(imagene
     resized = classifier_for_renders(imagenet, 256, 256)
     assert resized.spec.resize and resized.model is imagenet.model and resized is not imagenet
     assert classifier_for_renders(resized, 300, 300) is resized
+    look_alike = SimpleNamespace(spec=imagenet.spec, model=imagenet.model)  # e.g. a wrapper that drops a class
+    assert classifier_for_renders(look_alike, 256, 256) is look_alike
 
 
 def test_pixel_genomes_evolve_at_256_in_colour(imagenet):

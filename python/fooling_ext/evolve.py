@@ -117,11 +117,12 @@ def classifier_for_renders(clf, height: int, width: int):
     the renders reach the model as the paper fed CaffeNet its 256 x 256 images: a classifier that scores
     crops gets the 10 crops cut from the render itself; one that does not gets the render resized to its
     input size (bilinear, antialiased). The adapted classifier shares the model; the given one is unchanged.
+    An object that only behaves like a Classifier is used as it is: it must take the render size itself.
     """
     from fooling_ext.classifier import Classifier
 
     spec = clf.spec
-    if (height, width) == (spec.height, spec.width) or spec.resize:
+    if (height, width) == (spec.height, spec.width) or spec.resize or not isinstance(clf, Classifier):
         return clf
     if spec.crops is not None and spec.crops <= min(height, width):
         spec = dataclasses.replace(spec, height=height, width=width)
