@@ -19,6 +19,7 @@ from fooling_ext.inference import (
     choose_inference_settings,
     current_settings,
     pick_fastest,
+    strict_float32,
 )
 
 FLOAT32 = InferenceSettings()
@@ -137,3 +138,13 @@ def test_fast_inference_is_off_on_the_cpu_by_default(tmp_path):
     evolve(EvolveConfig(generations=1, batch=8, backend="cpu"), tmp_path / "run", classifier=lenet, progress=False)
     inference = json.loads((tmp_path / "run" / "config.json").read_text())["inference"]
     assert inference == {"chosen": {"dtype": "float32", "channels_last": False}}
+
+
+def test_the_float32_reference_turns_tf32_off_on_cuda_and_restores_the_settings():
+    conv, matmul = torch.backends.cudnn.conv, torch.backends.cuda.matmul
+    before = (conv.fp32_precision, matmul.fp32_precision)
+    with strict_float32(torch.device("cuda")):  # only flags change, so this runs without a GPU too
+        assert (conv.fp32_precision, matmul.fp32_precision) == ("ieee", "ieee")
+    assert (conv.fp32_precision, matmul.fp32_precision) == before
+    with strict_float32(torch.device("cpu")):
+        assert (conv.fp32_precision, matmul.fp32_precision) == before

@@ -169,10 +169,16 @@ def strict_float32(device: torch.device) -> Iterator[None]:
     if device.type != "cuda":
         yield
         return
-    conv, matmul = torch.backends.cudnn.conv, torch.backends.cuda.matmul
-    saved = (conv.fp32_precision, matmul.fp32_precision)
-    conv.fp32_precision = matmul.fp32_precision = "ieee"
+    conv = getattr(torch.backends.cudnn, "conv", None)
+    if conv is not None and hasattr(conv, "fp32_precision"):  # torch >= 2.9; mixing in the old flags is an error
+        holders, name, strict = (conv, torch.backends.cuda.matmul), "fp32_precision", "ieee"
+    else:
+        holders, name, strict = (torch.backends.cudnn, torch.backends.cuda.matmul), "allow_tf32", False
+    saved = [getattr(holder, name) for holder in holders]
+    for holder in holders:
+        setattr(holder, name, strict)
     try:
         yield
     finally:
-        conv.fp32_precision, matmul.fp32_precision = saved
+        for holder, value in zip(holders, saved):
+            setattr(holder, name, value)
