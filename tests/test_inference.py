@@ -140,6 +140,8 @@ def test_fast_inference_is_off_on_the_cpu_by_default(tmp_path):
     assert inference == {"chosen": {"dtype": "float32", "channels_last": False}}
 
 
+@pytest.mark.skipif(not hasattr(getattr(torch.backends.cudnn, "conv", None), "fp32_precision"),
+                    reason="torch < 2.9 has only the allow_tf32 flags")
 def test_the_float32_reference_turns_tf32_off_on_cuda_and_restores_the_settings():
     conv, matmul = torch.backends.cudnn.conv, torch.backends.cuda.matmul
     before = (conv.fp32_precision, matmul.fp32_precision)
