@@ -123,7 +123,10 @@ class Archive:
         status.scatter_reduce_(0, src, torch.where(was_new, NEW, IMPROVED).to(torch.int8), reduce="amax")
         for name, t in self.genomes.items():
             t.index_copy_(0, cells, genomes[name].to(self.device).index_select(0, src))
-        self.images.index_copy_(0, cells, to_uint8(images.to(self.device).index_select(0, src)))
+        # Convert each winning child once, however many cells it takes (one child may take every cell).
+        winners, slot = torch.unique(src, return_inverse=True)
+        winner_images = to_uint8(images.to(self.device).index_select(0, winners))
+        self.images.index_copy_(0, cells, winner_images.index_select(0, slot))
         self.confidence.index_copy_(0, cells, best[cells])
         self.occupied[cells] = True
         self.generation[cells] = generation
