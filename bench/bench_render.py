@@ -111,8 +111,8 @@ def test_peak_memory_colour_render(benchmark):
         assert run.stdout, f"{script.name} failed:\n{run.stderr}"
         return json.loads(run.stdout)
 
-    report = benchmark.pedantic(measure, rounds=1, warmup_rounds=0)
     benchmark.group = "render peak memory"
+    report = benchmark.pedantic(measure, rounds=1, warmup_rounds=0)
     benchmark.extra_info.update(report)
     for backend in report["backends"]:
         assert backend["extra_bytes"] <= report["limit_bytes"], backend
