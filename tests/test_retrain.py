@@ -7,7 +7,6 @@ import csv
 import dataclasses
 import json
 import shutil
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -25,6 +24,7 @@ from fooling_ext.retrain import (
     RetrainConfig,
     RoundMetrics,
     WithoutFoolingClass,
+    _torch_threads,
     load_fooling_images,
     run_retrain,
     run_seed,
@@ -36,16 +36,6 @@ from fooling_ext.train import evaluate_accuracy
 # 10 harvest runs per encoding (200 fooling images a round), 2,000 training digits, 2 epochs of 20-image steps.
 SMALL = RetrainConfig(rounds=2, images_per_round=200, generations=5, measure_runs=1, measure_generations=6,
                       epochs=2, train_batch_size=20, threads=1, train_limit=2000, test_limit=1000, backend="cpu")
-
-
-@contextmanager
-def torch_threads(threads):
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +125,7 @@ def test_round_files_hold_the_harvest_and_reproduce_from_the_seeds(experiment):
     seed = run_seed(SMALL.seed, 1, "direct", 3)
     assert (images["seed"][first] == seed).all()
     network = WithoutFoolingClass(load_classifier(round_dir / "model.pt", class_names=CLASS_NAMES))
-    with torch_threads(SMALL.threads):
+    with _torch_threads(SMALL.threads):
         again = evolve(EvolveConfig(encoding="direct", generations=SMALL.generations, seed=seed, backend="cpu"),
                        classifier=network, progress=False)
     np.testing.assert_array_equal(again.archive.images.numpy(), images["images"][first])
