@@ -4,9 +4,9 @@
 #
 #   scripts/gpu_check.sh LOG_DIR
 #
-# Run from anywhere; LOG_DIR is created. It receives one log per step, bench.json (pytest-benchmark) and
-# render_table.md and loop_table.md (the tables of bench/README.md's rendering and loop sections). Exits non-zero at the first step that
-# fails, printing the end of its log.
+# Run from anywhere; LOG_DIR is created. It receives one log per step, bench.json (pytest-benchmark),
+# render_table.md and loop_table.md (the tables of bench/README.md's rendering and loop sections). Exits
+# non-zero at the first step that fails, printing the end of its log.
 #
 # Python: the active virtual environment if there is one, else LOG_DIR/venv, created with
 # --system-site-packages so that the CUDA build of torch already on the machine is used (pip never installs
