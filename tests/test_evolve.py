@@ -12,7 +12,7 @@ from fooling_ext.classifier import load_classifier
 from fooling_ext.cli import main
 from fooling_ext.encodings import DirectEncoding
 from fooling_ext.evolve import EvolveConfig, evolve, load_report
-from fooling_ext.runs import RunFolderError
+from fooling_ext.runs import RunFolder, RunFolderError
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +103,22 @@ def test_interrupt_keeps_finished_generations_and_resumes(tmp_path, lenet):
     assert state["generation"] == 5  # the five generations that finished were kept (checkpoint_every = 3)
     resumed = evolve(small(generations=9), tmp_path / "run", classifier=lenet, resume=True, progress=False)
     assert_same_archive(straight, resumed)
+
+
+def test_checkpoints_are_written_on_schedule_and_at_the_end_once(tmp_path, lenet, monkeypatch):
+    saved = []
+    save = RunFolder.save_checkpoint
+
+    def recording_save(self, state):
+        saved.append(state["generation"])
+        return save(self, state)
+
+    monkeypatch.setattr(RunFolder, "save_checkpoint", recording_save)
+    evolve(small(generations=6), tmp_path / "a", classifier=lenet, progress=False)
+    assert saved == [3, 6]  # the last scheduled checkpoint is the final state: not written again
+    saved.clear()
+    evolve(small(generations=7), tmp_path / "b", classifier=lenet, progress=False)
+    assert saved == [3, 6, 7]
 
 
 def test_folder_holding_a_run_is_refused_unless_resume_or_overwrite(tmp_path, lenet):

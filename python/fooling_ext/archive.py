@@ -147,8 +147,7 @@ class Archive:
 
     def confidences(self) -> np.ndarray:
         """Per-cell confidence on the host; empty cells count as 0."""
-        conf = self.confidence.clamp(min=0.0).cpu().numpy().astype(np.float64)
-        return conf
+        return self.confidence.clamp(min=0.0).cpu().numpy().astype(np.float64)
 
     # ----------------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, torch.Tensor]:

@@ -35,9 +35,7 @@ class CPPNEncoding:
     name = "cppn"
 
     def config(self) -> dict[str, Any]:
-        cfg = asdict(self)
-        cfg["mutation"] = asdict(self.mutation)
-        return {"encoding": self.name, **cfg}
+        return {"encoding": self.name, **asdict(self)}  # asdict recurses into the mutation settings
 
     def initial(self, batch: int, seed: int, device: torch.device) -> CPPNPopulation:
         return CPPNPopulation.initial(
@@ -76,9 +74,7 @@ class DirectEncoding:
     name = "direct"
 
     def config(self) -> dict[str, Any]:
-        cfg = asdict(self)
-        cfg["mutation"] = asdict(self.mutation)
-        return {"encoding": self.name, **cfg}
+        return {"encoding": self.name, **asdict(self)}  # asdict recurses into the mutation settings
 
     def initial(self, batch: int, seed: int, device: torch.device) -> PixelPopulation:
         return PixelPopulation.initial(batch, self.channels, self.height, self.width, seed=seed, device=device)

@@ -32,7 +32,8 @@ from fooling_ext.archive import INSERTION_MODES, Archive
 from fooling_ext.encodings import make_encoding
 from fooling_ext.inference import choose_inference_settings, current_settings
 from fooling_ext.map_elites import MapElites
-from fooling_ext.report import class_table, plot_metrics, save_class_images, save_grids, summary_line
+from fooling_ext.report import class_table, confidence_stats, plot_metrics, save_class_images, save_grids, \
+    summary_line
 from fooling_ext.runs import RunFolder, RunFolderError, atomic_write_text, config_differences
 
 # Image size the paper renders at, for classifiers that resize their input (the paper: 256 x 256 for
@@ -177,15 +178,9 @@ def full_config(config: EvolveConfig, clf, encoding) -> dict[str, Any]:
 
 
 def generation_metrics(archive: Archive, generation: int, result, evaluations: int, seconds: float) -> dict[str, Any]:
-    conf = archive.confidences()
     return {
         "generation": generation,
-        "best": float(conf.max()),
-        "median": float(np.median(conf)),
-        "mean": float(conf.mean()),
-        "n99": int((conf >= 0.99).sum()),
-        "n9999": int((conf >= 0.9999).sum()),
-        "classes": int(conf.size),
+        **confidence_stats(archive.confidences()),
         "occupied": archive.num_occupied(),
         "new_cells": result.new_cells,
         "improved_cells": result.improved_cells,
@@ -259,12 +254,16 @@ def evolve(
 
     me = MapElites(encoding, archive, batch_size=config.batch, seed=config.seed, generation=start)
 
+    saved_at = None  # generation of the checkpoint this call last wrote
+
     def checkpoint() -> None:
-        if folder is not None:
+        nonlocal saved_at
+        if folder is not None and saved_at != me.generation:  # a generation's state is written once
             folder.save_checkpoint({
                 "config": cfg, "generation": me.generation, "archive": archive.state_dict(),
                 "metrics": metrics, "evaluations": evaluations, "elapsed": elapsed,
             })
+            saved_at = me.generation
 
     bar = _progress_bar(config.generations, start, progress)
     images = None
@@ -324,14 +323,14 @@ def write_outputs(folder: RunFolder, archive: Archive, metrics: list[dict[str, A
                         state["elite_id"].numpy(), state["parent_id"].numpy())
     atomic_write_text(folder.path / "report.txt", table + "\n")
     conf0 = np.where(occupied, conf, 0.0)
+    stats = confidence_stats(conf0)
     summary = {
         "model": cfg["classifier"]["name"],
         "model_description": cfg["classifier"]["description"],
         "generations": metrics[-1]["generation"] + 1 if metrics else 0,
         "evaluations": metrics[-1]["evaluations"] if metrics else 0,
         "seconds": metrics[-1]["seconds"] if metrics else 0.0,
-        "median": float(np.median(conf0)), "mean": float(conf0.mean()),
-        "n99": int((conf0 >= 0.99).sum()), "n9999": int((conf0 >= 0.9999).sum()),
+        **{k: stats[k] for k in ("median", "mean", "n99", "n9999")},
         "classes": [{"class": k, "name": n, "confidence": float(conf0[k]), "occupied": bool(occupied[k])}
                     for k, n in enumerate(archive.class_names)],
     }

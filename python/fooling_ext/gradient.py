@@ -30,7 +30,8 @@ import torch.nn.functional as F
 
 from fooling_ext import __version__
 from fooling_ext.archive import to_uint8
-from fooling_ext.report import format_confidence, plot_metrics, save_class_images, save_grids, summary_line
+from fooling_ext.report import confidence_stats, format_confidence, plot_metrics, save_class_images, save_grids, \
+    summary_line
 from fooling_ext.runs import RunFolder, atomic_write_text
 
 START_MODES = ("mean_plus", "uniform", "zero")
@@ -148,11 +149,7 @@ def gradient_ascent(clf, config: GradientConfig | None = None, *,
         confidence.append(conf)
     images_t = torch.cat(images)
     confidence = np.concatenate(confidence)
-    history = [
-        {"generation": s, "best": float(max(v)), "median": float(np.median(v)), "mean": float(np.mean(v)),
-         "n99": int(sum(p >= 0.99 for p in v)), "n9999": int(sum(p >= 0.9999 for p in v)), "classes": len(v)}
-        for s, v in sorted(history_sum.items())
-    ]
+    history = [{"generation": s, **confidence_stats(v)} for s, v in sorted(history_sum.items())]
     return GradientResult(classes, [clf.class_names[k] for k in classes], images_t, confidence,
                           np.asarray(steps_taken), history)
 
@@ -236,8 +233,8 @@ def write_gradient_run(folder: RunFolder, result: GradientResult, config: Gradie
     if result.history:
         plot_metrics(folder.path / "confidence.png", result.history, f"{clf.name} / gradient ascent")
     atomic_write_text(folder.path / "report.txt", gradient_table(result) + "\n")
-    summary = {"median": float(np.median(result.confidence)), "mean": float(result.confidence.mean()),
-               "n99": int((result.confidence >= 0.99).sum()), "n9999": int((result.confidence >= 0.9999).sum()),
+    stats = confidence_stats(result.confidence)
+    summary = {**{k: stats[k] for k in ("median", "mean", "n99", "n9999")},
                "classes": [{"class": k, "name": n, "confidence": float(c), "steps": int(s)} for k, n, c, s in
                            zip(result.classes, result.class_names, result.confidence, result.steps_taken)]}
     atomic_write_text(folder.path / "summary.json", json.dumps(summary, indent=2) + "\n")
