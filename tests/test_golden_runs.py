@@ -1,0 +1,60 @@
+"""Short MNIST runs whose archives were recorded once: any change of what a run computes shows up here.
+
+The digests were taken from the archive.npz of each command below. An .npz file's own bytes carry zip
+timestamps, so the digest covers what the file holds: every array's name, dtype, shape and bytes, and the
+metadata JSON without the two version strings (fooling_ext and torch), which change between releases without
+changing what a run computes.
+
+LeNet's float32 outputs differ in their last bit between CPU instruction sets (PyTorch and oneDNN pick AVX2 or
+AVX-512 kernels at run time), and a direct-encoding run follows such a bit into another elite. So the runs use
+the portable baseline kernels on every x86-64 machine: ATEN_CPU_CAPABILITY=default, DNNL_MAX_CPU_ISA=SSE41,
+set before torch is imported, in a process of its own. The result does not depend on the thread count.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+# encoding -> (digest of the arrays, digest of the metadata)
+RECORDED = {
+    "cppn": ("5405a993b4fd05d82b4d82ed20b7ee4789396078c92239b4dd1c94e342f67f24",
+             "c303005180bec337e7973542ee7b5c028cd8288f9e22af6a465ae9fcbe3eb258"),
+    "direct": ("01526124c98d28dd7649a8a638a172ce8234c2255b22db43981f65c0b217cc4e",
+               "02fa428a6b9936a78bbeb9dcac94a889573013cddd73b46971ea98de4cbb609c"),
+}
+PORTABLE_KERNELS = {"ATEN_CPU_CAPABILITY": "default", "DNNL_MAX_CPU_ISA": "SSE41"}
+
+
+def archive_digests(path) -> tuple[str, str]:
+    arrays = hashlib.sha256()
+    with np.load(path, allow_pickle=False) as archive:
+        meta = json.loads(bytes(archive["meta"]).decode())
+        for key in sorted(archive.files):
+            if key == "meta":
+                continue
+            value = archive[key]
+            arrays.update(f"{key}|{value.dtype.str}|{value.shape}|".encode())
+            arrays.update(np.ascontiguousarray(value).tobytes())
+    for key in ("fooling_ext", "torch"):
+        meta["config"].pop(key)
+    meta_digest = hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()
+    return arrays.hexdigest(), meta_digest
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="digests recorded with x86-64 kernels")
+@pytest.mark.parametrize("encoding", sorted(RECORDED))
+def test_short_mnist_run_gives_the_recorded_archive(tmp_path, encoding):
+    command = [sys.executable, "-m", "fooling_ext", "evolve", "--model", "mnist", "--encoding", encoding,
+               "--generations", "20", "--batch", "100", "--seed", "7", "--backend", "cpu", "--no-progress",
+               "--out", str(tmp_path / "run")]
+    done = subprocess.run(command, env={**os.environ, **PORTABLE_KERNELS}, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert archive_digests(tmp_path / "run" / "archive.npz") == RECORDED[encoding]
