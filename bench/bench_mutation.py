@@ -21,12 +21,13 @@ from typing import Callable
 import pytest
 import torch
 
-from fooling_ext import reference_mutation as ref
-from fooling_ext._backend import cuda_available
-from fooling_ext.genome import CPPNPopulation
-from fooling_ext.mutation import CPPNMutation, PixelMutation, mutate_cppn, mutate_pixels, select_parents
-from fooling_ext.pixels import PixelPopulation
-from fooling_ext.render import render as render_cppn
+from fooling_ext.core.backend import cuda_available
+from fooling_ext.core.cppn import CPPNPopulation
+from fooling_ext.core.direct import DirectPopulation
+from fooling_ext.core.mutation import CPPNMutation, DirectMutation, mutate_cppn, mutate_direct
+from fooling_ext.core.population import select_parents
+from fooling_ext.core.reference import mutation as ref
+from fooling_ext.core.render import render as render_cppn
 
 BATCH = 400
 HIDDEN = 30
@@ -55,8 +56,8 @@ def cppn_parents() -> CPPNPopulation:
 
 
 @pytest.fixture(scope="module")
-def pixel_parents() -> PixelPopulation:
-    return PixelPopulation.initial(BATCH, 3, SIDE, SIDE, seed=SEED)
+def pixel_parents() -> DirectPopulation:
+    return DirectPopulation.initial(BATCH, 3, SIDE, SIDE, seed=SEED)
 
 
 def _parent_indices(device: str) -> Callable[[], torch.Tensor]:
@@ -135,14 +136,14 @@ def mutate_pixels_torch(genes: torch.Tensor, index: torch.Tensor, rate: float, e
 @pytest.mark.parametrize("device", DEVICES)
 def test_pixel_select_and_mutate_core(benchmark, pixel_parents, device, crossover):
     parents = pixel_parents.to(device)
-    out = PixelPopulation(torch.empty_like(parents.genes))
+    out = DirectPopulation(torch.empty_like(parents.genes))
     indices = _parent_indices(device)
     generations = itertools.count()
-    params = PixelMutation(crossover=crossover)
+    params = DirectMutation(crossover=crossover)
 
     def generation():
         kids = select_parents(parents, indices(), out=out, check=False)
-        mutate_pixels(kids, seed=SEED, generation=next(generations), params=params)
+        mutate_direct(kids, seed=SEED, generation=next(generations), params=params)
         _sync(device)
         return kids
 

@@ -19,12 +19,12 @@ from typing import Callable
 import numpy as np
 import pytest
 import torch
-
-import fooling_ext as fx
-from fooling_ext._backend import cuda_available
-from fooling_ext.reference import render_reference
 from populations import COLOUR_256, GREY_28
 from torch_renderer import render_torch
+
+import fooling_ext as fx
+from fooling_ext.core.backend import cuda_available
+from fooling_ext.core.reference.render import render_reference
 
 # Values within ATOL of ours must make up at least MATCH_FRACTION of each image set. The renderers in float32
 # with torch.sin/exp, and neat-python in float64, disagree with the core by more than ATOL at about 0.1% of

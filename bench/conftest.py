@@ -11,11 +11,11 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 import torch
+from populations import WORKLOADS, Workload
 
 import fooling_ext as fx
-from fooling_ext._backend import build_info
-from fooling_ext.genome import CPPNPopulation
-from populations import WORKLOADS, Workload
+from fooling_ext.core.backend import build_info
+from fooling_ext.core.cppn import CPPNPopulation
 
 
 def pytest_collect_file(file_path, parent):

@@ -16,7 +16,7 @@ from neat.aggregations import sum_aggregation
 from neat.graphs import feed_forward_layers
 from neat.nn import FeedForwardNetwork
 
-from fooling_ext.genome import NUM_INPUTS, CPPNPopulation
+from fooling_ext.core.cppn import NUM_INPUTS, CPPNPopulation
 
 
 def _sine(p: float) -> float:

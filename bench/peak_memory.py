@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 import fooling_ext as fx
-from fooling_ext._backend import cuda_available
+from fooling_ext.core.backend import cuda_available
 
 sys.path.insert(0, str(Path(__file__).parent))
 from populations import COLOUR_256  # noqa: E402

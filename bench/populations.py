@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fooling_ext.genome import ACTIVATIONS, NUM_INPUTS, CPPNPopulation
+from fooling_ext.core.cppn import ACTIVATIONS, NUM_INPUTS, CPPNPopulation
 
 WEIGHT_RANGE = 10.0
 FAN_IN = (1, 4)

@@ -25,7 +25,7 @@ from typing import Sequence
 
 import torch
 
-from fooling_ext.genome import NUM_INPUTS, CPPNPopulation
+from fooling_ext.core.cppn import NUM_INPUTS, CPPNPopulation
 
 SINE, SIGMOID, GAUSSIAN, LINEAR = range(4)
 

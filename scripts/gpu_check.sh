@@ -69,8 +69,8 @@ ensure_module neat neat-python optional
 
 # --no-deps: the dependencies are there already, and pip must not swap the machine's torch for another.
 step install env FOOLING_CUDA=ON python -m pip install -v --no-build-isolation --no-deps "$REPO"
-step cuda-backend python -c "import fooling_ext, fooling_ext._backend as b; print(fooling_ext.__file__); \
-info = b.build_info(); print(info); assert info['cuda_usable'], info['cuda_unusable_reason']"
+step cuda-backend python -c "import fooling_ext; print(fooling_ext.__file__); \
+info = fooling_ext.build_info(); print(info); assert info['cuda_usable'], info['cuda_unusable_reason']"
 
 CTEST_BUILD="$REPO/build/gpu-check"
 cmake_args=(-S "$REPO" -B "$CTEST_BUILD" -DCMAKE_BUILD_TYPE=Release -DFOOLING_CUDA=ON

@@ -12,8 +12,8 @@ import statistics
 import time
 from pathlib import Path
 
-from fooling_ext.classifier import load_classifier
-from fooling_ext.evolve import EvolveConfig, evolve
+from fooling_ext.classifiers import load_classifier
+from fooling_ext.search import EvolveConfig, evolve
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from fooling_ext._backend import cuda_available  # noqa: E402
+from fooling_ext.core.backend import cuda_available  # noqa: E402
 
 BACKEND_PARAMS = [
     pytest.param("cpu", id="cpu"),
@@ -41,6 +41,6 @@ def imagenet_extra() -> None:
 @pytest.fixture(scope="session")
 def imagenet(imagenet_extra):
     """The shipped ImageNet classifier (EfficientNet-Lite0), loaded once per session."""
-    from fooling_ext.classifier import load_classifier
+    from fooling_ext.classifiers import load_classifier
 
     return load_classifier("imagenet")

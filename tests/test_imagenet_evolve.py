@@ -12,9 +12,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fooling_ext.classifier import imagenet_spec, load_classifier
+from fooling_ext.classifiers import imagenet_spec, load_classifier
 from fooling_ext.cli import main
-from fooling_ext.evolve import EvolveConfig, classifier_for_renders, evolve
+from fooling_ext.search import EvolveConfig, evolve
+from fooling_ext.search.evolve import classifier_for_renders
 
 pytestmark = pytest.mark.imagenet
 @pytest.fixture(scope="module")
@@ -57,7 +58,7 @@ def test_colour_cppns_render_at_256_and_the_model_sees_them_resized_to_224(image
 
 
 def result_encoding(cfg):
-    from fooling_ext.encodings import make_encoding
+    from fooling_ext.search.encodings import make_encoding
 
     enc = dict(cfg["encoding"])
     return make_encoding(enc.pop("encoding"), enc.pop("channels"), enc.pop("height"), enc.pop("width"), **enc)

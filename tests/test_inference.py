@@ -9,9 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from fooling_ext.classifier import InputSpec, load_classifier
-from fooling_ext.evolve import EvolveConfig, evolve
-from fooling_ext.inference import (
+from fooling_ext.classifiers import InputSpec, load_classifier
+from fooling_ext.classifiers.inference import (
     InferenceSettings,
     Trial,
     apply_settings,
@@ -21,6 +20,7 @@ from fooling_ext.inference import (
     pick_fastest,
     strict_float32,
 )
+from fooling_ext.search import EvolveConfig, evolve
 
 FLOAT32 = InferenceSettings()
 FLOAT32_CL = InferenceSettings(channels_last=True)

@@ -12,12 +12,13 @@ import math
 import numpy as np
 import pytest
 import torch
+from genomes import random_population
 
 from fooling_ext import _core
-from fooling_ext import reference_mutation as ref
-from fooling_ext.genome import ACTIVATION_IDS, NUM_INPUTS, CPPNPopulation, GenomeError
-from fooling_ext.mutation import CPPNMutation, halving_rate, mutate_cppn, select_parents
-from genomes import random_population
+from fooling_ext.core.cppn import ACTIVATION_IDS, NUM_INPUTS, CPPNPopulation, GenomeError
+from fooling_ext.core.mutation import CPPNMutation, halving_rate, mutate_cppn
+from fooling_ext.core.population import select_parents
+from fooling_ext.core.reference import mutation as ref
 
 NO_OPERATORS = dict(p_weight=0.0, p_activation=0.0, p_add_edge=0.0, p_delete_edge=0.0, p_add_node=0.0,
                     p_delete_node=0.0)
@@ -290,7 +291,7 @@ def test_select_parents_rejects_bad_indices():
         select_parents(pop, torch.tensor([0, 1], dtype=torch.int32))
     with pytest.raises(ValueError, match=r"index must have shape \[\*\]"):
         select_parents(pop, torch.zeros(2, 2, dtype=torch.int64))
-    with pytest.raises(ValueError, match="out must be a CPPNPopulation of 2 genomes"):
+    with pytest.raises(ValueError, match=r"out must be a CPPNPopulation\(batch=2"):
         select_parents(pop, [0, 1], out=CPPNPopulation.empty(3, 1, max_nodes=pop.max_nodes, max_edges=pop.max_edges))
     with pytest.raises(ValueError, match="select_parents needs"):
         select_parents({"genes": torch.zeros(1)}, [0])

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from fooling_ext import mutation
-from fooling_ext._backend import cuda_available
-from fooling_ext.genome import NUM_INPUTS, CPPNPopulation
-from fooling_ext.mutation import CPPNMutation, PixelMutation, mutate_cppn, mutate_pixels, select_parents
-from fooling_ext.pixels import PixelPopulation
 from genomes import random_population
+
+from fooling_ext.core import backend
+from fooling_ext.core.backend import cuda_available
+from fooling_ext.core.cppn import NUM_INPUTS, CPPNPopulation
+from fooling_ext.core.direct import DirectPopulation
+from fooling_ext.core.mutation import CPPNMutation, DirectMutation, mutate_cppn, mutate_direct
+from fooling_ext.core.population import select_parents
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not cuda_available(), reason="no usable CUDA backend/device")]
 
@@ -25,7 +26,7 @@ def assert_same(cpu: CPPNPopulation, gpu: CPPNPopulation) -> None:
     "params", [CPPNMutation(), CPPNMutation(p_add_edge=1.0, p_add_node=0.9, activations=("sine", "gaussian"))]
 )
 def test_cppn_mutation_matches_cpu(num_outputs, params, monkeypatch):
-    monkeypatch.setattr(mutation, "CUDA_CHUNK", 7)  # several launches, each with its genome offset
+    monkeypatch.setattr(backend, "CUDA_CHUNK", 7)  # several launches, each with its genome offset
     cpu = random_population(50, num_outputs, hidden=(0, 20), seed=num_outputs, max_nodes=40, max_edges=120)
     gpu = cpu.to("cuda")
     for generation in range(30):
@@ -55,7 +56,7 @@ def test_selection_matches_cpu_and_flags_bad_indices():
         select_parents(gpu, [0, 9, -1])
     kids = select_parents(gpu, [0, 9], check=False)
     assert int(kids.num_nodes[1]) == NUM_INPUTS + 3 and int(kids.num_edges[1]) == 0
-    pixels = PixelPopulation.initial(6, 3, 9, 11, seed=1)
+    pixels = DirectPopulation.initial(6, 3, 9, 11, seed=1)
     on_gpu = pixels.to("cuda")
     assert torch.equal(on_gpu.select(index[:3] + [5]).genes.cpu(), pixels.select(index[:3] + [5]).genes)
     with pytest.raises(ValueError, match=r"index\[0\] = 6"):
@@ -65,11 +66,11 @@ def test_selection_matches_cpu_and_flags_bad_indices():
 @pytest.mark.parametrize("crossover", [False, True])
 @pytest.mark.parametrize("shape", [(7, 3, 13, 17), (400, 3, 64, 64)])
 def test_pixels_match_cpu(shape, crossover):
-    cpu = PixelPopulation.initial(*shape, seed=8)
-    gpu = PixelPopulation.initial(*shape, seed=8, device="cuda")
+    cpu = DirectPopulation.initial(*shape, seed=8)
+    gpu = DirectPopulation.initial(*shape, seed=8, device="cuda")
     assert torch.equal(gpu.genes.cpu(), cpu.genes)
-    params = PixelMutation(rate=0.2, crossover=crossover)
+    params = DirectMutation(rate=0.2, crossover=crossover)
     for generation in range(5):
-        mutate_pixels(cpu, seed=21, generation=generation, params=params, genome_offset=1)
-        mutate_pixels(gpu, seed=21, generation=generation, params=params, genome_offset=1)
+        mutate_direct(cpu, seed=21, generation=generation, params=params, genome_offset=1)
+        mutate_direct(gpu, seed=21, generation=generation, params=params, genome_offset=1)
     assert torch.equal(gpu.genes.cpu(), cpu.genes)

@@ -7,12 +7,12 @@ import math
 import numpy as np
 import pytest
 import torch
+from genomes import random_population
 
 import fooling_ext as fx
 from fooling_ext import _core
-from fooling_ext.genome import CPPNPopulation
-from fooling_ext.reference import activation, exact_activation, render_reference
-from genomes import random_population
+from fooling_ext.core.cppn import CPPNPopulation
+from fooling_ext.core.reference.render import activation, exact_activation, render_reference
 
 
 @pytest.mark.parametrize("channels", [1, 3])
@@ -53,7 +53,7 @@ def test_bad_image_sizes():
         fx.render(pop, 4, color="rgb")
 
 
-@pytest.mark.parametrize("act", range(len(fx.genome.ACTIVATIONS)))
+@pytest.mark.parametrize("act", range(len(fx.core.ACTIVATIONS)))
 def test_activations_are_accurate_and_match_reference(act):
     x = np.concatenate([np.linspace(-50, 50, 400_001), np.linspace(-3000, 3000, 100_001)]).astype(np.float32)
     core = _core.activation_values(act, x)

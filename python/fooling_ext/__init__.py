@@ -1,25 +1,57 @@
 """fooling_ext: find the images a classifier is most wrong about.
 
 A fast reimplementation of Nguyen, Yosinski & Clune, "Deep Neural Networks are Easily Fooled" (CVPR 2015):
-MAP-Elites over CPPN (indirect) and pixel (direct) encodings, gradient ascent, and the fooling-class
+MAP-Elites over CPPN (indirect) and direct (pixel) encodings, gradient ascent, and the fooling-class
 experiment, with a compiled C++/CUDA core for rendering and mutating whole populations.
+
+The package is layered (docs/architecture.md); each layer imports only those below it:
+
+    cli          the ``fooling`` command: every argparse line
+    experiments  gradient ascent, the fooling-class experiments on MNIST and ImageNet
+    search       archive, MAP-Elites (ask/tell), encodings, the paper's defaults, evolve()
+    runs         run folders, checkpoints, the archive file, tables, images and plots
+    classifiers  Classifier, the protocol the search needs, loaders, fast inference, shipped models, data
+    core         populations, render, mutation, selection, the CPU/CUDA dispatch, NumPy references
+    _core        the compiled C++/CUDA module
+
+This module re-exports the public names.
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+import warnings
 
-from fooling_ext._backend import build_info, cuda_available, resolve_backend
-from fooling_ext.archive import AddResult, Archive
-from fooling_ext.classifier import Classifier, InputSpec, ModelSpec, load_classifier
-from fooling_ext.encodings import CPPNEncoding, DirectEncoding, make_encoding
-from fooling_ext.evolve import EvolveConfig, EvolveResult, evolve
-from fooling_ext.genome import CPPNPopulation, GenomeError
-from fooling_ext.gradient import GradientConfig, GradientResult, gradient_ascent
-from fooling_ext.map_elites import MapElites
-from fooling_ext.mutation import CPPNMutation, PixelMutation, halving_rate, mutate_cppn, mutate_pixels, select_parents
-from fooling_ext.pixels import PixelPopulation
-from fooling_ext.render import render
+from fooling_ext._version import __version__
+from fooling_ext.classifiers import Classifier, ImageScorer, InputSpec, ModelSpec, load_classifier
+from fooling_ext.core import (
+    CPPNMutation,
+    CPPNPopulation,
+    DirectMutation,
+    DirectPopulation,
+    GenomeError,
+    Population,
+    build_info,
+    cuda_available,
+    halving_rate,
+    mutate_cppn,
+    mutate_direct,
+    render,
+    resolve_backend,
+    resolve_device,
+    select_parents,
+)
+from fooling_ext.experiments import GradientConfig, GradientResult, gradient_ascent
+from fooling_ext.search import (
+    AddResult,
+    Archive,
+    CPPNEncoding,
+    DirectEncoding,
+    EvolveConfig,
+    EvolveResult,
+    MapElites,
+    evolve,
+    make_encoding,
+)
 
 __all__ = [
     "__version__",
@@ -30,16 +62,18 @@ __all__ = [
     "CPPNPopulation",
     "Classifier",
     "DirectEncoding",
+    "DirectMutation",
+    "DirectPopulation",
     "EvolveConfig",
     "EvolveResult",
     "GenomeError",
     "GradientConfig",
     "GradientResult",
+    "ImageScorer",
     "InputSpec",
     "MapElites",
     "ModelSpec",
-    "PixelMutation",
-    "PixelPopulation",
+    "Population",
     "build_info",
     "cuda_available",
     "evolve",
@@ -48,8 +82,19 @@ __all__ = [
     "load_classifier",
     "make_encoding",
     "mutate_cppn",
-    "mutate_pixels",
+    "mutate_direct",
     "render",
     "resolve_backend",
+    "resolve_device",
     "select_parents",
 ]
+
+# Names of the direct encoding before it had one word everywhere; they keep working, with a warning.
+_RENAMED = {"PixelPopulation": "DirectPopulation", "PixelMutation": "DirectMutation", "mutate_pixels": "mutate_direct"}
+
+
+def __getattr__(name: str):
+    if name in _RENAMED:
+        warnings.warn(f"fooling_ext.{name} is now fooling_ext.{_RENAMED[name]}", DeprecationWarning, stacklevel=2)
+        return globals()[_RENAMED[name]]
+    raise AttributeError(f"module 'fooling_ext' has no attribute {name!r}")

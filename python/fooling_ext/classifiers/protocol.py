@@ -1,0 +1,52 @@
+"""What the search needs of a classifier, as a :class:`typing.Protocol`, and what a run records about one.
+
+:func:`fooling_ext.search.evolve.evolve` scores images through any object with these members. A
+:class:`~fooling_ext.classifiers.classifier.Classifier` has them all and more: evolve adapts a Classifier to
+renders of another size (resized, or the paper's 10 crops cut from the render) and chooses its fastest
+settings; any other object is used as it is, so it must take the render size itself. Gradient ascent also
+differentiates: it needs :class:`DifferentiableScorer`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Protocol, Sequence, runtime_checkable
+
+import torch
+
+from fooling_ext.classifiers.spec import InputSpec
+
+
+@runtime_checkable
+class ImageScorer(Protocol):
+    """Images [B, C, H, W] in [0, 1] -> class probabilities [B, num_classes], on `device`."""
+
+    name: str
+    description: str
+    class_names: Sequence[str]
+    num_classes: int
+    spec: InputSpec
+    device: torch.device
+
+    def probabilities(self, images: torch.Tensor) -> torch.Tensor: ...
+
+    def to(self, device: str | torch.device) -> ImageScorer: ...
+
+
+@runtime_checkable
+class DifferentiableScorer(ImageScorer, Protocol):
+    """An :class:`ImageScorer` whose log-probabilities keep the autograd graph back to the images."""
+
+    def log_probabilities(self, images: torch.Tensor) -> torch.Tensor: ...
+
+
+def describe_classifier(classifier: ImageScorer) -> dict[str, Any]:
+    """What a run's config.json records about its classifier: name, description, classes and input spec."""
+    spec = classifier.spec
+    return {
+        "name": classifier.name,
+        "description": getattr(classifier, "description", ""),
+        "num_classes": classifier.num_classes,
+        "class_names": list(classifier.class_names),
+        "spec": dataclasses.asdict(spec) if dataclasses.is_dataclass(spec) else dict(spec),
+    }

@@ -1,0 +1,51 @@
+"""``fooling gradient``: fooling images by gradient ascent on the pixels, into a run folder."""
+
+from __future__ import annotations
+
+from fooling_ext.cli.options import add_model_arguments, classifier_from_args
+from fooling_ext.experiments.gradient_ascent import (
+    LR_POLICIES,
+    START_MODES,
+    GradientConfig,
+    gradient_ascent,
+    write_gradient_run,
+)
+from fooling_ext.runs.folder import RunFolder
+
+
+def register_cli(sub) -> None:
+    p = sub.add_parser("gradient", help="fooling images by gradient ascent on the pixels",
+                       description="Climb each class's softmax probability with respect to the pixels.")
+    add_model_arguments(p)
+    p.add_argument("--out", required=True, help="run folder to write")
+    p.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
+    p.add_argument("--classes", default=None,
+                   help="comma-separated class indices or names (default: every class)")
+    p.add_argument("--steps", type=int, default=300, help="maximum steps (default 300)")
+    p.add_argument("--target", type=float, default=0.9999, help="stop a class at this confidence (default 0.9999)")
+    p.add_argument("--decay", type=float, default=0.0,
+                   help="L2 decay towards the mean image per step (default 0; the original script used 0.01)")
+    p.add_argument("--blur", type=float, default=0.0, help="Gaussian blur sigma in pixels (0: off)")
+    p.add_argument("--blur-every", type=int, default=1, help="blur every N steps")
+    p.add_argument("--lr-policy", choices=LR_POLICIES, default="progress", help="step-size rule (default progress)")
+    p.add_argument("--lr", type=float, default=0.01, help="step size for --lr-policy constant")
+    p.add_argument("--start", choices=START_MODES, default="mean_plus", help="starting image")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch", type=int, default=100, help="classes climbed at once")
+    p.set_defaults(func=_cmd_gradient)
+
+
+def _cmd_gradient(args) -> int:
+    clf = classifier_from_args(args)
+    classes = None if args.classes is None else [c.strip() for c in args.classes.split(",") if c.strip()]
+    config = GradientConfig(classes=classes, steps=args.steps, target=args.target, decay=args.decay,
+                            blur_radius=args.blur, blur_every=args.blur_every, lr_policy=args.lr_policy, lr=args.lr,
+                            start=args.start, seed=args.seed, batch=args.batch)
+    config.check()
+    folder = RunFolder(args.out)
+    folder.prepare(resume=False, overwrite=args.overwrite)
+    result = gradient_ascent(clf, config)
+    write_gradient_run(folder, result, config, clf)
+    print((folder.path / "report.txt").read_text().rstrip())
+    print(f"run folder: {folder.path}")
+    return 0

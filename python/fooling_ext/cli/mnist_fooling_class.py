@@ -1,0 +1,69 @@
+"""``fooling retrain``: the MNIST fooling-class experiment over several rounds."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from fooling_ext.cli.options import add_backend_argument
+from fooling_ext.experiments.mnist_fooling_class import RetrainConfig, format_table, run_retrain
+
+
+def register_cli(sub) -> None:
+    defaults = RetrainConfig()
+    p = sub.add_parser(
+        "retrain", help="the MNIST fooling-class experiment: retrain with fooling images, evolve again",
+        description=(
+            "Evolve fooling images against LeNet, retrain it with them as an 11th class, evolve against the new "
+            "network, and repeat; writes every round's network, images and metrics, a table and a plot."
+        ),
+    )
+    p.add_argument("--rounds", type=int, default=defaults.rounds,
+                   help=f"retrained networks, after round 0's shipped LeNet (default {defaults.rounds})")
+    p.add_argument("--out", required=True, help="experiment folder to write")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the experiment in --out at its first unfinished round")
+    p.add_argument("--overwrite", action="store_true", help="replace an experiment already in --out")
+    p.add_argument("--seed", type=int, default=defaults.seed, help=f"experiment seed (default {defaults.seed})")
+    p.add_argument("--images-per-round", type=int, default=defaults.images_per_round,
+                   help="fooling images evolved per round, a multiple of 20 (each run gives one image per digit, "
+                        f"and both encodings run equally often; default {defaults.images_per_round})")
+    p.add_argument("--generations", type=int, default=defaults.generations,
+                   help=f"generations of each harvest run (default {defaults.generations})")
+    p.add_argument("--measure-runs", type=int, default=defaults.measure_runs,
+                   help=f"measure runs per encoding and round, 0 for none (default {defaults.measure_runs})")
+    p.add_argument("--measure-generations", type=int, default=defaults.measure_generations,
+                   help=f"generations of each measure run (default {defaults.measure_generations}, the paper's)")
+    p.add_argument("--batch", type=int, default=defaults.batch,
+                   help=f"children per generation (default {defaults.batch})")
+    p.add_argument("--epochs", type=int, default=defaults.epochs,
+                   help=f"training epochs per round (default {defaults.epochs})")
+    p.add_argument("--threads", type=int, default=defaults.threads,
+                   help=f"CPU threads for torch; training is reproducible for the same count "
+                        f"(default {defaults.threads})")
+    add_backend_argument(p, "where evolution runs (training runs on the CPU)")
+    p.add_argument("--train-limit", type=int, default=None, metavar="N",
+                   help="train on the first N MNIST training digits only (quick trials)")
+    p.add_argument("--test-limit", type=int, default=None, metavar="N",
+                   help="measure on the first N MNIST test digits only (quick trials)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_retrain)
+
+
+def _cmd_retrain(args: argparse.Namespace) -> int:
+    config = RetrainConfig(
+        rounds=args.rounds, seed=args.seed, images_per_round=args.images_per_round, generations=args.generations,
+        measure_runs=args.measure_runs, measure_generations=args.measure_generations, batch=args.batch,
+        epochs=args.epochs, threads=args.threads, backend=args.backend, train_limit=args.train_limit,
+        test_limit=args.test_limit,
+    )
+    start = time.perf_counter()
+    rounds = run_retrain(config, args.out, resume=args.resume, overwrite=args.overwrite,
+                         progress=not args.no_progress)
+    print(format_table(rounds, config))
+    folder = Path(args.out)
+    print(f"experiment folder: {folder} (table.md, table.csv, rounds.png, round_0..round_{config.rounds})")
+    print(f"wall time of this command: {(time.perf_counter() - start) / 60:.1f} min; "
+          f"of all rounds: {sum(m.seconds.get('total', 0.0) for m in rounds) / 60:.1f} min")
+    return 0

@@ -1,0 +1,54 @@
+"""The checks every value passes before it reaches the compiled core, which takes raw pointers and counts:
+a wrong type, dtype, shape, layout, device or range is a ValueError naming the parameter, never a crash."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+
+def check_tensor(
+    t: Any,
+    name: str,
+    dtype: torch.dtype,
+    shape: Sequence[int | None] | None = None,
+    device: torch.device | None = None,
+) -> torch.Tensor:
+    """Checks that t is a contiguous tensor of the given dtype, shape (None = any size on that axis) and
+    device, and returns it. Raises ValueError naming the field and what was expected."""
+    if not isinstance(t, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    if t.dtype != dtype:
+        raise ValueError(f"{name} must have dtype {dtype}, got {t.dtype}")
+    if shape is not None:
+        if t.dim() != len(shape) or any(s is not None and s != n for s, n in zip(shape, t.shape)):
+            want = "[" + ", ".join("*" if s is None else str(s) for s in shape) + "]"
+            raise ValueError(f"{name} must have shape {want}, got {list(t.shape)}")
+    if device is not None and t.device != device:
+        raise ValueError(f"{name} is on {t.device}, expected {device}")
+    if not t.is_contiguous():
+        raise ValueError(f"{name} must be contiguous")
+    return t
+
+
+def check_int(name: str, value: object, low: int, high: int) -> int:
+    """`value` as an int in [low, high); a ValueError naming `name` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value < high:
+        raise ValueError(f"{name} must be an int in [{low}, {high}), got {value!r}")
+    return int(value)
+
+
+def check_number(name: str, value: object) -> float:
+    """`value` as a float; a ValueError naming `name` when it is not a real number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    return float(value)
+
+
+def index_tensor(index: torch.Tensor | Sequence[int], device: torch.device) -> torch.Tensor:
+    """A 1-D int64 index on `device`, from a tensor (checked as it is) or any sequence of ints."""
+    if not isinstance(index, torch.Tensor):
+        index = torch.as_tensor(np.asarray(index, dtype=np.int64).reshape(-1), device=device)
+    return check_tensor(index, "index", torch.int64, (None,), device)

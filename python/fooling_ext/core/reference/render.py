@@ -1,0 +1,188 @@
+"""Plain NumPy reference of the CPPN renderer (the render oracle): what both backends are tested against.
+
+Written independently of the core, genome by genome and node by node, in float32 with one rounding per
+operation. The activation formulas are the same range-reduced polynomials as
+cpp/include/fooling/activations.h (so the comparison can be exact); tests separately check those
+polynomials against the true functions (np.sin, np.exp in float64).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fooling_ext.core.cppn import NUM_INPUTS, CPPNPopulation
+
+f32 = np.float32
+
+# Constants: double literals rounded to float32, exactly as the C++ header does.
+INV_PI = f32(0.318309886183790671538)
+PI_A, PI_B, PI_C = f32(3.140625), f32(9.67502593994140625e-4), f32(1.509957990978376432e-7)
+SIN_COEFFS = [f32(c) for c in (-2.5052108385441720e-8, 2.7557319223985893e-6, -1.9841269841269841e-4,
+                               8.3333333333333333e-3, -1.6666666666666667e-1)]
+LOG2E = f32(1.44269504088896341)
+LN2_HI, LN2_LO = f32(0.693359375), f32(-2.12194440054690583e-4)
+EXP_COEFFS = [f32(c) for c in (1.9841269841269841e-4, 1.3888888888888889e-3, 8.3333333333333333e-3,
+                               4.1666666666666667e-2, 1.6666666666666667e-1, 0.5, 1.0, 1.0)]
+ROUND_MAGIC = f32(12582912.0)
+
+
+def clamp(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Clamp with NaN -> lo, like the core."""
+    x = np.where(x > f32(lo), x, f32(lo))
+    return np.where(x < f32(hi), x, f32(hi)).astype(f32)
+
+
+def sin(x: np.ndarray) -> np.ndarray:
+    x = clamp(np.asarray(x, dtype=f32), -1.0e7, 1.0e7)
+    k = (x * INV_PI + ROUND_MAGIC) - ROUND_MAGIC
+    r = x - k * PI_A
+    r = r - k * PI_B
+    r = r - k * PI_C
+    r2 = r * r
+    p = np.full_like(r, SIN_COEFFS[0])
+    for c in SIN_COEFFS[1:]:
+        p = p * r2 + c
+    s = r + r * (r2 * p)
+    odd = (k.astype(np.int32) & 1).astype(bool)
+    return np.where(odd, -s, s).astype(f32)
+
+
+def exp(x: np.ndarray) -> np.ndarray:
+    x = clamp(np.asarray(x, dtype=f32), -87.0, 88.0)
+    k = (x * LOG2E + ROUND_MAGIC) - ROUND_MAGIC
+    r = x - k * LN2_HI
+    r = r - k * LN2_LO
+    p = np.full_like(r, EXP_COEFFS[0])
+    for c in EXP_COEFFS[1:]:
+        p = p * r + c
+    scale = ((k.astype(np.int32) + 127).astype(np.uint32) << np.uint32(23)).view(f32)
+    return (p * scale).astype(f32)
+
+
+def activation(act: int, p: np.ndarray) -> np.ndarray:
+    """The four activations of the paper: sine, 2(sigmoid - 0.5), Gaussian, clip(p, -3, 3) / 3."""
+    p = np.asarray(p, dtype=f32)
+    if act == 0:
+        return sin(p)
+    if act == 1:
+        return (f32(2) * (f32(1) / (f32(1) + exp(-p)) - f32(0.5))).astype(f32)
+    if act == 2:
+        return exp(-(p * p))
+    if act == 3:
+        return (clamp(p, -3.0, 3.0) / f32(3)).astype(f32)
+    raise ValueError(f"unknown activation id {act}")
+
+
+def exact_activation(act: int, p: np.ndarray) -> np.ndarray:
+    """The same activations computed in float64 with NumPy's own functions (for accuracy checks)."""
+    p = np.asarray(p, dtype=np.float64)
+    return {
+        0: np.sin,
+        1: lambda v: np.tanh(0.5 * v),  # = 2 (sigmoid(v) - 1/2), without overflow
+        2: lambda v: np.exp(-v * v),
+        3: lambda v: np.clip(v, -3.0, 3.0) / 3.0,
+    }[act](p)
+
+
+def _hue_to_rgb(h, c, m):
+    hp = h * f32(6)
+    sector_f = hp - f32(2) * (hp * f32(0.5)).astype(np.int32).astype(f32)
+    x = c * (f32(1) - np.abs(sector_f - f32(1)))
+    sector = hp.astype(np.int32)
+    sector = np.where(sector >= 6, 0, sector)
+    zero = np.zeros_like(c)
+    table = [(c, x, zero), (x, c, zero), (zero, c, x), (zero, x, c), (x, zero, c), (c, zero, x)]
+    rgb = []
+    for ch in range(3):
+        val = zero
+        for s, trio in enumerate(table):
+            val = np.where(sector == s, trio[ch], val)
+        rgb.append(val + m)
+    return rgb
+
+
+def hsl_to_rgb(h, s, l):
+    c = (f32(1) - np.abs(f32(2) * l - f32(1))) * s
+    return _hue_to_rgb(h, c, l - f32(0.5) * c)
+
+
+def hsv_to_rgb(h, s, v):
+    c = v * s
+    return _hue_to_rgb(h, c, v - c)
+
+
+def intensity(v: np.ndarray) -> np.ndarray:
+    return clamp(np.abs(v), 0.0, 1.0)
+
+
+def pixel_inputs(height: int, width: int, coords: str) -> list[np.ndarray]:
+    """x, y, d, bias for every pixel, row-major, as flat float32 arrays."""
+    def axis(n):
+        i = np.arange(n)
+        return ((2 * i - (n - 1)).astype(f32) / f32(n - 1)).astype(f32) if n > 1 else np.zeros(n, f32)
+
+    yn, xn = np.meshgrid(axis(height), axis(width), indexing="ij")
+    d = np.sqrt(xn * xn + yn * yn).astype(f32)
+    if coords == "pixel":
+        rows, cols = np.meshgrid(np.arange(height, dtype=f32), np.arange(width, dtype=f32), indexing="ij")
+        x, y = cols, rows
+    else:
+        x, y = xn, yn
+    return [a.reshape(-1).astype(f32) for a in (x, y, d, np.ones_like(d))]
+
+
+def topological_order(num_nodes: int, edges: list[tuple[int, int, float]]) -> list[int]:
+    """Any topological order (depth-first); raises ValueError on a cycle."""
+    incoming: dict[int, list[int]] = {v: [] for v in range(num_nodes)}
+    for s, d, _ in edges:
+        incoming[d].append(s)
+    state = [0] * num_nodes  # 0 new, 1 on the stack, 2 done
+    order: list[int] = []
+
+    def visit(v: int) -> None:
+        if state[v] == 2:
+            return
+        if state[v] == 1:
+            raise ValueError(f"cycle through node {v}")
+        state[v] = 1
+        for u in incoming[v]:
+            visit(u)
+        state[v] = 2
+        order.append(v)
+
+    for v in range(num_nodes):
+        visit(v)
+    return order
+
+
+def render_genome(genome: dict, height: int, width: int, coords: str = "normalized", color: str = "hsl") -> np.ndarray:
+    """One genome dict (CPPNPopulation.genome) -> float32 [C, H, W]."""
+    n = len(genome["activations"])
+    o = int(genome["num_outputs"])
+    edges = [(int(s), int(d), f32(w)) for s, d, w in genome["edges"]]
+    act_ids = {"sine": 0, "sigmoid": 1, "gaussian": 2, "linear": 3}
+    values: dict[int, np.ndarray] = dict(enumerate(pixel_inputs(height, width, coords)))
+    for v in topological_order(n, edges):
+        if v < NUM_INPUTS:
+            continue
+        acc = np.zeros(height * width, dtype=f32)
+        for s, d, w in edges:  # storage order, as the core sums
+            if d == v:
+                acc = (acc + w * values[s]).astype(f32)
+        values[v] = activation(act_ids[genome["activations"][v]], acc)
+    outs = [intensity(values[NUM_INPUTS + k]) for k in range(o)]
+    if o == 1:
+        img = outs
+    else:
+        h_, a, b = outs  # (H, L, S) or (H, S, V)
+        img = hsl_to_rgb(h_, b, a) if color == "hsl" else hsv_to_rgb(h_, a, b)
+        img = [clamp(c, 0.0, 1.0) for c in img]
+    return np.stack(img).reshape(o, height, width).astype(f32)
+
+
+def render_reference(pop: CPPNPopulation, height: int, width: int | None = None, *, coords: str = "normalized",
+                     color: str = "hsl") -> np.ndarray:
+    """The whole population, float32 [B, C, H, W]."""
+    width = height if width is None else width
+    host = pop.to("cpu")
+    return np.stack([render_genome(host.genome(b), height, width, coords, color) for b in range(host.batch)])

@@ -1,0 +1,162 @@
+"""The run folder: configuration, metrics, checkpoints and final outputs of one command, and the rules that
+keep two runs from mixing in one folder (docs/run-folder.md lists every kind of folder and its files).
+
+    config.json        the full configuration of the run (JSON)
+    metrics.csv        one row per generation
+    checkpoint.pt      the latest checkpoint (archive, generation, metrics); replaced atomically
+    archive.npz        the final archive (NumPy, readable without torch)
+    images/            one PNG per class
+    grid*.png          labelled grids (class name and confidence under each image)
+    confidence.png     confidence over generations
+    report.txt         the per-class table
+    summary.json       the run's figures (median, classes >= 99%, per class)
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import torch
+
+from fooling_ext._files import atomic_write_bytes, atomic_write_text
+
+CHECKPOINT_FORMAT = "fooling_ext.checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+class RunFolderError(ValueError):
+    """The output folder cannot be used as asked (it holds another run, nothing to resume, ...)."""
+
+
+class RunFolder:
+    """A folder one command writes. The artefacts it owns (:meth:`owned_paths`) are what ``--overwrite``
+    removes; anything else a user put there stays. Subclasses name their own artefacts."""
+
+    KIND = "run"
+    FILES = ("config.json", "metrics.csv", "checkpoint.pt", "archive.npz", "report.txt", "confidence.png",
+             "summary.json")
+    DIRS = ("images",)
+    PATTERNS = ("grid*.png",)
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    config_path = property(lambda self: self.path / "config.json")
+    metrics_path = property(lambda self: self.path / "metrics.csv")
+    checkpoint_path = property(lambda self: self.path / "checkpoint.pt")
+    archive_path = property(lambda self: self.path / "archive.npz")
+    images_dir = property(lambda self: self.path / "images")
+
+    @property
+    def resume_path(self) -> Path:
+        """The file a resumed command continues from."""
+        return self.checkpoint_path
+
+    def holds_run(self) -> bool:
+        return self.config_path.exists() or self.resume_path.exists()
+
+    def prepare(self, *, resume: bool, overwrite: bool) -> None:
+        """Make the folder ready for a new run, or check it can be resumed."""
+        if resume and overwrite:
+            raise RunFolderError("--resume and --overwrite cannot be used together")
+        if resume:
+            if not self.resume_path.exists():
+                raise RunFolderError(f"nothing to resume: {self.resume_path} does not exist")
+            return
+        if self.path.exists() and not self.path.is_dir():
+            raise RunFolderError(f"{self.path} exists and is not a folder")
+        if self.holds_run():
+            if not overwrite:
+                raise RunFolderError(
+                    f"{self.path} holds another {self.KIND}; pass --resume to continue it or --overwrite to replace it"
+                )
+            self.clear()
+        elif self.path.exists() and any(self.path.iterdir()) and not overwrite:
+            raise RunFolderError(f"{self.path} is not empty; choose an empty folder or pass --overwrite")
+        self.path.mkdir(parents=True, exist_ok=True)
+
+    def owned_paths(self) -> list[Path]:
+        """The artefacts of this kind of folder that exist now."""
+        paths = [self.path / name for name in (*self.FILES, *self.DIRS)]
+        paths += [p for pattern in self.PATTERNS for p in sorted(self.path.glob(pattern))]
+        return [p for p in paths if p.exists()]
+
+    def clear(self) -> None:
+        """Remove the artefacts of a previous run (and nothing else)."""
+        for path in self.owned_paths():
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+
+    # ----------------------------------------------------------------------------------------------
+    def write_config(self, config: Mapping[str, Any]) -> None:
+        atomic_write_text(self.config_path, json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+    def read_config(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.config_path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise RunFolderError(f"cannot read {self.config_path}: {exc}") from exc
+
+    def write_metrics(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Rewrite metrics.csv from the given rows (on start and resume)."""
+        buf = io.StringIO()
+        if rows:
+            writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        atomic_write_text(self.metrics_path, buf.getvalue())
+
+    def append_metrics(self, row: Mapping[str, Any]) -> None:
+        new = not self.metrics_path.exists() or self.metrics_path.stat().st_size == 0
+        with open(self.metrics_path, "a", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(row))
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+
+    # ----------------------------------------------------------------------------------------------
+    def save_checkpoint(self, state: Mapping[str, Any]) -> None:
+        buf = io.BytesIO()
+        torch.save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **state}, buf)
+        atomic_write_bytes(self.checkpoint_path, buf.getvalue())
+
+    def load_checkpoint(self, required: Iterable[str] = ()) -> dict[str, Any]:
+        path = self.checkpoint_path
+        if not path.exists():
+            raise RunFolderError(f"no checkpoint at {path}")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # torch raises several types for truncated or garbled zips
+            raise RunFolderError(f"checkpoint {path} is corrupt or truncated ({type(exc).__name__}: {exc})") from exc
+        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+            raise RunFolderError(f"{path} is not a fooling_ext checkpoint")
+        if state.get("version") != CHECKPOINT_VERSION:
+            raise RunFolderError(f"{path} has checkpoint version {state.get('version')}, expected {CHECKPOINT_VERSION}")
+        missing = [k for k in required if k not in state]
+        if missing:
+            raise RunFolderError(f"checkpoint {path} is incomplete: missing {', '.join(missing)}")
+        return state
+
+
+def config_differences(old: Mapping[str, Any], new: Mapping[str, Any], ignore: Iterable[str] = (), prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two nested configurations."""
+    ignore = set(ignore)
+    diffs = []
+    for key in sorted(set(old) | set(new)):
+        dotted = f"{prefix}{key}"
+        if dotted in ignore:
+            continue
+        a, b = old.get(key, "<missing>"), new.get(key, "<missing>")
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            diffs.extend(config_differences(a, b, ignore, prefix=f"{dotted}."))
+        elif a != b:
+            diffs.append(f"{dotted}: {a!r} -> {b!r}")
+    return diffs

@@ -1,0 +1,85 @@
+"""The figures of a run as text: confidences formatted to show the nines, the paper's statistics over
+classes, and the per-class table ``fooling report`` prints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from fooling_ext.runs.archive_file import read_archive
+from fooling_ext.runs.folder import RunFolder
+
+
+def format_confidence(c: float) -> str:
+    """Confidence as a percentage with enough digits to tell 99.99% from 99.9%."""
+    if c < 0:
+        return "empty"
+    return f"{100.0 * c:.2f}%" if c < 0.9999 else f"{100.0 * c:.4f}%"
+
+
+def class_table(
+    class_names: Sequence[str],
+    confidence: np.ndarray,
+    occupied: np.ndarray,
+    generation: np.ndarray,
+    elite_id: np.ndarray,
+    parent_id: np.ndarray,
+) -> str:
+    """The per-class table `fooling report` prints."""
+    width = max(10, min(40, max(len(n) for n in class_names)))
+    lines = [f"{'class':>5}  {'name':<{width}}  {'confidence':>11}  {'generation':>10}  {'elite':>9}  {'parent':>9}"]
+    for k, name in enumerate(class_names):
+        if occupied[k]:
+            lines.append(
+                f"{k:>5}  {name[:width]:<{width}}  {format_confidence(float(confidence[k])):>11}  "
+                f"{int(generation[k]):>10}  {int(elite_id[k]):>9}  {int(parent_id[k]):>9}"
+            )
+        else:
+            lines.append(f"{k:>5}  {name[:width]:<{width}}  {'empty':>11}")
+    conf = np.where(occupied, confidence, 0.0)
+    lines.append("")
+    lines.append(summary_line(conf))
+    return "\n".join(lines)
+
+
+def confidence_stats(conf) -> dict[str, float | int]:
+    """The paper's figures over per-class confidences (empty cells given as 0): best, median, mean, the
+    number of classes at >= 99% and >= 99.99%, and the number of classes."""
+    conf = np.asarray(conf, dtype=np.float64)
+    return {
+        "best": float(conf.max()), "median": float(np.median(conf)), "mean": float(conf.mean()),
+        "n99": int((conf >= 0.99).sum()), "n9999": int((conf >= 0.9999).sum()), "classes": int(conf.size),
+    }
+
+
+def summary_line(conf: np.ndarray) -> str:
+    s = confidence_stats(conf)
+    return (
+        f"classes: {s['classes']}  median confidence: {format_confidence(s['median'])}  "
+        f"mean: {format_confidence(s['mean'])}  >= 99%: {s['n99']}  >= 99.99%: {s['n9999']}"
+    )
+
+
+_TABLE_FIELDS = ("confidence", "occupied", "generation", "elite_id", "parent_id")
+
+
+def load_report(run: str | Path) -> str:
+    """The per-class table of a run folder: from archive.npz when the run finished, else its checkpoint."""
+    folder = RunFolder(run)
+    if not folder.path.is_dir():
+        raise FileNotFoundError(f"no run folder at {folder.path}")
+    if folder.archive_path.exists():
+        meta, fields = read_archive(folder.archive_path, _TABLE_FIELDS)
+        names = meta["class_names"]
+        status = "finished"
+    else:
+        state = folder.load_checkpoint(required=("archive", "generation", "config"))
+        fields = {k: state["archive"][k].numpy() for k in _TABLE_FIELDS}
+        names = state["config"]["classifier"]["class_names"]
+        status = f"in progress or stopped after generation {int(state['generation'])}"
+    conf = np.clip(fields["confidence"], 0.0, None)
+    head = f"run {folder.path} ({status})"
+    return head + "\n" + class_table(names, conf, fields["occupied"], fields["generation"], fields["elite_id"],
+                                     fields["parent_id"])

@@ -1,0 +1,16 @@
+"""The search: MAP-Elites over one archive cell per class. The archive, the ask/tell loop, the two encodings
+(CPPN and direct), the paper's settings per model and encoding, and the run that ties them to a classifier
+and a run folder (:func:`evolve`)."""
+
+from fooling_ext.search.archive import IMPROVED, INSERTION_MODES, NEW, NOT_ADDED, AddResult, Archive
+from fooling_ext.search.config import EvolveConfig
+from fooling_ext.search.defaults import paper_batch, render_size
+from fooling_ext.search.encodings import ENCODINGS, CPPNEncoding, DirectEncoding, Encoding, make_encoding
+from fooling_ext.search.evolve import EvolveResult, evolve
+from fooling_ext.search.map_elites import MapElites
+
+__all__ = [
+    "ENCODINGS", "IMPROVED", "INSERTION_MODES", "NEW", "NOT_ADDED", "AddResult", "Archive", "CPPNEncoding",
+    "DirectEncoding", "Encoding", "EvolveConfig", "EvolveResult", "MapElites", "evolve", "make_encoding",
+    "paper_batch", "render_size",
+]

@@ -1,0 +1,179 @@
+"""The MAP-Elites archive: one cell per class, each holding the most confidently misclassified image found.
+
+Stored as a struct of arrays on one device (as pyribs does): per cell the elite's genome (any encoding's
+tensors, stacked), its image (uint8), its confidence, the generation it was found in, its id and its
+parent's id. ``add`` scores a whole batch of children at once and reports, per child, whether it created a
+cell, improved one, or was not added.
+
+Insertion follows the original code by default: a child enters EVERY cell whose elite it beats, so one image
+may hold several cells ("all"). The alternative ("top", as in pyribs' tutorials) lets a child compete only
+for its top class.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import torch
+
+from fooling_ext.runs.archive_file import write_archive
+from fooling_ext.runs.images import to_uint8
+
+INSERTION_MODES = ("all", "top")
+
+NOT_ADDED, IMPROVED, NEW = 0, 1, 2
+
+
+@dataclass
+class AddResult:
+    """Outcome of one ``Archive.add``: per child status (NOT_ADDED / IMPROVED / NEW, on the archive's device)
+    and the number of cells that were created and improved."""
+
+    status: torch.Tensor
+    new_cells: int
+    improved_cells: int
+
+
+class Archive:
+    """One cell per class; see the module docstring."""
+
+    def __init__(
+        self,
+        class_names: Sequence[str],
+        genome_template: Mapping[str, torch.Tensor],
+        image_shape: Sequence[int],
+        *,
+        insertion: str = "all",
+        device: str | torch.device = "cpu",
+    ):
+        """genome_template: the tensors of one batch of genomes (leading batch axis); the archive allocates
+        the same fields with one row per cell. image_shape: (C, H, W) of the rendered images."""
+        if insertion not in INSERTION_MODES:
+            raise ValueError(f"insertion must be one of {INSERTION_MODES}, got {insertion!r}")
+        if len(class_names) < 1:
+            raise ValueError("an archive needs at least one class")
+        self.class_names = [str(c) for c in class_names]
+        self.insertion = insertion
+        self.device = torch.device(device)
+        k = len(self.class_names)
+        self.genomes = {
+            name: torch.zeros((k, *t.shape[1:]), dtype=t.dtype, device=self.device)
+            for name, t in genome_template.items()
+        }
+        self.images = torch.zeros((k, *image_shape), dtype=torch.uint8, device=self.device)
+        self.confidence = torch.full((k,), -1.0, dtype=torch.float32, device=self.device)
+        self.occupied = torch.zeros(k, dtype=torch.bool, device=self.device)
+        self.generation = torch.full((k,), -1, dtype=torch.int64, device=self.device)
+        self.elite_id = torch.full((k,), -1, dtype=torch.int64, device=self.device)
+        self.parent_id = torch.full((k,), -1, dtype=torch.int64, device=self.device)
+
+    @property
+    def num_cells(self) -> int:
+        return len(self.class_names)
+
+    def num_occupied(self) -> int:
+        return int(self.occupied.sum())
+
+    def add(
+        self,
+        genomes: Mapping[str, torch.Tensor],
+        images: torch.Tensor,
+        probabilities: torch.Tensor,
+        *,
+        generation: int,
+        ids: torch.Tensor,
+        parent_ids: torch.Tensor,
+    ) -> AddResult:
+        """Insert a batch of children. probabilities: [B, K] (the fitness of child j for cell k is its
+        probability of class k). A cell takes the best child for it when that child's confidence is strictly
+        higher than the elite's (ties keep the elite; among tied children the first wins)."""
+        probs = probabilities.to(self.device, torch.float32)
+        b = probs.shape[0]
+        if probs.dim() != 2 or probs.shape[1] != self.num_cells:
+            raise ValueError(
+                f"probabilities must be [batch, {self.num_cells}] (one column per cell), got {list(probs.shape)}"
+            )
+        if images.shape[0] != b or tuple(images.shape[1:]) != tuple(self.images.shape[1:]):
+            raise ValueError(f"images must be [{b}, {', '.join(map(str, self.images.shape[1:]))}], got {list(images.shape)}")
+        for name, t in self.genomes.items():
+            g = genomes.get(name)
+            if g is None or g.shape[0] != b or g.shape[1:] != t.shape[1:]:
+                got = None if g is None else list(g.shape)
+                raise ValueError(f"genome field {name!r} must be [{b}, {', '.join(map(str, t.shape[1:]))}], got {got}")
+        if b == 0:
+            return AddResult(torch.zeros(0, dtype=torch.int8, device=self.device), 0, 0)
+        # Non-finite confidences never enter the archive.
+        probs = torch.nan_to_num(probs, nan=-2.0, posinf=-2.0, neginf=-2.0)
+        if self.insertion == "top":
+            top = probs.argmax(dim=1, keepdim=True)
+            probs = torch.full_like(probs, -2.0).scatter_(1, top, probs.gather(1, top))
+        best, winner = probs.max(dim=0)  # first maximum wins ties
+        better = best > self.confidence
+        cells = torch.nonzero(better).flatten()  # the only host synchronisation of an add
+        status = torch.zeros(b, dtype=torch.int8, device=self.device)
+        if cells.numel() == 0:
+            return AddResult(status, 0, 0)
+        src = winner[cells]
+        was_new = ~self.occupied[cells]
+        status.scatter_reduce_(0, src, torch.where(was_new, NEW, IMPROVED).to(torch.int8), reduce="amax")
+        for name, t in self.genomes.items():
+            t.index_copy_(0, cells, genomes[name].to(self.device).index_select(0, src))
+        # Convert each winning child once, however many cells it takes (one child may take every cell).
+        winners, slot = torch.unique(src, return_inverse=True)
+        winner_images = to_uint8(images.to(self.device).index_select(0, winners))
+        self.images.index_copy_(0, cells, winner_images.index_select(0, slot))
+        self.confidence.index_copy_(0, cells, best[cells])
+        self.occupied[cells] = True
+        self.generation[cells] = generation
+        self.elite_id.index_copy_(0, cells, ids.to(self.device).index_select(0, src))
+        self.parent_id.index_copy_(0, cells, parent_ids.to(self.device).index_select(0, src))
+        n_new = int(was_new.sum())
+        return AddResult(status, n_new, int(cells.numel()) - n_new)
+
+    def occupied_cells(self) -> torch.Tensor:
+        return torch.nonzero(self.occupied).flatten()
+
+    def sample_parents(self, n: int, rng: np.random.Generator) -> torch.Tensor:
+        """n parent cells drawn uniformly (with replacement) from the occupied cells."""
+        occupied = self.occupied_cells().cpu().numpy()
+        if occupied.size == 0:
+            raise RuntimeError("cannot sample parents from an empty archive")
+        return torch.from_numpy(occupied[rng.integers(0, occupied.size, size=n)]).to(self.device)
+
+    def confidences(self) -> np.ndarray:
+        """Per-cell confidence on the host; empty cells count as 0."""
+        return self.confidence.clamp(min=0.0).cpu().numpy().astype(np.float64)
+
+    # ----------------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach().cpu() for k, v in self._fields().items()}
+
+    def load_state_dict(self, state: Mapping[str, torch.Tensor]) -> None:
+        """Restore from state_dict(); every field must be present with this archive's shape and dtype."""
+        for key, target in self._fields().items():
+            if key not in state:
+                raise ValueError(f"archive state lacks field {key!r}")
+            value = state[key]
+            if not isinstance(value, torch.Tensor) or value.shape != target.shape or value.dtype != target.dtype:
+                got = (list(value.shape), value.dtype) if isinstance(value, torch.Tensor) else type(value).__name__
+                raise ValueError(f"archive field {key!r} should be {list(target.shape)} {target.dtype}, got {got}")
+        for key, target in self._fields().items():
+            target.copy_(state[key].to(self.device))
+
+    def _fields(self) -> dict[str, torch.Tensor]:
+        fields = {f"genome.{k}": v for k, v in self.genomes.items()}
+        fields.update(
+            images=self.images, confidence=self.confidence, occupied=self.occupied, generation=self.generation,
+            elite_id=self.elite_id, parent_id=self.parent_id,
+        )
+        return fields
+
+    def save_npz(self, path: str | os.PathLike, extra_meta: Mapping | None = None) -> Path:
+        """The archive as a NumPy .npz readable without torch (see docs/file-formats.md); atomic write."""
+        meta = {"class_names": self.class_names, "insertion": self.insertion, **(extra_meta or {})}
+        return write_archive(path, {k.replace(".", "_"): v.numpy() for k, v in self.state_dict().items()}, meta)
+

@@ -1,0 +1,55 @@
+"""The configuration of a MAP-Elites run: everything that decides what the run computes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from fooling_ext.core.backend import BACKENDS
+from fooling_ext.core.cppn import DEFAULT_MAX_EDGES, DEFAULT_MAX_NODES
+from fooling_ext.search.archive import INSERTION_MODES
+from fooling_ext.search.encodings import ENCODINGS
+
+
+@dataclass
+class EvolveConfig:
+    """Everything that defines a MAP-Elites run (the paper's MNIST settings by default)."""
+
+    model: str = "mnist"
+    encoding: str = "cppn"
+    generations: int = 200
+    batch: int | None = None  # None: the paper's for the model and encoding (search.defaults.paper_batch)
+    seed: int = 0
+    backend: str = "auto"
+    insertion: str = "all"
+    image_size: tuple[int, int] | None = None  # None: the paper's render size (search.defaults.render_size)
+    checkpoint_every: int = 50
+    # CPPN encoding
+    coords: str = "normalized"
+    color: str = "hsl"
+    max_nodes: int = DEFAULT_MAX_NODES
+    max_edges: int = DEFAULT_MAX_EDGES
+    cppn_mutation: dict[str, Any] = field(default_factory=dict)
+    # Direct encoding
+    pixel_mutation: dict[str, Any] = field(default_factory=dict)
+    halve_every: int | None = None
+    # Fastest classifier settings within 1e-3 of float32, measured at start (None: on for CUDA, off on CPU)
+    fast_inference: bool | None = None
+
+    def check(self) -> None:
+        if not isinstance(self.generations, int) or self.generations <= 0:
+            raise ValueError(f"generations must be a positive integer, got {self.generations!r}")
+        if self.batch is not None and (not isinstance(self.batch, int) or self.batch <= 0):
+            raise ValueError(f"batch must be a positive integer or None, got {self.batch!r}")
+        if self.checkpoint_every <= 0:
+            raise ValueError(f"checkpoint_every must be > 0, got {self.checkpoint_every}")
+        if self.encoding not in ENCODINGS:
+            raise ValueError(f"encoding must be one of {ENCODINGS}, got {self.encoding!r}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
+        if self.insertion not in INSERTION_MODES:
+            raise ValueError(f"insertion must be one of {INSERTION_MODES}, got {self.insertion!r}")
+        if self.image_size is not None and (len(self.image_size) != 2 or min(self.image_size) < 1):
+            raise ValueError(f"image_size must be (height, width) >= 1, got {self.image_size!r}")
+        if self.halve_every is not None and self.halve_every <= 0:
+            raise ValueError(f"halve_every must be > 0 when given, got {self.halve_every}")

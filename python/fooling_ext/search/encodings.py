@@ -1,0 +1,151 @@
+"""The two ways of turning a genome into an image, behind one interface the MAP-Elites loop drives.
+
+* ``CPPNEncoding`` (indirect): a CPPN drawn over pixel coordinates; 1 output for greyscale classifiers,
+  3 (read as H, L, S) for colour ones.
+* ``DirectEncoding``: one gene per pixel and channel, the pixel value itself.
+
+An encoding makes the initial population, mutates children in place, renders images, and converts a batch
+of genomes to and from a dict of tensors (what the archive stores, one row per cell).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Mapping, Protocol
+
+import torch
+
+from fooling_ext.core.cppn import DEFAULT_MAX_EDGES, DEFAULT_MAX_NODES, CPPNPopulation
+from fooling_ext.core.direct import DirectPopulation
+from fooling_ext.core.mutation import CPPNMutation, DirectMutation, halving_rate, mutate_cppn, mutate_direct
+from fooling_ext.core.population import Population
+from fooling_ext.core.render import render
+
+ENCODINGS = ("cppn", "direct")
+
+
+class Encoding(Protocol):
+    """What MAP-Elites drives: both encodings below have these members."""
+
+    name: str
+    channels: int
+    height: int
+    width: int
+
+    def config(self) -> dict[str, Any]: ...
+
+    def initial(self, batch: int, seed: int, device: torch.device) -> Population: ...
+
+    def children(self, parents: Mapping[str, torch.Tensor], cells: torch.Tensor, seed: int,
+                 generation: int) -> Population: ...
+
+    def render(self, genomes: Population, out: torch.Tensor | None = None) -> torch.Tensor: ...
+
+    def tensors(self, genomes: Population) -> dict[str, torch.Tensor]: ...
+
+    def from_tensors(self, tensors: Mapping[str, torch.Tensor]) -> Population: ...
+
+
+@dataclass
+class CPPNEncoding:
+    channels: int
+    height: int
+    width: int
+    coords: str = "normalized"
+    color: str = "hsl"
+    max_nodes: int = DEFAULT_MAX_NODES
+    max_edges: int = DEFAULT_MAX_EDGES
+    mutation: CPPNMutation = field(default_factory=CPPNMutation)
+
+    name = "cppn"
+
+    def config(self) -> dict[str, Any]:
+        return {"encoding": self.name, **asdict(self)}  # asdict recurses into the mutation settings
+
+    def initial(self, batch: int, seed: int, device: torch.device) -> CPPNPopulation:
+        return CPPNPopulation.initial(
+            batch, self.channels, seed=seed, max_nodes=self.max_nodes, max_edges=self.max_edges,
+            weight_range=(self.mutation.weight_min, self.mutation.weight_max),
+            activations=self.mutation.activations, device=device,
+        )
+
+    def children(self, parents: Mapping[str, torch.Tensor], cells: torch.Tensor, seed: int, generation: int):
+        """Copies of the archive genomes at `cells`, mutated (in place) for this generation."""
+        kids = self.from_tensors(parents).select(cells)
+        mutate_cppn(kids, seed=seed, generation=generation, params=self.mutation)
+        return kids
+
+    def render(self, genomes: CPPNPopulation, out: torch.Tensor | None = None) -> torch.Tensor:
+        return render(genomes, self.height, self.width, coords=self.coords, color=self.color, out=out)
+
+    def tensors(self, genomes: CPPNPopulation) -> dict[str, torch.Tensor]:
+        return genomes.tensors()
+
+    def from_tensors(self, tensors: Mapping[str, torch.Tensor]) -> CPPNPopulation:
+        return CPPNPopulation(**tensors, num_outputs=self.channels)
+
+    def describe(self, genomes: CPPNPopulation, i: int) -> str:
+        return genomes.describe(i)
+
+
+@dataclass
+class DirectEncoding:
+    channels: int
+    height: int
+    width: int
+    mutation: DirectMutation = field(default_factory=DirectMutation)
+    halve_every: int | None = None  # the paper halves the mutation rate every 1000 generations
+
+    name = "direct"
+
+    def config(self) -> dict[str, Any]:
+        return {"encoding": self.name, **asdict(self)}  # asdict recurses into the mutation settings
+
+    def initial(self, batch: int, seed: int, device: torch.device) -> DirectPopulation:
+        return DirectPopulation.initial(batch, self.channels, self.height, self.width, seed=seed, device=device)
+
+    def rate(self, generation: int) -> float:
+        return halving_rate(self.mutation.rate, generation, self.halve_every)
+
+    def children(self, parents: Mapping[str, torch.Tensor], cells: torch.Tensor, seed: int, generation: int):
+        kids = self.from_tensors(parents).select(cells)
+        mutate_direct(kids, seed=seed, generation=generation, params=self.mutation, rate=self.rate(generation))
+        return kids
+
+    def render(self, genomes: DirectPopulation, out: torch.Tensor | None = None) -> torch.Tensor:
+        images = genomes.images()
+        if out is not None:
+            out.copy_(images)
+            return out
+        return images
+
+    def tensors(self, genomes: DirectPopulation) -> dict[str, torch.Tensor]:
+        return {"genes": genomes.genes}
+
+    def from_tensors(self, tensors: Mapping[str, torch.Tensor]) -> DirectPopulation:
+        return DirectPopulation(tensors["genes"])
+
+    def describe(self, genomes: DirectPopulation, i: int) -> str:
+        g = genomes.genes[i]
+        return f"pixels {list(g.shape)} mean {float(g.mean()):.4f} std {float(g.std()):.4f}"
+
+
+def make_encoding(name: str, channels: int, height: int, width: int, **options: Any):
+    """Build an encoding by name ("cppn" or "direct") with its options (see the dataclasses)."""
+    if name == "cppn":
+        mutation = options.pop("mutation", None)
+        return CPPNEncoding(channels, height, width, mutation=_as(CPPNMutation, mutation), **options)
+    if name == "direct":
+        mutation = options.pop("mutation", None)
+        return DirectEncoding(channels, height, width, mutation=_as(DirectMutation, mutation), **options)
+    raise ValueError(f"encoding must be one of {ENCODINGS}, got {name!r}")
+
+
+def _as(cls, value):
+    if value is None:
+        return cls()
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, Mapping):
+        return cls(**value)
+    raise ValueError(f"mutation parameters must be a {cls.__name__} or a dict, got {type(value).__name__}")

@@ -1,0 +1,249 @@
+"""The MAP-Elites run: the generation loop, checkpoints and resume, around :class:`MapElites`.
+
+One generation: ask the archive for children (parents drawn uniformly from the occupied cells, copied and
+mutated by the core on the run's device), render them into one image tensor, classify that tensor, and tell
+the archive the probabilities. On a GPU every step stays on the device; only the cells that change and the
+per-generation metrics come back to the host.
+
+Renders larger than the model's input (ImageNet: the paper's 256 x 256 for a 224 x 224 model) reach the model
+as in the paper: resized to its input size, or, when the classifier scores crops, as the 10 crops cut from
+the render itself. With fast inference (the default on a GPU) the classifier runs with the fastest settings
+whose probabilities stay within 1e-3 of float32 (see :mod:`fooling_ext.classifiers.inference`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from fooling_ext._version import __version__
+from fooling_ext.classifiers.classifier import Classifier
+from fooling_ext.classifiers.inference import choose_inference_settings, current_settings
+from fooling_ext.classifiers.loading import load_classifier
+from fooling_ext.classifiers.protocol import ImageScorer, describe_classifier
+from fooling_ext.core.backend import resolve_device
+from fooling_ext.runs.folder import RunFolder, RunFolderError, config_differences
+from fooling_ext.runs.report import confidence_stats
+from fooling_ext.search.archive import Archive
+from fooling_ext.search.config import EvolveConfig
+from fooling_ext.search.defaults import paper_batch, render_size
+from fooling_ext.search.encodings import Encoding, make_encoding
+from fooling_ext.search.map_elites import MapElites
+from fooling_ext.search.outputs import write_outputs
+
+# Settings that may change when a run is resumed: they do not change what the run computes.
+RESUMABLE_CHANGES = ("run.generations", "run.checkpoint_every", "run.backend", "run.fast_inference")
+# Parts of the recorded configuration measured anew each time a run starts or resumes.
+MEASURED_AT_START = ("inference",)
+
+METRIC_FIELDS = ("generation", "best", "median", "mean", "n99", "n9999", "classes", "occupied", "new_cells",
+                 "improved_cells", "evaluations", "seconds")
+
+
+@dataclass
+class EvolveResult:
+    folder: Path | None
+    archive: Archive
+    metrics: list[dict[str, Any]]
+    generation: int
+    config: dict[str, Any]
+
+
+def classifier_for_renders(clf: ImageScorer, height: int, width: int) -> ImageScorer:
+    """The classifier a run scores its height x width renders with.
+
+    A classifier that takes the render size, or that resizes its input itself, is used as it is. Otherwise
+    the renders reach the model as the paper fed CaffeNet its 256 x 256 images: a classifier that scores
+    crops gets the 10 crops cut from the render itself; one that does not gets the render resized to its
+    input size (bilinear, antialiased). The adapted classifier shares the model; the given one is unchanged.
+    Any other :class:`ImageScorer` is used as it is: it must take the render size itself.
+    """
+    spec = clf.spec
+    if (height, width) == (spec.height, spec.width) or spec.resize or not isinstance(clf, Classifier):
+        return clf
+    if spec.crops is not None and spec.crops <= min(height, width):
+        spec = dataclasses.replace(spec, height=height, width=width)
+    else:
+        spec = dataclasses.replace(spec, resize=True)
+    return clf.with_spec(spec)
+
+
+def generation_step(me: MapElites, classifier: ImageScorer, images: torch.Tensor | None):
+    """One generation: ask for children, render them into `images` (reused when it has the batch's shape),
+    score them and tell the archive. Returns (images, AddResult)."""
+    children = me.ask()
+    encoding = me.encoding
+    shape = (me.batch_size, encoding.channels, encoding.height, encoding.width)
+    if images is None or tuple(images.shape) != shape:
+        images = torch.empty(shape, dtype=torch.float32, device=me.device)
+    images = encoding.render(children, out=images)
+    return images, me.tell(classifier.probabilities(images), images)
+
+
+def probe_images(encoding: Encoding, config: EvolveConfig, device: torch.device) -> torch.Tensor:
+    """A batch like the ones the run scores: the renders of a starting population of the run's batch size."""
+    return encoding.render(encoding.initial(config.batch, seed=config.seed, device=device))
+
+
+def build_encoding(config: EvolveConfig, clf: ImageScorer) -> Encoding:
+    """The run's encoding: its genomes render at the configured size, or the paper's for the classifier."""
+    channels = clf.spec.channels
+    if channels not in (1, 3):
+        raise ValueError(f"the classifier takes {channels}-channel images; fooling_ext evolves 1 or 3 channels")
+    height, width = config.image_size or render_size(clf)
+    if config.encoding == "cppn":
+        return make_encoding(
+            "cppn", channels, height, width, coords=config.coords, color=config.color,
+            max_nodes=config.max_nodes, max_edges=config.max_edges, mutation=dict(config.cppn_mutation),
+        )
+    return make_encoding("direct", channels, height, width, mutation=dict(config.pixel_mutation),
+                         halve_every=config.halve_every)
+
+
+def full_config(config: EvolveConfig, clf: ImageScorer, encoding: Encoding) -> dict[str, Any]:
+    run = dataclasses.asdict(config)
+    run["image_size"] = [encoding.height, encoding.width]
+    return {
+        "fooling_ext": __version__,
+        "torch": str(torch.__version__),
+        "run": run,
+        "encoding": encoding.config(),
+        "classifier": describe_classifier(clf),
+    }
+
+
+def generation_metrics(archive: Archive, generation: int, result, evaluations: int, seconds: float) -> dict[str, Any]:
+    return {
+        "generation": generation,
+        **confidence_stats(archive.confidences()),
+        "occupied": archive.num_occupied(),
+        "new_cells": result.new_cells,
+        "improved_cells": result.improved_cells,
+        "evaluations": evaluations,
+        "seconds": round(seconds, 3),
+    }
+
+
+def evolve(
+    config: EvolveConfig,
+    out: str | Path | None = None,
+    *,
+    classifier: ImageScorer | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+    on_generation: Callable[[dict[str, Any]], None] | None = None,
+) -> EvolveResult:
+    """Run (or resume) MAP-Elites against a classifier and, when `out` is given, write the run folder.
+
+    classifier: what scores the images (see :class:`~fooling_ext.classifiers.protocol.ImageScorer`); by
+    default the Classifier `config.model` names, on the run's device. A Classifier is adapted to renders of
+    another size and, with fast inference, run with its fastest settings; any other object is used as it is.
+    config.batch None: the paper's number of children for the classifier and encoding (search.defaults).
+    on_generation: called with each generation's metrics (after the archive update).
+    """
+    config.check()
+    device = resolve_device(config.backend)
+    if classifier is None:
+        classifier = load_classifier(config.model, device=device)
+    else:
+        classifier = classifier.to(device)
+    if config.batch is None:
+        config = dataclasses.replace(config, batch=paper_batch(classifier, config.encoding))
+    encoding = build_encoding(config, classifier)
+    classifier = classifier_for_renders(classifier, encoding.height, encoding.width)
+    fast = config.fast_inference if config.fast_inference is not None else device.type == "cuda"
+    if fast and isinstance(classifier, Classifier):
+        choice = choose_inference_settings(classifier, probe_images(encoding, config, device))
+        inference = choice.to_dict()
+        if progress:
+            print(choice.summary(), file=sys.stderr)
+    elif isinstance(classifier, Classifier):
+        inference = {"chosen": current_settings(classifier).to_dict()}
+    else:
+        inference = {"chosen": None}  # not a Classifier: it runs as it is
+    cfg = full_config(config, classifier, encoding)
+    cfg["inference"] = inference
+
+    folder = RunFolder(out) if out is not None else None
+    archive = Archive(classifier.class_names, encoding.tensors(encoding.initial(1, 0, device)),
+                      (encoding.channels, encoding.height, encoding.width), insertion=config.insertion, device=device)
+    metrics: list[dict[str, Any]] = []
+    start, evaluations, elapsed = 0, 0, 0.0
+    if folder is not None:
+        folder.prepare(resume=resume, overwrite=overwrite)
+        if resume:
+            state = folder.load_checkpoint(required=("config", "generation", "archive", "metrics"))
+            ignore = RESUMABLE_CHANGES + MEASURED_AT_START + ("fooling_ext", "torch")
+            diffs = config_differences(state["config"], cfg, ignore=ignore)
+            if diffs:
+                raise RunFolderError("cannot resume with a different configuration: " + "; ".join(diffs))
+            archive.load_state_dict(state["archive"])
+            start = int(state["generation"])
+            metrics = list(state["metrics"])
+            evaluations = int(state.get("evaluations", start * config.batch))
+            elapsed = float(state.get("elapsed", 0.0))
+            folder.write_metrics(metrics)
+        folder.write_config(cfg)
+    elif resume:
+        raise ValueError("resume needs an output folder")
+
+    me = MapElites(encoding, archive, batch_size=config.batch, seed=config.seed, generation=start)
+
+    saved_at = None  # generation of the checkpoint this call last wrote
+
+    def checkpoint() -> None:
+        nonlocal saved_at
+        if folder is not None and saved_at != me.generation:  # a generation's state is written once
+            folder.save_checkpoint({
+                "config": cfg, "generation": me.generation, "archive": archive.state_dict(),
+                "metrics": metrics, "evaluations": evaluations, "elapsed": elapsed,
+            })
+            saved_at = me.generation
+
+    bar = _progress_bar(config.generations, start, progress)
+    images = None
+    t0 = time.perf_counter() - elapsed
+    try:
+        for g in range(start, config.generations):
+            images, result = generation_step(me, classifier, images)
+            evaluations += config.batch
+            elapsed = time.perf_counter() - t0
+            row = generation_metrics(archive, g, result, evaluations, elapsed)
+            metrics.append(row)
+            if folder is not None:
+                folder.append_metrics(row)
+            if on_generation is not None:
+                on_generation(row)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix_str(
+                    f"evals/s {evaluations / max(elapsed, 1e-9):,.0f}  >=99%: {row['n99']}/{row['classes']}  "
+                    f"median {100 * row['median']:.2f}%", refresh=False,
+                )
+            if me.generation % config.checkpoint_every == 0:
+                checkpoint()
+    except KeyboardInterrupt:
+        checkpoint()  # keep every generation that finished
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    checkpoint()
+    if folder is not None:
+        write_outputs(folder, archive, metrics, cfg)
+    return EvolveResult(folder.path if folder else None, archive, metrics, me.generation, cfg)
+
+
+def _progress_bar(total: int, initial: int, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, unit="gen", dynamic_ncols=True, file=sys.stderr)

@@ -1,0 +1,46 @@
+"""The readable part of an evolution run's folder, written when the run ends (or stops): archive.npz, one PNG
+per class, labelled grids, the confidence plot, report.txt and summary.json."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from fooling_ext._files import atomic_write_text
+from fooling_ext.runs.folder import RunFolder
+from fooling_ext.runs.images import save_class_images, save_grids
+from fooling_ext.runs.plots import plot_metrics
+from fooling_ext.runs.report import class_table, confidence_stats
+from fooling_ext.search.archive import Archive
+
+
+def write_outputs(folder: RunFolder, archive: Archive, metrics: list[dict[str, Any]], cfg: dict[str, Any]) -> None:
+    """The readable part of a run folder: archive.npz, images/, grids, confidence.png, report.txt, summary.json."""
+    state = archive.state_dict()
+    archive.save_npz(folder.archive_path, extra_meta={"config": cfg})
+    images = state["images"].numpy()
+    occupied = state["occupied"].numpy()
+    conf = state["confidence"].numpy()
+    save_class_images(folder.images_dir, images, occupied, archive.class_names)
+    save_grids(folder.path, images, conf, occupied, archive.class_names)
+    if metrics:
+        title = f"{cfg['classifier']['name']} / {cfg['encoding']['encoding']} / seed {cfg['run']['seed']}"
+        plot_metrics(folder.path / "confidence.png", metrics, title)
+    table = class_table(archive.class_names, conf, occupied, state["generation"].numpy(),
+                        state["elite_id"].numpy(), state["parent_id"].numpy())
+    atomic_write_text(folder.path / "report.txt", table + "\n")
+    conf0 = np.where(occupied, conf, 0.0)
+    stats = confidence_stats(conf0)
+    summary = {
+        "model": cfg["classifier"]["name"],
+        "model_description": cfg["classifier"]["description"],
+        "generations": metrics[-1]["generation"] + 1 if metrics else 0,
+        "evaluations": metrics[-1]["evaluations"] if metrics else 0,
+        "seconds": metrics[-1]["seconds"] if metrics else 0.0,
+        **{k: stats[k] for k in ("median", "mean", "n99", "n9999")},
+        "classes": [{"class": k, "name": n, "confidence": float(conf0[k]), "occupied": bool(occupied[k])}
+                    for k, n in enumerate(archive.class_names)],
+    }
+    atomic_write_text(folder.path / "summary.json", json.dumps(summary, indent=2) + "\n")
