@@ -119,7 +119,7 @@ def test_cppn_render(benchmark, cppn_parents, device):
 # Pixels
 
 
-def mutate_pixels_torch(genes: torch.Tensor, index: torch.Tensor, rate: float, eta: float,
+def mutate_direct_torch(genes: torch.Tensor, index: torch.Tensor, rate: float, eta: float,
                         generator: torch.Generator) -> torch.Tensor:
     """Selection and polynomial mutation in plain PyTorch: the baseline."""
     kids = genes.index_select(0, index)
@@ -159,7 +159,7 @@ def test_pixel_select_and_mutate_torch(benchmark, pixel_parents, device):
     generator = torch.Generator(device=device).manual_seed(SEED)
 
     def generation():
-        kids = mutate_pixels_torch(genes, indices(), 0.1, 15.0, generator)
+        kids = mutate_direct_torch(genes, indices(), 0.1, 15.0, generator)
         _sync(device)
         return kids
 

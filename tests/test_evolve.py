@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -89,6 +90,21 @@ def test_resume_ends_in_the_same_archive(tmp_path, lenet, encoding):
     assert [m["generation"] for m in resumed.metrics] == list(range(10))
     rows = (tmp_path / "b" / "metrics.csv").read_text().splitlines()
     assert len(rows) == 11
+
+
+def test_a_run_recorded_with_the_old_name_of_the_direct_mutation_settings_resumes(tmp_path, lenet):
+    config = small(encoding="direct", generations=6, direct_mutation={"rate": 0.2})
+    straight = evolve(config, tmp_path / "a", classifier=lenet, progress=False)
+    evolve(dataclasses.replace(config, generations=3), tmp_path / "b", classifier=lenet, progress=False)
+    folder = RunFolder(tmp_path / "b")
+    state = folder.load_checkpoint()
+    state["config"]["run"]["pixel_mutation"] = state["config"]["run"].pop("direct_mutation")  # as 0.1.0 wrote it
+    folder.save_checkpoint({k: v for k, v in state.items() if k not in ("format", "version")})
+    resumed = evolve(config, tmp_path / "b", classifier=lenet, resume=True, progress=False)
+    assert_same_archive(straight, resumed)
+    changed = dataclasses.replace(config, direct_mutation={"rate": 0.3})
+    with pytest.raises(RunFolderError, match=r"run.direct_mutation.rate: 0.2 -> 0.3"):
+        evolve(changed, tmp_path / "b", classifier=lenet, resume=True, progress=False)
 
 
 def test_interrupt_keeps_finished_generations_and_resumes(tmp_path, lenet):

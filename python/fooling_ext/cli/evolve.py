@@ -51,12 +51,12 @@ def register_cli(sub) -> None:
 
 def _cmd_evolve(args) -> int:
     clf = classifier_from_args(args)
-    pixel_mutation = {} if args.mutation_rate is None else {"rate": args.mutation_rate}
+    direct_mutation = {} if args.mutation_rate is None else {"rate": args.mutation_rate}
     config = EvolveConfig(
         model=args.model, encoding=args.encoding, generations=args.generations, batch=args.batch, seed=args.seed,
         backend=args.backend, insertion=args.insertion, image_size=args.image_size,
         checkpoint_every=args.checkpoint_every, coords=args.coords, color=args.color,
-        pixel_mutation=pixel_mutation, halve_every=args.halve_every, fast_inference=args.fast_inference,
+        direct_mutation=direct_mutation, halve_every=args.halve_every, fast_inference=args.fast_inference,
     )
     result = evolve(config, args.out, classifier=clf, resume=args.resume, overwrite=args.overwrite,
                     progress=not args.no_progress)

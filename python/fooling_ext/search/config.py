@@ -31,7 +31,7 @@ class EvolveConfig:
     max_edges: int = DEFAULT_MAX_EDGES
     cppn_mutation: dict[str, Any] = field(default_factory=dict)
     # Direct encoding
-    pixel_mutation: dict[str, Any] = field(default_factory=dict)
+    direct_mutation: dict[str, Any] = field(default_factory=dict)
     halve_every: int | None = None
     # Fastest classifier settings within 1e-3 of float32, measured at start (None: on for CUDA, off on CPU)
     fast_inference: bool | None = None
@@ -53,3 +53,17 @@ class EvolveConfig:
             raise ValueError(f"image_size must be (height, width) >= 1, got {self.image_size!r}")
         if self.halve_every is not None and self.halve_every <= 0:
             raise ValueError(f"halve_every must be > 0 when given, got {self.halve_every}")
+
+
+# Keys of the recorded "run" configuration that later versions call otherwise: old name -> new name.
+_RENAMED_RUN_KEYS = {"pixel_mutation": "direct_mutation"}  # before 0.2.0
+
+
+def upgrade_recorded_config(recorded: dict[str, Any]) -> dict[str, Any]:
+    """A run's recorded configuration (config.json, a checkpoint's) with the key names of this version, so that
+    runs made by earlier versions resume and serve as sources as they are."""
+    run = recorded.get("run")
+    if not isinstance(run, dict) or not any(old in run for old in _RENAMED_RUN_KEYS):
+        return recorded
+    run = {_RENAMED_RUN_KEYS.get(key, key): value for key, value in run.items()}
+    return {**recorded, "run": run}

@@ -31,7 +31,7 @@ from fooling_ext.core.backend import resolve_device
 from fooling_ext.runs.folder import RunFolder, RunFolderError, config_differences
 from fooling_ext.runs.report import confidence_stats
 from fooling_ext.search.archive import Archive
-from fooling_ext.search.config import EvolveConfig
+from fooling_ext.search.config import EvolveConfig, upgrade_recorded_config
 from fooling_ext.search.defaults import paper_batch, render_size
 from fooling_ext.search.encodings import Encoding, make_encoding
 from fooling_ext.search.map_elites import MapElites
@@ -102,7 +102,7 @@ def build_encoding(config: EvolveConfig, clf: ImageScorer) -> Encoding:
             "cppn", channels, height, width, coords=config.coords, color=config.color,
             max_nodes=config.max_nodes, max_edges=config.max_edges, mutation=dict(config.cppn_mutation),
         )
-    return make_encoding("direct", channels, height, width, mutation=dict(config.pixel_mutation),
+    return make_encoding("direct", channels, height, width, mutation=dict(config.direct_mutation),
                          halve_every=config.halve_every)
 
 
@@ -181,7 +181,7 @@ def evolve(
         if resume:
             state = folder.load_checkpoint(required=("config", "generation", "archive", "metrics"))
             ignore = RESUMABLE_CHANGES + MEASURED_AT_START + ("fooling_ext", "torch")
-            diffs = config_differences(state["config"], cfg, ignore=ignore)
+            diffs = config_differences(upgrade_recorded_config(state["config"]), cfg, ignore=ignore)
             if diffs:
                 raise RunFolderError("cannot resume with a different configuration: " + "; ".join(diffs))
             archive.load_state_dict(state["archive"])

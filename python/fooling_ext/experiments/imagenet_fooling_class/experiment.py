@@ -52,7 +52,7 @@ from fooling_ext.experiments.imagenet_fooling_class.network import (
 )
 from fooling_ext.runs.archive_file import read_archive
 from fooling_ext.runs.folder import RunFolder, RunFolderError
-from fooling_ext.search.config import EvolveConfig
+from fooling_ext.search.config import EvolveConfig, upgrade_recorded_config
 from fooling_ext.search.evolve import evolve
 
 HEAD_FORMAT = "fooling_ext.fooling_head"
@@ -98,7 +98,7 @@ def load_source_run(path: str | Path) -> dict[str, Any]:
     folder = RunFolder(path)
     if not folder.archive_path.exists():
         raise RunFolderError(f"{folder.path} holds no finished run (no {folder.archive_path.name})")
-    config = folder.read_config()
+    config = upgrade_recorded_config(folder.read_config())
     classifier = config.get("classifier", {})
     if classifier.get("name") != "imagenet" or len(classifier.get("class_names", ())) != 1000:
         raise ValueError(f"{folder.path} is a run against {classifier.get('name')!r}; the fooling class needs runs "
