@@ -6,7 +6,7 @@ Workloads, one generation each:
   add-node and 30 of add-connection: about 72 connections each); select 400 parents at random, then mutate
   them with the paper's operators. Baseline: the NumPy reference (fooling_ext.reference_mutation), genome by
   genome. The target is selection + mutation under 10% of rendering the same genomes at 256 x 256 x 3.
-- Pixels: 400 genomes of 3 x 256 x 256; select 400 parents, then polynomial mutation at rate 0.1 (and with
+- Direct encoding: 400 genomes of 3 x 256 x 256; select 400 parents, then polynomial mutation at rate 0.1 (and with
   SBX). Baseline: PyTorch, with the same operators written the way a user would (index_select, torch.rand,
   mutating only the chosen genes).
 
@@ -56,7 +56,7 @@ def cppn_parents() -> CPPNPopulation:
 
 
 @pytest.fixture(scope="module")
-def pixel_parents() -> DirectPopulation:
+def direct_parents() -> DirectPopulation:
     return DirectPopulation.initial(BATCH, 3, SIDE, SIDE, seed=SEED)
 
 
@@ -134,8 +134,8 @@ def mutate_direct_torch(genes: torch.Tensor, index: torch.Tensor, rate: float, e
 
 @pytest.mark.parametrize("crossover", [False, True], ids=["mutation", "sbx+mutation"])
 @pytest.mark.parametrize("device", DEVICES)
-def test_pixel_select_and_mutate_core(benchmark, pixel_parents, device, crossover):
-    parents = pixel_parents.to(device)
+def test_direct_select_and_mutate_core(benchmark, direct_parents, device, crossover):
+    parents = direct_parents.to(device)
     out = DirectPopulation(torch.empty_like(parents.genes))
     indices = _parent_indices(device)
     generations = itertools.count()
@@ -147,14 +147,14 @@ def test_pixel_select_and_mutate_core(benchmark, pixel_parents, device, crossove
         _sync(device)
         return kids
 
-    _record(benchmark, "pixels select+" + ("sbx+mutate" if crossover else "mutate"), "fooling_ext", device)
+    _record(benchmark, "direct select+" + ("sbx+mutate" if crossover else "mutate"), "fooling_ext", device)
     kids = benchmark.pedantic(generation, rounds=5, iterations=1, warmup_rounds=1)
     assert 0.0 <= float(kids.genes.min()) and float(kids.genes.max()) <= 1.0
 
 
 @pytest.mark.parametrize("device", DEVICES)
-def test_pixel_select_and_mutate_torch(benchmark, pixel_parents, device):
-    genes = pixel_parents.genes.to(device)
+def test_direct_select_and_mutate_torch(benchmark, direct_parents, device):
+    genes = direct_parents.genes.to(device)
     indices = _parent_indices(device)
     generator = torch.Generator(device=device).manual_seed(SEED)
 
@@ -163,6 +163,6 @@ def test_pixel_select_and_mutate_torch(benchmark, pixel_parents, device):
         _sync(device)
         return kids
 
-    _record(benchmark, "pixels select+mutate", "PyTorch", device)
+    _record(benchmark, "direct select+mutate", "PyTorch", device)
     kids = benchmark.pedantic(generation, rounds=5, iterations=1, warmup_rounds=1)
     assert 0.0 <= float(kids.min()) and float(kids.max()) <= 1.0

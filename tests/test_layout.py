@@ -143,3 +143,17 @@ def test_renamed_direct_encoding_names_still_work_with_a_warning():
             assert getattr(fx, old) is getattr(fx, new)
     with pytest.raises(AttributeError, match="no attribute 'Pixels'"):
         fx.Pixels  # noqa: B018
+
+
+def test_the_readmes_python_runs_as_written(tmp_path, monkeypatch):
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    code = "\n".join(block for block in blocks if "fx." in block)
+    assert "fx.MapElites" in code and "fx.render" in code
+    monkeypatch.chdir(tmp_path)  # the example saves pop.npz
+    namespace: dict = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        exec(compile(code.replace("range(200)", "range(5)"), "README.md", "exec"), namespace)  # 5 generations
+    assert namespace["me"].generation == 5 and namespace["archive"].num_occupied() > 0
+    assert tuple(namespace["images"].shape) == (400, 3, 256, 256)
+    assert (tmp_path / "pop.npz").exists()
