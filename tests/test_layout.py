@@ -23,7 +23,8 @@ LAYERS = {
     "core": 1,
     "classifiers": 2, "runs": 2,
     "search": 3,
-    "experiments": 4,
+    "experiments": 4, "analyses": 4,
+    "sweep": 4.5, "gallery": 4.5,
     "cli": 5,
     "__init__": 6, "__main__": 6,
 }
