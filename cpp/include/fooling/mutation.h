@@ -261,8 +261,49 @@ FOOLING_HD void delete_node(GenomeRows& g, int32_t v) {
   --g.n;
 }
 
+// Checks that genome b (whose counts and fields are valid) has no cycle: Kahn's algorithm on the scratch
+// row (out-adjacency in out_begin/out_dst, in-degrees in `visited`, the queue in `stack`). Returns the same
+// error as compile_program for a cyclic genome (index: the lowest node left unordered, value: how many).
+FOOLING_HD GenomeError check_acyclic(const CppnBatchView& view, int32_t b, const MutationScratchLayout& L,
+                                     int32_t* scratch) {
+  const int32_t n = view.num_nodes[b];
+  const int32_t m = view.num_edges[b];
+  const int64_t row = static_cast<int64_t>(b) * view.max_edges;
+  const int32_t* src = view.edge_src + row;
+  const int32_t* dst = view.edge_dst + row;
+  int32_t* out_begin = scratch + L.out_begin();
+  int32_t* out_dst = scratch + L.out_dst();
+  int32_t* indeg = scratch + L.visited();
+  int32_t* queue = scratch + L.stack();
+  for (int32_t i = 0; i <= n; ++i) out_begin[i] = 0;
+  for (int32_t i = 0; i < n; ++i) indeg[i] = 0;
+  for (int32_t e = 0; e < m; ++e) {
+    out_begin[src[e] + 1] += 1;
+    indeg[dst[e]] += 1;
+  }
+  for (int32_t i = 0; i < n; ++i) out_begin[i + 1] += out_begin[i];
+  for (int32_t i = 0; i < n; ++i) queue[i] = out_begin[i];  // fill cursors
+  for (int32_t e = 0; e < m; ++e) out_dst[queue[src[e]]++] = dst[e];
+  int32_t head = 0, tail = 0;
+  for (int32_t i = 0; i < n; ++i) {
+    if (indeg[i] == 0) queue[tail++] = i;
+  }
+  while (head < tail) {
+    const int32_t u = queue[head++];
+    for (int32_t k = out_begin[u]; k < out_begin[u + 1]; ++k) {
+      if (--indeg[out_dst[k]] == 0) queue[tail++] = out_dst[k];
+    }
+  }
+  if (tail == n) return {kGenomeOk, 0, 0};
+  int32_t culprit = 0;
+  for (int32_t i = n - 1; i >= 0; --i) {
+    if (indeg[i] > 0) culprit = i;
+  }
+  return {kCycle, culprit, n - tail};
+}
+
 // Mutates genome b of `view` in place with the draws of (seed, generation, genome_index). A genome whose
-// counts or fields are invalid (validate_counts_and_fields) is left untouched and its error returned;
+// counts or fields are invalid (validate_counts_and_fields) or that has a cycle is left untouched and its error returned;
 // from a valid genome the result is always valid (acyclic included) and within capacity.
 //
 // Each operator draws one uniform to decide whether it fires, then its own draws only when it applies:
@@ -274,14 +315,16 @@ FOOLING_HD void delete_node(GenomeRows& g, int32_t v) {
 FOOLING_HD GenomeError mutate_cppn_genome(const CppnBatchView& view, int32_t b, const CppnMutationParams& p,
                                           uint64_t seed, uint32_t generation, uint32_t genome_index,
                                           int32_t* scratch) {
-  const GenomeError err = validate_counts_and_fields(view, b);
+  GenomeError err = validate_counts_and_fields(view, b);
+  if (err.code != kGenomeOk) return err;
+  const MutationScratchLayout L{view.max_nodes, view.max_edges};
+  err = check_acyclic(view, b, L, scratch);
   if (err.code != kGenomeOk) return err;
   const int64_t node_row = static_cast<int64_t>(b) * view.max_nodes;
   const int64_t edge_row = static_cast<int64_t>(b) * view.max_edges;
   GenomeRows g{view.node_activation + node_row, view.edge_src + edge_row, view.edge_dst + edge_row,
                view.edge_weight + edge_row, view.num_nodes[b], view.num_edges[b], view.num_outputs,
                view.max_nodes, view.max_edges};
-  const MutationScratchLayout L{view.max_nodes, view.max_edges};
   PhiloxStream rng(seed, generation, genome_index, kPurposeCppnMutation);
 
   for (int32_t e = 0; e < g.m; ++e) {

@@ -6,9 +6,14 @@
 
 namespace fooling {
 
-// Number of worker threads the CPU backend uses (default: the CPUs this process may run on, or the
-// FOOLING_NUM_THREADS environment variable).
+// The most worker threads set_num_threads accepts; larger requests are reduced to it.
+constexpr int kMaxThreads = 256;
+
+// Number of worker threads the CPU backend uses: the CPUs this process may run on, or the
+// FOOLING_NUM_THREADS environment variable (a whole number >= 1, capped at those CPUs; anything else
+// throws std::invalid_argument naming the variable, a ValueError in Python).
 int num_threads();
+// n >= 1: use n threads (at most kMaxThreads); n <= 0: back to the default above.
 void set_num_threads(int n);
 
 // Calls fn(task, worker) for task in [0, n_tasks), tasks handed out dynamically to at most `workers`

@@ -76,6 +76,8 @@ def resolve_device(device: str | torch.device = "auto", *, core: bool = True) ->
         override = os.environ.get("FOOLING_BACKEND")
         if override in ("cpu", "cuda"):
             return resolve_device(override, core=core)
+        if override not in (None, ""):
+            raise ValueError(f"FOOLING_BACKEND must be 'cpu' or 'cuda' (or unset), got {override!r}")
         return resolve_device("cuda" if cuda_available() else "cpu", core=core)
     try:
         resolved = torch.device(device)

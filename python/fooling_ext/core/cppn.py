@@ -112,23 +112,21 @@ class CPPNPopulation(Population):
         self.edge_src = edge_src
         self.edge_dst = edge_dst
         self.edge_weight = edge_weight
-        check_tensor(num_nodes, "num_nodes", torch.int32, (None,))
-        check_tensor(node_activation, "node_activation", torch.int32, (num_nodes.shape[0], None), num_nodes.device)
-        check_tensor(edge_src, "edge_src", torch.int32, (num_nodes.shape[0], None), num_nodes.device)
-        self.check_tensors()
-        _check_capacity(self.num_outputs, self.max_nodes, self.max_edges)
+        self._fix_layout()
 
     def _with_tensors(self, tensors: Mapping[str, torch.Tensor]) -> "CPPNPopulation":
         return CPPNPopulation(**tensors, num_outputs=self.num_outputs)
 
-    def check_tensors(self) -> None:
+    def _check_new_tensors(self) -> None:
+        check_tensor(self.num_nodes, "num_nodes", torch.int32, (None,))
         b, dev = self.num_nodes.shape[0], self.num_nodes.device
-        check_tensor(self.num_nodes, "num_nodes", torch.int32, (b,), dev)
+        check_tensor(self.node_activation, "node_activation", torch.int32, (b, None), dev)
+        check_tensor(self.edge_src, "edge_src", torch.int32, (b, None), dev)
+        max_nodes, max_edges = self.node_activation.shape[1], self.edge_src.shape[1]
+        _check_capacity(self.num_outputs, max_nodes, max_edges)
         check_tensor(self.num_edges, "num_edges", torch.int32, (b,), dev)
-        check_tensor(self.node_activation, "node_activation", torch.int32, (b, self.max_nodes), dev)
-        check_tensor(self.edge_src, "edge_src", torch.int32, (b, self.max_edges), dev)
-        check_tensor(self.edge_dst, "edge_dst", torch.int32, (b, self.max_edges), dev)
-        check_tensor(self.edge_weight, "edge_weight", torch.float32, (b, self.max_edges), dev)
+        check_tensor(self.edge_dst, "edge_dst", torch.int32, (b, max_edges), dev)
+        check_tensor(self.edge_weight, "edge_weight", torch.float32, (b, max_edges), dev)
 
     def settings(self) -> dict[str, Any]:
         return {"num_outputs": self.num_outputs, "max_nodes": self.max_nodes, "max_edges": self.max_edges}
@@ -243,11 +241,11 @@ class CPPNPopulation(Population):
     # Shape
     @property
     def max_nodes(self) -> int:
-        return self.node_activation.shape[1]
+        return self._layout["node_activation"][1][1]
 
     @property
     def max_edges(self) -> int:
-        return self.edge_src.shape[1]
+        return self._layout["edge_src"][1][1]
 
     @property
     def channels(self) -> int:

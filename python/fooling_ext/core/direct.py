@@ -33,15 +33,15 @@ class DirectPopulation(Population):
 
     def __init__(self, genes: torch.Tensor):
         self.genes = genes
-        self.check_tensors()
-        if any(s == 0 for s in genes.shape[1:]):
-            raise ValueError(f"genes must have C, H, W >= 1, got shape {list(genes.shape)}")
+        self._fix_layout()
 
     def _with_tensors(self, tensors: Mapping[str, torch.Tensor]) -> "DirectPopulation":
         return DirectPopulation(tensors["genes"])
 
-    def check_tensors(self) -> None:
+    def _check_new_tensors(self) -> None:
         check_tensor(self.genes, "genes", torch.float32, (None, None, None, None))
+        if any(s == 0 for s in self.genes.shape[1:]):
+            raise ValueError(f"genes must have C, H, W >= 1, got shape {list(self.genes.shape)}")
 
     def settings(self) -> dict[str, Any]:
         return {"channels": self.channels, "height": self.height, "width": self.width}
@@ -80,15 +80,15 @@ class DirectPopulation(Population):
     # Shape
     @property
     def channels(self) -> int:
-        return self.genes.shape[1]
+        return self._layout["genes"][1][1]
 
     @property
     def height(self) -> int:
-        return self.genes.shape[2]
+        return self._layout["genes"][1][2]
 
     @property
     def width(self) -> int:
-        return self.genes.shape[3]
+        return self._layout["genes"][1][3]
 
     @property
     def genes_per_genome(self) -> int:

@@ -140,7 +140,7 @@ def mutate_cppn(
     """Mutate every genome of `pop` in place with the draws of (seed, generation).
 
     From a valid genome the child is always valid (acyclic, no dangling edge, within capacity); a genome at
-    capacity skips the operator that would grow it. A genome whose counts or fields are invalid is left
+    capacity skips the operator that would grow it. A genome that is not valid (counts, fields, a cycle) is left
     unchanged; with `check` the first one raises GenomeError after the call (on CUDA this reads the error
     flags back, which waits for the mutation to finish).
     """

@@ -13,7 +13,7 @@ from typing import Any, Mapping, Sequence, TypeVar
 import torch
 
 from fooling_ext.core.backend import resolve_device
-from fooling_ext.core.checks import index_tensor
+from fooling_ext.core.checks import check_tensor, index_tensor
 
 P = TypeVar("P", bound="Population")
 
@@ -30,14 +30,28 @@ class Population:
         """A population of the same kind and settings holding `tensors`."""
         raise NotImplementedError
 
-    def check_tensors(self) -> None:
-        """Check every tensor against the population's own shapes (the core trusts nothing else)."""
+    def _check_new_tensors(self) -> None:
+        """Check that the tensors given to the constructor agree with each other (dtype, shapes, device)."""
         raise NotImplementedError
+
+    def _fix_layout(self) -> None:
+        """Check the constructor's tensors, then record dtype, shape and device of every field: from then on
+        the population's batch, capacity and device are these, whatever a field is later replaced by."""
+        self._check_new_tensors()
+        self._layout = {f: (t.dtype, tuple(t.shape), t.device) for f, t in self.tensors().items()}
+
+    def check_tensors(self) -> None:
+        """Check every field against the layout fixed at construction (dtype, shape, device, contiguity):
+        a field replaced by a tensor of another kind is a ValueError naming it, before any pointer reaches the
+        core, which trusts nothing else."""
+        for f, (dtype, shape, device) in self._layout.items():
+            check_tensor(getattr(self, f), f, dtype, shape, device)
 
     def _empty(self: P, batch: int) -> P:
         """An uninitialised population of `batch` genomes with this one's settings, on its device."""
         return self._with_tensors({
-            f: torch.empty((batch, *t.shape[1:]), dtype=t.dtype, device=t.device) for f, t in self.tensors().items()
+            f: torch.empty((batch, *shape[1:]), dtype=dtype, device=device)
+            for f, (dtype, shape, device) in self._layout.items()
         })
 
     def _launch_select(self, index: torch.Tensor, out: "Population", read_flag: bool) -> int:
@@ -51,22 +65,24 @@ class Population:
 
     @property
     def batch(self) -> int:
-        return getattr(self, self.FIELDS[0]).shape[0]
+        return self._layout[self.FIELDS[0]][1][0]
 
     def __len__(self) -> int:
         return self.batch
 
     @property
     def device(self) -> torch.device:
-        return getattr(self, self.FIELDS[0]).device
+        return self._layout[self.FIELDS[0]][2]
 
     def to(self: P, device: str | torch.device) -> P:
         dev = resolve_device(device)
+        self.check_tensors()
         if dev == self.device:
             return self
         return self._with_tensors({f: t.to(dev).contiguous() for f, t in self.tensors().items()})
 
     def clone(self: P) -> P:
+        self.check_tensors()
         return self._with_tensors({f: t.clone() for f, t in self.tensors().items()})
 
     def select(self: P, index: torch.Tensor | Sequence[int], *, out: P | None = None, check: bool = True) -> P:
@@ -129,6 +145,8 @@ class Population:
         for p in pops[1:]:
             if type(p) is not type(first) or p.settings() != first.settings() or p.device != first.device:
                 raise ValueError("populations to concatenate must share kind, settings and device")
+        for p in pops:
+            p.check_tensors()
         return first._with_tensors({f: torch.cat([getattr(p, f) for p in pops]).contiguous() for f in cls.FIELDS})
 
     def __repr__(self) -> str:
