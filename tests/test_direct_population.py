@@ -155,7 +155,7 @@ def test_save_and_load(tmp_path):
         DirectPopulation.load(tmp_path / "other.npz")
     meta = np.frombuffer(('{"format": "%s", "version": 1}' % FORMAT_NAME).encode(), dtype=np.uint8)
     np.savez(tmp_path / "range.npz", meta=meta, genes=pop.genes.numpy() + 1.0)
-    with pytest.raises(ValueError, match=r"genes must lie in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"genes must be finite and lie in \[0, 1\]"):
         DirectPopulation.load(tmp_path / "range.npz")
 
 

@@ -116,7 +116,7 @@ def test_interrupt_keeps_finished_generations_and_resumes(tmp_path, lenet):
 
     with pytest.raises(KeyboardInterrupt):
         evolve(small(generations=9), tmp_path / "run", classifier=lenet, progress=False, on_generation=stop_after_five)
-    state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    state = RunFolder(tmp_path / "run").load_checkpoint()
     assert state["generation"] == 5  # the five generations that finished were kept (checkpoint_every = 3)
     resumed = evolve(small(generations=9), tmp_path / "run", classifier=lenet, resume=True, progress=False)
     assert_same_archive(straight, resumed)
@@ -161,7 +161,7 @@ def test_corrupt_checkpoint_is_a_clear_error_and_nothing_is_overwritten(tmp_path
     truncated = ckpt.read_bytes()[: ckpt.stat().st_size // 2]
     ckpt.write_bytes(truncated)
     before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
-    with pytest.raises(RunFolderError, match="corrupt or truncated"):
+    with pytest.raises(RunFolderError, match="checkpoint .* is truncated or damaged"):
         evolve(small(generations=6), out, classifier=lenet, resume=True, progress=False)
     after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
     assert before == after

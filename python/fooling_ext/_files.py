@@ -1,12 +1,14 @@
 """Writing files so that a kill at any moment leaves the old file or the new one, never a partial one, and
-the .npz container every file format of the package uses (arrays plus a JSON "meta" entry naming the format
-and its version). The formats themselves are in docs/file-formats.md."""
+the .npz container every file format of the package uses (arrays plus a JSON "meta" entry naming the format,
+its version and a SHA-256 checksum of the arrays). The formats themselves are in docs/file-formats.md."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -16,43 +18,74 @@ import numpy as np
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write to a temporary file beside `path`, flush it to disk, then rename it over `path`."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    # Unique per process and thread, so that two writers never share a temporary file.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
 
+def arrays_checksum(arrays: Mapping[str, np.ndarray]) -> str:
+    """SHA-256 over the arrays' names, dtypes, shapes and bytes, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        digest.update(json.dumps([name, a.dtype.str, list(a.shape)]).encode())
+        digest.update(a.tobytes())
+    return "sha256:" + digest.hexdigest()
+
+
 def write_npz(path: str | os.PathLike, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> Path:
-    """Arrays and a JSON `meta` entry as a compressed .npz, written atomically."""
+    """Arrays and a JSON `meta` entry (with the arrays' checksum added) as a compressed .npz, written
+    atomically."""
+    meta = {**meta, "checksum": arrays_checksum(arrays)}
     buffer = io.BytesIO()
     np.savez_compressed(buffer, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **arrays)
     atomic_write_bytes(path, buffer.getvalue())
     return Path(path)
 
 
-def read_npz(path: str | os.PathLike, fields: tuple[str, ...], *, what: str,
-             format_name: str | None = None, version: int | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def read_npz(path: str | os.PathLike, fields: tuple[str, ...], *, what: str, format_name: str | None = None,
+             version: int | tuple[int, ...] | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """(meta, arrays) of a file written by :func:`write_npz`; `fields` must all be there. `format_name` and
-    `version`, when given, must match the meta's. Errors name the file and say it is not a readable `what`."""
+    `version` (one or several accepted), when given, must match the meta's. When the meta holds a checksum
+    (every file written since checksums were added), every array is read and must match it. Errors name the
+    file and say it is not a readable `what`."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no {what} at {path}")
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder, not a {what}")
     try:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(bytes(z["meta"]).decode())
-            arrays = {f: z[f] for f in fields}
+            checksum = meta.get("checksum") if isinstance(meta, dict) else None
+            names = [n for n in z.files if n != "meta"] if checksum is not None else list(fields)
+            everything = {n: z[n] for n in names}
+            arrays = {f: everything[f] if f in everything else z[f] for f in fields}
     except Exception as exc:  # zip, key and JSON errors all mean the same thing to the user
         raise ValueError(f"{path} is not a readable {what}: {exc}") from exc
     if not isinstance(meta, dict):
         raise ValueError(f"{path} is not a readable {what}: its meta entry is not a JSON object")
     if format_name is not None and meta.get("format") != format_name:
         raise ValueError(f"{path} is not a {what} (format {meta.get('format')!r})")
-    if version is not None and meta.get("version") != version:
-        raise ValueError(f"{path} has format version {meta.get('version')}, this build reads {version}")
+    versions = (version,) if isinstance(version, int) else version
+    if versions is not None and meta.get("version") not in versions:
+        raise ValueError(f"{path} has format version {meta.get('version')}, this build reads "
+                         f"{', '.join(str(v) for v in versions)}")
+    if checksum is not None and arrays_checksum(everything) != checksum:
+        raise ValueError(f"{path} is damaged: its arrays do not match the checksum written with them")
     return meta, arrays

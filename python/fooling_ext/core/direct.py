@@ -98,6 +98,15 @@ class DirectPopulation(Population):
         """The population as images, float32 [B, C, H, W] in [0, 1]: the genes themselves (not a copy)."""
         return self.genes
 
+    def validate(self) -> "DirectPopulation":
+        """Raise ValueError naming the first genome with a gene that is not finite in [0, 1]; return self."""
+        self.check_tensors()
+        flat = self.genes.reshape(self.batch, -1)
+        bad = torch.nonzero(~((flat >= 0.0) & (flat <= 1.0)).all(dim=1)).flatten()  # NaN fails both tests
+        if bad.numel():
+            raise ValueError(f"genome {int(bad[0])}: genes must be finite and in [0, 1] ({bad.numel()} genomes are not)")
+        return self
+
     # ----------------------------------------------------------------------------------------------
     # Files
     def save(self, path: str | os.PathLike) -> Path:
@@ -113,6 +122,6 @@ class DirectPopulation(Population):
         genes = arrays["genes"]
         if genes.dtype != np.float32 or genes.ndim != 4:
             raise ValueError(f"{path}: genes must be float32 [B, C, H, W], got {genes.dtype} {list(genes.shape)}")
-        if genes.size and not (genes.min() >= 0.0 and genes.max() <= 1.0):
-            raise ValueError(f"{path}: genes must lie in [0, 1]")
+        if genes.size and not (genes.min() >= 0.0 and genes.max() <= 1.0):  # NaN fails both tests
+            raise ValueError(f"{path}: genes must be finite and lie in [0, 1]")
         return cls(torch.from_numpy(np.ascontiguousarray(genes))).to(device)

@@ -15,6 +15,7 @@ keep two runs from mixing in one folder (docs/run-folder.md lists every kind of 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -27,7 +28,10 @@ import torch
 from fooling_ext._files import atomic_write_bytes, atomic_write_text
 
 CHECKPOINT_FORMAT = "fooling_ext.checkpoint"
-CHECKPOINT_VERSION = 1
+# Version 2: a header line with the SHA-256 of the torch payload before it; version 1 (a bare torch file)
+# is still read.
+CHECKPOINT_VERSION = 2
+CHECKPOINT_MAGIC = b"FOOLING_EXT CHECKPOINT\n"
 
 
 class RunFolderError(ValueError):
@@ -124,22 +128,51 @@ class RunFolder:
 
     # ----------------------------------------------------------------------------------------------
     def save_checkpoint(self, state: Mapping[str, Any]) -> None:
+        """`state` as a checkpoint: the magic line, a JSON header line (format, version, payload size and
+        SHA-256), then the torch payload; written atomically."""
         buf = io.BytesIO()
         torch.save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **state}, buf)
-        atomic_write_bytes(self.checkpoint_path, buf.getvalue())
+        payload = buf.getvalue()
+        header = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "size": len(payload),
+                  "sha256": hashlib.sha256(payload).hexdigest()}
+        atomic_write_bytes(self.checkpoint_path, CHECKPOINT_MAGIC + json.dumps(header).encode() + b"\n" + payload)
 
     def load_checkpoint(self, required: Iterable[str] = ()) -> dict[str, Any]:
+        """The checkpoint's state, after checking its header, size and checksum (version 2) or that it is a
+        fooling_ext checkpoint (version 1). A damaged file is a RunFolderError naming it."""
         path = self.checkpoint_path
         if not path.exists():
             raise RunFolderError(f"no checkpoint at {path}")
         try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            data = path.read_bytes()
+        except OSError as exc:
+            raise RunFolderError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from exc
+        payload = data
+        if data.startswith(CHECKPOINT_MAGIC):
+            head, newline, payload = data[len(CHECKPOINT_MAGIC):].partition(b"\n")
+            try:
+                header = json.loads(head.decode()) if newline else None
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                header = None
+            if not isinstance(header, dict) or header.get("format") != CHECKPOINT_FORMAT:
+                raise RunFolderError(f"checkpoint {path} is damaged: its header is unreadable")
+            if header.get("version") != CHECKPOINT_VERSION:
+                raise RunFolderError(f"{path} has checkpoint version {header.get('version')}, "
+                                     f"this build reads 1 and {CHECKPOINT_VERSION}")
+            if header.get("size") != len(payload):
+                raise RunFolderError(f"checkpoint {path} is truncated or damaged: {len(payload)} bytes of payload, "
+                                     f"its header says {header.get('size')}")
+            if hashlib.sha256(payload).hexdigest() != header.get("sha256"):
+                raise RunFolderError(f"checkpoint {path} is damaged: its content does not match its checksum")
+        try:
+            state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
         except Exception as exc:  # torch raises several types for truncated or garbled zips
             raise RunFolderError(f"checkpoint {path} is corrupt or truncated ({type(exc).__name__}: {exc})") from exc
         if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
             raise RunFolderError(f"{path} is not a fooling_ext checkpoint")
-        if state.get("version") != CHECKPOINT_VERSION:
-            raise RunFolderError(f"{path} has checkpoint version {state.get('version')}, expected {CHECKPOINT_VERSION}")
+        expected = CHECKPOINT_VERSION if payload is not data else 1
+        if state.get("version") != expected:
+            raise RunFolderError(f"{path} has checkpoint version {state.get('version')}, expected {expected}")
         missing = [k for k in required if k not in state]
         if missing:
             raise RunFolderError(f"checkpoint {path} is incomplete: missing {', '.join(missing)}")

@@ -29,7 +29,8 @@ from fooling_ext.classifiers.loading import load_classifier
 from fooling_ext.classifiers.protocol import ImageScorer, describe_classifier
 from fooling_ext.core.backend import resolve_device
 from fooling_ext.runs.folder import RunFolder, RunFolderError, config_differences
-from fooling_ext.runs.report import confidence_stats
+from fooling_ext.runs.notebook import class_grid_html
+from fooling_ext.runs.report import confidence_stats, summary_line
 from fooling_ext.search.archive import Archive
 from fooling_ext.search.config import EvolveConfig, upgrade_recorded_config
 from fooling_ext.search.defaults import paper_batch, render_size
@@ -53,6 +54,13 @@ class EvolveResult:
     metrics: list[dict[str, Any]]
     generation: int
     config: dict[str, Any]
+
+    def _repr_html_(self) -> str:
+        """In a notebook: the run's figures and its archive as an image grid."""
+        a = self.archive
+        title = f"{self.generation} generations: {summary_line(a.confidences())}"
+        return class_grid_html(a.images.cpu().numpy(), a.confidence.cpu().numpy(), a.occupied.cpu().numpy(),
+                               a.class_names, title=title)
 
 
 def classifier_for_renders(clf: ImageScorer, height: int, width: int) -> ImageScorer:
@@ -184,7 +192,12 @@ def evolve(
             diffs = config_differences(upgrade_recorded_config(state["config"]), cfg, ignore=ignore)
             if diffs:
                 raise RunFolderError("cannot resume with a different configuration: " + "; ".join(diffs))
-            archive.load_state_dict(state["archive"])
+            try:
+                archive.load_state_dict(state["archive"])
+                archive.validate(encoding, where=f"checkpoint {folder.checkpoint_path}")
+            except ValueError as exc:  # a resumed run never carries an invalid genome or score forward
+                raise RunFolderError(str(exc) if "checkpoint" in str(exc) else
+                                     f"checkpoint {folder.checkpoint_path}: {exc}") from exc
             start = int(state["generation"])
             metrics = list(state["metrics"])
             evaluations = int(state.get("evaluations", start * config.batch))
