@@ -1,0 +1,181 @@
+"""What an analysis reads: finished run folders (or the done runs of a sweep folder), and the classifier each
+run was scored with, rebuilt from its config.json; scoring in batches on the run's device."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from fooling_ext.classifiers.loading import load_classifier
+from fooling_ext.classifiers.protocol import ImageScorer
+from fooling_ext.classifiers.spec import InputSpec
+from fooling_ext.core.backend import resolve_device
+from fooling_ext.runs.archive_file import read_archive
+from fooling_ext.runs.folder import RunFolder, RunFolderError
+from fooling_ext.search.config import upgrade_recorded_config
+
+SCORE_BATCH = 256  # images per call to the classifier
+DONE = "done"
+
+
+@dataclass
+class RunData:
+    """A finished run: its folder, configuration and, per cell, the elite's image (uint8 [C, H, W]) and the
+    confidence the run recorded (0 for empty cells)."""
+
+    path: Path
+    config: dict[str, Any]
+    class_names: list[str]
+    images: np.ndarray
+    confidence: np.ndarray
+    occupied: np.ndarray
+
+    @property
+    def model(self) -> str:
+        return str(self.config.get("classifier", {}).get("name", self.config.get("run", {}).get("model", "?")))
+
+    @property
+    def encoding(self) -> str:
+        return str(self.config.get("run", {}).get("encoding", self.config.get("encoding", {}).get("encoding", "?")))
+
+    @property
+    def seed(self) -> Any:
+        return self.config.get("run", {}).get("seed")
+
+    @property
+    def label(self) -> str:
+        return f"seed {self.seed}" if self.seed is not None else self.path.name
+
+    def float_images(self, cells: Sequence[int] | np.ndarray) -> torch.Tensor:
+        """The elites of `cells` as float32 [N, C, H, W] in [0, 1]."""
+        return torch.from_numpy(self.images[np.asarray(cells, dtype=np.int64)]).float().div_(255.0)
+
+
+def load_run(path: str | os.PathLike) -> RunData:
+    """A finished run folder (config.json and archive.npz); errors name the folder and what is missing."""
+    folder = RunFolder(path)
+    if not folder.path.exists():
+        raise FileNotFoundError(f"no run folder at {folder.path}")
+    if not folder.path.is_dir():
+        raise ValueError(f"{folder.path} is not a folder")
+    if not folder.config_path.is_file():
+        raise ValueError(f"{folder.path} is not a run folder (no config.json)")
+    if not folder.archive_path.is_file():
+        raise ValueError(f"{folder.path} holds no finished run (no archive.npz; finish or resume it first)")
+    try:
+        config = upgrade_recorded_config(folder.read_config())
+    except RunFolderError as exc:
+        raise ValueError(str(exc)) from exc
+    meta, arrays = read_archive(folder.archive_path, ("images", "confidence", "occupied"))
+    names = [str(name) for name in meta.get("class_names", config.get("classifier", {}).get("class_names", []))]
+    occupied = arrays["occupied"].astype(bool)
+    if not occupied.any():
+        raise ValueError(f"{folder.path}: the archive has no elite")
+    confidence = np.where(occupied, arrays["confidence"], 0.0).astype(np.float64)
+    return RunData(folder.path, config, names, arrays["images"], confidence, occupied)
+
+
+def is_sweep(path: str | os.PathLike) -> bool:
+    return (Path(path) / "sweep.json").is_file()
+
+
+def sweep_runs(path: str | os.PathLike) -> list[Path]:
+    """The folders of a sweep's done runs, in the sweep's order."""
+    path = Path(path)
+    try:
+        data = json.loads((path / "sweep.json").read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"cannot read {path / 'sweep.json'}: {exc}") from exc
+    entries = data.get("runs") if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        raise ValueError(f"{path / 'sweep.json'} lists no runs")
+    folders = [path / str(entry.get("folder", Path("runs", str(entry.get("name", "")))))
+               for entry in entries if isinstance(entry, dict) and entry.get("status") == DONE]
+    if not folders:
+        raise ValueError(f"the sweep {path} has no done run")
+    return folders
+
+
+def expand_runs(paths: Sequence[str | os.PathLike]) -> list[RunData]:
+    """Run folders as given, a sweep folder standing for its done runs; the same folder twice is an error."""
+    runs: list[RunData] = []
+    seen: dict[Path, str] = {}
+    for given in paths:
+        for folder in sweep_runs(given) if is_sweep(given) else [Path(given)]:
+            key = Path(folder).resolve()
+            if key in seen:
+                raise ValueError(f"{folder} is given twice (also as {seen[key]})")
+            seen[key] = str(folder)
+            runs.append(load_run(folder))
+    return runs
+
+
+def group_key(run: RunData) -> tuple[str, str]:
+    """What runs must share to be compared: the model and the encoding."""
+    return run.model, run.encoding
+
+
+def group_runs(runs: Sequence[RunData]) -> dict[tuple[str, str], list[RunData]]:
+    groups: dict[tuple[str, str], list[RunData]] = {}
+    for run in runs:
+        groups.setdefault(group_key(run), []).append(run)
+    return groups
+
+
+def run_classifier(run: RunData, *, model: str | os.PathLike | None = None,
+                   device: str | torch.device | None = None) -> ImageScorer:
+    """The classifier the run scored its renders with: the recorded model (or `model`, where it moved), its
+    recorded input spec (already adapted to the render size) and class names, on `device` (default: the run's
+    backend)."""
+    recorded = run.config.get("classifier", {})
+    source = model if model is not None else run.config.get("run", {}).get("model")
+    if source is None or "spec" not in recorded:
+        raise ValueError(f"{run.path}/config.json does not say which classifier the run used")
+    device = resolve_device(device if device is not None else run.config.get("run", {}).get("backend", "auto"))
+    source = str(source)
+    if source not in ("mnist", "imagenet") and not Path(source).exists():
+        raise FileNotFoundError(f"the model of {run.path} ({source}) is not there any more; pass --model")
+    return load_classifier(source, spec=InputSpec(**recorded["spec"]), class_names=run.class_names, device=device)
+
+
+def class_confidence(classifier: ImageScorer, images: torch.Tensor, classes: np.ndarray | Sequence[int],
+                     batch: int = SCORE_BATCH) -> np.ndarray:
+    """Probability of class classes[i] for image i (float64 [N]); images float [N, C, H, W] in [0, 1]."""
+    classes = torch.as_tensor(np.asarray(classes, dtype=np.int64))
+    out = np.empty(len(images), dtype=np.float64)
+    for start in range(0, len(images), batch):
+        probabilities = classifier.probabilities(images[start : start + batch].to(classifier.device))
+        rows = classes[start : start + batch].to(probabilities.device)
+        out[start : start + batch] = probabilities.gather(1, rows[:, None])[:, 0].double().cpu().numpy()
+    return out
+
+
+def top_class(classifier: ImageScorer, images: torch.Tensor, batch: int = SCORE_BATCH) -> tuple[np.ndarray, np.ndarray]:
+    """(label, confidence) of each image's most probable class."""
+    labels, confidences = [], []
+    for start in range(0, len(images), batch):
+        probabilities = classifier.probabilities(images[start : start + batch].to(classifier.device))
+        confidence, label = probabilities.max(dim=1)
+        labels.append(label.cpu().numpy())
+        confidences.append(confidence.double().cpu().numpy())
+    return np.concatenate(labels), np.concatenate(confidences)
+
+
+def features_of(classifier: ImageScorer, images: torch.Tensor, batch: int = SCORE_BATCH) -> np.ndarray | None:
+    """Penultimate-layer activations [N, D] (float32), or None when the classifier cannot give them."""
+    extract = getattr(classifier, "features", None)
+    if not callable(extract):
+        return None
+    chunks = []
+    for start in range(0, len(images), batch):
+        try:
+            chunks.append(extract(images[start : start + batch].to(classifier.device)).float().cpu().numpy())
+        except ValueError:
+            return None
+    return np.concatenate(chunks).reshape(len(images), -1)

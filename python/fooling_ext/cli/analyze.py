@@ -1,0 +1,127 @@
+"""``fooling analyze``: the paper's findings about evolved images, measured on finished runs (diversity across
+runs, removing repeated motifs, global structure), each into an analysis folder."""
+
+from __future__ import annotations
+
+import json
+
+from fooling_ext.analyses import (
+    DiversityConfig,
+    RepetitionConfig,
+    StructureConfig,
+    diversity,
+    repetition,
+    structure,
+)
+from fooling_ext.cli.options import CLIError, add_backend_argument
+
+
+def register_cli(sub) -> None:
+    p = sub.add_parser("analyze", help="measure the paper's findings on finished runs (diversity, repetition, "
+                                       "structure)",
+                       description="Analyses of finished runs, each written to an analysis folder (analysis.json, "
+                                   "report.md, CSV tables, PNG figures, examples/).")
+    kinds = p.add_subparsers(dest="analysis", metavar="ANALYSIS")
+    kinds.required = True
+
+    d = kinds.add_parser("diversity", help="do runs with different seeds find different patterns per class?",
+                         description="Compare the elites of runs of one model and encoding, per class, across runs "
+                                     "and against other classes, in pixel and feature space.")
+    d.add_argument("runs", nargs="+", metavar="RUN", help="run folders (at least two), or sweep folders")
+    d.add_argument("--pixel-side", type=int, default=DiversityConfig.pixel_side,
+                   help="images are area-averaged to at most this side for pixel distances (default 64)")
+    d.add_argument("--grid-classes", type=int, default=DiversityConfig.grid_classes,
+                   help="classes in the classes x runs grid (default 10, the most confident)")
+    _common(d)
+    d.set_defaults(func=_cmd_diversity)
+
+    r = kinds.add_parser("repetition", help="keep one copy of each elite's repeated motif and score again",
+                         description="Find a repeated motif in each elite, keep one copy, paint the others with the "
+                                     "background and score again; a control paints the same area at random places.")
+    r.add_argument("run", metavar="RUN", help="a finished run folder")
+    r.add_argument("--min-peak", type=float, default=RepetitionConfig.min_peak,
+                   help="autocorrelation at the period for a repeat to count (default 0.5)")
+    r.add_argument("--min-period", type=float, default=RepetitionConfig.min_period,
+                   help="shortest period of a motif, in pixels (default 4)")
+    r.add_argument("--examples", type=int, default=RepetitionConfig.examples, help="example triples (default 12)")
+    r.add_argument("--seed", type=int, default=0, help="seed of the control's random places (default 0)")
+    _common(r)
+    r.set_defaults(func=_cmd_repetition)
+
+    s = kinds.add_parser("structure", help="shuffle tiles of elites and natural images; occlusion maps",
+                         description="Shuffle each elite's tiles on k x k grids and score again, beside natural images "
+                                     "of the same classes; occlusion maps of a few elites.")
+    s.add_argument("run", metavar="RUN", help="a finished run folder")
+    s.add_argument("--grids", default="2,4,8", help="k of the k x k grids, comma-separated (default 2,4,8)")
+    s.add_argument("--permutations", type=int, default=StructureConfig.permutations,
+                   help="random tile orders per grid (default 3)")
+    s.add_argument("--natural-per-class", type=int, default=StructureConfig.natural_per_class,
+                   help="MNIST test images per digit (default 20)")
+    s.add_argument("--no-natural", action="store_true", help="skip the natural images")
+    s.add_argument("--occlusion", type=int, default=StructureConfig.occlusion,
+                   help="elites with occlusion maps (default 6)")
+    s.add_argument("--patch", type=int, default=0,
+                   help="occluding patch side in pixels (default: an eighth of the side)")
+    s.add_argument("--seed", type=int, default=0, help="seed of the tile orders and the natural images (default 0)")
+    _common(s)
+    s.set_defaults(func=_cmd_structure)
+
+
+def _common(parser) -> None:
+    parser.add_argument("--out", required=True, help="analysis folder to write")
+    parser.add_argument("--overwrite", action="store_true", help="replace an analysis already in --out")
+    parser.add_argument("--model", default=None, metavar="MODEL",
+                        help="the classifier to score with, where the run's recorded model file moved: mnist, "
+                             "imagenet or a model file (default: the run's; its input description stays the run's)")
+    parser.add_argument("--batch", type=int, default=256, help="images per classifier call (default 256)")
+    add_backend_argument(parser, "where the classifier scores (default: the run's)")
+    parser.set_defaults(backend=None)
+
+
+def _positive(name: str, value: int) -> None:
+    if value < 1:
+        raise CLIError(f"--{name} must be at least 1, got {value}")
+
+
+def _print(summary, out) -> int:
+    print(json.dumps(summary, indent=2))
+    print(f"analysis folder: {out}")
+    return 0
+
+
+def _cmd_diversity(args) -> int:
+    for name in ("pixel_side", "grid_classes", "batch"):
+        _positive(name.replace("_", "-"), getattr(args, name))
+    config = DiversityConfig(pixel_side=args.pixel_side, grid_classes=args.grid_classes, batch=args.batch)
+    summary = diversity(args.runs, args.out, config=config, model=args.model, device=args.backend,
+                        overwrite=args.overwrite)
+    conclusions = [summary["conclusion"]] if "conclusion" in summary else [s["conclusion"] for s in summary.values()]
+    print("\n".join(conclusions))
+    print(f"analysis folder: {args.out}")
+    return 0
+
+
+def _cmd_repetition(args) -> int:
+    _positive("batch", args.batch)
+    config = RepetitionConfig(min_peak=args.min_peak, min_period=args.min_period, examples=args.examples,
+                              seed=args.seed, batch=args.batch)
+    summary = repetition(args.run, args.out, config=config, model=args.model, device=args.backend,
+                         overwrite=args.overwrite)
+    return _print({k: v for k, v in summary.items() if k != "settings"}, args.out)
+
+
+def _cmd_structure(args) -> int:
+    try:
+        grids = tuple(int(part) for part in args.grids.split(",") if part.strip())
+    except ValueError:
+        raise CLIError(f"--grids: expected numbers separated by commas, got {args.grids!r}") from None
+    if not grids or min(grids) < 1:
+        raise CLIError(f"--grids: expected positive numbers, got {args.grids!r}")
+    for name in ("permutations", "natural_per_class", "batch"):
+        _positive(name.replace("_", "-"), getattr(args, name))
+    config = StructureConfig(grids=grids, permutations=args.permutations, natural_per_class=args.natural_per_class,
+                             occlusion=args.occlusion, patch=args.patch, seed=args.seed, batch=args.batch,
+                             natural=not args.no_natural)
+    summary = structure(args.run, args.out, config=config, model=args.model, device=args.backend,
+                        overwrite=args.overwrite)
+    return _print({k: v for k, v in summary.items() if k not in ("settings", "occlusion")}, args.out)
