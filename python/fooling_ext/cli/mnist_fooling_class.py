@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 from pathlib import Path
 
-from fooling_ext.cli.options import add_backend_argument
+from fooling_ext.cli.options import CLIError, add_backend_argument
 from fooling_ext.experiments.mnist_fooling_class import RetrainConfig, format_table, run_retrain
+from fooling_ext.sweep import RayConnectionError, RayMap, ray_available, ray_session
 
 
 def register_cli(sub) -> None:
@@ -47,6 +49,14 @@ def register_cli(sub) -> None:
                    help="train on the first N MNIST training digits only (quick trials)")
     p.add_argument("--test-limit", type=int, default=None, metavar="N",
                    help="measure on the first N MNIST test digits only (quick trials)")
+    p.add_argument("--runner", choices=("auto", "local", "ray"), default="auto",
+                   help="where the evolution runs go: Ray tasks (as fooling sweep runs them), or one after the other "
+                        "in this process; auto: Ray when it is installed (default auto). The results are the same")
+    p.add_argument("--address", default=None,
+                   help="with Ray: the cluster to join (default: start a local Ray with every CPU)")
+    p.add_argument("--cpus-per-run", type=float, default=1.0, help="with Ray: CPUs of each run (default 1)")
+    p.add_argument("--gpus-per-run", type=float, default=0.0,
+                   help="with Ray: GPUs of each run, a fraction to share one (default 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_retrain)
 
@@ -58,9 +68,18 @@ def _cmd_retrain(args: argparse.Namespace) -> int:
         epochs=args.epochs, threads=args.threads, backend=args.backend, train_limit=args.train_limit,
         test_limit=args.test_limit,
     )
+    config.check()  # before Ray starts
+    if args.cpus_per_run <= 0 or args.gpus_per_run < 0:
+        raise CLIError("--cpus-per-run must be > 0 and --gpus-per-run >= 0")
     start = time.perf_counter()
-    rounds = run_retrain(config, args.out, resume=args.resume, overwrite=args.overwrite,
-                         progress=not args.no_progress)
+    use_ray = args.runner == "ray" or (args.runner == "auto" and ray_available())
+    map_runs = RayMap(args.address, cpus=args.cpus_per_run, gpus=args.gpus_per_run) if use_ray else None
+    try:
+        with ray_session(args.address) if use_ray else contextlib.nullcontext():  # one Ray for every round
+            rounds = run_retrain(config, args.out, resume=args.resume, overwrite=args.overwrite,
+                                 progress=not args.no_progress, map_runs=map_runs)
+    except RayConnectionError as exc:
+        raise CLIError(str(exc)) from exc
     print(format_table(rounds, config))
     folder = Path(args.out)
     print(f"experiment folder: {folder} (table.md, table.csv, rounds.png, round_0..round_{config.rounds})")

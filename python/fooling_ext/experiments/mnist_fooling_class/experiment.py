@@ -36,6 +36,7 @@ Every file is written atomically, so a stopped experiment resumes at the first r
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import io
 import json
@@ -43,7 +44,7 @@ import re
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -117,11 +118,15 @@ def run_retrain(
     progress: bool = True,
     data: MnistData | None = None,
     on_round: Callable[[RoundMetrics], None] | None = None,
+    map_runs: MapRuns | None = None,
 ) -> list[RoundMetrics]:
     """Run (or resume) the experiment into folder ``out``; returns the metrics of rounds 0..config.rounds.
 
     ``data`` replaces the shipped MNIST. ``on_round`` is called with each round's metrics once the round's files
-    are complete. Rounds already complete in ``out`` are read back, not recomputed.
+    are complete. Rounds already complete in ``out`` are read back, not recomputed. ``map_runs(fn, calls, common)``
+    computes the evolution runs, ``fn(*common, *call)`` for each call, and yields the results in order; by default
+    one after the other in this process (``fooling retrain`` passes a runner of Ray tasks when Ray is installed).
+    The results are the same whichever computes them.
     """
     config.check()
     experiment = ExperimentFolder(out)
@@ -136,7 +141,7 @@ def run_retrain(
             if done is None:
                 for later in experiment.round_dirs(after=round_index):  # built on a round that is being redone
                     shutil.rmtree(later)
-                done = _run_round(round_index, config, data, folder, device, progress)
+                done = _run_round(round_index, config, data, folder, device, progress, map_runs or _one_by_one)
                 if on_round is not None:
                     on_round(done)
             results.append(done)
@@ -191,7 +196,7 @@ def _torch_threads(threads: int) -> Iterator[None]:
 
 
 def _run_round(round_index: int, config: RetrainConfig, data: MnistData, folder: Path, device: torch.device,
-               progress: bool) -> RoundMetrics:
+               progress: bool, map_runs: MapRuns) -> RoundMetrics:
     start = time.perf_counter()
     round_dir = _round_dir(folder, round_index)
     round_dir.mkdir(exist_ok=True)
@@ -222,12 +227,12 @@ def _run_round(round_index: int, config: RetrainConfig, data: MnistData, folder:
     try:
         evolve_start = time.perf_counter()
         harvest = _evolve_runs(target, config, round_index, config.runs_per_encoding, config.generations,
-                               measure=False, bar=bar)
+                               measure=False, bar=bar, map_runs=map_runs)
         measure_start = time.perf_counter()
         measure = None
         if config.measure_runs:
             measure = _evolve_runs(target, config, round_index, config.measure_runs, config.measure_generations,
-                                   measure=True, bar=bar)
+                                   measure=True, bar=bar, map_runs=map_runs)
         measure_end = time.perf_counter()
     finally:
         if bar is not None:
@@ -295,30 +300,43 @@ def _predict(classifier: Classifier, images: np.ndarray) -> torch.Tensor:
     return classifier.probabilities(tensor).argmax(dim=1)
 
 
+def _one_by_one(fn: Callable[..., Any], calls: Sequence[tuple], common: tuple = ()) -> Iterator[Any]:
+    for call in calls:
+        yield fn(*common, *call)
+
+
+MapRuns = Callable[[Callable[..., Any], Sequence[tuple], tuple], Iterable[Any]]
+
+
+def evolve_elites(target, encoding: str, generations: int, batch: int, seed: int,
+                  backend: str) -> tuple[np.ndarray, np.ndarray]:
+    """One evolution run of the experiment: its elites' images (uint8) and confidences."""
+    result = evolve(EvolveConfig(encoding=encoding, generations=generations, batch=batch, seed=seed, backend=backend),
+                    classifier=target, progress=False)
+    return result.archive.images.cpu().numpy(), result.archive.confidences()
+
+
 def _evolve_runs(target, config: RetrainConfig, round_index: int, runs: int, generations: int, *, measure: bool,
-                 bar) -> dict[str, np.ndarray]:
+                 bar, map_runs: MapRuns) -> dict[str, np.ndarray]:
     """Evolve ``runs`` runs per encoding; their elites, flattened run by run, digit by digit."""
     images, digits, confidences, encodings, run_ids, seeds = [], [], [], [], [], []
-    for encoding in ENCODINGS:
-        for run in range(runs):
-            seed = run_seed(config.seed, round_index, encoding, run, measure=measure)
-            result = evolve(
-                EvolveConfig(encoding=encoding, generations=generations, batch=config.batch, seed=seed,
-                             backend=config.backend),
-                classifier=target, progress=False,
-            )
-            archive = result.archive
-            confidence = archive.confidences()
-            images.append(archive.images.cpu().numpy())
-            confidences.append(confidence)
-            digits.append(np.arange(archive.num_cells))
-            encodings.append(np.full(archive.num_cells, encoding))
-            run_ids.append(np.full(archive.num_cells, run))
-            seeds.append(np.full(archive.num_cells, seed, dtype=np.uint64))
-            if bar is not None:
-                bar.update()
-                bar.set_postfix_str(f"{'measure' if measure else 'harvest'} {encoding}: median "
-                                    f"{format_confidence(float(np.median(confidence)))}", refresh=False)
+    calls = [(encoding, generations, config.batch, run_seed(config.seed, round_index, encoding, run, measure=measure),
+              config.backend) for encoding in ENCODINGS for run in range(runs)]
+    if map_runs is not _one_by_one and target.device.type != "cpu":
+        target = copy.deepcopy(target).to("cpu")  # sent to workers that may have no GPU; each run moves it back
+    results = map_runs(evolve_elites, calls, (target,))
+    for index, ((encoding, _, _, seed, _), (elite_images, confidence)) in enumerate(zip(calls, results)):
+        cells = len(confidence)
+        images.append(elite_images)
+        confidences.append(confidence)
+        digits.append(np.arange(cells))
+        encodings.append(np.full(cells, encoding))
+        run_ids.append(np.full(cells, index % runs))
+        seeds.append(np.full(cells, seed, dtype=np.uint64))
+        if bar is not None:
+            bar.update()
+            bar.set_postfix_str(f"{'measure' if measure else 'harvest'} {encoding}: median "
+                                f"{format_confidence(float(np.median(confidence)))}", refresh=False)
     return {
         "images": np.concatenate(images),
         "digit": np.concatenate(digits).astype(np.int64),

@@ -1,0 +1,135 @@
+"""Ray, imported only when something runs on it: the check that it is installed, a session that joins a cluster or
+starts a local one, and the runners that map a function over many calls as Ray tasks (one run of a sweep, or a
+fooling-class experiment's evolution runs).
+
+Every task caps its threads (torch's and the core's) to the CPUs it was given, so runs that share a machine do not
+oversubscribe it. A task whose worker process dies (killed, out of memory, its node lost) is started again by Ray
+up to ``max_retries`` times; a task that raises is not, since it would raise again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+INSTALL_HINT = 'pip install "fooling-ext[ray]"'
+LOCAL_OBJECT_STORE_BYTES = 200 * 1024 * 1024  # a local Ray's object store: sweeps pass configurations, not images
+
+
+class RayUnavailableError(ImportError):
+    """Ray is not installed; the message says how to install it."""
+
+
+class RayConnectionError(ConnectionError):
+    """The Ray cluster at the given address cannot be joined."""
+
+
+def ray_available() -> bool:
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def require_ray():
+    """The ray module, or an error naming the extra that installs it."""
+    try:
+        import ray
+    except ImportError as exc:
+        raise RayUnavailableError(f"Ray is not installed; sweeps run on Ray: {INSTALL_HINT}") from exc
+    return ray
+
+
+@contextlib.contextmanager
+def ray_session(address: str | None = None, *, num_cpus: int | None = None) -> Iterator[Any]:
+    """Ray, connected: a Ray already initialised in this process is used as it is; otherwise this joins the
+    cluster at ``address`` ("auto" finds a local one started by ``ray start``) or starts a local Ray with
+    ``num_cpus`` CPUs (default: all), and disconnects at the end."""
+    ray = require_ray()
+    if ray.is_initialized():
+        yield ray
+        return
+    options: dict[str, Any] = {"include_dashboard": False, "logging_level": "WARNING"}
+    if address:
+        options["address"] = address
+    else:
+        options.update(num_cpus=num_cpus, object_store_memory=LOCAL_OBJECT_STORE_BYTES)
+    try:
+        ray.init(**options)
+    except Exception as exc:
+        if not address:
+            raise
+        raise RayConnectionError(f"cannot join the Ray cluster at {address}: {str(exc).splitlines()[0]}") from exc
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+def task_threads(cpus: float) -> int:
+    """The threads a task given `cpus` CPUs runs with."""
+    return max(1, math.floor(cpus))
+
+
+def limit_threads(threads: int) -> None:
+    """Cap torch's and the core's CPU threads in this process (a Ray worker runs one task at a time)."""
+    import torch
+
+    from fooling_ext import _core
+
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    _core.set_num_threads(threads)
+    os.environ["FOOLING_NUM_THREADS"] = str(threads)
+
+
+def _call_with_threads(threads: int, fn: Callable[..., Any], *args: Any) -> Any:
+    limit_threads(threads)
+    return fn(*args)
+
+
+def task_options(cpus: float, gpus: float, max_retries: int, name: str | None = None) -> dict[str, Any]:
+    options = {"num_cpus": cpus, "num_gpus": gpus, "max_retries": max_retries, "retry_exceptions": False}
+    if name:
+        options["name"] = name
+    return options
+
+
+class RayMap:
+    """``runner(fn, calls, common=())`` -> the results of ``fn(*common, *call)`` for each call, in order, computed
+    as Ray tasks of ``cpus`` CPUs and ``gpus`` GPUs each. ``common`` is sent to the object store once.
+
+    The runner of :func:`fooling_ext.experiments.mnist_fooling_class.run_retrain`'s evolution runs (its
+    ``map_runs``); ``fn`` must be importable by the workers (a module-level function of the package)."""
+
+    def __init__(self, address: str | None = None, *, cpus: float = 1.0, gpus: float = 0.0, max_retries: int = 3,
+                 num_cpus: int | None = None):
+        require_ray()
+        self.address, self.cpus, self.gpus, self.max_retries = address, cpus, gpus, max_retries
+        self.num_cpus = num_cpus
+
+    def __call__(self, fn: Callable[..., Any], calls: Sequence[tuple], common: tuple = ()) -> Iterator[Any]:
+        with ray_session(self.address, num_cpus=self.num_cpus) as ray:
+            remote = ray.remote(_call_with_threads).options(**task_options(self.cpus, self.gpus, self.max_retries))
+            shared = [ray.put(value) for value in common]
+            threads = task_threads(self.cpus)
+            refs = [remote.remote(threads, fn, *shared, *call) for call in calls]
+            finished = 0
+            try:
+                for ref in refs:
+                    yield ray.get(ref)
+                    finished += 1
+            finally:
+                for ref in refs[finished:]:  # stopped early: the tasks not yet collected are not wanted
+                    with contextlib.suppress(Exception):
+                        ray.cancel(ref, force=True)
+
+
+def local_map(fn: Callable[..., Any], calls: Sequence[tuple], common: tuple = ()) -> Iterator[Any]:
+    """The same interface in this process, one call after the other."""
+    for call in calls:
+        yield fn(*common, *call)

@@ -1,0 +1,249 @@
+"""A sweep: every run of a grid as a Ray task, each writing its evolve run folder under the sweep folder.
+
+The process that calls :func:`run_sweep` is the head: it checks the specification and the folder, submits one
+task per unfinished run, and records each run's status in ``sweep.json`` as the tasks start and end. The runs
+write their own folders; on a cluster every host must see the sweep folder at the same path (a shared
+filesystem; a task that cannot see it fails with a message saying so).
+
+Resuming: runs whose folder holds the finished run are skipped; the others continue from their checkpoint (or
+start over when they had not written one), and end in the same archive as an uninterrupted run. A worker that
+dies mid-run is replaced by Ray (up to ``resources.max_retries`` times) and the run resumes in the same way.
+"""
+
+from __future__ import annotations
+
+import collections
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fooling_ext.runs.folder import RunFolder, RunFolderError, config_differences
+from fooling_ext.search.config import EvolveConfig
+from fooling_ext.search.evolve import evolve
+from fooling_ext.sweep.folder import SweepFolder, record_attempt, run_is_complete, run_progress
+from fooling_ext.sweep.ray_runner import limit_threads, ray_session, require_ray, task_options, task_threads
+from fooling_ext.sweep.spec import RunPoint, SweepSpec, SweepSpecError
+from fooling_ext.sweep.summary import sweep_summary, write_summary
+
+RATE_WINDOW_SECONDS = 30.0  # the evaluations per second shown are those of the last half minute
+
+
+@dataclass(frozen=True)
+class SweepProgress:
+    """The whole sweep at one moment, as the head reports it."""
+
+    total: int
+    done: int
+    running: int
+    failed: int
+    pending: int
+    evaluations_per_second: float  # over all runs, in the last RATE_WINDOW_SECONDS
+
+    def line(self) -> str:
+        return (f"{self.done}/{self.total} done, {self.running} running, {self.failed} failed, "
+                f"{self.pending} pending; {self.evaluations_per_second:,.0f} evaluations/s")
+
+
+@dataclass
+class SweepResult:
+    folder: Path
+    runs: list[dict[str, Any]]  # sweep.json's run records
+    summary: dict[str, Any]  # summary.json's content
+
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        return [run for run in self.runs if run["status"] == "failed"]
+
+
+def run_point(config: EvolveConfig, run_dir: str, attempts_path: str, sweep_json: str, threads: int) -> int:
+    """One run of a sweep, in a Ray worker: resume it from its checkpoint when it has one, else start it; returns
+    the generations it reached."""
+    if not Path(sweep_json).is_file():
+        import socket
+
+        raise SweepSpecError(f"{sweep_json} cannot be seen from host {socket.gethostname()}: every host of a sweep "
+                             "must see the sweep folder at the same path (a shared filesystem)")
+    limit_threads(threads)
+    path = Path(run_dir)
+    folder = RunFolder(path)
+    resume = folder.checkpoint_path.is_file()
+    record_attempt(Path(attempts_path), resumed=resume)
+    try:
+        if not run_is_complete(path, config.generations):
+            evolve(config, path, resume=resume, overwrite=not resume, progress=False)
+    finally:
+        folder.release()  # this worker may live on to run other tasks: the run folder is free for the next one
+    return config.generations
+
+
+def run_sweep(
+    spec: SweepSpec | None,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    address: str | None = None,
+    num_cpus: int | None = None,
+    progress: bool = True,
+    on_progress: Callable[[SweepProgress], None] | None = None,
+    poll_seconds: float = 2.0,
+) -> SweepResult:
+    """Run (or resume) the sweep `spec` into folder `out` on Ray and write its summary.
+
+    spec: None with ``resume`` continues the recorded sweep; given with ``resume``, its grid must be the recorded
+    one (its resources may differ). address: a Ray cluster to join ("auto": the one ``ray start`` made here);
+    None starts a local Ray with ``num_cpus`` CPUs (default all), unless Ray is already initialised in this
+    process. on_progress: called with the sweep's progress every `poll_seconds` and when a run ends.
+    """
+    folder = SweepFolder(out)
+    if spec is None and not resume:
+        raise SweepSpecError("a sweep needs a specification (models, encodings, seeds, options)")
+    try:
+        if spec is None:
+            folder.prepare(resume=True, overwrite=False)  # says when there is nothing to resume
+            spec = SweepSpec.from_dict(folder.read_state()["spec"], source=str(folder.sweep_path))
+        spec.check()
+        require_ray()
+        return _run(folder, spec, resume, overwrite, address, num_cpus, progress, on_progress, poll_seconds)
+    finally:
+        folder.release()  # the head is done with the sweep folder
+
+
+def _run(folder: SweepFolder, spec: SweepSpec, resume: bool, overwrite: bool, address: str | None,
+         num_cpus: int | None, progress: bool, on_progress, poll_seconds: float) -> SweepResult:
+    folder.prepare(resume=resume, overwrite=overwrite)
+    if resume:
+        recorded = folder.read_state()["spec"]
+        differences = config_differences({k: v for k, v in recorded.items() if k != "resources"}, spec.grid())
+        if differences:
+            raise RunFolderError("cannot resume with a different grid: " + "; ".join(differences))
+    points = spec.points()
+    head = _Head(folder, spec, points)
+    head.write()
+    todo = [p for p in points if head.records[p.name]["status"] != "done"]
+    try:
+        if todo:
+            with ray_session(address, num_cpus=num_cpus) as ray:
+                head.run(ray, todo, progress, on_progress, poll_seconds)
+    except BaseException:
+        head.stop()
+        raise
+    done = {name for name, record in head.records.items() if record["status"] == "done"}
+    summary = sweep_summary(folder.path, points, done)
+    write_summary(folder.path, summary, spec.varying())
+    return SweepResult(folder.path, list(head.records.values()), summary)
+
+
+class _Head:
+    """The head's view of the runs: their records in sweep.json, the tasks it waits on, the progress."""
+
+    def __init__(self, folder: SweepFolder, spec: SweepSpec, points: list[RunPoint]):
+        self.folder, self.spec, self.points = folder, spec, points
+        self.records: dict[str, dict[str, Any]] = {}
+        for point in points:
+            config = point.config()
+            complete = run_is_complete(folder.path / point.folder, config.generations)
+            self.records[point.name] = {
+                "name": point.name, "folder": point.folder, "status": "done" if complete else "pending",
+                "model": point.model, "encoding": point.encoding, "seed": point.seed, "options": dict(point.options),
+                "attempts": len(folder.attempts(point.name)),
+            }
+        self.evaluations = {p.name: run_progress(folder.path / p.folder)[1] for p in points}
+        self.history = collections.deque([(time.perf_counter(), sum(self.evaluations.values()))])
+
+    def write(self) -> None:
+        self.folder.write_state(self.spec.to_dict(), list(self.records.values()))
+
+    def counts(self) -> SweepProgress:
+        statuses = [record["status"] for record in self.records.values()]
+        now, total = time.perf_counter(), sum(self.evaluations.values())
+        while len(self.history) > 1 and now - self.history[1][0] >= RATE_WINDOW_SECONDS:
+            self.history.popleft()
+        self.history.append((now, total))
+        then, before = self.history[0]
+        rate = (total - before) / max(now - then, 1e-9)
+        return SweepProgress(len(statuses), statuses.count("done"), statuses.count("running"),
+                             statuses.count("failed"), statuses.count("pending"), rate)
+
+    def run(self, ray, todo: list[RunPoint], progress: bool, on_progress, poll_seconds: float) -> None:
+        resources = self.spec.resources
+        remote = ray.remote(run_point)
+        threads = task_threads(resources["cpus"])
+        refs = {}
+        for point in todo:
+            options = task_options(resources["cpus"], resources["gpus"], resources["max_retries"],
+                                   name=f"sweep {point.name}")
+            ref = remote.options(**options).remote(
+                point.config(), str(self.folder.path / point.folder), str(self.folder.attempts_path(point.name)),
+                str(self.folder.sweep_path), threads)
+            refs[ref] = point
+        submitted_attempts = {p.name: self.records[p.name]["attempts"] for p in todo}
+        bar = _progress_bar(len(self.points), self.counts().done, progress)
+        try:
+            while refs:
+                ready, rest = ray.wait(list(refs), num_returns=1, timeout=poll_seconds)
+                if ready and rest:
+                    ready += ray.wait(rest, num_returns=len(rest), timeout=0)[0]
+                changed = False
+                for ref in ready:
+                    point = refs.pop(ref)
+                    record = self.records[point.name]
+                    try:
+                        ray.get(ref)
+                        record["status"] = "done"
+                        record.pop("error", None)
+                    except Exception as exc:  # the run raised, or its worker died more often than allowed
+                        record["status"] = "failed"
+                        record["error"] = _error_text(exc)
+                    record["attempts"] = len(self.folder.attempts(point.name))
+                    self.evaluations[point.name] = run_progress(self.folder.path / point.folder)[1]
+                    changed = True
+                    if bar is not None:
+                        bar.update(1)
+                for point in refs.values():
+                    record = self.records[point.name]
+                    attempts = len(self.folder.attempts(point.name))
+                    status = "running" if attempts > submitted_attempts[point.name] else "pending"
+                    if (status, attempts) != (record["status"], record["attempts"]):
+                        record["status"], record["attempts"] = status, attempts
+                        changed = True
+                    if status == "running":
+                        self.evaluations[point.name] = run_progress(self.folder.path / point.folder)[1]
+                if changed:
+                    self.write()
+                counts = self.counts()
+                if bar is not None:
+                    bar.set_postfix_str(counts.line().split(", ", 1)[1], refresh=True)
+                if on_progress is not None:
+                    on_progress(counts)
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def stop(self) -> None:
+        """The head stops (interrupted, or an error of its own): unfinished runs are pending again."""
+        for record in self.records.values():
+            if record["status"] == "running":
+                record["status"] = "pending"
+        self.write()
+
+
+def _error_text(exc: BaseException) -> str:
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, BaseException):
+        return f"{type(cause).__name__}: {cause}"
+    name = type(exc).__name__
+    if name in ("WorkerCrashedError", "NodeDiedError", "OutOfMemoryError"):
+        return f"{name}: its worker died more often than resources.max_retries allows"
+    return f"{name}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+
+def _progress_bar(total: int, initial: int, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, unit="run", desc="sweep", dynamic_ncols=True, file=sys.stderr)
