@@ -373,7 +373,8 @@ def test_nonfinite_rows_in_one_crop_zero_the_whole_image():
 
 
 def test_a_missing_model_path_is_named(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"model file not found: .*absent\.pt2"):
+    with pytest.raises(FileNotFoundError, match=r"no built-in model and no model file called '.*absent\.pt2': the "
+                                                r"built-in models are mnist, imagenet"):
         load_classifier(tmp_path / "absent.pt2", spec=MNIST_SPEC)
 
 

@@ -57,7 +57,7 @@ def test_run_folder_has_everything(tmp_path, lenet):
     assert len(pngs) == 10 and pngs[0] == "class_000_0.png"
     from PIL import Image
 
-    assert Image.open(out / "grid.png").size == (10 * 128, 128 + 30)
+    assert Image.open(out / "grid.png").size == (10 * (128 + 6) + 6, 128 + 30 + 2 * 6)  # tiles, captions, gaps
     assert (out / "confidence.png").stat().st_size > 1000
     report = (out / "report.txt").read_text()
     assert report.splitlines()[0].split() == ["class", "name", "confidence", "generation", "elite", "parent"]
@@ -197,7 +197,8 @@ def test_resume_against_a_model_with_other_classes_is_refused(tmp_path, lenet):
         (dict(batch=0), "batch must be a positive integer"),
         (dict(encoding="pixels"), "encoding must be one of"),
         (dict(insertion="best"), "insertion must be one of"),
-        (dict(checkpoint_every=0), "checkpoint_every must be > 0"),
+        (dict(checkpoint_every=0), "checkpoint_every must be a whole number > 0"),
+        (dict(seed=-1), r"seed must be a whole number in \[0, 2\^63\)"),
         (dict(backend="tpu"), "backend must be one of"),
     ],
 )
@@ -213,9 +214,12 @@ def test_cli_reports_bad_input_in_one_line(tmp_path, capsys):
     assert "classes: 10" in capsys.readouterr().out
     assert main(["evolve", "--generations", "2", "--backend", "cpu", "--out", str(out), "--no-progress"]) == 2
     err = capsys.readouterr().err
-    assert "fooling evolve: error:" in err and "holds another run" in err
-    assert main(["evolve", "--generations", "0", "--backend", "cpu", "--out", str(tmp_path / "x")]) == 2
-    assert "generations must be a positive integer" in capsys.readouterr().err
+    assert err.strip() == (f"fooling evolve: error: {out} holds another run; pass --resume to continue it or "
+                           "--overwrite to replace it")
+    with pytest.raises(SystemExit, match="2"):  # argparse checks the number itself
+        main(["evolve", "--generations", "0", "--backend", "cpu", "--out", str(tmp_path / "x")])
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "fooling evolve: error: argument --generations: expected a whole number >= 1, got '0'")
     assert main(["report", str(out)]) == 0
     assert capsys.readouterr().out.splitlines()[1].split()[0] == "class"
     assert main(["report", str(tmp_path / "missing")]) == 2

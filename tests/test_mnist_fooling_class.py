@@ -221,24 +221,25 @@ def test_bad_sizes_are_refused_before_anything_is_written(tmp_path, change, mess
 
 def test_the_command_reports_bad_rounds_in_one_line(tmp_path, capsys):
     assert main(["retrain", "--rounds", "0", "--out", str(tmp_path / "out"), "--no-progress"]) == 2
-    assert capsys.readouterr().err.strip() == "fooling retrain: error: rounds must be an integer >= 1, got 0"
+    assert capsys.readouterr().err.strip() == "fooling retrain: error: --rounds must be an integer >= 1, got 0"
     assert not (tmp_path / "out").exists()
 
 
 def test_the_folder_rules_of_evolve_apply(experiment, tmp_path):
     folder, _ = experiment
-    with pytest.raises(RunFolderError, match="holds another experiment; pass --resume to continue it or --overwrite"):
+    with pytest.raises(RunFolderError, match="holds another experiment; pass resume=True to continue it or "
+                                             "overwrite=True to replace it"):
         run_retrain(SMALL, folder, progress=False)
     with pytest.raises(RunFolderError, match=r"cannot resume with a different configuration: "
                                              r"experiment.generations: 5 -> 6; experiment.seed: 0 -> 1"):
         run_retrain(dataclasses.replace(SMALL, generations=6, seed=1), folder, resume=True, progress=False)
-    with pytest.raises(RunFolderError, match="--resume and --overwrite cannot be used together"):
+    with pytest.raises(RunFolderError, match="resume=True and overwrite=True cannot be used together"):
         run_retrain(SMALL, folder, resume=True, overwrite=True, progress=False)
     with pytest.raises(RunFolderError, match="nothing to resume"):
         run_retrain(SMALL, tmp_path / "absent", resume=True, progress=False)
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "notes.txt").write_text("mine")
-    with pytest.raises(RunFolderError, match="is not empty; choose an empty folder or pass --overwrite"):
+    with pytest.raises(RunFolderError, match="is not empty; choose an empty folder or pass overwrite=True"):
         run_retrain(SMALL, tmp_path / "busy", progress=False)
 
 
@@ -251,5 +252,7 @@ def test_overwrite_removes_the_experiments_files_and_nothing_else(tmp_path):
         (folder.path / name).mkdir()
     assert folder.holds_run() and folder.resume_path == folder.path / "config.json"
     folder.prepare(resume=False, overwrite=True)
+    assert (folder.path / ".fooling.lock").is_file() and folder.holds_lock()  # prepared: this process writes it
+    folder.release()
     assert sorted(p.name for p in folder.path.iterdir()) == ["images", "notes.txt", "round_7.txt", "round_x"]
     assert [p.name for p in ExperimentFolder(tmp_path / "absent").round_dirs()] == []

@@ -9,6 +9,7 @@ import io
 import json
 import os
 import threading
+import zipfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -38,6 +39,9 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
 
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
 def arrays_checksum(arrays: Mapping[str, np.ndarray]) -> str:
     """SHA-256 over the arrays' names, dtypes, shapes and bytes, in name order."""
     digest = hashlib.sha256()
@@ -52,8 +56,16 @@ def write_npz(path: str | os.PathLike, meta: Mapping[str, Any], arrays: Mapping[
     """Arrays and a JSON `meta` entry (with the arrays' checksum added) as a compressed .npz, written
     atomically."""
     meta = {**meta, "checksum": arrays_checksum(arrays)}
+    entries = {"meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **arrays}
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **arrays)
+    # As np.savez_compressed writes it, but with a fixed timestamp on every entry, so that the same content
+    # gives the same bytes (a resumed run's archive.npz is the uninterrupted run's, byte for byte).
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
+        for name, value in entries.items():
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with zf.open(info, "w", force_zip64=True) as fh:
+                np.lib.format.write_array(fh, np.asanyarray(value), allow_pickle=False)
     atomic_write_bytes(path, buffer.getvalue())
     return Path(path)
 

@@ -62,6 +62,10 @@ def load_classifier(
         return _load_builtin(model, spec=spec, class_names=class_names, name=name, **options)
     if isinstance(model, (str, os.PathLike)):
         path = Path(model)
+        if not path.exists():
+            raise FileNotFoundError(f"no built-in model and no model file called {str(model)!r}: the built-in models "
+                                    f"are {', '.join(BUILTIN_MODELS)}; a model file is a .pt2 (torch.export), a "
+                                    "TorchScript .pt or a .json description")
         if path.suffix.lower() == ".json" and path.exists() and not path.is_dir():
             return load_classifier(ModelSpec.from_json(path), spec=spec, class_names=class_names, name=name, **options)
         return _load_file(path, spec=spec, class_names=class_names, name=name, **options)
@@ -227,9 +231,33 @@ class ModelSpec:
             path = Path(self.classes)
             if not path.is_file():
                 raise FileNotFoundError(f"class names file not found: {path}")
-            return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+            try:
+                text = path.read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                raise ValueError(f"class names file {path} is not UTF-8 text") from None
+            if path.suffix.lower() == ".json" or text.lstrip().startswith(("[", "{")):
+                return _class_names_from_json(path, text)
+            return [line.strip() for line in text.splitlines() if line.strip()]
         return list(self.classes)
 
     def load(self, **options: Any) -> Classifier:
         """The classifier this description names; ``options`` as for :func:`load_classifier`."""
         return load_classifier(self, **options)
+
+
+def _class_names_from_json(path: Path, text: str) -> list[str]:
+    """Class names from a JSON list of names, or an object mapping "0".."K-1" to names (as torchvision's and
+    Keras' ImageNet index files do, also with [id, name] pairs as values)."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"class names file {path} is not valid JSON: {exc}") from None
+    if isinstance(data, dict):
+        keys = sorted(data, key=lambda k: int(k) if str(k).isdigit() else -1)
+        if [str(k) for k in keys] != [str(i) for i in range(len(data))]:
+            raise ValueError(f"class names file {path}: a JSON object must map the indices 0..{len(data) - 1} to names")
+        data = [data[k][-1] if isinstance(data[k], list) and data[k] else data[k] for k in keys]
+    if not isinstance(data, list) or not data or not all(isinstance(n, str) and n.strip() for n in data):
+        raise ValueError(f"class names file {path}: JSON must be a non-empty list of names (or an index -> name "
+                         "object)")
+    return [n.strip() for n in data]

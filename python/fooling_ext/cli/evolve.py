@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from fooling_ext.cli.options import add_model_arguments, classifier_from_args, parse_size
+from fooling_ext.cli.options import add_model_arguments, classifier_from_args, parse_size, probability, whole_number
 from fooling_ext.core.render import COLORS, COORDS
 from fooling_ext.runs.report import load_report, summary_line
 from fooling_ext.search.archive import INSERTION_MODES
@@ -18,10 +18,10 @@ def register_cli(sub) -> None:
                        description="Evolve images the classifier labels with near-certainty (MAP-Elites).")
     add_model_arguments(p)
     p.add_argument("--encoding", choices=ENCODINGS, default="cppn", help="genome encoding (default cppn)")
-    p.add_argument("--generations", type=int, default=200, help="generations to run (default 200)")
-    p.add_argument("--batch", type=int, default=None,
+    p.add_argument("--generations", type=whole_number(1), default=200, help="generations to run (default 200)")
+    p.add_argument("--batch", type=whole_number(1), default=None,
                    help="children per generation (default: the paper's, 400 for CPPNs against imagenet, else 200)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=whole_number(0), default=0, help="random seed (default 0)")
     p.add_argument("--out", required=True, help="run folder to write")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
@@ -29,13 +29,13 @@ def register_cli(sub) -> None:
                    help="'all': a child enters every cell it beats (the original code); 'top': only its top class")
     p.add_argument("--image-size", type=parse_size, default=None, metavar="HxW",
                    help="render size (default: the model's input size; 256x256 for imagenet)")
-    p.add_argument("--checkpoint-every", type=int, default=50, help="generations between checkpoints (default 50)")
+    p.add_argument("--checkpoint-every", type=whole_number(1), default=50, help="generations between checkpoints (default 50)")
     p.add_argument("--coords", choices=tuple(COORDS), default="normalized",
                    help="CPPN x, y inputs on [-1, 1] or as pixel indices (the original code)")
     p.add_argument("--color", choices=tuple(COLORS), default="hsl", help="how 3 CPPN outputs become RGB")
-    p.add_argument("--mutation-rate", type=float, default=None,
+    p.add_argument("--mutation-rate", type=probability, default=None,
                    help="direct encoding: per-gene mutation probability (default 0.1)")
-    p.add_argument("--halve-every", type=int, default=None,
+    p.add_argument("--halve-every", type=whole_number(1), default=None,
                    help="direct encoding: halve the mutation rate every N generations (the paper: 1000)")
     p.add_argument("--fast-inference", action=argparse.BooleanOptionalAction, default=None,
                    help="run the classifier with the fastest settings (reduced precision, channels-last) whose "

@@ -14,12 +14,16 @@ keep two runs from mixing in one folder (docs/run-folder.md lists every kind of 
 
 from __future__ import annotations
 
+import atexit
 import csv
+import fcntl
 import hashlib
 import io
 import json
 import os
+import re
 import shutil
+import socket
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -34,8 +38,55 @@ CHECKPOINT_VERSION = 2
 CHECKPOINT_MAGIC = b"FOOLING_EXT CHECKPOINT\n"
 
 
+LOCK_NAME = ".fooling.lock"
+
+_TEMPORARY = re.compile(r"^\..+\.\d+\.\d+\.tmp$")
+
+# Folders this process holds the lock of: resolved path -> open descriptor of the lock file.
+_HELD: dict[str, int] = {}
+
+
+def _release(key: str) -> None:
+    fd = _HELD.pop(key, None)
+    if fd is None:
+        return
+    try:
+        lock = os.path.join(key, LOCK_NAME)
+        if os.fstat(fd).st_ino == os.stat(lock).st_ino:
+            os.unlink(lock)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@atexit.register
+def _release_all() -> None:
+    for key in list(_HELD):
+        _release(key)
+
+
 class RunFolderError(ValueError):
     """The output folder cannot be used as asked (it holds another run, nothing to resume, ...)."""
+
+
+class RunFolderBusy(RunFolderError):
+    """Another process holds the folder's lock."""
+
+
+def _lock_owner(fd: int) -> str:
+    os.lseek(fd, 0, os.SEEK_SET)
+    return os.read(fd, 200).decode(errors="replace").strip()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class RunFolder:
@@ -65,25 +116,100 @@ class RunFolder:
     def holds_run(self) -> bool:
         return self.config_path.exists() or self.resume_path.exists()
 
+    #: what a message suggests for a folder that holds another run of this kind ("" when no resume exists)
+    RESUME_HINT = "pass resume=True to continue it or "  # then "overwrite=True to replace it"
+
     def prepare(self, *, resume: bool, overwrite: bool) -> None:
-        """Make the folder ready for a new run, or check it can be resumed."""
+        """Take the folder's lock (:meth:`lock`), then make the folder ready for a new run, or check that it
+        can be resumed. Nothing is written before the lock is held."""
         if resume and overwrite:
-            raise RunFolderError("--resume and --overwrite cannot be used together")
+            raise RunFolderError("resume=True and overwrite=True cannot be used together")
+        if self.path.exists() and not self.path.is_dir():
+            raise RunFolderError(f"{self.path} exists and is not a folder")
         if resume:
             if not self.resume_path.exists():
                 raise RunFolderError(f"nothing to resume: {self.resume_path} does not exist")
+            self.lock()
             return
-        if self.path.exists() and not self.path.is_dir():
-            raise RunFolderError(f"{self.path} exists and is not a folder")
+        self.lock()
         if self.holds_run():
             if not overwrite:
-                raise RunFolderError(
-                    f"{self.path} holds another {self.KIND}; pass --resume to continue it or --overwrite to replace it"
-                )
+                raise RunFolderError(f"{self.path} holds another {self.KIND}; {self.RESUME_HINT or 'pass '}"
+                                     "overwrite=True to replace it")
             self.clear()
-        elif self.path.exists() and any(self.path.iterdir()) and not overwrite:
-            raise RunFolderError(f"{self.path} is not empty; choose an empty folder or pass --overwrite")
+        elif any(p.name != LOCK_NAME for p in self.path.iterdir()) and not overwrite:
+            raise RunFolderError(f"{self.path} is not empty; choose an empty folder or pass overwrite=True")
+
+    # ----------------------------------------------------------------------------------------------
+    # One process at a time
+    @property
+    def lock_path(self) -> Path:
+        return self.path / LOCK_NAME
+
+    def lock(self) -> None:
+        """Make this process the folder's only writer: an exclusive flock on its lock file, which records the
+        pid and host. Another live process holding it is a RunFolderBusy naming that pid; a lock left by a
+        process that died is free again (the kernel drops a flock with its process; where flock is not
+        supported, a recorded pid that no longer runs on this host counts as stale). Held until
+        :meth:`release` or the end of the process; taking it again in the same process is a no-op."""
         self.path.mkdir(parents=True, exist_ok=True)
+        key = os.path.realpath(self.path)
+        if key in _HELD:
+            return
+        have_flock = True
+        while True:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                owner = _lock_owner(fd)
+                os.close(fd)
+                raise RunFolderBusy(self._busy_message(owner)) from None
+            except OSError:  # no flock on this filesystem: the recorded pid decides, below
+                have_flock = False
+                break
+            try:  # the holder may have removed the file between our open and our flock: lock the new one
+                if os.fstat(fd).st_ino == os.stat(self.lock_path).st_ino:
+                    break
+            except FileNotFoundError:
+                pass
+            os.close(fd)
+        try:
+            owner = _lock_owner(fd).split()
+            if not have_flock and len(owner) == 2 and owner[0].isdigit() and int(owner[0]) != os.getpid() and (
+                    owner[1] != socket.gethostname() or _pid_alive(int(owner[0]))):
+                raise RunFolderBusy(self._busy_message(" ".join(owner)))
+            os.ftruncate(fd, 0)
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.write(fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
+        except BaseException:
+            os.close(fd)
+            raise
+        _HELD[key] = fd
+        self._remove_stale_temporaries()
+
+    def _remove_stale_temporaries(self) -> None:
+        """Temporary files of writers that were killed mid-write (`_files.atomic_write_bytes` names them
+        .<file>.<pid>.<thread>.tmp): with the lock held, no other writer of this folder is left."""
+        for folder in (self.path, *(self.path / d for d in self.DIRS)):
+            if folder.is_dir():
+                for tmp in folder.glob(".*.tmp"):
+                    if _TEMPORARY.match(tmp.name):
+                        tmp.unlink(missing_ok=True)
+
+    def _busy_message(self, owner: str) -> str:
+        pid, _, host = owner.partition(" ")
+        who = f"process {pid}" + (f" on {host}" if host and host != socket.gethostname() else "") if pid else \
+            "another process"
+        return f"{self.path} is in use by {who}: one process writes a run folder at a time; wait for it or stop it"
+
+    def release(self) -> None:
+        """Give the lock up and remove the lock file (a process that opened it meanwhile sees that the file it
+        locked is gone and locks the new one)."""
+        _release(os.path.realpath(self.path))
+
+    def holds_lock(self) -> bool:
+        return os.path.realpath(self.path) in _HELD
 
     def owned_paths(self) -> list[Path]:
         """The artefacts of this kind of folder that exist now."""

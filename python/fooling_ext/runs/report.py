@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 
 from fooling_ext.runs.archive_file import read_archive
-from fooling_ext.runs.folder import RunFolder
+from fooling_ext.runs.folder import RunFolder, RunFolderError
 
 
 def format_confidence(c: float) -> str:
@@ -70,6 +70,13 @@ def load_report(run: str | Path) -> str:
     folder = RunFolder(run)
     if not folder.path.is_dir():
         raise FileNotFoundError(f"no run folder at {folder.path}")
+    if folder.config_path.exists() and folder.read_config().get("method") == "gradient":
+        report = folder.path / "report.txt"
+        if not report.is_file():
+            raise RunFolderError(f"{folder.path} holds a gradient run that did not finish (no report.txt)")
+        return f"run {folder.path} (gradient ascent)\n" + report.read_text().rstrip()
+    if not folder.archive_path.exists() and not folder.checkpoint_path.exists():
+        raise RunFolderError(f"{folder.path} holds no run: no archive.npz, checkpoint.pt or gradient report")
     if folder.archive_path.exists():
         meta, fields = read_archive(folder.archive_path, _TABLE_FIELDS)
         names = meta["class_names"]

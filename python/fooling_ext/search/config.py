@@ -37,12 +37,14 @@ class EvolveConfig:
     fast_inference: bool | None = None
 
     def check(self) -> None:
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
+            raise ValueError(f"seed must be a whole number in [0, 2^63), got {self.seed!r}")
         if not isinstance(self.generations, int) or self.generations <= 0:
             raise ValueError(f"generations must be a positive integer, got {self.generations!r}")
         if self.batch is not None and (not isinstance(self.batch, int) or self.batch <= 0):
             raise ValueError(f"batch must be a positive integer or None, got {self.batch!r}")
-        if self.checkpoint_every <= 0:
-            raise ValueError(f"checkpoint_every must be > 0, got {self.checkpoint_every}")
+        if isinstance(self.checkpoint_every, bool) or not isinstance(self.checkpoint_every, int) or self.checkpoint_every <= 0:
+            raise ValueError(f"checkpoint_every must be a whole number > 0, got {self.checkpoint_every!r}")
         if self.encoding not in ENCODINGS:
             raise ValueError(f"encoding must be one of {ENCODINGS}, got {self.encoding!r}")
         if self.backend not in BACKENDS:

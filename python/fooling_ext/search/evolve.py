@@ -150,12 +150,25 @@ def evolve(
 ) -> EvolveResult:
     """Run (or resume) MAP-Elites against a classifier and, when `out` is given, write the run folder.
 
+    The run folder is locked for this process while the run writes it (another process writing it is
+    refused with :class:`~fooling_ext.runs.folder.RunFolderBusy`), and unlocked when the call returns.
+
     classifier: what scores the images (see :class:`~fooling_ext.classifiers.protocol.ImageScorer`); by
     default the Classifier `config.model` names, on the run's device. A Classifier is adapted to renders of
     another size and, with fast inference, run with its fastest settings; any other object is used as it is.
     config.batch None: the paper's number of children for the classifier and encoding (search.defaults).
     on_generation: called with each generation's metrics (after the archive update).
     """
+    held_before = out is not None and RunFolder(out).holds_lock()
+    try:
+        return _evolve(config, out, classifier=classifier, resume=resume, overwrite=overwrite, progress=progress,
+                       on_generation=on_generation)
+    finally:
+        if out is not None and not held_before:
+            RunFolder(out).release()
+
+
+def _evolve(config, out, *, classifier, resume, overwrite, progress, on_generation) -> EvolveResult:
     config.check()
     device = resolve_device(config.backend)
     if classifier is None:

@@ -130,6 +130,17 @@ def run_retrain(
     """
     config.check()
     experiment = ExperimentFolder(out)
+    held_before = experiment.holds_lock()
+    try:
+        return _run_rounds(config, experiment, resume=resume, overwrite=overwrite, progress=progress, data=data,
+                           on_round=on_round, map_runs=map_runs)
+    finally:
+        if not held_before:  # the folder is this call's while it runs
+            experiment.release()
+
+
+def _run_rounds(config: RetrainConfig, experiment: ExperimentFolder, *, resume, overwrite, progress, data, on_round,
+                map_runs) -> list[RoundMetrics]:
     _prepare_folder(experiment, _full_config(config), resume=resume, overwrite=overwrite)
     folder = experiment.path
     data = _limited(data if data is not None else load_mnist(), config)
