@@ -32,6 +32,7 @@ from fooling_ext._version import __version__
 from fooling_ext.classifiers.protocol import DifferentiableScorer, describe_classifier
 from fooling_ext.runs.folder import RunFolder
 from fooling_ext.runs.images import save_class_images, save_grids, to_uint8
+from fooling_ext.runs.notebook import class_grid_html
 from fooling_ext.runs.plots import plot_metrics
 from fooling_ext.runs.report import confidence_stats, format_confidence, summary_line
 
@@ -83,6 +84,11 @@ class GradientResult:
     confidence: np.ndarray  # [K] the target class's probability for the returned image
     steps_taken: np.ndarray  # [K] step at which the target was reached (or the step count)
     history: list[dict[str, Any]] = field(default_factory=list)  # per step: median / mean / best / n99 / n9999
+
+    def _repr_html_(self) -> str:
+        """In a notebook: the image reached for each class, with its confidence."""
+        return class_grid_html(to_uint8(self.images).numpy(), self.confidence, np.ones(len(self.classes), bool),
+                               self.class_names, indices=self.classes, title=summary_line(self.confidence))
 
 
 def resolve_classes(classes: Sequence[int | str] | None, class_names: Sequence[str]) -> list[int]:
@@ -230,7 +236,7 @@ def write_gradient_run(folder: RunFolder, result: GradientResult, config: Gradie
     save_class_images(folder.images_dir, imgs, occupied, result.class_names, indices=result.classes)
     save_grids(folder.path, imgs, result.confidence, occupied, result.class_names, indices=result.classes)
     if result.history:
-        plot_metrics(folder.path / "confidence.png", result.history, f"{clf.name} / gradient ascent")
+        plot_metrics(folder.path / "confidence.png", result.history, f"{clf.name} / gradient ascent", x_label="step")
     atomic_write_text(folder.path / "report.txt", gradient_table(result) + "\n")
     stats = confidence_stats(result.confidence)
     summary = {**{k: stats[k] for k in ("median", "mean", "n99", "n9999")},

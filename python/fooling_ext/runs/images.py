@@ -15,6 +15,7 @@ from fooling_ext.runs.report import format_confidence
 
 TILE = 128  # grid tile side in pixels
 CAPTION = 30
+GAP = 6  # white space between tiles and around the grid, so that neighbouring images never merge
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
@@ -72,21 +73,24 @@ def labelled_grid(
     *,
     columns: int = 10,
     tile: int = TILE,
+    gap: int = GAP,
 ) -> Image.Image:
     """A grid of images (uint8 [N, C, H, W]) with two caption lines under each (e.g. class name and
-    confidence). Images are scaled to `tile` pixels, nearest-neighbour when enlarging (pixels stay pixels)."""
+    confidence). Images are scaled to `tile` pixels, nearest-neighbour when enlarging (pixels stay pixels),
+    with `gap` white pixels between tiles and around the grid."""
     n = len(images)
     columns = max(1, min(columns, n))
     rows = max(1, -(-n // columns))
-    sheet = Image.new("RGB", (columns * tile, rows * (tile + CAPTION)), "white")
+    sheet = Image.new("RGB", (columns * (tile + gap) + gap, rows * (tile + CAPTION + gap) + gap), "white")
     draw = ImageDraw.Draw(sheet)
     font = _font(12)
     for i in range(n):
         img = to_pil(images[i]).convert("RGB")
         resample = Image.NEAREST if img.width <= tile else Image.LANCZOS
         img = img.resize((tile, tile), resample)
-        x, y = (i % columns) * tile, (i // columns) * (tile + CAPTION)
+        x, y = gap + (i % columns) * (tile + gap), gap + (i // columns) * (tile + CAPTION + gap)
         sheet.paste(img, (x, y))
+        draw.rectangle((x - 1, y - 1, x + tile, y + tile), outline=(200, 200, 200))  # white images keep an edge
         draw.text((x + 3, y + tile + 1), _fit(draw, labels[i], font, tile - 6), fill="black", font=font)
         draw.text((x + 3, y + tile + 15), _fit(draw, captions[i], font, tile - 6), fill="black", font=font)
     return sheet

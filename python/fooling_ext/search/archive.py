@@ -22,6 +22,7 @@ import torch
 
 from fooling_ext.runs.archive_file import write_archive
 from fooling_ext.runs.images import to_uint8
+from fooling_ext.runs.notebook import class_grid_html
 
 INSERTION_MODES = ("all", "top")
 
@@ -133,6 +134,11 @@ class Archive:
         self.parent_id.index_copy_(0, cells, parent_ids.to(self.device).index_select(0, src))
         n_new = int(was_new.sum())
         return AddResult(status, n_new, int(cells.numel()) - n_new)
+
+    def _repr_html_(self) -> str:
+        """In a notebook: the occupied cells as an image grid with class and confidence."""
+        return class_grid_html(self.images.cpu().numpy(), self.confidence.cpu().numpy(), self.occupied.cpu().numpy(),
+                               self.class_names, title=f"Archive: {self.num_occupied()} of {self.num_cells} cells")
 
     def occupied_cells(self) -> torch.Tensor:
         return torch.nonzero(self.occupied).flatten()
