@@ -1,0 +1,34 @@
+"""``fooling gallery``: a static HTML gallery of run folders (evolve, gradient), sweeps and analyses."""
+
+from __future__ import annotations
+
+import time
+
+from fooling_ext.cli.options import CLIError
+from fooling_ext.gallery import GalleryError, build_gallery, gallery_size
+from fooling_ext.runs.folder import RunFolderError
+
+
+def register_cli(sub) -> None:
+    p = sub.add_parser(
+        "gallery", help="a static HTML gallery of runs, sweeps and analyses",
+        description="Write a static site (open its index.html in a browser; no server, works offline): every "
+                    "class as a thumbnail to sort and filter, a page per class with each run's image side by "
+                    "side, its lineage and CPPN genome, each run's summary and confidence plot, sweeps and "
+                    "analyses.")
+    p.add_argument("runs", nargs="+", metavar="RUN",
+                   help="run folders (fooling evolve, fooling gradient), sweep folders or analysis folders")
+    p.add_argument("--out", required=True, help="folder to write the gallery into (empty, or an earlier gallery)")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier gallery in --out")
+    p.set_defaults(func=_cmd_gallery)
+
+
+def _cmd_gallery(args) -> int:
+    start = time.perf_counter()
+    try:
+        index = build_gallery(args.runs, args.out, overwrite=args.overwrite)
+    except (GalleryError, RunFolderError) as exc:
+        raise CLIError(str(exc)) from exc
+    size = gallery_size(index.parent)
+    print(f"gallery: {index} ({size / 1e6:.1f} MB, {time.perf_counter() - start:.1f} s)")
+    return 0

@@ -1,0 +1,293 @@
+"""The gallery as files: a static site that works offline from disk (no server, nothing fetched from the
+network), written with Jinja2 templates shipped in the package (``gallery/templates``).
+
+    index.html            every class as a lazy-loaded tile; sort, filter, confidence threshold, run choice
+    classes/<class>.html  one page per class: each run's image side by side, confidence, generation found,
+                          lineage, the CPPN genome as an SVG graph and as text
+    runs/<run>/           the run's page (summary, confidence plot, report) and its images (img/<class>.png)
+    sweeps/<sweep>/       a sweep's page: its specification and every run with its status and figures
+    analyses/<name>/      an analysis: summary, report, figures, tables
+    gallery.css, gallery.js, gallery.json (what was built from what)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from PIL import Image
+
+from fooling_ext._files import atomic_write_text
+from fooling_ext._version import __version__
+from fooling_ext.core.cppn_text import format_genome
+from fooling_ext.gallery.genome_svg import genome_svg
+from fooling_ext.gallery.markdown import render_markdown
+from fooling_ext.gallery.sources import Analysis, Entry, GalleryError, Run, Sources, Sweep, load_sources
+from fooling_ext.runs.folder import RunFolder
+from fooling_ext.runs.images import safe_name, to_pil
+from fooling_ext.runs.plots import plot_metrics
+from fooling_ext.runs.report import format_confidence
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+GALLERY_FORMAT = "fooling_ext.gallery"
+TILE = 128  # CSS pixels of an index tile's image
+SUMMARY_KEYS = (("model", "model"), ("generations", "generations"), ("evaluations", "evaluations"),
+                ("seconds", "seconds"), ("median", "median confidence"), ("mean", "mean confidence"),
+                ("n99", "classes >= 99%"), ("n9999", "classes >= 99.99%"))
+
+
+class GalleryFolder(RunFolder):
+    """The output folder: the same rules as a run folder (an earlier gallery is replaced only with overwrite)."""
+
+    KIND = "gallery"
+    FILES = ("gallery.json", "index.html", "gallery.css", "gallery.js")
+    DIRS = ("classes", "runs", "sweeps", "analyses")
+    PATTERNS = ()
+
+    def holds_run(self) -> bool:
+        return (self.path / "gallery.json").exists()
+
+
+def _slugs(names: Sequence[str]) -> list[str]:
+    out, seen = [], set()
+    for name in names:
+        base = safe_name(name.replace("/", "-"), 60)
+        slug, n = base, 2
+        while slug in seen:
+            slug, n = f"{base}-{n}", n + 1
+        seen.add(slug)
+        out.append(slug)
+    return out
+
+
+def _environment() -> Environment:
+    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True, undefined=StrictUndefined,
+                      trim_blocks=True, lstrip_blocks=True)
+    env.filters["conf"] = lambda c: "empty" if c is None or c < 0 else format_confidence(float(c))
+    env.filters["figure"] = _figure
+    return env
+
+
+def _figure(value: Any) -> str:
+    """A figure as a table shows it: numbers to 6 significant digits, lists and dicts as JSON."""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
+
+
+def _write_image(run: Run, entry: Entry, folder: Path) -> tuple[str, int]:
+    """One class's image, img/<k>.png: the run's own PNG, or encoded from its archive; returns its path relative
+    to the run's folder and its larger side in pixels. The index shows these files as its thumbnails: they load
+    lazily, as they scroll into view, so even 1000 classes of 256 x 256 images cost only the visible ones."""
+    image = f"img/{entry.index}.png"
+    if entry.file is not None:
+        shutil.copyfile(entry.file, folder / image)
+        with Image.open(folder / image) as pil:  # reads the header only
+            side = max(pil.size)
+    else:
+        array = run.image(entry)
+        to_pil(array).save(folder / image, compress_level=1)
+        side = max(array.shape[1:])
+    return image, side
+
+
+def _write_images(run: Run, folder: Path) -> dict[int, tuple[str, int]]:
+    """Every occupied class's image (see _write_image), on a thread per core (file copies and Pillow release
+    the GIL); class index -> (image path, side)."""
+    (folder / "img").mkdir(parents=True, exist_ok=True)
+    entries = [e for e in run.entries if e.occupied]
+    if run.images is None and any(e.file is None for e in entries):
+        run.image(entries[0])  # read the archive's images once, before the threads need them
+    with ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1))) as pool:
+        media = list(pool.map(lambda e: _write_image(run, e, folder), entries))
+    return {e.index: m for e, m in zip(entries, media)}
+
+
+def _copy(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dst)
+
+
+class _Builder:
+    def __init__(self, sources: Sources, out: Path, given: Sequence[str]):
+        self.sources, self.out, self.given = sources, out, given
+        self.env = _environment()
+        self.runs = sources.all_runs()
+        self.run_slugs = dict(zip((r.name for r in self.runs), _slugs([r.name for r in self.runs])))
+        analyses = sources.all_analyses()
+        self.analysis_slugs = dict(zip((a.name for a in analyses), _slugs([a.name for a in analyses])))
+        self.sweep_slugs = dict(zip((s.name for s in sources.sweeps), _slugs([s.name for s in sources.sweeps])))
+        keys: dict[tuple[int, str], None] = {}
+        for run in self.runs:
+            for e in run.entries:
+                keys.setdefault((e.index, e.name), None)
+        self.keys = sorted(keys)
+        pages = _slugs([f"{k:04d}-{name}" for k, name in self.keys])
+        self.class_pages = {key: f"classes/{page}.html" for key, page in zip(self.keys, pages)}
+        self.media: dict[str, dict[int, tuple[str, str, int]]] = {}
+
+    def render(self, template: str, path: Path, **context: Any) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        depth = len(path.relative_to(self.out).parts) - 1
+        html = self.env.get_template(template).render(root="../" * depth, version=__version__, **context)
+        path.write_text(html)
+
+    def run_link(self, run: Run) -> str:
+        return f"runs/{self.run_slugs[run.name]}/index.html"
+
+    def build(self) -> dict[str, Any]:
+        for name in ("gallery.css", "gallery.js"):
+            _copy(TEMPLATES / name, self.out / name)
+        for run in self.runs:
+            self.media[run.name] = _write_images(run, self.out / "runs" / self.run_slugs[run.name])
+        for run in self.runs:
+            self.run_page(run)
+        for sweep in self.sources.sweeps:
+            self.sweep_page(sweep)
+        for analysis in self.sources.all_analyses():
+            self.analysis_page(analysis)
+        self.class_pages_write()
+        return self.index_page()
+
+    # ----------------------------------------------------------------------------------------------
+    def run_page(self, run: Run) -> None:
+        folder = self.out / "runs" / self.run_slugs[run.name]
+        plot = None
+        if run.file("confidence.png"):
+            _copy(run.path / "confidence.png", folder / "confidence.png")
+            plot = "confidence.png"
+        elif run.metrics:
+            plot_metrics(folder / "confidence.png", run.metrics, run.name,
+                         x_label="step" if run.kind == "gradient" else "generation")
+            plot = "confidence.png"
+        report = run.file("report.txt").read_text(errors="replace") if run.file("report.txt") else None
+        figures = [(label, format_confidence(float(run.summary[key])) if key in ("median", "mean") else
+                    _figure(run.summary[key])) for key, label in SUMMARY_KEYS if key in run.summary]
+        self.render("run.html", folder / "index.html", run=run, figures=figures, plot=plot, report=report,
+                    analyses=[(a, self.analysis_slugs[a.name]) for a in run.analyses], config=_config_lines(run))
+
+    def sweep_page(self, sweep: Sweep) -> None:
+        links = {r.name: self.run_link(r) for r in sweep.runs}
+        rows = [{key: row.get(key) for key in ("name", "status", "median", "classes_ge_99", "seconds")}
+                | {"link": links.get(f"{sweep.name}/{row.get('name')}")} for row in sweep.rows]
+        self.render("sweep.html", self.out / "sweeps" / self.sweep_slugs[sweep.name] / "index.html", sweep=sweep,
+                    rows=rows, spec=json.dumps(sweep.spec, indent=2, sort_keys=True))
+
+    def analysis_page(self, analysis: Analysis) -> None:
+        folder = self.out / "analyses" / self.analysis_slugs[analysis.name]
+        files = []
+        for path in analysis.figures + analysis.tables:
+            rel = path.relative_to(analysis.path).as_posix()
+            _copy(path, folder / rel)
+            files.append(rel)
+        report = render_markdown(analysis.report) if analysis.report is not None else None
+        self.render("analysis.html", folder / "index.html", analysis=analysis, report=report,
+                    figures=[f for f in files if f.endswith(".png")], tables=[f for f in files if f.endswith(".csv")],
+                    summary=_flatten(analysis.summary))
+
+    def class_pages_write(self) -> None:
+        lookup = [{(e.index, e.name): e for e in run.entries} for run in self.runs]
+        for n, key in enumerate(self.keys):
+            columns = []
+            for run, cells in zip(self.runs, lookup):
+                e = cells.get(key)
+                if e is None:
+                    continue
+                media = self.media[run.name].get(e.index)
+                slug = self.run_slugs[run.name]
+                lineage = [{**step, "cells": [(c, self.class_pages[(c.index, c.name)]) for c in step["cells"]]}
+                           for step in run.lineage(e)] if e.parent_id is not None else []
+                twins = [(c, self.class_pages[(c.index, c.name)]) for c in run.holders().get(e.elite_id, [])
+                         if c is not e]
+                columns.append({
+                    "run": run, "entry": e, "run_link": self.run_link(run),
+                    "image": f"runs/{slug}/{media[0]}" if media else None, "side": media[1] if media else 0,
+                    "lineage": lineage, "twins": twins,
+                    "svg": genome_svg(e.genome, color=run.color) if e.genome else None,
+                    "genome_text": format_genome(e.genome) if e.genome else None,
+                })
+            prev_page = self.class_pages[self.keys[n - 1]] if n > 0 else None
+            next_page = self.class_pages[self.keys[n + 1]] if n + 1 < len(self.keys) else None
+            self.render("class.html", self.out / self.class_pages[key], key=key, columns=columns,
+                        prev_page=prev_page, next_page=next_page)
+
+    def index_page(self) -> dict[str, Any]:
+        runs = [{"name": r.name, "found": r.found_label, "link": self.run_link(r)} for r in self.runs]
+        classes, tiles = [], []
+        lookup = [{(e.index, e.name): e for e in run.entries} for run in self.runs]
+        for key in self.keys:
+            per_run = []
+            for run, cells in zip(self.runs, lookup):
+                e = cells.get(key)
+                media = self.media[run.name].get(e.index) if e is not None else None
+                per_run.append(None if e is None else [
+                    round(e.confidence, 9), e.found, f"runs/{self.run_slugs[run.name]}/{media[0]}" if media else None,
+                    media[1] if media else 0])
+            first = next((i for i, v in enumerate(per_run) if v is not None), 0)
+            classes.append({"k": key[0], "name": key[1], "page": self.class_pages[key], "r": per_run})
+            tiles.append({"key": key, "page": self.class_pages[key], "run": first, "cell": per_run[first]})
+        data = json.dumps({"runs": runs, "classes": classes}, separators=(",", ":")).replace("</", "<\\/")
+        sweeps = [(s, f"sweeps/{self.sweep_slugs[s.name]}/index.html") for s in self.sources.sweeps]
+        analyses = [(a, f"analyses/{self.analysis_slugs[a.name]}/index.html") for a in self.sources.all_analyses()]
+        self.render("index.html", self.out / "index.html", runs=self.runs, run_rows=runs, tiles=tiles, data=data,
+                    sweeps=sweeps, analyses=analyses, thumb=TILE)
+        return {"format": GALLERY_FORMAT, "version": 1, "fooling_ext": __version__,
+                "sources": [str(Path(g).resolve()) for g in self.given], "classes": len(self.keys),
+                "runs": [{"name": r.name, "kind": r.kind, "path": str(r.path.resolve()),
+                          "page": self.run_link(r)} for r in self.runs],
+                "sweeps": [s.name for s in self.sources.sweeps],
+                "analyses": [a.name for a in self.sources.all_analyses()]}
+
+
+def _config_lines(run: Run) -> list[tuple[str, str]]:
+    cfg = run.config
+    found = []
+    for label, section, key in (("model", "classifier", "name"), ("encoding", "encoding", "encoding"),
+                                ("seed", "run", "seed"), ("children per generation", "run", "batch"),
+                                ("generations", "run", "generations"), ("image size", "run", "image_size"),
+                                ("insertion", "run", "insertion"), ("steps", "gradient", "steps"),
+                                ("target", "gradient", "target")):
+        value = (cfg.get(section) or {}).get(key)
+        if value is not None:
+            found.append((label, "x".join(map(str, value)) if isinstance(value, list) else str(value)))
+    return found
+
+
+def _flatten(summary: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    rows = []
+    for key, value in summary.items():
+        if isinstance(value, dict):
+            rows.extend(_flatten(value, f"{prefix}{key}."))
+        else:
+            rows.append((f"{prefix}{key}", value))
+    return rows
+
+
+def build_gallery(runs: Sequence[str | Path], out: str | Path, *, overwrite: bool = False) -> Path:
+    """Write the gallery of the given folders (runs of any kind, sweeps, analyses) into `out`; returns the
+    path of its index.html. `out` must be empty or missing, or hold an earlier gallery (replaced only with
+    `overwrite`)."""
+    if not runs:
+        raise GalleryError("give at least one run, sweep or analysis folder")
+    sources = load_sources(runs)
+    folder = GalleryFolder(out)
+    folder.prepare(resume=False, overwrite=overwrite)  # takes the folder's lock: one writer at a time
+    try:
+        info = _Builder(sources, folder.path, [str(r) for r in runs]).build()
+        atomic_write_text(folder.path / "gallery.json", json.dumps(info, indent=2) + "\n")
+    finally:
+        folder.release()
+    return folder.path / "index.html"
+
+
+def gallery_size(path: str | Path) -> int:
+    """Bytes on disk of every file under `path`."""
+    return int(np.sum([p.stat().st_size for p in Path(path).rglob("*") if p.is_file()] or [0]))
