@@ -314,11 +314,14 @@ def test_the_command_line_on_mnist_shaped_runs(tmp_path, capsys):
     spec = InputSpec(channels=1, height=28, width=28)
     digits = np.zeros((10, 1, 28, 28), dtype=np.uint8)
     digits[:, :, :, np.arange(28) % 7 < 2] = 255
-    a = write_run(tmp_path / "a", digits, model="mnist", spec=spec)
     b = write_run(tmp_path / "b", rng.integers(0, 256, (10, 1, 28, 28), dtype=np.uint8), model="mnist", spec=spec,
                   seed=2)
+    confidence = np.linspace(0.1, 1.0, 10)  # digit 9 the most confident
+    a = write_run(tmp_path / "a", digits, model="mnist", spec=spec, confidence=confidence)
     assert main(["analyze", "diversity", str(a), str(b), "--out", str(tmp_path / "d")]) == 0
     assert read_analysis(tmp_path / "d")["summary"]["feature"] is not None  # LeNet's penultimate layer
+    assert main(["analyze", "repetition", str(a), "--out", str(tmp_path / "t"), "--top", "3"]) == 0
+    assert (tmp_path / "t" / "per_class.csv").read_text().splitlines()[1].startswith("7,")  # 7, 8, 9
     assert main(["analyze", "repetition", str(a), "--out", str(tmp_path / "r")]) == 0
     assert read_analysis(tmp_path / "r")["summary"]["with_repetition"] == 10
     assert main(["analyze", "structure", str(a), "--out", str(tmp_path / "s"), "--permutations", "1",

@@ -48,6 +48,7 @@ class DiversityConfig:
     pixel_side: int = 64  # images area-averaged to at most this side before pixel distances
     grid_classes: int = 10  # rows of the classes x runs grid (the most confident classes)
     batch: int = SCORE_BATCH
+    top: int | None = None  # only the classes with the highest mean confidence over the runs (default: all)
 
 
 def diversity(runs: Sequence[str | os.PathLike], out: str | os.PathLike, *, config: DiversityConfig | None = None,
@@ -82,6 +83,9 @@ def _analyse(runs: list[RunData], out: Path, given, config, classifier, model, d
     clf = classifier if classifier is not None else run_classifier(first, model=model, device=device)
     with AnalysisFolder(out).writing(overwrite=overwrite) as folder:
         classes = np.flatnonzero(np.logical_and.reduce([run.occupied for run in runs]))
+        if config.top is not None and config.top < len(classes):
+            mean = np.mean([run.confidence[classes] for run in runs], axis=0)
+            classes = np.sort(classes[np.argsort(-mean, kind="stable")[: config.top]])
         if len(classes) < 2:
             raise ValueError("diversity needs at least two classes filled in every run")
         pixels = [pixel_vectors(run.float_images(classes), config.pixel_side) for run in runs]

@@ -8,6 +8,11 @@ from typing import Mapping, Sequence
 import numpy as np
 
 
+def _nines(p) -> np.ndarray:
+    """-log10(1 - p), capped at 7 (1 - p below 1e-7 is float32 rounding)."""
+    return -np.log10(np.maximum(1.0 - np.clip(np.asarray(p, dtype=np.float64), 0.0, 1.0), 1e-7))
+
+
 def _pyplot():
     import matplotlib
 
@@ -89,20 +94,27 @@ def kept_by_grid(path: Path, grids: Sequence[int], series: Mapping[str, Sequence
 
 def occlusion_panels(path: Path, images: Sequence[np.ndarray], maps: Sequence[np.ndarray],
                      titles: Sequence[str]) -> Path:
-    """Each image (uint8 [C, H, W]) beside its occlusion map (the class confidence with the patch at each place)."""
+    """Each image (uint8 [C, H, W]) over its occlusion map: the class confidence with the patch at each place, on
+    a scale that shows the nines (-log10(1 - p): 90%, 99%, 99.9% evenly spaced), since fooling images sit near 1."""
     plt = _pyplot()
+    top = max([4.0] + [float(_nines(m).max()) for m in maps])
+    ticks = [0.0, float(_nines(0.5))] + list(range(1, int(np.ceil(top)) + 1))
+    labels = ["0%", "50%"] + [f"{100 - 10 ** (2 - n):g}%" if n <= 2 else "99." + "9" * (n - 2) + "%"
+                              for n in range(1, int(np.ceil(top)) + 1)]
     n = len(images)
     fig, axes = plt.subplots(2, n, figsize=(2.2 * n, 4.6), dpi=100, squeeze=False)
     for i, (image, heat, title) in enumerate(zip(images, maps, titles)):
         shown = image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0)
         axes[0][i].imshow(shown, cmap="gray" if image.shape[0] == 1 else None, vmin=0, vmax=255)
         axes[0][i].set_title(title, fontsize=7)
-        im = axes[1][i].imshow(heat, cmap="viridis", vmin=0.0, vmax=1.0)
+        im = axes[1][i].imshow(_nines(heat), cmap="viridis", vmin=0.0, vmax=ticks[-1])
         for row in axes:
             row[i].set_xticks([])
             row[i].set_yticks([])
     axes[1][0].set_ylabel("confidence with the\ngrey patch there", fontsize=7)
-    fig.colorbar(im, ax=list(axes[1]), shrink=0.8)
+    bar = fig.colorbar(im, ax=list(axes[1]), shrink=0.8)
+    bar.set_ticks(ticks, labels=labels)
+    bar.ax.tick_params(labelsize=7)
     fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
     return path

@@ -40,6 +40,7 @@ class RepetitionConfig:
     examples: int = 12  # example triples (original, one copy, control)
     seed: int = 0  # places of the control's blocks
     batch: int = SCORE_BATCH
+    top: int | None = None  # only the most confident elites (default: all)
 
 
 def repetition(run: str | os.PathLike, out: str | os.PathLike, *, config: RepetitionConfig | None = None,
@@ -52,7 +53,7 @@ def repetition(run: str | os.PathLike, out: str | os.PathLike, *, config: Repeti
     with AnalysisFolder(out).writing(overwrite=overwrite) as folder:
         rng = np.random.default_rng(config.seed)
 
-        cells = np.flatnonzero(data.occupied)
+        cells = data.cells(config.top)
         found = []  # (cell, motif)
         for cell in cells:
             motif = find_motif(data.images[cell] / 255.0, min_peak=config.min_peak, min_period=config.min_period)

@@ -52,6 +52,13 @@ class RunData:
     def label(self) -> str:
         return f"seed {self.seed}" if self.seed is not None else self.path.name
 
+    def cells(self, top: int | None = None) -> np.ndarray:
+        """The occupied cells; with `top`, only the `top` most confident (in class order)."""
+        cells = np.flatnonzero(self.occupied)
+        if top is not None and top < len(cells):
+            cells = np.sort(cells[np.argsort(-self.confidence[cells], kind="stable")[:top]])
+        return cells
+
     def float_images(self, cells: Sequence[int] | np.ndarray) -> torch.Tensor:
         """The elites of `cells` as float32 [N, C, H, W] in [0, 1]."""
         return torch.from_numpy(self.images[np.asarray(cells, dtype=np.int64)]).float().div_(255.0)

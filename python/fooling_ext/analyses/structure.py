@@ -32,11 +32,12 @@ class StructureConfig:
     grids: tuple[int, ...] = (2, 4, 8)  # k of the k x k tile grids
     permutations: int = 3  # random tile orders per grid
     natural_per_class: int = 20  # MNIST test images per digit
-    occlusion: int = 6  # elites (and up to half as many natural images) with occlusion maps
-    patch: int = 0  # occluding patch side in pixels (0: an eighth of the image side, at least 2)
+    occlusion: int = 4  # elites (and up to half as many natural images) with occlusion maps
+    patch: int = 0  # occluding patch side in pixels (0: a sixth of the image side, at least 2)
     seed: int = 0
     batch: int = SCORE_BATCH
     natural: bool = field(default=True)  # compare with natural images where the project has them
+    top: int | None = None  # only the most confident elites (default: all)
 
 
 def structure(run: str | os.PathLike, out: str | os.PathLike, *, config: StructureConfig | None = None,
@@ -51,7 +52,7 @@ def structure(run: str | os.PathLike, out: str | os.PathLike, *, config: Structu
         rng = np.random.default_rng(config.seed)
         orders = {k: tile_permutations(k, config.permutations, rng) for k in config.grids}
 
-        cells = np.flatnonzero(data.occupied)
+        cells = data.cells(config.top)
         fooling = _shuffled_confidence(clf, data.float_images(cells), cells, orders, config.batch)
         if natural is None and config.natural:
             natural = natural_images(data, config.natural_per_class, rng)
@@ -170,7 +171,7 @@ def _shuffle_examples(folder, data, cells, fooling, orders, config) -> None:
 def _occlusion(folder, data, clf, cells, before, natural, config) -> list[dict[str, Any]]:
     """Occlusion maps of the most confident distinct elites (and a few natural images): examples/occlusion.png."""
     _, h, w = data.images.shape[1:]
-    patch = config.patch or max(2, min(h, w) // 8)
+    patch = config.patch or max(2, min(h, w) // 6)
     stride = max(1, patch // 2)
     chosen, seen = [], set()
     for i in np.argsort(-before, kind="stable"):
@@ -181,7 +182,8 @@ def _occlusion(folder, data, clf, cells, before, natural, config) -> list[dict[s
         if len(chosen) == config.occlusion:
             break
     if natural is not None:
-        for j in range(min(max(1, config.occlusion // 2), len(natural[1]))):
+        firsts = [int(np.flatnonzero(natural[1] == label)[0]) for label in np.unique(natural[1])]
+        for j in firsts[: max(1, config.occlusion // 2)]:
             image = natural[0][j]
             chosen.append(("natural", int(natural[1][j]), image, (image * 255).round().to(torch.uint8).numpy()))
     shown, maps, titles, result = [], [], [], []

@@ -59,9 +59,9 @@ def register_cli(sub) -> None:
                    help="MNIST test images per digit (default 20)")
     s.add_argument("--no-natural", action="store_true", help="skip the natural images")
     s.add_argument("--occlusion", type=int, default=StructureConfig.occlusion,
-                   help="elites with occlusion maps (default 6)")
+                   help="elites with occlusion maps (default 4)")
     s.add_argument("--patch", type=int, default=0,
-                   help="occluding patch side in pixels (default: an eighth of the side)")
+                   help="occluding patch side in pixels (default: a sixth of the side)")
     s.add_argument("--seed", type=int, default=0, help="seed of the tile orders and the natural images (default 0)")
     _common(s)
     s.set_defaults(func=_cmd_structure)
@@ -74,12 +74,14 @@ def _common(parser) -> None:
                         help="the classifier to score with, where the run's recorded model file moved: mnist, "
                              "imagenet or a model file (default: the run's; its input description stays the run's)")
     parser.add_argument("--batch", type=int, default=256, help="images per classifier call (default 256)")
+    parser.add_argument("--top", type=int, default=None, metavar="N",
+                        help="only the N most confident classes (default: all)")
     add_backend_argument(parser, "where the classifier scores (default: the run's)")
     parser.set_defaults(backend=None)
 
 
-def _positive(name: str, value: int) -> None:
-    if value < 1:
+def _positive(name: str, value: int | None) -> None:
+    if value is not None and value < 1:
         raise CLIError(f"--{name} must be at least 1, got {value}")
 
 
@@ -90,9 +92,10 @@ def _print(summary, out) -> int:
 
 
 def _cmd_diversity(args) -> int:
-    for name in ("pixel_side", "grid_classes", "batch"):
+    for name in ("pixel_side", "grid_classes", "batch", "top"):
         _positive(name.replace("_", "-"), getattr(args, name))
-    config = DiversityConfig(pixel_side=args.pixel_side, grid_classes=args.grid_classes, batch=args.batch)
+    config = DiversityConfig(pixel_side=args.pixel_side, grid_classes=args.grid_classes, batch=args.batch,
+                             top=args.top)
     summary = diversity(args.runs, args.out, config=config, model=args.model, device=args.backend,
                         overwrite=args.overwrite)
     conclusions = [summary["conclusion"]] if "conclusion" in summary else [s["conclusion"] for s in summary.values()]
@@ -103,8 +106,9 @@ def _cmd_diversity(args) -> int:
 
 def _cmd_repetition(args) -> int:
     _positive("batch", args.batch)
+    _positive("top", args.top)
     config = RepetitionConfig(min_peak=args.min_peak, min_period=args.min_period, examples=args.examples,
-                              seed=args.seed, batch=args.batch)
+                              seed=args.seed, batch=args.batch, top=args.top)
     summary = repetition(args.run, args.out, config=config, model=args.model, device=args.backend,
                          overwrite=args.overwrite)
     return _print({k: v for k, v in summary.items() if k != "settings"}, args.out)
@@ -117,11 +121,11 @@ def _cmd_structure(args) -> int:
         raise CLIError(f"--grids: expected numbers separated by commas, got {args.grids!r}") from None
     if not grids or min(grids) < 1:
         raise CLIError(f"--grids: expected positive numbers, got {args.grids!r}")
-    for name in ("permutations", "natural_per_class", "batch"):
+    for name in ("permutations", "natural_per_class", "batch", "top"):
         _positive(name.replace("_", "-"), getattr(args, name))
     config = StructureConfig(grids=grids, permutations=args.permutations, natural_per_class=args.natural_per_class,
                              occlusion=args.occlusion, patch=args.patch, seed=args.seed, batch=args.batch,
-                             natural=not args.no_natural)
+                             natural=not args.no_natural, top=args.top)
     summary = structure(args.run, args.out, config=config, model=args.model, device=args.backend,
                         overwrite=args.overwrite)
     return _print({k: v for k, v in summary.items() if k not in ("settings", "occlusion")}, args.out)
