@@ -33,7 +33,8 @@ def register_cli(sub) -> None:
     p.add_argument("--gpus-per-run", type=float, help="GPUs of each run; a fraction shares one GPU (default 0)")
     p.add_argument("--max-retries", type=int, help="restarts of a run whose worker died (default 3)")
     p.add_argument("--address", default=None,
-                   help="the Ray cluster to join, e.g. ray://head:10001 or auto (default: start a local Ray)")
+                   help="the Ray cluster to join: auto (the one ray start made here) or HEAD:6379 "
+                        "(default: start a local Ray)")
     p.add_argument("--num-cpus", type=int, default=None, help="CPUs of a local Ray (default: all)")
     p.add_argument("--resume", action="store_true",
                    help="continue the sweep in --out: finished runs are skipped, the others resume")

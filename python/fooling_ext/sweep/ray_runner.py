@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -84,7 +83,6 @@ def limit_threads(threads: int) -> None:
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
     _core.set_num_threads(threads)
-    os.environ["FOOLING_NUM_THREADS"] = str(threads)
 
 
 def _call_with_threads(threads: int, fn: Callable[..., Any], *args: Any) -> Any:

@@ -13,6 +13,7 @@ dies mid-run is replaced by Ray (up to ``resources.max_retries`` times) and the 
 from __future__ import annotations
 
 import collections
+import itertools
 import sys
 import time
 from collections.abc import Callable
@@ -164,7 +165,7 @@ class _Head:
             self.history.popleft()
         self.history.append((now, total))
         then, before = self.history[0]
-        rate = (total - before) / max(now - then, 1e-9)
+        rate = max(0.0, total - before) / max(now - then, 1e-9)  # a resumed run steps back to its checkpoint
         return SweepProgress(len(statuses), statuses.count("done"), statuses.count("running"),
                              statuses.count("failed"), statuses.count("pending"), rate)
 
@@ -203,7 +204,10 @@ class _Head:
                     changed = True
                     if bar is not None:
                         bar.update(1)
-                for point in refs.values():
+                # Ray starts tasks of one shape in about the order they were submitted: the runs that can be running
+                # are among the first unfinished ones, so the head reads the files of those only.
+                window = 2 * _slots(ray, resources["cpus"], resources["gpus"])  # a cluster may grow or shrink
+                for point in itertools.islice(refs.values(), window):
                     record = self.records[point.name]
                     attempts = len(self.folder.attempts(point.name))
                     status = "running" if attempts > submitted_attempts[point.name] else "pending"
@@ -229,6 +233,15 @@ class _Head:
             if record["status"] == "running":
                 record["status"] = "pending"
         self.write()
+
+
+def _slots(ray, cpus: float, gpus: float) -> int:
+    """How many runs the cluster can hold at once (at least 1)."""
+    available = ray.cluster_resources()
+    slots = available.get("CPU", 0) / cpus
+    if gpus:
+        slots = min(slots, available.get("GPU", 0) / gpus)
+    return max(1, int(slots))
 
 
 def _error_text(exc: BaseException) -> str:

@@ -23,6 +23,7 @@ option with more than one value (``mnist-cppn-seed1-batch100``), and writes its 
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import itertools
 import json
@@ -133,7 +134,7 @@ class SweepSpec:
             values = getattr(self, key)
             if not values:
                 raise SweepSpecError(f"{key} must name at least one value")
-            duplicates = sorted({str(v) for v in values if values.count(v) > 1})
+            duplicates = sorted(str(v) for v, count in collections.Counter(map(str, values)).items() if count > 1)
             if duplicates:
                 raise SweepSpecError(f"{key} lists {duplicates[0]} twice")
         for model in self.models:
@@ -150,8 +151,8 @@ class SweepSpec:
                 raise SweepSpecError(f"options.{key} must name at least one value")
         self._check_resources()
         self._check_points()
-        names = [point.name for point in self.points()]
-        clashes = sorted({name for name in names if names.count(name) > 1})
+        names = collections.Counter(point.name for point in self.points())
+        clashes = sorted(name for name, count in names.items() if count > 1)
         if clashes:
             raise SweepSpecError(f"two runs of the grid would both be named {clashes[0]!r}: give the models or "
                                  "option values names that differ")
