@@ -49,14 +49,17 @@ def synthetic_cells(classes: int, seed: int = 0) -> dict[str, np.ndarray]:
             "elite_id": elite_id.astype(np.int64), "parent_id": parent_id}
 
 
-def synthetic_run(folder: Path, classes: int = 1000, side: int = 32, seed: int = 0, name: str = "synthetic") -> Path:
+def synthetic_run(folder: Path, classes: int = 1000, side: int = 32, seed: int = 0, name: str = "synthetic",
+                  population=None, plot: bool = False) -> Path:
     """An evolve run folder as `fooling evolve` leaves it (config.json, archive.npz, images/, metrics.csv,
-    report.txt, summary.json), of `classes` classes of colour CPPN images side x side; no confidence.png."""
+    report.txt, summary.json, and with `plot` confidence.png), of `classes` classes of colour CPPN images
+    side x side: the renders of `population` (default: random genomes with 1 to 8 hidden nodes)."""
     folder = Path(folder)
     run = RunFolder(folder)
     run.prepare(resume=False, overwrite=False)
     names = class_names(classes)
-    pop = random_population(classes, num_outputs=3, hidden=(1, 8), seed=seed, max_edges=128)
+    pop = population if population is not None else random_population(classes, num_outputs=3, hidden=(1, 8),
+                                                                       seed=seed, max_edges=128)
     images = to_uint8(render(pop, side, side)).numpy()
     cells = synthetic_cells(classes, seed)
     generations = int(cells["generation"].max()) + 1
@@ -78,6 +81,10 @@ def synthetic_run(folder: Path, classes: int = 1000, side: int = 32, seed: int =
         metrics.append({"generation": g, **stats, "occupied": int((cells["generation"] <= g).sum()),
                         "new_cells": 0, "improved_cells": 0, "evaluations": (g + 1) * BATCH, "seconds": g * 0.1})
     run.write_metrics(metrics)
+    if plot:
+        from fooling_ext.runs.plots import plot_metrics
+
+        plot_metrics(folder / "confidence.png", metrics, name)
     (folder / "report.txt").write_text(class_table(names, conf0, cells["occupied"], cells["generation"],
                                                    cells["elite_id"], cells["parent_id"]) + "\n")
     stats = confidence_stats(conf0)

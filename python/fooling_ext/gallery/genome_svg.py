@@ -1,7 +1,8 @@
 """A CPPN genome drawn as an SVG graph: inputs on the left, outputs on the right, hidden nodes in columns by
 their depth (the longest path from an input); each node labelled with its activation, each edge with its
-weight (blue positive, red negative, wider for larger magnitudes). Every node and edge carries a <title> (the
-tooltip) and data-* attributes, so the drawing can be read back and tested."""
+weight (class "pos" or "neg": the gallery's stylesheet draws them blue and red, wider for larger magnitudes).
+Every node and edge carries a <title> (the tooltip) and data-* attributes, so the drawing can be read back and
+tested."""
 
 from __future__ import annotations
 
@@ -71,46 +72,47 @@ def genome_svg(genome: Mapping[str, Any], *, color: str | None = "hsl") -> str:
                 return sum(ys) / len(ys) if ys else float(i)
             if not all(NUM_INPUTS <= i < NUM_INPUTS + o for i in nodes):
                 nodes = sorted(nodes, key=mean_y)
-        offset = (tallest - len(nodes)) * ROW / 2
+        offset = (tallest - len(nodes)) * ROW // 2
         for row, i in enumerate(nodes):
             pos[i] = (MARGIN + col * COLUMN, MARGIN + offset + row * ROW)
     heaviest = max([abs(w) for _s, _d, w in edges] + [1e-9])
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="genome" viewBox="0 0 {width:.0f} {height:.0f}" '
-             f'width="{width:.0f}" height="{height:.0f}" role="img" '
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="genome" viewBox="0 0 {width} {height}" '
+             f'width="{width}" height="{height}" role="img" '
              f'aria-label="CPPN genome: {n} nodes, {len(edges)} edges" data-nodes="{n}" data-edges="{len(edges)}">']
+    half = int(COLUMN * 0.45)
     for k, (s, d, w) in enumerate(edges):
         if s not in pos or d not in pos:
             continue
         (x1, y1), (x2, y2) = pos[s], pos[d]
-        stroke = "#2166ac" if w >= 0 else "#b2182b"
-        thick = 0.8 + 3.2 * abs(w) / heaviest
+        sign = "pos" if w >= 0 else "neg"
         span = abs(depth[d] - depth[s])
-        # A cubic curve leaving and entering horizontally; long edges and edges within a column bow upwards
+        # A cubic curve leaving and entering horizontally; long edges and edges within a column bow up or down
         # so they do not run through the nodes between their ends.
-        bow = 0.0 if span == 1 else min(12.0 * max(span - 1, 1), 30.0) * (1 if k % 2 else -1)
-        dx = max(COLUMN * 0.45, abs(x2 - x1) / 3)
-        c1 = (x1 + dx, y1 + bow)
-        c2 = (x2 - dx if x2 > x1 else x2 + dx, y2 + bow)
-        path = f"M{x1:.1f},{y1:.1f} C{c1[0]:.1f},{c1[1]:.1f} {c2[0]:.1f},{c2[1]:.1f} {x2:.1f},{y2:.1f}"
-        mx = 0.125 * x1 + 0.375 * c1[0] + 0.375 * c2[0] + 0.125 * x2  # the curve's midpoint
-        my = 0.125 * y1 + 0.375 * c1[1] + 0.375 * c2[1] + 0.125 * y2
+        bow = 0 if span == 1 else min(12 * max(span - 1, 1), 30) * (1 if k % 2 else -1)
+        dx = max(half, abs(x2 - x1) // 3)
+        c1x, c1y, c2x, c2y = x1 + dx, y1 + bow, (x2 - dx if x2 > x1 else x2 + dx), y2 + bow
+        mx = (x1 + 3 * c1x + 3 * c2x + x2) // 8  # the curve's midpoint
+        my = (y1 + 3 * c1y + 3 * c2y + y2) // 8
         parts.append(
-            f'<g class="edge" data-src="{s}" data-dst="{d}" data-weight="{w:.9g}"><title>edge {s} -> {d}, weight '
-            f'{w:.6g}</title><path d="{path}" fill="none" stroke="{stroke}" stroke-width="{thick:.2f}" '
-            f'stroke-opacity="0.75"/><text x="{mx:.1f}" y="{my - 3:.1f}" class="weight" fill="{stroke}">'
-            f'{w:.2f}</text></g>'
+            f'<g class="edge {sign}" data-src="{s}" data-dst="{d}" data-weight="{w:.9g}"><title>edge {s} -&gt; {d}, '
+            f'weight {w:.6g}</title><path d="M{x1},{y1} C{c1x},{c1y} {c2x},{c2y} {x2},{y2}" '
+            f'stroke-width="{0.8 + 3.2 * abs(w) / heaviest:.1f}"/><text x="{mx}" y="{my - 3}">{w:.2f}</text></g>'
         )
+    safe = {a: escape(a) for a in set(acts)}
     for i in range(n):
         x, y = pos[i]
         name, act = node_label(i, acts[i], o, color)
         kind = "input" if i < NUM_INPUTS else ("output" if i < NUM_INPUTS + o else "hidden")
-        title = f"node {i}: {kind} {name}" + ("" if kind == "input" else f", activation {acts[i]}")
-        parts.append(
-            f'<g class="node {kind}" data-node="{i}" data-activation="{escape(acts[i])}"><title>{escape(title)}</title>'
-            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{RADIUS}"/>'
-            f'<text x="{x:.1f}" y="{y - 3:.1f}" class="name">{escape(name)}</text>'
-            + ("" if kind == "input" else f'<text x="{x:.1f}" y="{y + 9:.1f}" class="act">{escape(act)}</text>')
-            + "</g>"
-        )
+        activation = safe[acts[i]]
+        if kind == "input":
+            parts.append(f'<g class="node input" data-node="{i}" data-activation="input"><title>node {i}: input '
+                         f'{name}</title><circle cx="{x}" cy="{y}" r="{RADIUS}"/>'
+                         f'<text x="{x}" y="{y + 4}" class="name">{name}</text></g>')
+        else:
+            parts.append(f'<g class="node {kind}" data-node="{i}" data-activation="{activation}"><title>node {i}: '
+                         f'{kind} {name}, activation {activation}</title><circle cx="{x}" cy="{y}" r="{RADIUS}"/>'
+                         f'<text x="{x}" y="{y - 3}" class="name">{name}</text>'
+                         f'<text x="{x}" y="{y + 9}" class="act">{escape(act) if act != acts[i] else activation}'
+                         f'</text></g>')
     parts.append("</svg>")
     return "".join(parts)

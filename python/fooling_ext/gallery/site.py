@@ -13,8 +13,10 @@ network), written with Jinja2 templates shipped in the package (``gallery/templa
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shutil
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Sequence
@@ -132,7 +134,8 @@ class _Builder:
         self.keys = sorted(keys)
         pages = _slugs([f"{k:04d}-{name}" for k, name in self.keys])
         self.class_pages = {key: f"classes/{page}.html" for key, page in zip(self.keys, pages)}
-        self.media: dict[str, dict[int, tuple[str, str, int]]] = {}
+        self.media: dict[str, dict[int, tuple[str, int]]] = {}
+        self.lookup = [{(e.index, e.name): e for e in run.entries} for run in self.runs]
 
     def render(self, template: str, path: Path, **context: Any) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -194,38 +197,52 @@ class _Builder:
                     summary=_flatten(analysis.summary))
 
     def class_pages_write(self) -> None:
-        lookup = [{(e.index, e.name): e for e in run.entries} for run in self.runs]
-        for n, key in enumerate(self.keys):
-            columns = []
-            for run, cells in zip(self.runs, lookup):
-                e = cells.get(key)
-                if e is None:
-                    continue
-                media = self.media[run.name].get(e.index)
-                slug = self.run_slugs[run.name]
-                lineage = [{**step, "cells": [(c, self.class_pages[(c.index, c.name)]) for c in step["cells"]]}
-                           for step in run.lineage(e)] if e.parent_id is not None else []
-                twins = [(c, self.class_pages[(c.index, c.name)]) for c in run.holders().get(e.elite_id, [])
-                         if c is not e]
-                columns.append({
-                    "run": run, "entry": e, "run_link": self.run_link(run),
-                    "image": f"runs/{slug}/{media[0]}" if media else None, "side": media[1] if media else 0,
-                    "lineage": lineage, "twins": twins,
-                    "svg": genome_svg(e.genome, color=run.color) if e.genome else None,
-                    "genome_text": format_genome(e.genome) if e.genome else None,
-                })
-            prev_page = self.class_pages[self.keys[n - 1]] if n > 0 else None
-            next_page = self.class_pages[self.keys[n + 1]] if n + 1 < len(self.keys) else None
-            self.render("class.html", self.out / self.class_pages[key], key=key, columns=columns,
-                        prev_page=prev_page, next_page=next_page)
+        """Every class's page; with many classes, on one forked process per core (Linux), each writing a
+        contiguous share of the pages (the pages are independent: SVG genomes and templates are pure Python)."""
+        global _BUILDER
+        count, workers = len(self.keys), _page_workers(len(self.keys))
+        if workers <= 1:
+            _class_pages(self, 0, count)
+            return
+        step = -(-count // (4 * workers))
+        _BUILDER = self  # the forked workers inherit it: nothing is pickled but the bounds
+        try:
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                pool.starmap(_class_pages_of_builder, [(i, min(count, i + step)) for i in range(0, count, step)])
+        finally:
+            _BUILDER = None
+
+    def class_page(self, n: int) -> None:
+        key = self.keys[n]
+        columns = []
+        for run, cells in zip(self.runs, self.lookup):
+            e = cells.get(key)
+            if e is None:
+                continue
+            media = self.media[run.name].get(e.index)
+            slug = self.run_slugs[run.name]
+            lineage = [{**step, "cells": [(c, self.class_pages[(c.index, c.name)]) for c in step["cells"]]}
+                       for step in run.lineage(e)] if e.parent_id is not None else []
+            twins = [(c, self.class_pages[(c.index, c.name)]) for c in run.holders().get(e.elite_id, [])
+                     if c is not e]
+            columns.append({
+                "run": run, "entry": e, "run_link": self.run_link(run),
+                "image": f"runs/{slug}/{media[0]}" if media else None, "side": media[1] if media else 0,
+                "lineage": lineage, "twins": twins,
+                "svg": genome_svg(e.genome, color=run.color) if e.genome else None,
+                "genome_text": format_genome(e.genome) if e.genome else None,
+            })
+        prev_page = self.class_pages[self.keys[n - 1]] if n > 0 else None
+        next_page = self.class_pages[self.keys[n + 1]] if n + 1 < len(self.keys) else None
+        self.render("class.html", self.out / self.class_pages[key], key=key, columns=columns,
+                    prev_page=prev_page, next_page=next_page)
 
     def index_page(self) -> dict[str, Any]:
         runs = [{"name": r.name, "found": r.found_label, "link": self.run_link(r)} for r in self.runs]
         classes, tiles = [], []
-        lookup = [{(e.index, e.name): e for e in run.entries} for run in self.runs]
         for key in self.keys:
             per_run = []
-            for run, cells in zip(self.runs, lookup):
+            for run, cells in zip(self.runs, self.lookup):
                 e = cells.get(key)
                 media = self.media[run.name].get(e.index) if e is not None else None
                 per_run.append(None if e is None else [
@@ -245,6 +262,26 @@ class _Builder:
                           "page": self.run_link(r)} for r in self.runs],
                 "sweeps": [s.name for s in self.sources.sweeps],
                 "analyses": [a.name for a in self.sources.all_analyses()]}
+
+
+_BUILDER: _Builder | None = None
+PARALLEL_PAGES = 200  # from this many classes on, pages are written by several processes
+
+
+def _page_workers(count: int) -> int:
+    if count < PARALLEL_PAGES or sys.platform != "linux":
+        return 1
+    return max(1, min(8, len(os.sched_getaffinity(0))))
+
+
+def _class_pages(builder: _Builder, start: int, stop: int) -> None:
+    for n in range(start, stop):
+        builder.class_page(n)
+
+
+def _class_pages_of_builder(start: int, stop: int) -> None:
+    assert _BUILDER is not None
+    _class_pages(_BUILDER, start, stop)
 
 
 def _config_lines(run: Run) -> list[tuple[str, str]]:

@@ -212,14 +212,15 @@ def load_evolve_run(path: Path, name: str) -> Run:
                 has_cppn = all(k in z.files for k in genome_keys)
         except Exception:  # read_archive below names the problem
             has_cppn = False
-        meta, cells = read_archive(folder.archive_path, CELL_FIELDS + (genome_keys if has_cppn else ()))
+        # The reader checks the whole file's checksum, images included: take them in the same read.
+        meta, cells = read_archive(folder.archive_path, CELL_FIELDS + ("images",) + (genome_keys if has_cppn else ()))
         if meta.get("format") != ARCHIVE_FORMAT:
             raise GalleryError(f"{folder.archive_path} is not a fooling_ext archive (format {meta.get('format')!r})")
         config = meta.get("config") or {}
         if not config and folder.config_path.is_file():
             config = _read_json(folder.config_path, "run configuration")
         names = [str(n) for n in meta.get("class_names", [])] or _class_names(config, path)
-        images = None  # read when a class has no PNG of its own (Run.image)
+        images = cells["images"]
         genome_fields = {f: cells[f"genome_{f}"] for f in CPPN_FIELDS} if has_cppn else None
         status = "finished"
     else:
@@ -325,8 +326,10 @@ class Sources:
     sweeps: list[Sweep] = field(default_factory=list)
     analyses: list[Analysis] = field(default_factory=list)
 
+    order: list[Run | Sweep] = field(default_factory=list)  # runs and sweeps in the order they were given
+
     def all_runs(self) -> list[Run]:
-        return self.runs + [r for s in self.sweeps for r in s.runs]
+        return [r for item in self.order for r in (item.runs if isinstance(item, Sweep) else [item])]
 
     def all_analyses(self) -> list[Analysis]:
         return self.analyses + [a for r in self.all_runs() for a in r.analyses]
@@ -349,11 +352,13 @@ def load_sources(paths) -> Sources:
         names.add(name)
         if (path / "sweep.json").is_file():
             sources.sweeps.append(load_sweep(path, name))
+            sources.order.append(sources.sweeps[-1])
             sources.analyses.extend(find_analyses(path, name))
         elif (path / "analysis.json").is_file():
             sources.analyses.append(load_analysis(path, name))
         else:
             sources.runs.append(load_folder(path, name))
+            sources.order.append(sources.runs[-1])
     if not sources.all_runs() and not sources.analyses:
         raise GalleryError("nothing to show: the folders hold no finished run and no analysis")
     return sources
