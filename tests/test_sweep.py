@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -311,3 +312,18 @@ def test_the_fooling_class_experiment_gives_the_same_bytes_with_its_runs_on_ray(
     for name in ("round_0/fooling_images.npz", "round_0/measure_images.npz", "round_1/fooling_images.npz",
                  "round_1/measure_images.npz", "round_1/model.pt", "table.csv"):
         assert (tmp_path / "local" / name).read_bytes() == (tmp_path / "ray" / name).read_bytes(), name
+
+
+def test_the_command_joins_a_running_cluster_by_its_address(local_ray, tmp_path):
+    # Another process (this command) joins the module's Ray as a client of a running cluster.
+    address = ray.get_runtime_context().gcs_address
+    out = tmp_path / "sweep"
+    command = [sys.executable, "-m", "fooling_ext", "sweep", "--out", str(out), "--address", address, "--seeds", "3",
+               "--option", "generations=4", "--option", "batch=10", "--option", "backend=cpu", "--no-progress"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "mnist-cppn-seed3" in done.stdout
+    state = json.loads((out / "sweep.json").read_text())
+    assert [(r["name"], r["status"]) for r in state["runs"]] == [("mnist-cppn-seed3", "done")]
+    attempt = SweepFolder(out).attempts("mnist-cppn-seed3")[0]
+    assert attempt["node"] == ray.get_runtime_context().get_node_id()  # run by the cluster's node, not a new Ray

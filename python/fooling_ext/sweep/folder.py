@@ -4,7 +4,7 @@ the summaries over runs (docs/run-folder.md)::
 
     sweep.json               {"format": "fooling_ext.sweep", "version": 1, "spec": {...}, "runs": [...]}
     runs/<name>/             each run's evolve run folder
-    attempts/<name>.jsonl    one line per start of the run: host, pid, time, whether it resumed
+    attempts/<name>.jsonl    one line per start of the run: host, Ray node, pid, time, whether it resumed
     summary.json             per run and per class: median, classes >= 99%, time (summary.py)
     summary.csv, summary_per_class.csv
 """
@@ -84,11 +84,12 @@ class SweepFolder(RunFolder):
         return records
 
 
-def record_attempt(path: Path, *, resumed: bool) -> None:
-    """Append one start of a run to its attempts log (called by the worker that runs it)."""
+def record_attempt(path: Path, *, resumed: bool, node: str | None = None) -> None:
+    """Append one start of a run to its attempts log (called by the worker that runs it; `node` is its Ray
+    node's id)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "time": round(time.time(), 3),
-                       "resumed": resumed})
+    line = json.dumps({"host": socket.gethostname(), "node": node, "pid": os.getpid(),
+                       "time": round(time.time(), 3), "resumed": resumed})
     with open(path, "a") as fh:
         fh.write(line + "\n")
         fh.flush()

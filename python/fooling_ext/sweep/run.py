@@ -71,7 +71,7 @@ def run_point(config: EvolveConfig, run_dir: str, attempts_path: str, sweep_json
     path = Path(run_dir)
     folder = RunFolder(path)
     resume = folder.checkpoint_path.is_file()
-    record_attempt(Path(attempts_path), resumed=resume)
+    record_attempt(Path(attempts_path), resumed=resume, node=require_ray().get_runtime_context().get_node_id())
     try:
         if not run_is_complete(path, config.generations):
             evolve(config, path, resume=resume, overwrite=not resume, progress=False)
