@@ -1,8 +1,8 @@
 """A CPPN genome drawn as an SVG graph: inputs on the left, outputs on the right, hidden nodes in columns by
 their depth (the longest path from an input); each node labelled with its activation, each edge with its
 weight (class "pos" or "neg": the gallery's stylesheet draws them blue and red, wider for larger magnitudes).
-Every node and edge carries a <title> (the tooltip) and data-* attributes, so the drawing can be read back and
-tested."""
+Every node carries a <title> (its tooltip) and every node and edge data-* attributes, so the drawing can be
+read back and tested."""
 
 from __future__ import annotations
 
@@ -94,8 +94,8 @@ def genome_svg(genome: Mapping[str, Any], *, color: str | None = "hsl") -> str:
         mx = (x1 + 3 * c1x + 3 * c2x + x2) // 8  # the curve's midpoint
         my = (y1 + 3 * c1y + 3 * c2y + y2) // 8
         parts.append(
-            f'<g class="edge {sign}" data-src="{s}" data-dst="{d}" data-weight="{w:.9g}"><title>edge {s} -&gt; {d}, '
-            f'weight {w:.6g}</title><path d="M{x1},{y1} C{c1x},{c1y} {c2x},{c2y} {x2},{y2}" '
+            f'<g class="edge {sign}" data-src="{s}" data-dst="{d}" data-weight="{w:.9g}">'
+            f'<path d="M{x1},{y1} C{c1x},{c1y} {c2x},{c2y} {x2},{y2}" '
             f'stroke-width="{0.8 + 3.2 * abs(w) / heaviest:.1f}"/><text x="{mx}" y="{my - 3}">{w:.2f}</text></g>'
         )
     safe = {a: escape(a) for a in set(acts)}

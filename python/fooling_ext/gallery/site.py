@@ -13,10 +13,8 @@ network), written with Jinja2 templates shipped in the package (``gallery/templa
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import shutil
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Sequence
@@ -85,32 +83,35 @@ def _figure(value: Any) -> str:
     return str(value)
 
 
-def _write_image(run: Run, entry: Entry, folder: Path) -> tuple[str, int]:
-    """One class's image, img/<k>.png: the run's own PNG, or encoded from its archive; returns its path relative
-    to the run's folder and its larger side in pixels. The index shows these files as its thumbnails: they load
-    lazily, as they scroll into view, so even 1000 classes of 256 x 256 images cost only the visible ones."""
+def _write_image(run: Run, entry: Entry, folder: Path) -> str:
+    """One class's image, img/<k>.png: the run's own PNG, or encoded from its archive; its path relative to the
+    run's folder. The index shows these files as its tiles' images: they load lazily, as they scroll into view,
+    so even 1000 classes of 256 x 256 images cost only the visible ones."""
     image = f"img/{entry.index}.png"
     if entry.file is not None:
         shutil.copyfile(entry.file, folder / image)
-        with Image.open(folder / image) as pil:  # reads the header only
-            side = max(pil.size)
     else:
-        array = run.image(entry)
-        to_pil(array).save(folder / image, compress_level=1)
-        side = max(array.shape[1:])
-    return image, side
+        to_pil(run.image(entry)).save(folder / image, compress_level=1)
+    return image
 
 
 def _write_images(run: Run, folder: Path) -> dict[int, tuple[str, int]]:
     """Every occupied class's image (see _write_image), on a thread per core (file copies and Pillow release
-    the GIL); class index -> (image path, side)."""
+    the GIL); class index -> (image path, larger side in pixels: the same for every image of a run)."""
     (folder / "img").mkdir(parents=True, exist_ok=True)
     entries = [e for e in run.entries if e.occupied]
-    if run.images is None and any(e.file is None for e in entries):
-        run.image(entries[0])  # read the archive's images once, before the threads need them
+    if not entries:
+        return {}
+    if run.images is not None:
+        side = max(run.images.shape[2:])
+    elif entries[0].file is not None:
+        with Image.open(entries[0].file) as pil:  # reads the header only
+            side = max(pil.size)
+    else:
+        side = max(run.image(entries[0]).shape[1:])
     with ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1))) as pool:
         media = list(pool.map(lambda e: _write_image(run, e, folder), entries))
-    return {e.index: m for e, m in zip(entries, media)}
+    return {e.index: (m, side) for e, m in zip(entries, media)}
 
 
 def _copy(src: Path, dst: Path) -> None:
@@ -197,20 +198,8 @@ class _Builder:
                     summary=_flatten(analysis.summary))
 
     def class_pages_write(self) -> None:
-        """Every class's page; with many classes, on one forked process per core (Linux), each writing a
-        contiguous share of the pages (the pages are independent: SVG genomes and templates are pure Python)."""
-        global _BUILDER
-        count, workers = len(self.keys), _page_workers(len(self.keys))
-        if workers <= 1:
-            _class_pages(self, 0, count)
-            return
-        step = -(-count // (4 * workers))
-        _BUILDER = self  # the forked workers inherit it: nothing is pickled but the bounds
-        try:
-            with multiprocessing.get_context("fork").Pool(workers) as pool:
-                pool.starmap(_class_pages_of_builder, [(i, min(count, i + step)) for i in range(0, count, step)])
-        finally:
-            _BUILDER = None
+        for n in range(len(self.keys)):
+            self.class_page(n)
 
     def class_page(self, n: int) -> None:
         key = self.keys[n]
@@ -262,26 +251,6 @@ class _Builder:
                           "page": self.run_link(r)} for r in self.runs],
                 "sweeps": [s.name for s in self.sources.sweeps],
                 "analyses": [a.name for a in self.sources.all_analyses()]}
-
-
-_BUILDER: _Builder | None = None
-PARALLEL_PAGES = 200  # from this many classes on, pages are written by several processes
-
-
-def _page_workers(count: int) -> int:
-    if count < PARALLEL_PAGES or sys.platform != "linux":
-        return 1
-    return max(1, min(8, len(os.sched_getaffinity(0))))
-
-
-def _class_pages(builder: _Builder, start: int, stop: int) -> None:
-    for n in range(start, stop):
-        builder.class_page(n)
-
-
-def _class_pages_of_builder(start: int, stop: int) -> None:
-    assert _BUILDER is not None
-    _class_pages(_BUILDER, start, stop)
 
 
 def _config_lines(run: Run) -> list[tuple[str, str]]:
