@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from fooling_ext.cli.options import add_model_arguments, classifier_from_args
+from fooling_ext.cli.options import add_model_arguments, classifier_from_args, whole_number
 from fooling_ext.experiments.gradient_ascent import (
     LR_POLICIES,
     START_MODES,
     GradientConfig,
+    GradientFolder,
     gradient_ascent,
+    resolve_classes,
     write_gradient_run,
 )
-from fooling_ext.runs.folder import RunFolder
 
 
 def register_cli(sub) -> None:
@@ -21,17 +22,17 @@ def register_cli(sub) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     p.add_argument("--classes", default=None,
                    help="comma-separated class indices or names (default: every class)")
-    p.add_argument("--steps", type=int, default=300, help="maximum steps (default 300)")
+    p.add_argument("--steps", type=whole_number(1), default=300, help="maximum steps (default 300)")
     p.add_argument("--target", type=float, default=0.9999, help="stop a class at this confidence (default 0.9999)")
     p.add_argument("--decay", type=float, default=0.0,
                    help="L2 decay towards the mean image per step (default 0; the original script used 0.01)")
     p.add_argument("--blur", type=float, default=0.0, help="Gaussian blur sigma in pixels (0: off)")
-    p.add_argument("--blur-every", type=int, default=1, help="blur every N steps")
+    p.add_argument("--blur-every", type=whole_number(1), default=1, help="blur every N steps")
     p.add_argument("--lr-policy", choices=LR_POLICIES, default="progress", help="step-size rule (default progress)")
     p.add_argument("--lr", type=float, default=0.01, help="step size for --lr-policy constant")
     p.add_argument("--start", choices=START_MODES, default="mean_plus", help="starting image")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch", type=int, default=100, help="classes climbed at once")
+    p.add_argument("--seed", type=whole_number(0), default=0, help="seed of the starting noise (default 0)")
+    p.add_argument("--batch", type=whole_number(1), default=100, help="classes climbed at once")
     p.set_defaults(func=_cmd_gradient)
 
 
@@ -42,7 +43,8 @@ def _cmd_gradient(args) -> int:
                             blur_radius=args.blur, blur_every=args.blur_every, lr_policy=args.lr_policy, lr=args.lr,
                             start=args.start, seed=args.seed, batch=args.batch)
     config.check()
-    folder = RunFolder(args.out)
+    resolve_classes(config.classes, clf.class_names)  # an unknown class is refused before the folder is made
+    folder = GradientFolder(args.out)
     folder.prepare(resume=False, overwrite=args.overwrite)
     result = gradient_ascent(clf, config)
     write_gradient_run(folder, result, config, clf)

@@ -104,7 +104,10 @@ class DirectPopulation(Population):
         flat = self.genes.reshape(self.batch, -1)
         bad = torch.nonzero(~((flat >= 0.0) & (flat <= 1.0)).all(dim=1)).flatten()  # NaN fails both tests
         if bad.numel():
-            raise ValueError(f"genome {int(bad[0])}: genes must be finite and in [0, 1] ({bad.numel()} genomes are not)")
+            error = ValueError(f"genome {int(bad[0])}: genes must be finite and in [0, 1] ({bad.numel()} genomes "
+                               "are not)")
+            error.genome = int(bad[0])
+            raise error
         return self
 
     # ----------------------------------------------------------------------------------------------

@@ -60,6 +60,8 @@ class GradientConfig:
     batch: int = 100  # classes climbed at once (bounds memory for large models)
 
     def check(self) -> None:
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
+            raise ValueError(f"seed must be a whole number in [0, 2^63), got {self.seed!r}")
         if self.steps <= 0:
             raise ValueError(f"steps must be > 0, got {self.steps}")
         if self.target is not None and not 0.0 < self.target <= 1.0:
@@ -223,6 +225,13 @@ def _climb(clf, chunk: list[int], mean: torch.Tensor, cfg: GradientConfig, gen: 
             keep = active.view(-1, 1, 1, 1)
             x = torch.where(keep, step_x, x)
     return x.detach().clamp(0.0, 1.0), taken, last_conf.cpu().numpy().astype(np.float64)
+
+
+class GradientFolder(RunFolder):
+    """The folder of a gradient run (docs/run-folder.md). A gradient run is not resumable."""
+
+    KIND = "gradient run"
+    RESUME_HINT = ""
 
 
 def write_gradient_run(folder: RunFolder, result: GradientResult, config: GradientConfig, clf) -> None:

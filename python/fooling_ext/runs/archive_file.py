@@ -55,7 +55,7 @@ def check_archive(meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray], *, 
         bad = np.flatnonzero(~(np.isfinite(c) & (c >= 0.0) & (c <= 1.0)))
         if bad.size:
             cell = int(np.flatnonzero(occupied)[bad[0]])
-            raise ValueError(f"{where}: confidence of class {cell} ({names[cell]}) is {c[bad[0]]!r}, "
+            raise ValueError(f"{where}: confidence of class {cell} ({names[cell]}) is {float(c[bad[0]])!r}, "
                              f"not a probability in [0, 1] ({bad.size} such cells)")
     for name in ("generation", "elite_id"):
         if name in arrays and (arrays[name][occupied] < 0).any():

@@ -20,7 +20,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import torch
 
-from fooling_ext.runs.archive_file import write_archive
+from fooling_ext.runs.archive_file import check_archive, write_archive
 from fooling_ext.runs.images import to_uint8
 from fooling_ext.runs.notebook import class_grid_html
 
@@ -169,6 +169,27 @@ class Archive:
                 raise ValueError(f"archive field {key!r} should be {list(target.shape)} {target.dtype}, got {got}")
         for key, target in self._fields().items():
             target.copy_(state[key].to(self.device))
+
+    def validate(self, encoding, *, where: str = "archive") -> None:
+        """Check what a loaded archive holds before a run builds on it: per cell a finite confidence in
+        [0, 1], a generation and id >= 0 where occupied (runs.archive_file.check_archive), and every occupied
+        cell's genome valid for `encoding` (CPPN: counts, fields, finite weights, acyclic; direct: genes
+        finite in [0, 1]). A ValueError names `where`, the cell and the problem."""
+        arrays = {k: v.cpu().numpy() for k, v in self._fields().items() if not k.startswith("genome.")}
+        check_archive({"class_names": self.class_names}, arrays, where=where)
+        cells = self.occupied_cells()
+        if cells.numel():
+            genomes = encoding.from_tensors({k: v[cells].contiguous() for k, v in self.genomes.items()})
+            try:
+                genomes.validate()
+            except ValueError as exc:  # "genome i: ..." of the occupied cells' genomes, or one for all of them
+                genome = getattr(exc, "genome", None)
+                if genome is None:
+                    raise ValueError(f"{where}: the genomes are invalid: {exc}") from exc
+                cell = int(cells[genome])
+                what = str(exc).removeprefix(f"genome {genome}: ")
+                raise ValueError(f"{where}: the genome of class {cell} ({self.class_names[cell]}) is invalid: "
+                                 f"{what}") from exc
 
     def _fields(self) -> dict[str, torch.Tensor]:
         fields = {f"genome.{k}": v for k, v in self.genomes.items()}
