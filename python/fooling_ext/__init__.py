@@ -52,6 +52,7 @@ from fooling_ext.search import (
     evolve,
     make_encoding,
 )
+from fooling_ext.sweep import SweepSpec, run_sweep
 
 __all__ = [
     "__version__",
@@ -74,6 +75,7 @@ __all__ = [
     "MapElites",
     "ModelSpec",
     "Population",
+    "SweepSpec",
     "build_info",
     "cuda_available",
     "evolve",
@@ -86,6 +88,7 @@ __all__ = [
     "render",
     "resolve_backend",
     "resolve_device",
+    "run_sweep",
     "select_parents",
 ]
 

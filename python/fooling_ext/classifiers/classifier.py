@@ -100,6 +100,11 @@ class Classifier:
                 f"{self.name}: the model returns {self.num_classes} classes but {len(self.class_names)} class names "
                 "were given"
             )
+        if not bool(torch.isfinite(probe).all()):
+            noise = torch.rand((2, *spec.model_input_shape), generator=torch.Generator().manual_seed(0))
+            if not bool(torch.isfinite(self._run_model(noise.to(self.device), probe=True)).all()):
+                raise ValueError(f"{self.name}: the model returned NaN or Inf for a blank image and for random "
+                                 "images; a classifier must return finite scores")
         self._check_output_kind(probe)
 
     def with_spec(self, spec: InputSpec) -> Classifier:
@@ -187,6 +192,45 @@ class Classifier:
         """The most probable class of each image and its probability: (labels int64 [B], confidences [B])."""
         confidences, labels = self.probabilities(images).max(dim=1)
         return labels, confidences
+
+    def features(self, images: ImageBatch) -> torch.Tensor:
+        """Penultimate-layer activations [B, D] (float32, on ``device``) of images in [0, 1], without autograd:
+        what the model's last linear layer reads (with 10 crops: their mean). A model may define
+        ``penultimate(inputs)`` returning them itself; otherwise the input of its last ``nn.Linear`` module
+        (in registration order) is caught with a forward pre-hook. Models without either (exported programs,
+        TorchScript files) raise ValueError."""
+        images = self._validated(images)
+        extract = self._feature_extractor()
+        crops = 10 if self.spec.crops is not None else 1
+        per_chunk = max(1, self.max_batch // crops)
+        chunks = []
+        with torch.inference_mode():
+            for start in range(0, len(images), per_chunk):
+                values = extract(self._preprocessed(images[start : start + per_chunk])).float().flatten(1)
+                chunks.append(values.view(-1, crops, values.shape[1]).mean(dim=1))
+        return torch.cat(chunks)
+
+    def _feature_extractor(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        own = getattr(self._model, "penultimate", None)
+        if callable(own):
+            return own
+        last = None
+        if isinstance(self._model, nn.Module) and not isinstance(self._model, torch.jit.ScriptModule):
+            last = next((m for m in reversed(list(self._model.modules())) if isinstance(m, nn.Linear)), None)
+        if last is None:
+            raise ValueError(f"{self.name}: no penultimate layer to read (no nn.Linear module and no "
+                             "penultimate(inputs) method)")
+
+        def extract(inputs: torch.Tensor) -> torch.Tensor:
+            seen: list[torch.Tensor] = []
+            handle = last.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+            try:
+                self._run_model(inputs)
+            finally:
+                handle.remove()
+            return seen[-1]
+
+        return extract
 
     def __call__(self, images: ImageBatch) -> torch.Tensor:
         return self.probabilities(images)
@@ -363,8 +407,15 @@ def _ten_crops(images: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else "(no message)"
+    """The line of an exception's message that says what went wrong: its first, except for TorchScript, which
+    puts a traceback of the scripted code first and the error itself last."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if not lines:
+        return "(no message)"
+    if len(lines) > 1 and "TorchScript interpreter" in lines[0]:
+        name, sep, rest = lines[-1].partition(": ")
+        return rest if sep and name == type(exc).__name__ else lines[-1]
+    return lines[0]
 
 
 def format_shape(shape: Sequence[int | None]) -> str:

@@ -40,6 +40,15 @@ class DifferentiableScorer(ImageScorer, Protocol):
     def log_probabilities(self, images: torch.Tensor) -> torch.Tensor: ...
 
 
+@runtime_checkable
+class FeatureScorer(ImageScorer, Protocol):
+    """Optional: an :class:`ImageScorer` that also gives each image's penultimate-layer activations [B, D] (what
+    its last linear layer reads), as :meth:`Classifier.features` does. ``fooling analyze diversity`` compares
+    elites in this feature space when the scorer has it, and in pixel space only when not."""
+
+    def features(self, images: torch.Tensor) -> torch.Tensor: ...
+
+
 def describe_classifier(classifier: ImageScorer) -> dict[str, Any]:
     """What a run's config.json records about its classifier: name, description, classes and input spec."""
     spec = classifier.spec
