@@ -27,7 +27,8 @@ def assert_same(cpu: CPPNPopulation, gpu: CPPNPopulation) -> None:
 )
 def test_cppn_mutation_matches_cpu(num_outputs, params, monkeypatch):
     monkeypatch.setattr(backend, "CUDA_CHUNK", 7)  # several launches, each with its genome offset
-    cpu = random_population(50, num_outputs, hidden=(0, 20), seed=num_outputs, max_nodes=40, max_edges=120)
+    # Capacity above what the random genomes need (up to about 150 edges for 27 nodes), below the core's limits.
+    cpu = random_population(50, num_outputs, hidden=(0, 20), seed=num_outputs, max_nodes=40, max_edges=256)
     gpu = cpu.to("cuda")
     for generation in range(30):
         mutate_cppn(cpu, seed=555, generation=generation, params=params, genome_offset=3)
@@ -58,7 +59,8 @@ def test_selection_matches_cpu_and_flags_bad_indices():
     assert int(kids.num_nodes[1]) == NUM_INPUTS + 3 and int(kids.num_edges[1]) == 0
     pixels = DirectPopulation.initial(6, 3, 9, 11, seed=1)
     on_gpu = pixels.to("cuda")
-    assert torch.equal(on_gpu.select(index[:3] + [5]).genes.cpu(), pixels.select(index[:3] + [5]).genes)
+    rows = [5, 0, 5, 3]  # this population has 6 genomes
+    assert torch.equal(on_gpu.select(rows).genes.cpu(), pixels.select(rows).genes)
     with pytest.raises(ValueError, match=r"index\[0\] = 6"):
         on_gpu.select([6])
 
