@@ -334,3 +334,7 @@ def test_the_command_line_on_mnist_shaped_runs(tmp_path, capsys):
     error = capsys.readouterr().err.strip()
     assert error.startswith("fooling analyze: error:") and "differ" in error and len(error.splitlines()) == 1
     assert main(["analyze", "structure", str(a), "--out", str(tmp_path / "y"), "--grids", "2,x"]) == 2
+    moved = write_run(tmp_path / "moved", digits, model=str(tmp_path / "gone" / "lenet.pt"), spec=spec)
+    assert main(["analyze", "repetition", str(moved), "--out", str(tmp_path / "m1")]) == 2
+    assert "not there any more; pass --model" in capsys.readouterr().err
+    assert main(["analyze", "repetition", str(moved), "--out", str(tmp_path / "m2"), "--model", "mnist"]) == 0

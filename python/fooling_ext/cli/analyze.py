@@ -13,7 +13,8 @@ from fooling_ext.analyses import (
     repetition,
     structure,
 )
-from fooling_ext.cli.options import CLIError, add_backend_argument
+from fooling_ext.cli.options import CLIError
+from fooling_ext.core.backend import BACKENDS
 
 
 def register_cli(sub) -> None:
@@ -76,8 +77,9 @@ def _common(parser) -> None:
     parser.add_argument("--batch", type=int, default=256, help="images per classifier call (default 256)")
     parser.add_argument("--top", type=int, default=None, metavar="N",
                         help="only the N most confident classes (default: all)")
-    add_backend_argument(parser, "where the classifier scores (default: the run's)")
-    parser.set_defaults(backend=None)
+    parser.add_argument("--backend", choices=BACKENDS, default=None,
+                        help="where the classifier scores: cpu, cuda, or auto (cuda when the CUDA backend can be "
+                             "used); default: the run's")
 
 
 def _positive(name: str, value: int | None) -> None:
