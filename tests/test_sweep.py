@@ -283,23 +283,6 @@ def test_a_worker_killed_mid_run_is_replaced_and_the_run_resumes_to_the_same_arc
     assert_same_archive(run_dir / "archive.npz", tmp_path / "one_by_one" / "archive.npz")
 
 
-def test_a_run_that_fails_is_recorded_and_the_others_finish(local_ray, tmp_path, capsys):
-    junk = tmp_path / "junk.pt2"
-    junk.write_bytes(b"not a model")
-    out = tmp_path / "sweep"
-    args = ["sweep", "--out", str(out), "--models", f"mnist,{junk}", "--option", "generations=3",
-            "--option", "batch=10", "--option", "backend=cpu", "--no-progress"]
-    assert main(args) == 1
-    captured = capsys.readouterr()
-    assert "mnist-cppn-seed0" in captured.out and "1 of 2 runs failed; --resume runs them again" in captured.err
-    runs = {r["name"]: r for r in json.loads((out / "sweep.json").read_text())["runs"]}
-    assert runs["mnist-cppn-seed0"]["status"] == "done"
-    assert runs["junk-cppn-seed0"]["status"] == "failed" and "junk.pt2" in runs["junk-cppn-seed0"]["error"]
-    assert [r["name"] for r in json.loads((out / "summary.json").read_text())["runs"]] == ["mnist-cppn-seed0"]
-    assert main(["sweep", "--out", str(out), "--no-progress"]) == 2  # a sweep is there: --resume or --overwrite
-    assert "holds another sweep; pass --resume to continue it" in capsys.readouterr().err
-
-
 def test_the_fooling_class_experiment_gives_the_same_bytes_with_its_runs_on_ray(local_ray, tmp_path):
     from fooling_ext.classifiers.datasets.mnist import load_mnist
     from fooling_ext.experiments.mnist_fooling_class import RetrainConfig, run_retrain
@@ -314,16 +297,41 @@ def test_the_fooling_class_experiment_gives_the_same_bytes_with_its_runs_on_ray(
         assert (tmp_path / "local" / name).read_bytes() == (tmp_path / "ray" / name).read_bytes(), name
 
 
-def test_the_command_joins_a_running_cluster_by_its_address(local_ray, tmp_path):
-    # Another process (this command) joins the module's Ray as a client of a running cluster.
-    address = ray.get_runtime_context().gcs_address
+def test_the_command_joins_a_running_cluster_and_a_run_that_fails_leaves_the_others(local_ray, tmp_path, capsys):
+    # Another process (this command) joins the module's Ray by its address, as it would a cluster's head.
+    junk = tmp_path / "junk.pt2"
+    junk.write_bytes(b"not a model")
     out = tmp_path / "sweep"
-    command = [sys.executable, "-m", "fooling_ext", "sweep", "--out", str(out), "--address", address, "--seeds", "3",
-               "--option", "generations=4", "--option", "batch=10", "--option", "backend=cpu", "--no-progress"]
+    command = [sys.executable, "-m", "fooling_ext", "sweep", "--out", str(out), "--models", f"mnist,{junk}",
+               "--address", ray.get_runtime_context().gcs_address, "--option", "generations=3",
+               "--option", "batch=10", "--option", "backend=cpu", "--no-progress"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    assert "mnist-cppn-seed3" in done.stdout
-    state = json.loads((out / "sweep.json").read_text())
-    assert [(r["name"], r["status"]) for r in state["runs"]] == [("mnist-cppn-seed3", "done")]
-    attempt = SweepFolder(out).attempts("mnist-cppn-seed3")[0]
+    assert done.returncode == 1, done.stderr
+    assert "mnist-cppn-seed0" in done.stdout and "1 of 2 runs failed; --resume runs them again" in done.stderr
+    runs = {r["name"]: r for r in json.loads((out / "sweep.json").read_text())["runs"]}
+    assert runs["mnist-cppn-seed0"]["status"] == "done"
+    assert runs["junk-cppn-seed0"]["status"] == "failed" and "junk.pt2" in runs["junk-cppn-seed0"]["error"]
+    assert [r["name"] for r in json.loads((out / "summary.json").read_text())["runs"]] == ["mnist-cppn-seed0"]
+    attempt = SweepFolder(out).attempts("mnist-cppn-seed0")[0]
     assert attempt["node"] == ray.get_runtime_context().get_node_id()  # run by the cluster's node, not a new Ray
+    assert main(["sweep", "--out", str(out), "--no-progress"]) == 2  # a sweep is there: --resume or --overwrite
+    assert "holds another sweep; pass --resume to continue it" in capsys.readouterr().err
+
+
+def test_an_interrupted_sweep_stops_its_runs_and_resumes_to_the_same_archives(sweep, tmp_path):
+    _, base = sweep
+    folder = SweepFolder(tmp_path / "sweep")
+
+    def interrupt_at_the_first_checkpoint(progress):
+        if any((folder.path / "runs" / name / "checkpoint.pt").exists() for name in NAMES):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(SweepSpec(**SMALL), folder.path, progress=False, on_progress=interrupt_at_the_first_checkpoint,
+                  poll_seconds=0.05)
+    statuses = [r["status"] for r in folder.read_state()["runs"]]
+    assert "running" not in statuses and "pending" in statuses
+    result = run_sweep(None, folder.path, resume=True, progress=False)
+    assert [r["status"] for r in result.runs] == ["done"] * 4
+    for name in NAMES:
+        assert_same_archive(folder.run_path(name) / "archive.npz", base / "one_by_one" / name / "archive.npz")

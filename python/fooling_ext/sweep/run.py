@@ -13,6 +13,7 @@ dies mid-run is replaced by Ray (up to ``resources.max_retries`` times) and the 
 from __future__ import annotations
 
 import collections
+import contextlib
 import itertools
 import sys
 import time
@@ -30,6 +31,7 @@ from fooling_ext.sweep.spec import RunPoint, SweepSpec, SweepSpecError
 from fooling_ext.sweep.summary import sweep_summary, write_summary
 
 RATE_WINDOW_SECONDS = 30.0  # the evaluations per second shown are those of the last half minute
+CANCEL_WAIT_SECONDS = 10.0  # how long a stopping head waits for its cancelled runs to end
 
 
 @dataclass(frozen=True)
@@ -223,6 +225,13 @@ class _Head:
                     bar.set_postfix_str(counts.line().split(", ", 1)[1], refresh=True)
                 if on_progress is not None:
                     on_progress(counts)
+        except BaseException:
+            for ref in refs:  # the head stops: so do its runs (each resumes from its checkpoint next time)
+                with contextlib.suppress(Exception):
+                    ray.cancel(ref, force=True)
+            with contextlib.suppress(Exception):  # until their workers are gone, so a resume finds the folders free
+                ray.wait(list(refs), num_returns=len(refs), timeout=CANCEL_WAIT_SECONDS)
+            raise
         finally:
             if bar is not None:
                 bar.close()
