@@ -29,13 +29,14 @@ def register_cli(sub) -> None:
     p.add_argument("--option", action="append", default=[], metavar="KEY=V[,V...]",
                    help="an evolve setting and its values, e.g. generations=200 or batch=100,200; repeat for "
                         "several (the keys of EvolveConfig, and cppn_mutation.<field> / direct_mutation.<field>)")
-    p.add_argument("--cpus-per-run", type=float, help="CPUs of each run, also its threads (default 1)")
-    p.add_argument("--gpus-per-run", type=float, help="GPUs of each run; a fraction shares one GPU (default 0)")
-    p.add_argument("--max-retries", type=int, help="restarts of a run whose worker died (default 3)")
-    p.add_argument("--address", default=None,
+    p.add_argument("--cpus-per-run", type=float, metavar="N", help="CPUs of each run, also its threads (default 1)")
+    p.add_argument("--gpus-per-run", type=float, metavar="F",
+                   help="GPUs of each run; a fraction shares one GPU (default 0)")
+    p.add_argument("--max-retries", type=int, metavar="N", help="restarts of a run whose worker died (default 3)")
+    p.add_argument("--address", default=None, metavar="ADDRESS",
                    help="the Ray cluster to join: auto (the one ray start made here) or HEAD:6379 "
                         "(default: start a local Ray)")
-    p.add_argument("--num-cpus", type=int, default=None, help="CPUs of a local Ray (default: all)")
+    p.add_argument("--num-cpus", type=int, default=None, metavar="N", help="CPUs of a local Ray (default: all)")
     p.add_argument("--resume", action="store_true",
                    help="continue the sweep in --out: finished runs are skipped, the others resume")
     p.add_argument("--overwrite", action="store_true", help="replace a sweep already in --out")
