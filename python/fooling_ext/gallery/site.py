@@ -19,7 +19,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from PIL import Image
 
@@ -296,4 +295,4 @@ def build_gallery(runs: Sequence[str | Path], out: str | Path, *, overwrite: boo
 
 def gallery_size(path: str | Path) -> int:
     """Bytes on disk of every file under `path`."""
-    return int(np.sum([p.stat().st_size for p in Path(path).rglob("*") if p.is_file()] or [0]))
+    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
