@@ -155,6 +155,15 @@ def test_a_run_in_progress_is_shown_from_its_checkpoint(mnist, tmp_path):
     assert np.array_equal(shown, cells["images"][4, 0])
 
 
+def test_the_fooling_class_experiments_folder_shows_its_new_run(mnist, tmp_path):
+    experiment = tmp_path / "fooling_class"
+    shutil.copytree(mnist[0], experiment / "after")
+    (experiment / "fooling_class.json").write_text("{}")
+    build_gallery([experiment], tmp_path / "site")
+    info = json.loads((tmp_path / "site" / "gallery.json").read_text())
+    assert [(r["name"], r["path"]) for r in info["runs"]] == [("fooling_class/after", str(experiment / "after"))]
+
+
 def test_a_sweep_shows_its_done_runs_side_by_side_and_lists_the_others(mnist, tmp_path):
     sweep = sweep_folder(tmp_path / "sweep", {"seed1": mnist[0], "seed2": mnist[0], "seed3": None})
     analysis_folder(sweep / "analysis")

@@ -306,6 +306,10 @@ def find_analyses(path: Path, prefix: str) -> list[Analysis]:
     return [load_analysis(p, f"{prefix}/{p.relative_to(path).as_posix()}") for p in found]
 
 
+def _is_run(path: Path) -> bool:
+    return any((path / f).is_file() for f in ("config.json", "archive.npz", "checkpoint.pt"))
+
+
 def load_folder(path: Path, name: str) -> Run:
     """An evolve or gradient run folder, with the analyses found inside it."""
     config = _read_json(path / "config.json", "run configuration") if (path / "config.json").is_file() else None
@@ -357,6 +361,8 @@ def load_sources(paths) -> Sources:
         elif (path / "analysis.json").is_file():
             sources.analyses.append(load_analysis(path, name))
         else:
+            if not _is_run(path) and _is_run(path / "after"):  # fooling imagenet-fooling-class: its new run
+                path, name = path / "after", f"{name}/after"
             sources.runs.append(load_folder(path, name))
             sources.order.append(sources.runs[-1])
     if not sources.all_runs() and not sources.analyses:
