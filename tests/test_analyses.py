@@ -24,7 +24,7 @@ from fooling_ext.analyses import (
     shuffle_tiles,
     structure,
 )
-from fooling_ext.analyses.diversity import compare, rms_distances
+from fooling_ext.analyses.diversity import compare, conclusion, rms_distances
 from fooling_ext.analyses.motifs import background_colour, random_blocks
 from fooling_ext.analyses.tiles import occluded, tile_permutations
 from fooling_ext.classifiers.classifier import Classifier
@@ -223,7 +223,7 @@ def test_compare_identical_runs_give_ratio_zero_and_different_runs_ratio_near_on
 
 def test_diversity_of_identical_and_of_different_runs(tmp_path):
     rng = np.random.default_rng(1)
-    k, size = 6, 8
+    k, size = 16, 8
     base = rng.integers(0, 256, (k, 1, size, size), dtype=np.uint8)
     clf = classifier(TwoLayer(k, size * size), 1, size, classes=k)
     a = write_run(tmp_path / "a", base, seed=1)
@@ -235,9 +235,22 @@ def test_diversity_of_identical_and_of_different_runs(tmp_path):
     assert alike["feature"]["median_ratio"] == pytest.approx(0.0, abs=1e-6)
     apart = diversity([a, c], tmp_path / "apart", classifier=clf)
     assert apart["verdict"] == "holds" and apart["pixel"]["median_ratio"] > 0.8
+    assert apart["pixel"]["nearest_same"] < 0.25  # chance: 1 in 16
     for name in ("analysis.json", "report.md", "per_class.csv", "histogram.png", "examples/classes_by_runs.png"):
         assert (tmp_path / "apart" / name).is_file(), name
     assert read_analysis(tmp_path / "apart")["runs"] == [str(a), str(c)]
+
+
+def test_the_verdict_needs_distant_elites_and_few_own_nearest_neighbours():
+    def verdict(ratio, nearest):
+        summary = {"model": "m", "encoding": "e", "chance_nearest_same": 0.1, "feature": None,
+                   "pixel": {"median_ratio": ratio, "nearest_same": nearest}}
+        return conclusion(summary)[0]
+
+    assert verdict(0.9, 0.1) == "holds"
+    assert verdict(0.9, 0.4) == "partly"  # far apart on the median, yet runs often agree on a class's pattern
+    assert verdict(0.6, 0.1) == "partly"
+    assert verdict(0.3, 0.1) == "does not hold"
 
 
 def test_features_are_the_input_of_the_last_linear_layer_or_the_models_own():
