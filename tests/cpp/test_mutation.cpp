@@ -575,6 +575,23 @@ TEST(Selection, CopiesChosenRowsAndReportsTheFirstBadIndex) {
   EXPECT_EQ(select_rows_cpu(rows.data(), 3, 2, pick.data(), 3, out.data()), -1);
 }
 
+TEST(Selection, GenomesWithoutEdgeRowsAreCopied) {
+  // max_edges = 0: the edge arrays hold nothing and may be null pointers, which are never read or written.
+  HostBatch parents(2, 1, 8, 0), children(3, 1, 8, 0);
+  parents.set_activation(0, kNumInputs, kGaussian);
+  parents.add_node(1, kSine);
+  CppnBatchView from = parents.view(), to = children.view();
+  from.edge_src = from.edge_dst = to.edge_src = to.edge_dst = nullptr;
+  from.edge_weight = to.edge_weight = nullptr;
+  const std::vector<int64_t> index = {1, 0, 2};
+  EXPECT_EQ(select_cppn_cpu(from, index.data(), to), 2);
+  EXPECT_EQ(children.num_nodes, (std::vector<int32_t>{kNumInputs + 2, kNumInputs + 1, kNumInputs + 1}));
+  EXPECT_EQ(children.num_edges, (std::vector<int32_t>{0, 0, 0}));
+  EXPECT_EQ(children.act[kNumInputs + 1], kSine);
+  EXPECT_EQ(children.act[8 + kNumInputs], kGaussian);
+  expect_all_valid(children, "after selection without edge rows");
+}
+
 TEST(Selection, CallChecksNameTheMismatch) {
   HostBatch parents(2, 1), wrong_outputs(2, 3), wrong_capacity(2, 1, 16, 128);
   EXPECT_EQ(check_select_call(parents.view(), parents.view()), "");

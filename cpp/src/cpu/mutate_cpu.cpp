@@ -123,6 +123,8 @@ int64_t first_out_of_range(const int64_t* index, int64_t count, int64_t parent_r
 
 template <typename T>
 void copy_row(const T* from, T* to, int64_t row_size, int64_t parent, int64_t child) {
+  // Rows of no elements (max_edges = 0) may come with null pointers, which memcpy must not be given.
+  if (row_size <= 0) return;
   std::memcpy(to + child * row_size, from + parent * row_size, static_cast<size_t>(row_size) * sizeof(T));
 }
 
