@@ -9,10 +9,11 @@ import io
 import json
 import re
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import numpy as np
 import pytest
-from gallery_runs import class_names, mnist_runs, synthetic_run
+from gallery_runs import analysis_folder, class_names, mnist_runs, synthetic_run
 from PIL import Image
 
 from fooling_ext.gallery import build_gallery
@@ -55,8 +56,9 @@ def synthetic_site(tmp_path_factory) -> tuple[Path, Path]:
 @pytest.fixture(scope="module")
 def mnist_site(tmp_path_factory) -> tuple[Path, Path]:
     evolve_dir, gradient_dir = mnist_runs(tmp_path_factory.mktemp("mnist"))
+    analysis = analysis_folder(tmp_path_factory.mktemp("analysis") / "diversity")
     site = tmp_path_factory.mktemp("site") / "gallery"
-    build_gallery([evolve_dir, gradient_dir], site)
+    build_gallery([evolve_dir, gradient_dir, analysis], site)
     return evolve_dir, site
 
 
@@ -209,3 +211,16 @@ def test_real_mnist_runs_in_the_browser(browser, mnist_site):
     assert "median confidence" in browser.find_element("css selector", "table.figures").text
     assert broken_images(browser) == [] and console_errors(browser) == []
     assert_not_blank(browser)
+
+
+def test_every_page_loads_its_images_and_links_only_to_pages_that_exist(browser, mnist_site):
+    _evolve_dir, site = mnist_site
+    pages = sorted(site.rglob("*.html"))
+    assert len(pages) == 1 + 10 + 2 + 1  # index, classes, runs, the analysis
+    for page in pages:
+        open_page(browser, page)
+        assert broken_images(browser) == [], page
+        targets = browser.execute_script("return [...document.querySelectorAll('a[href]')].map(a => a.href)")
+        files = [Path(unquote(urlparse(t).path)) for t in targets if t.startswith("file:")]
+        assert files and [f for f in files if not f.is_file()] == [], page
+        assert console_errors(browser) == [], page
