@@ -187,7 +187,7 @@ def test_an_interrupted_experiment_resumes_from_the_command_line(tmp_path, mnist
     round_0 = (out / "round_0" / "metrics.json").read_bytes()
     status = main(["retrain", "--rounds", "1", "--out", str(out), "--resume", "--images-per-round", "20",
                    "--generations", "2", "--measure-runs", "0", "--epochs", "1", "--train-limit", "300",
-                   "--test-limit", "200", "--backend", "cpu", "--no-progress"])
+                   "--test-limit", "200", "--backend", "cpu", "--no-progress", "--runner", "local"])
     assert status == 0
     printed = capsys.readouterr().out
     assert printed.startswith("| round | fooling images trained on |") and "| 1 | 20 |" in printed
