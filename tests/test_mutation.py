@@ -306,6 +306,7 @@ def test_select_parents_rejects_bad_indices():
     [("p_weight", 1.5), ("p_activation", -0.1), ("p_add_edge", float("nan")), ("p_delete_edge", 2),
      ("p_add_node", -1e-3), ("p_delete_node", 1.01), ("eta", 0.0), ("eta", -3.0), ("eta", float("inf")),
      ("weight_min", 10.0), ("weight_max", float("inf")), ("add_edge_attempts", 0), ("add_edge_attempts", 2.5),
+     ("add_edge_attempts", 10_001),
      ("p_weight", "0.1"), ("activations", ()), ("activations", ("sine", "relu")), ("activations", "sine")],
 )
 def test_bad_cppn_parameters_name_the_field(field, value):

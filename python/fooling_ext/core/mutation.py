@@ -37,6 +37,9 @@ SEED_LIMIT = 2**64
 _CPPN_PROBABILITIES = ("p_weight", "p_activation", "p_add_edge", "p_delete_edge", "p_add_node", "p_delete_node")
 
 
+MAX_ADD_EDGE_ATTEMPTS = 10_000
+
+
 def _raise_if(message: str) -> None:
     if message:
         raise ValueError(message)
@@ -75,7 +78,9 @@ class CPPNMutation:
             p.activations = sum(1 << i for i in set(activation_ids(self.activations)))
         except ValueError as exc:
             raise ValueError(f"activations: {exc}") from None
-        p.add_edge_attempts = check_int("add_edge_attempts", self.add_edge_attempts, 1, 2**31)
+        # Each attempt draws two nodes; a genome whose every pair is taken would spin through all of them, so
+        # the count is bounded.
+        p.add_edge_attempts = check_int("add_edge_attempts", self.add_edge_attempts, 1, MAX_ADD_EDGE_ATTEMPTS + 1)
         return p
 
 
