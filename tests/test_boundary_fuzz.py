@@ -17,6 +17,8 @@ tests/cpp/test_fuzz.cpp.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -31,7 +33,8 @@ from fooling_ext.core.mutation import DirectMutation, mutate_cppn, mutate_direct
 from fooling_ext.core.reference.render import render_reference
 from fooling_ext.core.render import render
 
-FUZZ = settings(max_examples=60, deadline=None, derandomize=True,
+# 60 examples per property in CI; FOOLING_FUZZ_EXAMPLES=N fuzzes longer (derandomized: the same N cases each time).
+FUZZ = settings(max_examples=int(os.environ.get("FOOLING_FUZZ_EXAMPLES", "60")), deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 CPPN_FIELDS = CPPNPopulation.FIELDS
 DTYPES = (torch.int32, torch.int64, torch.float32, torch.float64, torch.uint8, torch.bool, torch.int16)
@@ -39,6 +42,10 @@ DTYPES = (torch.int32, torch.int64, torch.float32, torch.float64, torch.uint8, t
 
 def small_population(seed: int, batch: int = 3, num_outputs: int = 1) -> CPPNPopulation:
     return random_population(batch, num_outputs=num_outputs, hidden=(0, 4), seed=seed, max_nodes=16, max_edges=48)
+
+
+def bits(t: torch.Tensor) -> torch.Tensor:
+    return t.view(torch.int32) if t.dtype == torch.float32 else t
 
 
 def replacement(original: torch.Tensor, kind: str, dtype: torch.dtype, extra: int) -> torch.Tensor:
@@ -87,7 +94,7 @@ def test_a_replaced_field_is_named_before_the_core_runs(seed, field, kind, dtype
     with pytest.raises(ValueError, match=rf"^{field} "):
         calls[entry]()
     for f in CPPN_FIELDS:  # nothing was written
-        assert torch.equal(getattr(pop, f), before[f]), f
+        assert torch.equal(bits(getattr(pop, f)), bits(before[f])), f
 
 
 @st.composite
@@ -143,8 +150,8 @@ def test_mutation_leaves_an_invalid_genome_untouched_and_keeps_valid_ones_valid(
     else:
         mutate_cppn(pop, seed=seed, generation=generation)
     for b in bad:
-        for f in CPPN_FIELDS:
-            assert torch.equal(getattr(pop, f)[b], before[f][b]), (b, f)
+        for f in CPPN_FIELDS:  # bit for bit (a NaN weight left in place is not equal to itself)
+            assert torch.equal(bits(getattr(pop, f)[b]), bits(before[f][b])), (b, f)
     after = pop.errors()
     good = [b for b in range(pop.batch) if b not in bad]
     assert after[good, 0].tolist() == [0] * len(good)
@@ -177,7 +184,7 @@ def test_direct_populations_are_checked_the_same_way(seed, kind, dtype, extra, r
         replaced.genes = bad
         with pytest.raises(ValueError, match=r"^genes "):
             mutate_direct(replaced, seed=seed, generation=0)
-    if not 0.0 <= rate <= 1.0:  # includes NaN
+    if not 0.0 <= np.float32(rate) <= 1.0:  # the core's parameters are float32; NaN fails both tests
         with pytest.raises(ValueError, match="rate"):
             mutate_direct(pop, seed=seed, generation=0, params=DirectMutation(rate=rate))
     else:
