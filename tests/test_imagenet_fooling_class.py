@@ -208,6 +208,9 @@ def test_the_command_runs_end_to_end(imagenet_extra, tmp_path, capsys):
     row = torch.load(out / "fooling_head.pt", weights_only=True)
     assert row["weight"].shape == (1, 1280) and row["bias"].shape == (1,)
     assert "fooling" in (out / "report.txt").read_text()
+    assert not (out / ".fooling.lock").exists()  # the folder was locked while written, and given up after
+    assert main(["imagenet-fooling-class", "--run", str(source), "--out", str(out), "--no-progress"]) == 2
+    assert capsys.readouterr().err.strip().endswith("is not empty; choose an empty folder or pass --overwrite")
 
 
 def test_a_run_against_another_model_is_refused(tmp_path):

@@ -26,6 +26,7 @@ compared with the first run's.
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import sys
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from fooling_ext._files import atomic_write_text
+from fooling_ext._files import atomic_write_bytes, atomic_write_text
 from fooling_ext._version import __version__
 from fooling_ext.classifiers.datasets.photos import foolbox_photos, image_files, photo_views
 from fooling_ext.classifiers.loading import load_classifier
@@ -51,7 +52,7 @@ from fooling_ext.experiments.imagenet_fooling_class.network import (
     probabilities_of,
 )
 from fooling_ext.runs.archive_file import read_archive
-from fooling_ext.runs.folder import RunFolder, RunFolderError
+from fooling_ext.runs.folder import LOCK_NAME, RunFolder, RunFolderError
 from fooling_ext.search.config import EvolveConfig, upgrade_recorded_config
 from fooling_ext.search.evolve import evolve
 
@@ -129,14 +130,42 @@ def split_elites(source: dict[str, Any], holdout: float, rng: np.random.Generato
     return source["images"][cells[np.sort(order[held:])]], source["images"][cells[np.sort(order[:held])]]
 
 
+class FoolingClassFolder(RunFolder):
+    """The folder of the ImageNet fooling-class experiment (docs/run-folder.md). It is not resumable."""
+
+    KIND = "fooling-class experiment"
+    FILES = ("fooling_head.pt", "fooling_class.json", "report.txt")
+    DIRS = ("after",)
+    PATTERNS = ()
+    RESUME_HINT = ""
+    resume_path = property(lambda self: self.path / "fooling_class.json")
+
+    def holds_run(self) -> bool:
+        return any((self.path / name).exists() for name in (*self.FILES, *self.DIRS))
+
+
 def run_experiment(config: FoolingClassConfig, out: str | Path, *, overwrite: bool = False,
                    progress: bool = True) -> dict[str, Any]:
     """Fit the fooling class, measure it, evolve again against the 1001-class network; write `out`:
-    fooling_head.pt (the new row), fooling_class.json and report.txt (the figures), after/ (the new run)."""
+    fooling_head.pt (the new row), fooling_class.json and report.txt (the figures), after/ (the new run).
+    `out` is locked for this process while the experiment writes it."""
     config.check()
-    out = Path(out)
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise RunFolderError(f"{out} is not empty; choose an empty folder or pass --overwrite")
+    folder = FoolingClassFolder(out)
+    held_before = folder.holds_lock()
+    try:
+        return _run_experiment(config, folder, overwrite=overwrite, progress=progress)
+    finally:
+        if not held_before:
+            folder.release()
+
+
+def _run_experiment(config: FoolingClassConfig, folder: FoolingClassFolder, *, overwrite: bool,
+                    progress: bool) -> dict[str, Any]:
+    out = folder.path
+    if out.exists() and not out.is_dir():
+        raise RunFolderError(f"{out} exists and is not a folder")
+    if out.is_dir() and any(p.name != LOCK_NAME for p in out.iterdir()) and not overwrite:
+        raise RunFolderError(f"{out} is not empty; choose an empty folder or pass overwrite=True")
     device = resolve_device(config.backend)
     sources = [load_source_run(path) for path in config.runs]
     spec = InputSpec(**sources[0]["config"]["classifier"]["spec"])
@@ -145,7 +174,7 @@ def run_experiment(config: FoolingClassConfig, out: str | Path, *, overwrite: bo
             raise ValueError(f"{source['path']} scored its images differently from {sources[0]['path']}")
     render_size = tuple(sources[0]["config"]["run"]["image_size"])
     photos = image_files(config.natural) if config.natural is not None else foolbox_photos()
-    out.mkdir(parents=True, exist_ok=True)
+    folder.prepare(resume=False, overwrite=overwrite)  # the sources are readable: lock, clear, write
     log = _logger(progress)
 
     rng = np.random.default_rng(config.seed)
@@ -163,7 +192,9 @@ def run_experiment(config: FoolingClassConfig, out: str | Path, *, overwrite: bo
     per_image = 10 if spec.crops is not None else 1
     natural_cv = cross_validated_p_fooling(head, positive, natural, per_image, config.folds, config.fit, rng)
     fit_stats = fit_fooling_row(head, positive, natural.flatten(0, 1), config.fit)
-    torch.save({"format": HEAD_FORMAT, "spec": dataclasses.asdict(spec), **head.row_state()}, out / "fooling_head.pt")
+    buffer = io.BytesIO()
+    torch.save({"format": HEAD_FORMAT, "spec": dataclasses.asdict(spec), **head.row_state()}, buffer)
+    atomic_write_bytes(out / "fooling_head.pt", buffer.getvalue())
 
     original = load_classifier("imagenet", spec=spec, device=device)
     result: dict[str, Any] = {
