@@ -7,6 +7,9 @@ experiment, with a compiled C++/CUDA core for rendering and mutating whole popul
 The package is layered (docs/architecture.md); each layer imports only those below it:
 
     cli          the ``fooling`` command: every argparse line
+    sweep        many runs as Ray tasks (Ray imported only when a sweep runs)
+    gallery      beside sweep: a static HTML site of runs, sweeps and analyses
+    analyses     beside experiments: diversity across runs, repeated motifs, global structure
     experiments  gradient ascent, the fooling-class experiments on MNIST and ImageNet
     search       archive, MAP-Elites (ask/tell), encodings, the paper's defaults, evolve()
     runs         run folders, checkpoints, the archive file, tables, images and plots
@@ -22,6 +25,7 @@ from __future__ import annotations
 import warnings
 
 from fooling_ext._version import __version__
+from fooling_ext.analyses import DiversityConfig, RepetitionConfig, StructureConfig, diversity, repetition, structure
 from fooling_ext.classifiers import Classifier, ImageScorer, InputSpec, ModelSpec, load_classifier
 from fooling_ext.core import (
     CPPNMutation,
@@ -65,6 +69,7 @@ __all__ = [
     "DirectEncoding",
     "DirectMutation",
     "DirectPopulation",
+    "DiversityConfig",
     "EvolveConfig",
     "EvolveResult",
     "GenomeError",
@@ -75,9 +80,12 @@ __all__ = [
     "MapElites",
     "ModelSpec",
     "Population",
+    "RepetitionConfig",
+    "StructureConfig",
     "SweepSpec",
     "build_info",
     "cuda_available",
+    "diversity",
     "evolve",
     "gradient_ascent",
     "halving_rate",
@@ -86,10 +94,12 @@ __all__ = [
     "mutate_cppn",
     "mutate_direct",
     "render",
+    "repetition",
     "resolve_backend",
     "resolve_device",
     "run_sweep",
     "select_parents",
+    "structure",
 ]
 
 # Names of the direct encoding before it had one word everywhere; they keep working, with a warning.
