@@ -141,7 +141,7 @@ def test_checkpoints_are_written_on_schedule_and_at_the_end_once(tmp_path, lenet
 def test_folder_holding_a_run_is_refused_unless_resume_or_overwrite(tmp_path, lenet):
     out = tmp_path / "run"
     evolve(small(generations=2), out, classifier=lenet, progress=False)
-    with pytest.raises(RunFolderError, match="holds another run; pass --resume .* or --overwrite"):
+    with pytest.raises(RunFolderError, match="holds another run; pass resume=True .* or overwrite=True to replace it"):
         evolve(small(generations=2), out, classifier=lenet, progress=False)
     result = evolve(small(generations=3, seed=9), out, classifier=lenet, overwrite=True, progress=False)
     assert json.loads((out / "config.json").read_text())["run"]["seed"] == 9
