@@ -138,7 +138,7 @@ def test_round_files_hold_the_harvest_and_reproduce_from_the_seeds(experiment):
     saved = RoundMetrics.from_dict(json.loads((round_dir / "metrics.json").read_text()))
     assert saved == rounds[1]
     assert json.loads((round_dir / "training.json").read_text())["num_train"] == 2000 + 200
-    assert Image.open(round_dir / "grid.png").size == (10 * 128, 2 * (128 + 30))
+    assert Image.open(round_dir / "grid.png").size == (10 * (128 + 6) + 6, 2 * (128 + 30) + 3 * 6)  # 2 rows, gaps
 
 
 def test_table_and_plot_summarise_every_round(experiment):
