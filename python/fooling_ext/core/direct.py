@@ -19,6 +19,7 @@ import torch
 from fooling_ext._files import read_npz, write_npz
 from fooling_ext.core.backend import launch, resolve_device
 from fooling_ext.core.checks import check_int, check_tensor
+from fooling_ext.core.cppn import GenomeError
 from fooling_ext.core.population import Population
 
 # The on-disk name of this file format, unchanged since its first version.
@@ -104,10 +105,8 @@ class DirectPopulation(Population):
         flat = self.genes.reshape(self.batch, -1)
         bad = torch.nonzero(~((flat >= 0.0) & (flat <= 1.0)).all(dim=1)).flatten()  # NaN fails both tests
         if bad.numel():
-            error = ValueError(f"genome {int(bad[0])}: genes must be finite and in [0, 1] ({bad.numel()} genomes "
-                               "are not)")
-            error.genome = int(bad[0])
-            raise error
+            raise GenomeError(int(bad[0]), "genes", f"genes must be finite and in [0, 1] ({bad.numel()} genomes "
+                              "are not)")
         return self
 
     # ----------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import torch
 
+from fooling_ext.core.cppn import GenomeError
 from fooling_ext.runs.archive_file import check_archive, write_archive
 from fooling_ext.runs.images import to_uint8
 from fooling_ext.runs.notebook import class_grid_html
@@ -182,10 +183,8 @@ class Archive:
             genomes = encoding.from_tensors({k: v[cells].contiguous() for k, v in self.genomes.items()})
             try:
                 genomes.validate()
-            except ValueError as exc:  # "genome i: ..." of the occupied cells' genomes, or one for all of them
-                genome = getattr(exc, "genome", None)
-                if genome is None:
-                    raise ValueError(f"{where}: the genomes are invalid: {exc}") from exc
+            except GenomeError as exc:  # "genome i: ..." of the occupied cells' genomes
+                genome = exc.genome
                 cell = int(cells[genome])
                 what = str(exc).removeprefix(f"genome {genome}: ")
                 raise ValueError(f"{where}: the genome of class {cell} ({self.class_names[cell]}) is invalid: "
