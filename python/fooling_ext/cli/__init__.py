@@ -66,6 +66,15 @@ def _describe_os_error(exc: OSError) -> str:
     return f"{reason}: {' -> '.join(str(p) for p in paths)}" if paths else reason
 
 
+def _stdout_is_broken() -> bool:
+    """Whether standard output's reader went away (a broken pipe elsewhere, a socket say, is an error)."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return True
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command. A user error (bad option, bad file, bad folder, bad environment variable) prints one
     line naming the option or the path and exits with status 2, never a traceback."""
@@ -75,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except OSError as exc:
-        if isinstance(exc, BrokenPipeError):  # the reader went away (`fooling report RUN | head`): stop quietly
+        if isinstance(exc, BrokenPipeError) and _stdout_is_broken():  # `fooling report RUN | head`: stop quietly
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 0
         if exc.errno is None:  # raised by the package with its own message (a FileNotFoundError naming a file)
