@@ -98,7 +98,10 @@ def test_when_nothing_passes_the_classifier_keeps_its_settings():
 def test_candidates_are_float32_on_the_cpu_and_add_reduced_precision_on_cuda():
     assert candidate_settings(torch.device("cpu")) == [FLOAT32, FLOAT32_CL]
     cuda = candidate_settings(torch.device("cuda"))
-    assert {s.dtype for s in cuda} == {torch.float32, torch.float16, torch.bfloat16} and len(cuda) == 6
+    assert {s.dtype for s in cuda} == {torch.float32, torch.float16, torch.bfloat16} and len(cuda) == 8
+    assert [(s.channels_last, s.tf32) for s in cuda if s.dtype == torch.float32] == [
+        (False, False), (True, False), (False, True), (True, True)]
+    assert cuda[0] == FLOAT32  # strict float32, the reference, is measured first
 
 
 def test_apply_settings_converts_the_weights_layout_both_ways():
@@ -120,6 +123,8 @@ def test_bad_arguments_are_value_errors():
         choose_inference_settings(clf, images(), candidates=[])
     with pytest.raises(ValueError, match="dtype must be one of"):
         InferenceSettings(torch.float64)
+    with pytest.raises(ValueError, match="tf32 applies to float32 only"):
+        InferenceSettings(torch.bfloat16, tf32=True)
 
 
 def test_evolve_records_the_measured_choice_and_runs_with_it(tmp_path):
@@ -137,7 +142,7 @@ def test_fast_inference_is_off_on_the_cpu_by_default(tmp_path):
     lenet = load_classifier("mnist")
     evolve(EvolveConfig(generations=1, batch=8, backend="cpu"), tmp_path / "run", classifier=lenet, progress=False)
     inference = json.loads((tmp_path / "run" / "config.json").read_text())["inference"]
-    assert inference == {"chosen": {"dtype": "float32", "channels_last": False}}
+    assert inference == {"chosen": {"dtype": "float32", "channels_last": False, "tf32": False}}
 
 
 @pytest.mark.skipif(not hasattr(getattr(torch.backends.cudnn, "conv", None), "fp32_precision"),
@@ -150,3 +155,41 @@ def test_the_float32_reference_turns_tf32_off_on_cuda_and_restores_the_settings(
     assert (conv.fp32_precision, matmul.fp32_precision) == before
     with strict_float32(torch.device("cpu")):
         assert (conv.fp32_precision, matmul.fp32_precision) == before
+
+
+class PrecisionRecorder(nn.Module):
+    """A classifier's model that records the cuDNN float32 precision in force while it runs."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen: list[str] = []
+        self.linear = nn.Linear(3 * 8 * 8, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen.append(torch.backends.cudnn.conv.fp32_precision)
+        return self.linear(x.flatten(1))
+
+
+@pytest.mark.skipif(not hasattr(getattr(torch.backends.cudnn, "conv", None), "fp32_precision"),
+                    reason="torch < 2.9 has only the allow_tf32 flags")
+@pytest.mark.filterwarnings("ignore:CUDA is not available:UserWarning")
+def test_a_classifier_on_cuda_scores_in_strict_float32_unless_tf32_was_chosen():
+    # Only the flags are read, so the model may stay on the CPU while the classifier says "cuda".
+    model = PrecisionRecorder()
+    clf = load_classifier(model, spec=InputSpec(3, 8, 8))
+    clf.device = torch.device("cuda")
+    before = torch.backends.cudnn.conv.fp32_precision
+    batch = images(2)
+    model.seen.clear()
+    clf._run_model(batch)
+    apply_settings(clf, InferenceSettings(tf32=True))
+    clf._run_model(batch)
+    apply_settings(clf, InferenceSettings(torch.bfloat16))
+    clf._run_model(batch)  # autocast: the float32 flags are left as they are
+    assert model.seen == ["ieee", "tf32", before]
+    assert torch.backends.cudnn.conv.fp32_precision == before
+    clf.device = torch.device("cpu")
+    model.seen.clear()
+    apply_settings(clf, InferenceSettings(tf32=True))
+    clf._run_model(batch)  # on the CPU the flags are not touched
+    assert model.seen == [before]

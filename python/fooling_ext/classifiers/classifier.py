@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fooling_ext.classifiers.precision import float32_precision
 from fooling_ext.classifiers.spec import InputSpec
 from fooling_ext.core.backend import resolve_device
 
@@ -51,7 +52,10 @@ class Classifier:
     output's shape against ``class_names``. An ``nn.Module`` is switched to eval mode and moved to ``device``
     (the caller's module object itself, as ``nn.Module.to`` does). ``channels_last`` (which converts the module's
     weights) and a ``dtype`` of float16 or bfloat16 (autocast) are optional speed-ups; channels-last also speeds
-    up convolutional networks such as EfficientNet on CPUs.
+    up convolutional networks such as EfficientNet on CPUs. On a GPU, float32 means strict IEEE float32 (no TF32
+    in cuDNN convolutions and CUDA matrix products, whatever PyTorch's global flags say) unless ``tf32`` is set,
+    which :func:`~fooling_ext.classifiers.inference.choose_inference_settings` does only when TF32 keeps the
+    probabilities within its tolerance.
     """
 
     def __init__(
@@ -66,6 +70,7 @@ class Classifier:
         max_batch: int = DEFAULT_MAX_BATCH,
         channels_last: bool = False,
         dtype: torch.dtype = torch.float32,
+        tf32: bool = False,
     ) -> None:
         if not callable(model):
             raise TypeError(f"model must be callable (an nn.Module or a function), got {type(model).__name__}")
@@ -81,6 +86,7 @@ class Classifier:
         self.max_batch = max_batch
         self.channels_last = channels_last
         self.dtype = dtype
+        self.tf32 = bool(tf32)
         self.nonfinite_count = 0
         self._warned_nonfinite = False
         self._model = model
@@ -308,11 +314,12 @@ class Classifier:
         """Call the model and check that it returned a [N, K] tensor; float32 whatever the autocast dtype."""
         if self.channels_last:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
-        autocast = (
-            torch.autocast(device_type=self.device.type, dtype=self.dtype)
-            if self.dtype != torch.float32
-            else contextlib.nullcontext()
-        )
+        if self.dtype != torch.float32:
+            autocast = torch.autocast(device_type=self.device.type, dtype=self.dtype)
+        elif self.device.type == "cuda":
+            autocast = float32_precision(self.device, tf32=self.tf32)
+        else:
+            autocast = contextlib.nullcontext()
         try:
             with autocast:
                 if probe:

@@ -7,21 +7,23 @@ probability. :func:`choose_inference_settings` therefore measures each candidate
 the run will actually score, keeps only the candidates whose probabilities stay within ``tolerance`` (max abs,
 default 1e-3) of strict float32, and applies the fastest of those to the classifier.
 
-Candidates: on a GPU, float32 / float16 / bfloat16 each with and without channels-last; on a CPU, float32 with
-and without channels-last (reduced-precision autocast on a CPU is slow or inexact). Strict float32 means
-TF32 off: on GPUs that have it, PyTorch lets cuDNN convolutions use TF32 by default, so that setting is
-measured like any other instead of being taken as the reference.
+Candidates: on a GPU, strict float32 / float32 with TF32 / float16 / bfloat16 autocast, each with and without
+channels-last; on a CPU, float32 with and without channels-last (reduced-precision autocast on a CPU is slow or
+inexact). Strict float32 means TF32 off: PyTorch lets cuDNN convolutions use TF32 by default on GPUs that have
+it, so a :class:`~fooling_ext.classifiers.classifier.Classifier` scores in strict float32 unless its ``tf32``
+setting is on, and TF32 is measured here like any other candidate instead of being taken as the reference.
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import torch
 from torch import nn
+
+from fooling_ext.classifiers.precision import strict_float32
 
 DEFAULT_TOLERANCE = 1e-3
 _DTYPE_NAMES = {torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16"}
@@ -29,21 +31,28 @@ _DTYPE_NAMES = {torch.float32: "float32", torch.float16: "float16", torch.bfloat
 
 @dataclass(frozen=True)
 class InferenceSettings:
-    """How a classifier runs its model: the autocast dtype (float32: no autocast) and the memory layout."""
+    """How a classifier runs its model: the autocast dtype (float32: no autocast), the memory layout, and
+    for float32 on a GPU whether cuDNN convolutions and matrix products may use TF32 (off: strict float32)."""
 
     dtype: torch.dtype = torch.float32
     channels_last: bool = False
+    tf32: bool = False
 
     def __post_init__(self) -> None:
         if self.dtype not in _DTYPE_NAMES:
             raise ValueError(f"dtype must be one of {list(_DTYPE_NAMES.values())}, got {self.dtype}")
+        if self.tf32 and self.dtype != torch.float32:
+            raise ValueError(f"tf32 applies to float32 only, not to {_DTYPE_NAMES[self.dtype]} autocast")
 
     def describe(self) -> str:
-        precision = "float32" if self.dtype == torch.float32 else f"{_DTYPE_NAMES[self.dtype]} autocast"
+        if self.dtype != torch.float32:
+            precision = f"{_DTYPE_NAMES[self.dtype]} autocast"
+        else:
+            precision = "float32 (TF32)" if self.tf32 else "float32"
         return f"{precision}, {'channels-last' if self.channels_last else 'contiguous'}"
 
     def to_dict(self) -> dict[str, object]:
-        return {"dtype": _DTYPE_NAMES[self.dtype], "channels_last": self.channels_last}
+        return {"dtype": _DTYPE_NAMES[self.dtype], "channels_last": self.channels_last, "tf32": self.tf32}
 
 
 @dataclass(frozen=True)
@@ -85,18 +94,22 @@ class InferenceChoice:
 
 def candidate_settings(device: torch.device) -> list[InferenceSettings]:
     """The settings worth trying on `device`, float32 contiguous first."""
-    dtypes = (torch.float32, torch.float16, torch.bfloat16) if device.type == "cuda" else (torch.float32,)
-    return [InferenceSettings(dtype, channels_last) for dtype in dtypes for channels_last in (False, True)]
+    if device.type != "cuda":
+        return [InferenceSettings(torch.float32, channels_last) for channels_last in (False, True)]
+    precisions = ((torch.float32, False), (torch.float32, True), (torch.float16, False), (torch.bfloat16, False))
+    return [InferenceSettings(dtype, channels_last, tf32) for dtype, tf32 in precisions
+            for channels_last in (False, True)]
 
 
 def current_settings(classifier) -> InferenceSettings:
-    return InferenceSettings(classifier.dtype, bool(classifier.channels_last))
+    return InferenceSettings(classifier.dtype, bool(classifier.channels_last), bool(getattr(classifier, "tf32", False)))
 
 
 def apply_settings(classifier, settings: InferenceSettings):
     """Make `classifier` run with `settings` (in place; returns it). A module's weights follow the layout."""
     classifier.dtype = settings.dtype
     classifier.channels_last = settings.channels_last
+    classifier.tf32 = settings.tf32
     if isinstance(classifier.model, nn.Module):
         layout = torch.channels_last if settings.channels_last else torch.contiguous_format
         classifier.model.to(memory_format=layout)
@@ -161,24 +174,3 @@ def _timed(classifier, images: torch.Tensor) -> float:
 def _synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-@contextlib.contextmanager
-def strict_float32(device: torch.device) -> Iterator[None]:
-    """IEEE float32 in cuDNN convolutions and CUDA matrix products (no TF32), for the duration (CUDA only)."""
-    if device.type != "cuda":
-        yield
-        return
-    conv = getattr(torch.backends.cudnn, "conv", None)
-    if conv is not None and hasattr(conv, "fp32_precision"):  # torch >= 2.9; mixing in the old flags is an error
-        holders, name, strict = (conv, torch.backends.cuda.matmul), "fp32_precision", "ieee"
-    else:
-        holders, name, strict = (torch.backends.cudnn, torch.backends.cuda.matmul), "allow_tf32", False
-    saved = [getattr(holder, name) for holder in holders]
-    for holder in holders:
-        setattr(holder, name, strict)
-    try:
-        yield
-    finally:
-        for holder, value in zip(holders, saved):
-            setattr(holder, name, value)
