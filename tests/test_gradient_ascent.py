@@ -121,3 +121,25 @@ def test_cli_writes_a_run_folder(tmp_path, capsys):
     assert (out / "grid.png").exists() and (out / "report.txt").read_text().startswith("class")
     assert main(["gradient", "--classes", "nine", "--backend", "cpu", "--out", str(tmp_path / "x")]) == 2
     assert "unknown class name 'nine'" in capsys.readouterr().err
+
+
+def test_progress_bar_counts_every_step_of_every_batch_and_changes_nothing(lenet, capsys):
+    cfg = GradientConfig(classes=[0, 1, 2], steps=3, target=None, batch=2, seed=1)
+    quiet = gradient_ascent(lenet, cfg)
+    assert capsys.readouterr().err == ""
+    shown = gradient_ascent(lenet, cfg, progress=True)
+    err = capsys.readouterr().err
+    assert "6/6" in err and "step" in err  # 2 batches x 3 steps
+    np.testing.assert_array_equal(quiet.confidence, shown.confidence)
+    # A batch that reaches its target early still fills its share of the bar; the postfix counts the classes.
+    gradient_ascent(lenet, GradientConfig(classes=[1], steps=50, target=0.5), progress=True)
+    err = capsys.readouterr().err
+    assert "50/50" in err and ">= target: 1/1 classes" in err
+
+
+def test_cli_progress_goes_to_stderr_unless_no_progress(tmp_path, capsys):
+    argv = ["gradient", "--classes", "3", "--steps", "2", "--target", "1.0", "--backend", "cpu"]
+    assert main(argv + ["--out", str(tmp_path / "a")]) == 0
+    assert "2/2" in capsys.readouterr().err
+    assert main(argv + ["--no-progress", "--out", str(tmp_path / "b")]) == 0
+    assert capsys.readouterr().err == ""

@@ -26,13 +26,15 @@ def register_cli(sub) -> None:
     p.add_argument("--target", type=float, default=0.9999, help="stop a class at this confidence (default 0.9999)")
     p.add_argument("--decay", type=float, default=0.0,
                    help="L2 decay towards the mean image per step (default 0; the original script used 0.01)")
-    p.add_argument("--blur", type=float, default=0.0, help="Gaussian blur sigma in pixels (0: off)")
-    p.add_argument("--blur-every", type=whole_number(1), default=1, help="blur every N steps")
+    p.add_argument("--blur", type=float, default=0.0, help="Gaussian blur sigma in pixels (default 0: off)")
+    p.add_argument("--blur-every", type=whole_number(1), default=1, help="blur every N steps (default 1)")
     p.add_argument("--lr-policy", choices=LR_POLICIES, default="progress", help="step-size rule (default progress)")
-    p.add_argument("--lr", type=float, default=0.01, help="step size for --lr-policy constant")
-    p.add_argument("--start", choices=START_MODES, default="mean_plus", help="starting image")
+    p.add_argument("--lr", type=float, default=0.01, help="step size for --lr-policy constant (default 0.01)")
+    p.add_argument("--start", choices=START_MODES, default="mean_plus", help="starting image: the model's mean image plus noise, uniform noise, or the mean image "
+                        "(default mean_plus)")
     p.add_argument("--seed", type=whole_number(0), default=0, help="seed of the starting noise (default 0)")
-    p.add_argument("--batch", type=whole_number(1), default=100, help="classes climbed at once")
+    p.add_argument("--batch", type=whole_number(1), default=100, help="classes climbed at once (default 100)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_gradient)
 
 
@@ -46,7 +48,7 @@ def _cmd_gradient(args) -> int:
     resolve_classes(config.classes, clf.class_names)  # an unknown class is refused before the folder is made
     folder = GradientFolder(args.out)
     folder.prepare(resume=False, overwrite=args.overwrite)
-    result = gradient_ascent(clf, config)
+    result = gradient_ascent(clf, config, progress=not args.no_progress)
     write_gradient_run(folder, result, config, clf)
     print((folder.path / "report.txt").read_text().rstrip())
     print(f"run folder: {folder.path}")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -138,8 +139,9 @@ def _mean_image(clf, shape: tuple[int, int, int], device) -> torch.Tensor:
 
 
 def gradient_ascent(clf: DifferentiableScorer, config: GradientConfig | None = None, *,
-                    image_size: tuple[int, int] | None = None) -> GradientResult:
-    """Climb each chosen class's probability from noise; see the module docstring."""
+                    image_size: tuple[int, int] | None = None, progress: bool = False) -> GradientResult:
+    """Climb each chosen class's probability from noise; see the module docstring. `progress`: a progress bar
+    on stderr over the steps of every batch of classes (a batch that stops early counts its remaining steps)."""
     config = config or GradientConfig()
     config.check()
     classes = resolve_classes(config.classes, clf.class_names)
@@ -150,12 +152,22 @@ def gradient_ascent(clf: DifferentiableScorer, config: GradientConfig | None = N
     gen = torch.Generator(device="cpu").manual_seed(config.seed)
     history_sum: dict[int, list[float]] = {}
     images, steps_taken, confidence = [], [], []
-    for start in range(0, len(classes), config.batch):
-        chunk = classes[start : start + config.batch]
-        x, taken, conf = _climb(clf, chunk, mean, config, gen, history_sum)
-        images.append(x.cpu())
-        steps_taken.extend(taken)
-        confidence.append(conf)
+    chunks = [classes[start : start + config.batch] for start in range(0, len(classes), config.batch)]
+    bar = _progress_bar(len(chunks) * config.steps) if progress else None
+    try:
+        for index, chunk in enumerate(chunks):
+            x, taken, conf = _climb(clf, chunk, mean, config, gen, history_sum, bar)
+            images.append(x.cpu())
+            steps_taken.extend(taken)
+            confidence.append(conf)
+            if bar is not None:
+                bar.update((index + 1) * config.steps - bar.n)  # the steps a batch that stopped early skipped
+                if config.target is not None:
+                    reached = int((np.concatenate(confidence) >= config.target).sum())
+                    bar.set_postfix_str(f">= target: {reached}/{len(classes)} classes")
+    finally:
+        if bar is not None:
+            bar.close()
     images_t = torch.cat(images)
     confidence = np.concatenate(confidence)
     history = [{"generation": s, **confidence_stats(v)} for s, v in sorted(history_sum.items())]
@@ -163,8 +175,14 @@ def gradient_ascent(clf: DifferentiableScorer, config: GradientConfig | None = N
                           np.asarray(steps_taken), history)
 
 
+def _progress_bar(total: int):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="step", dynamic_ncols=True, file=sys.stderr)
+
+
 def _climb(clf, chunk: list[int], mean: torch.Tensor, cfg: GradientConfig, gen: torch.Generator,
-           history: dict[int, list[float]]):
+           history: dict[int, list[float]], bar=None):
     device = mean.device
     n = len(chunk)
     shape = (n, *mean.shape)
@@ -193,6 +211,8 @@ def _climb(clf, chunk: list[int], mean: torch.Tensor, cfg: GradientConfig, gen: 
         obj = clf.probabilities(x.detach()).gather(1, target[:, None]).squeeze(1)
         last_conf = obj
         history.setdefault(step, []).extend(obj.cpu().tolist())
+        if bar is not None:
+            bar.update(1)
         if cfg.target is not None:
             reached = active & (obj.double() >= cfg.target)  # float64, as reports compare
             for i in torch.nonzero(reached).flatten().tolist():
