@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
 import torch
 
 from fooling_ext.classifiers import ImageScorer, InputSpec, load_classifier
+from fooling_ext.classifiers.models import load_lenet
 from fooling_ext.cli import main
 from fooling_ext.runs import RunFolder, RunFolderError
 from fooling_ext.runs.report import load_report
-from fooling_ext.search import EvolveConfig, evolve, paper_batch, render_size
+from fooling_ext.search import EvolveConfig, RunInterrupted, evolve, paper_batch, render_size, resume
+from fooling_ext.search.config import upgrade_recorded_config
 from fooling_ext.search.encodings import DirectEncoding
 
 
@@ -107,19 +115,133 @@ def test_a_run_recorded_with_the_old_name_of_the_direct_mutation_settings_resume
         evolve(changed, tmp_path / "b", classifier=lenet, resume=True, progress=False)
 
 
-def test_interrupt_keeps_finished_generations_and_resumes(tmp_path, lenet):
+def assert_outputs_show_the_checkpoint(folder, generation):
+    """The readable outputs of a stopped run are those of the generations its checkpoint holds."""
+    state = RunFolder(folder).load_checkpoint()
+    assert state["generation"] == generation
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["generations"] == generation and summary["evaluations"] == state["evaluations"]
+    with np.load(folder / "archive.npz") as z:
+        np.testing.assert_array_equal(z["confidence"], state["archive"]["confidence"].numpy())
+        np.testing.assert_array_equal(z["images"], state["archive"]["images"].numpy())
+    occupied = int(state["archive"]["occupied"].sum())
+    assert occupied > 0 and len(list((folder / "images").glob("*.png"))) == occupied
+    assert (folder / "grid.png").exists() and (folder / "confidence.png").exists()
+    assert len((folder / "report.txt").read_text().splitlines()) == 1 + 10 + 2
+
+
+def test_interrupt_keeps_finished_generations_writes_the_outputs_and_resumes(tmp_path, lenet):
     straight = evolve(small(generations=9), classifier=lenet, progress=False)
 
     def stop_after_five(row):
         if row["generation"] == 4:
             raise KeyboardInterrupt
 
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(RunInterrupted) as stopped:
         evolve(small(generations=9), tmp_path / "run", classifier=lenet, progress=False, on_generation=stop_after_five)
-    state = RunFolder(tmp_path / "run").load_checkpoint()
-    assert state["generation"] == 5  # the five generations that finished were kept (checkpoint_every = 3)
-    resumed = evolve(small(generations=9), tmp_path / "run", classifier=lenet, resume=True, progress=False)
+    assert isinstance(stopped.value, KeyboardInterrupt)  # code that catches Ctrl-C still does
+    assert (stopped.value.generation, stopped.value.generations) == (5, 9)
+    # The five generations that finished were kept (checkpoint_every = 3), and the outputs show them.
+    assert_outputs_show_the_checkpoint(tmp_path / "run", 5)
+    resumed = resume(tmp_path / "run", classifier=lenet, progress=False)
     assert_same_archive(straight, resumed)
+
+
+def test_cli_interrupt_prints_the_command_that_resumes_to_the_end(tmp_path, lenet, capsys, monkeypatch):
+    search_evolve = sys.modules["fooling_ext.search.evolve"]  # the module (the package exports evolve() by its name)
+    straight = evolve(small(generations=6), classifier=lenet, progress=False)
+    step, calls = search_evolve.generation_step, []
+
+    def interrupted_step(*args):
+        calls.append(1)
+        if len(calls) == 5:  # Ctrl-C inside the fifth generation
+            raise KeyboardInterrupt
+        return step(*args)
+
+    monkeypatch.setattr(search_evolve, "generation_step", interrupted_step)
+    out = tmp_path / "my run"
+    argv = ["evolve", "--generations", "6", "--batch", "24", "--seed", "3", "--checkpoint-every", "3",
+            "--backend", "cpu", "--no-progress", "--out", str(out)]
+    assert main(argv) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("fooling evolve: interrupted after 4 of 6 generations")
+    command = err[0].split("continue with: ")[1]
+    assert command == f"fooling evolve --out '{out}' --resume --generations 6"
+    assert_outputs_show_the_checkpoint(out, 4)
+    monkeypatch.setattr(search_evolve, "generation_step", step)
+    words = shlex.split(command)
+    assert words[0] == "fooling" and main(words[1:]) == 0
+    resumed = RunFolder(out).load_checkpoint()["archive"]
+    assert all(torch.equal(value, resumed[key]) for key, value in straight.archive.state_dict().items())
+
+
+def test_sigint_stops_the_command_with_status_130_and_readable_outputs(tmp_path):
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "fooling_ext", "evolve", "--generations", "1000000", "--batch", "8",
+               "--checkpoint-every", "1000", "--backend", "cpu", "--no-progress", "--out", str(out)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    metrics = out / "metrics.csv"
+    deadline = time.monotonic() + 300
+    while proc.poll() is None and time.monotonic() < deadline:
+        if metrics.exists() and len(metrics.read_text().splitlines()) >= 1 + 3:
+            break
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err
+    last = err.strip().splitlines()[-1]
+    assert last.endswith(f"continue with: fooling evolve --out {out} --resume --generations 1000000"), last
+    generation = RunFolder(out).load_checkpoint()["generation"]
+    assert generation >= 3 and f"interrupted after {generation} of 1000000 generations" in last
+    assert_outputs_show_the_checkpoint(out, generation)
+
+
+def test_resume_reads_the_configuration_from_the_folder(tmp_path, lenet):
+    straight = evolve(small(encoding="direct", generations=7, direct_mutation={"rate": 0.2}), classifier=lenet,
+                      progress=False)
+    out = tmp_path / "run"
+    evolve(small(encoding="direct", generations=4, direct_mutation={"rate": 0.2}), out, progress=False)
+    assert EvolveConfig.from_run(out) == small(encoding="direct", generations=4, direct_mutation={"rate": 0.2},
+                                               batch=24, image_size=(28, 28))
+    (out / "config.json").unlink()  # the checkpoint records it too
+    assert EvolveConfig.from_run(out).direct_mutation == {"rate": 0.2}
+    resumed = resume(out, generations=7, checkpoint_every=2, progress=False)  # no model or classifier given
+    assert_same_archive(straight, resumed)
+    assert EvolveConfig.from_run(out).checkpoint_every == 2
+    with pytest.raises(RunFolderError, match="nothing to resume"):
+        resume(tmp_path / "absent", progress=False)
+
+
+def test_a_model_file_that_moved_resumes_and_another_model_is_refused(tmp_path, lenet):
+    first, moved, other = tmp_path / "first" / "lenet.pt", tmp_path / "moved" / "weights.pt", tmp_path / "other.pt"
+    first.parent.mkdir()
+    weights = load_lenet().state_dict()
+    torch.save(weights, first)
+    noise = torch.Generator().manual_seed(0)
+    changed = {k: v + 0.05 * torch.randn(v.shape, generator=noise) for k, v in weights.items()}
+    torch.save(changed, other)
+    straight = evolve(small(generations=6), classifier=lenet, progress=False)
+    out = tmp_path / "run"
+    evolve(small(model=str(first), generations=3), out, progress=False)
+    moved.parent.mkdir()
+    first.rename(moved)
+    with pytest.raises(FileNotFoundError, match=r"the run's model file .*lenet.pt' is not there \(moved\?\)"):
+        resume(out, generations=6, progress=False)
+    with pytest.raises(RunFolderError, match="is not the one the run was made with"):
+        resume(out, generations=6, model=str(other), progress=False)
+    resumed = resume(out, generations=6, model=str(moved), progress=False)
+    assert_same_archive(straight, resumed)
+    assert EvolveConfig.from_run(out).model == str(moved)  # the next resume finds it there
+
+
+def test_settings_of_the_other_encoding_recorded_by_earlier_versions_read_as_unset():
+    recorded = {"run": {"encoding": "direct", "coords": "pixel", "color": "hsv", "pixel_mutation": {"rate": 0.3}}}
+    run = upgrade_recorded_config(recorded)["run"]
+    assert run == {"encoding": "direct", "coords": "normalized", "color": "hsl", "direct_mutation": {"rate": 0.3}}
+    run = upgrade_recorded_config({"run": {"encoding": "cppn", "coords": "pixel", "halve_every": 5}})["run"]
+    assert run == {"encoding": "cppn", "coords": "pixel", "halve_every": None}
 
 
 def test_checkpoints_are_written_on_schedule_and_at_the_end_once(tmp_path, lenet, monkeypatch):
@@ -200,6 +322,12 @@ def test_resume_against_a_model_with_other_classes_is_refused(tmp_path, lenet):
         (dict(checkpoint_every=0), "checkpoint_every must be a whole number > 0"),
         (dict(seed=-1), r"seed must be a whole number in \[0, 2\^63\)"),
         (dict(backend="tpu"), "backend must be one of"),
+        (dict(halve_every=1000), "halve_every applies to the direct encoding only, not to cppn"),
+        (dict(direct_mutation={"rate": 0.2}), "direct_mutation applies to the direct encoding only, not to cppn"),
+        (dict(encoding="direct", coords="pixel"), "coords applies to the cppn encoding only, not to direct"),
+        (dict(encoding="direct", color="hsv"), "color applies to the cppn encoding only"),
+        (dict(encoding="direct", max_nodes=12), "max_nodes applies to the cppn encoding only"),
+        (dict(encoding="direct", cppn_mutation={"p_weight": 0.2}), "cppn_mutation applies to the cppn encoding"),
     ],
 )
 def test_bad_settings_are_value_errors(lenet, change, message):

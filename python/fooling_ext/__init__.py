@@ -53,8 +53,10 @@ from fooling_ext.search import (
     EvolveConfig,
     EvolveResult,
     MapElites,
+    RunInterrupted,
     evolve,
     make_encoding,
+    resume,
 )
 from fooling_ext.sweep import SweepSpec, run_sweep
 
@@ -81,6 +83,7 @@ __all__ = [
     "ModelSpec",
     "Population",
     "RepetitionConfig",
+    "RunInterrupted",
     "StructureConfig",
     "SweepSpec",
     "build_info",
@@ -97,6 +100,7 @@ __all__ = [
     "repetition",
     "resolve_backend",
     "resolve_device",
+    "resume",
     "run_sweep",
     "select_parents",
     "structure",

@@ -6,11 +6,11 @@ from fooling_ext.search.archive import IMPROVED, INSERTION_MODES, NEW, NOT_ADDED
 from fooling_ext.search.config import EvolveConfig
 from fooling_ext.search.defaults import paper_batch, render_size
 from fooling_ext.search.encodings import ENCODINGS, CPPNEncoding, DirectEncoding, Encoding, make_encoding
-from fooling_ext.search.evolve import EvolveResult, evolve
+from fooling_ext.search.evolve import EvolveResult, RunInterrupted, evolve, resume
 from fooling_ext.search.map_elites import MapElites
 
 __all__ = [
     "ENCODINGS", "IMPROVED", "INSERTION_MODES", "NEW", "NOT_ADDED", "AddResult", "Archive", "CPPNEncoding",
-    "DirectEncoding", "Encoding", "EvolveConfig", "EvolveResult", "MapElites", "evolve", "make_encoding",
-    "paper_batch", "render_size",
+    "DirectEncoding", "Encoding", "EvolveConfig", "EvolveResult", "MapElites", "RunInterrupted", "evolve",
+    "make_encoding", "paper_batch", "render_size", "resume",
 ]

@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
 from fooling_ext.core.backend import BACKENDS
 from fooling_ext.core.cppn import DEFAULT_MAX_EDGES, DEFAULT_MAX_NODES
+from fooling_ext.runs.folder import RunFolder, RunFolderError
 from fooling_ext.search.archive import INSERTION_MODES
 from fooling_ext.search.encodings import ENCODINGS
+
+# Settings that apply to one encoding only: name -> (encoding, the value that leaves it unset). A setting given
+# for the other encoding would be silently ignored, so EvolveConfig.check refuses it.
+ENCODING_SETTINGS = {
+    "coords": ("cppn", "normalized"),
+    "color": ("cppn", "hsl"),
+    "max_nodes": ("cppn", DEFAULT_MAX_NODES),
+    "max_edges": ("cppn", DEFAULT_MAX_EDGES),
+    "cppn_mutation": ("cppn", {}),
+    "direct_mutation": ("direct", {}),
+    "halve_every": ("direct", None),
+}
 
 
 @dataclass
@@ -55,6 +70,54 @@ class EvolveConfig:
             raise ValueError(f"image_size must be (height, width) >= 1, got {self.image_size!r}")
         if self.halve_every is not None and self.halve_every <= 0:
             raise ValueError(f"halve_every must be > 0 when given, got {self.halve_every}")
+        for name, (encoding, unset) in ENCODING_SETTINGS.items():
+            if self.encoding != encoding and getattr(self, name) != unset:
+                raise ValueError(f"{name} applies to the {encoding} encoding only, not to {self.encoding} "
+                                 f"(got {name}={getattr(self, name)!r})")
+
+    @classmethod
+    def from_run(cls, folder: str | os.PathLike) -> EvolveConfig:
+        """The configuration a run folder records (its config.json, else its checkpoint's), with the key names
+        of this version: ``evolve(EvolveConfig.from_run(out), out, resume=True)`` continues the run."""
+        return cls.from_recorded(read_recorded_config(folder))
+
+    @classmethod
+    def from_recorded(cls, recorded: dict[str, Any]) -> EvolveConfig:
+        """The EvolveConfig of a recorded configuration (config.json's content)."""
+        run = upgrade_recorded_config(recorded).get("run")
+        if not isinstance(run, dict):
+            raise ValueError("the recorded configuration has no 'run' section")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(run) - known)
+        if unknown:
+            raise ValueError(f"the recorded configuration has settings this version does not know: {unknown} "
+                             f"(recorded by fooling_ext {recorded.get('fooling_ext', '?')})")
+        values = dict(run)
+        if values.get("image_size") is not None:
+            values["image_size"] = tuple(values["image_size"])
+        return cls(**values)
+
+
+def read_recorded_config(folder: str | os.PathLike) -> dict[str, Any]:
+    """A run folder's recorded configuration, upgraded (:func:`upgrade_recorded_config`): config.json, or the
+    checkpoint's when config.json is missing or unreadable."""
+    run = RunFolder(folder)
+    if not run.path.is_dir():
+        raise RunFolderError(f"no run folder at {run.path}")
+    if run.config_path.is_file():
+        try:
+            recorded = run.read_config()
+        except RunFolderError:
+            if not run.checkpoint_path.exists():
+                raise
+            recorded = run.load_checkpoint(required=("config",))["config"]
+    elif run.checkpoint_path.exists():
+        recorded = run.load_checkpoint(required=("config",))["config"]
+    else:
+        raise RunFolderError(f"{run.path} holds no run: neither config.json nor checkpoint.pt")
+    if not isinstance(recorded, dict):
+        raise RunFolderError(f"{run.config_path} does not hold a run configuration")
+    return upgrade_recorded_config(recorded)
 
 
 # Keys of the recorded "run" configuration that later versions call otherwise: old name -> new name.
@@ -65,7 +128,12 @@ def upgrade_recorded_config(recorded: dict[str, Any]) -> dict[str, Any]:
     """A run's recorded configuration (config.json, a checkpoint's) with the key names of this version, so that
     runs made by earlier versions resume and serve as sources as they are."""
     run = recorded.get("run")
-    if not isinstance(run, dict) or not any(old in run for old in _RENAMED_RUN_KEYS):
+    if not isinstance(run, dict):
         return recorded
     run = {_RENAMED_RUN_KEYS.get(key, key): value for key, value in run.items()}
+    # Earlier versions accepted and recorded settings of the other encoding, which the run ignored: they never
+    # changed what it computed, so they read as unset.
+    for name, (encoding, unset) in ENCODING_SETTINGS.items():
+        if name in run and run.get("encoding", encoding) != encoding:
+            run[name] = unset
     return {**recorded, "run": run}

@@ -25,26 +25,40 @@ import torch
 from fooling_ext._version import __version__
 from fooling_ext.classifiers.classifier import Classifier
 from fooling_ext.classifiers.inference import choose_inference_settings, current_settings
-from fooling_ext.classifiers.loading import load_classifier
+from fooling_ext.classifiers.loading import BUILTIN_MODELS, load_classifier
 from fooling_ext.classifiers.protocol import ImageScorer, describe_classifier
+from fooling_ext.classifiers.spec import InputSpec
 from fooling_ext.core.backend import resolve_device
 from fooling_ext.runs.folder import RunFolder, RunFolderError, config_differences
 from fooling_ext.runs.notebook import class_grid_html
 from fooling_ext.runs.report import confidence_stats, summary_line
 from fooling_ext.search.archive import Archive
-from fooling_ext.search.config import EvolveConfig, upgrade_recorded_config
+from fooling_ext.search.config import EvolveConfig, read_recorded_config, upgrade_recorded_config
 from fooling_ext.search.defaults import paper_batch, render_size
 from fooling_ext.search.encodings import Encoding, make_encoding
 from fooling_ext.search.map_elites import MapElites
 from fooling_ext.search.outputs import write_outputs
 
-# Settings that may change when a run is resumed: they do not change what the run computes.
+# Settings that may change when a run is resumed: they do not change what the run computes. (`model` may change
+# too, to the place a model file moved to: accepted when that model scores the run's elites as recorded.)
 RESUMABLE_CHANGES = ("run.generations", "run.checkpoint_every", "run.backend", "run.fast_inference")
+# How far a moved model's probabilities for the run's elites may lie from the recorded ones: fast inference
+# keeps each run within 1e-3 of float32, so two runs' settings within 2e-3 of each other.
+MOVED_MODEL_TOLERANCE = 2e-3
 # Parts of the recorded configuration measured anew each time a run starts or resumes.
 MEASURED_AT_START = ("inference",)
 
 METRIC_FIELDS = ("generation", "best", "median", "mean", "n99", "n9999", "classes", "occupied", "new_cells",
                  "improved_cells", "evaluations", "seconds")
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a run that writes a folder: the generations that finished are in its checkpoint and its
+    readable outputs (archive.npz, images, grids, plot, report, summary). ``resume(folder)`` continues it."""
+
+    def __init__(self, folder: Path, generation: int, generations: int):
+        super().__init__(f"{folder}: interrupted after {generation} of {generations} generations")
+        self.folder, self.generation, self.generations = folder, generation, generations
 
 
 @dataclass
@@ -138,6 +152,66 @@ def generation_metrics(archive: Archive, generation: int, result, evaluations: i
     }
 
 
+def recorded_classifier(recorded: dict[str, Any], device: str | torch.device = "cpu", *,
+                        model: str | None = None) -> Classifier:
+    """The classifier a run was made with, from its recorded configuration: the recorded model (or `model`,
+    where the file is now) with the recorded input spec, class names and name, so that a model file described
+    by flags when the run started needs no description again."""
+    run, described = recorded["run"], recorded["classifier"]
+    path = str(model if model is not None else run["model"])
+    if path not in BUILTIN_MODELS and not Path(path).exists():
+        raise FileNotFoundError(f"the run's model file {path!r} is not there (moved?): pass model=PATH with the "
+                                "place it is now")
+    spec = InputSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in described["spec"].items()})
+    return load_classifier(path, spec=spec, class_names=described["class_names"], name=described["name"],
+                           device=device)
+
+
+def resume(
+    folder: str | Path,
+    *,
+    generations: int | None = None,
+    checkpoint_every: int | None = None,
+    backend: str | None = None,
+    fast_inference: bool | None = None,
+    model: str | None = None,
+    classifier: ImageScorer | None = None,
+    progress: bool = True,
+    on_generation: Callable[[dict[str, Any]], None] | None = None,
+) -> EvolveResult:
+    """Continue the run in `folder` with the configuration it records (:meth:`EvolveConfig.from_run`). Only
+    what does not change the results may be given: more (or the same) `generations`, `checkpoint_every`,
+    `backend`, `fast_inference` (None keeps the recorded value), and `model`, the place a model file moved
+    to, accepted when it scores the run's elites as recorded. `classifier` replaces the recorded model by an
+    object in memory (checked against the recorded classes and input spec)."""
+    if not RunFolder(folder).resume_path.exists():
+        raise RunFolderError(f"nothing to resume: {RunFolder(folder).resume_path} does not exist")
+    recorded = read_recorded_config(folder)
+    config = EvolveConfig.from_recorded(recorded)
+    changes = dict(generations=generations, checkpoint_every=checkpoint_every, backend=backend,
+                   fast_inference=fast_inference, model=None if model is None else str(model))
+    config = dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})
+    if classifier is None:
+        classifier = recorded_classifier(recorded, resolve_device(config.backend), model=config.model)
+    return evolve(config, folder, classifier=classifier, resume=True, progress=progress, on_generation=on_generation)
+
+
+def check_moved_model(classifier: ImageScorer, encoding: Encoding, archive: Archive, batch: int, where: str) -> None:
+    """Refuse a model that does not score the run's elites as recorded: the run continues only with the
+    classifier it was made with (a model file may move, not change)."""
+    cells = archive.occupied_cells()
+    worst = 0.0
+    for start in range(0, cells.numel(), batch):
+        ids = cells[start:start + batch]
+        genomes = encoding.from_tensors({k: v[ids].contiguous() for k, v in archive.genomes.items()})
+        probs = classifier.probabilities(encoding.render(genomes))
+        got = probs[torch.arange(ids.numel(), device=probs.device), ids.to(probs.device)].double().cpu()
+        worst = max(worst, float((got - archive.confidence[ids].double().cpu()).abs().max()))
+    if worst > MOVED_MODEL_TOLERANCE:
+        raise RunFolderError(f"{where}: the model {classifier.name!r} is not the one the run was made with: it scores "
+                             f"the run's elites up to {worst:.3g} away from the recorded confidences")
+
+
 def evolve(
     config: EvolveConfig,
     out: str | Path | None = None,
@@ -158,6 +232,11 @@ def evolve(
     another size and, with fast inference, run with its fastest settings; any other object is used as it is.
     config.batch None: the paper's number of children for the classifier and encoding (search.defaults).
     on_generation: called with each generation's metrics (after the archive update).
+    resume: continue the run in `out` (:func:`resume` reads its configuration from the folder). `config` may
+    differ from the recorded one only in RESUMABLE_CHANGES, and in `model` where a model file moved (it must
+    score the run's elites as recorded). Without `classifier`, the recorded model and input description.
+    Ctrl-C (KeyboardInterrupt) checkpoints the generations that finished, writes the readable outputs and
+    raises :class:`RunInterrupted`.
     """
     held_before = out is not None and RunFolder(out).holds_lock()
     try:
@@ -171,7 +250,10 @@ def evolve(
 def _evolve(config, out, *, classifier, resume, overwrite, progress, on_generation) -> EvolveResult:
     config.check()
     device = resolve_device(config.backend)
-    if classifier is None:
+    folder = RunFolder(out) if out is not None else None
+    if classifier is None and resume and folder is not None and folder.resume_path.exists():
+        classifier = recorded_classifier(read_recorded_config(out), device, model=config.model)
+    elif classifier is None:
         classifier = load_classifier(config.model, device=device)
     else:
         classifier = classifier.to(device)
@@ -192,7 +274,6 @@ def _evolve(config, out, *, classifier, resume, overwrite, progress, on_generati
     cfg = full_config(config, classifier, encoding)
     cfg["inference"] = inference
 
-    folder = RunFolder(out) if out is not None else None
     archive = Archive(classifier.class_names, encoding.tensors(encoding.initial(1, 0, device)),
                       (encoding.channels, encoding.height, encoding.width), insertion=config.insertion, device=device)
     metrics: list[dict[str, Any]] = []
@@ -202,12 +283,20 @@ def _evolve(config, out, *, classifier, resume, overwrite, progress, on_generati
         if resume:
             state = folder.load_checkpoint(required=("config", "generation", "archive", "metrics"))
             ignore = RESUMABLE_CHANGES + MEASURED_AT_START + ("fooling_ext", "torch")
-            diffs = config_differences(upgrade_recorded_config(state["config"]), cfg, ignore=ignore)
+            previous = upgrade_recorded_config(state["config"])
+            moved = previous.get("run", {}).get("model") != config.model
+            if moved:  # checked below, on the run's elites
+                ignore += ("run.model", "classifier.description")
+            diffs = config_differences(previous, cfg, ignore=ignore)
             if diffs:
                 raise RunFolderError("cannot resume with a different configuration: " + "; ".join(diffs))
             try:
                 archive.load_state_dict(state["archive"])
                 archive.validate(encoding, where=f"checkpoint {folder.checkpoint_path}")
+                if moved:
+                    check_moved_model(classifier, encoding, archive, config.batch, str(folder.path))
+            except RunFolderError:
+                raise
             except ValueError as exc:  # a resumed run never carries an invalid genome or score forward
                 raise RunFolderError(str(exc) if "checkpoint" in str(exc) else
                                      f"checkpoint {folder.checkpoint_path}: {exc}") from exc
@@ -256,8 +345,14 @@ def _evolve(config, out, *, classifier, resume, overwrite, progress, on_generati
             if me.generation % config.checkpoint_every == 0:
                 checkpoint()
     except KeyboardInterrupt:
-        checkpoint()  # keep every generation that finished
-        raise
+        if bar is not None:
+            bar.close()
+            bar = None
+        checkpoint()  # keep every generation that finished, and show them
+        if folder is None:
+            raise
+        write_outputs(folder, archive, metrics, cfg)
+        raise RunInterrupted(folder.path, me.generation, config.generations) from None
     finally:
         if bar is not None:
             bar.close()

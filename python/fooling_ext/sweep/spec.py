@@ -18,7 +18,9 @@ A specification, as TOML (JSON takes the same keys)::
     max_retries = 3                    # times a run whose worker died is started again
 
 Each run is named after its grid point, ``<model>-<encoding>-seed<seed>`` followed by ``-<key><value>`` for every
-option with more than one value (``mnist-cppn-seed1-batch100``), and writes its run folder ``runs/<name>``.
+option with more than one value (``mnist-cppn-seed1-batch100``), and writes its run folder ``runs/<name>``. A
+setting of one encoding (search.config.ENCODING_SETTINGS: coords, color, halve_every, direct_mutation.<field>...)
+goes to that encoding's runs only.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from typing import Any, Mapping
 from fooling_ext.classifiers.loading import BUILTIN_MODELS
 from fooling_ext.core.mutation import CPPNMutation, DirectMutation
 from fooling_ext.core.render import COLORS, COORDS
-from fooling_ext.search.config import EvolveConfig
+from fooling_ext.search.config import ENCODING_SETTINGS, EvolveConfig
 from fooling_ext.search.encodings import ENCODINGS, make_encoding
 
 SPEC_KEYS = ("models", "encodings", "seeds", "options", "resources")
@@ -73,6 +75,8 @@ class RunPoint:
     def config(self) -> EvolveConfig:
         values: dict[str, Any] = {"model": self.model, "encoding": self.encoding, "seed": self.seed}
         for key, value in self.options.items():
+            if ENCODING_SETTINGS.get(key.split(".", 1)[0], (self.encoding,))[0] != self.encoding:
+                continue  # a setting of the other encoding (a grid over both encodings): not this run's
             if "." in key:
                 group, name = key.split(".", 1)
                 values.setdefault(group, {})[name] = value
