@@ -185,9 +185,12 @@ def test_an_interrupted_experiment_resumes_from_the_command_line(tmp_path, mnist
         run_retrain(tiny, out, progress=False, data=mnist, on_round=stop)
     assert (out / "round_0" / "metrics.json").is_file() and not (out / "round_1").exists()
     round_0 = (out / "round_0" / "metrics.json").read_bytes()
-    status = main(["retrain", "--rounds", "1", "--out", str(out), "--resume", "--images-per-round", "20",
-                   "--generations", "2", "--measure-runs", "0", "--epochs", "1", "--train-limit", "300",
-                   "--test-limit", "200", "--backend", "cpu", "--no-progress", "--runner", "local"])
+    # The configuration comes from the folder; an option that would change the results is refused in one line.
+    assert main(["retrain", "--out", str(out), "--resume", "--generations", "3", "--epochs", "1"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"fooling retrain: error: --generations, --epochs cannot be given with --resume: the experiment in {out} was "
+        "made with --generations 2, --epochs 1 and continues with it (with --resume give only --rounds, --backend)")
+    status = main(["retrain", "--out", str(out), "--resume", "--backend", "cpu", "--no-progress", "--runner", "local"])
     assert status == 0
     printed = capsys.readouterr().out
     assert printed.startswith("| round | fooling images trained on |") and "| 1 | 20 |" in printed

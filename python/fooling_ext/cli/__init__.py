@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Python parameters named in the library's messages, and the flags a command-line user knows them by.
-_PARAMETERS_AS_FLAGS = (("resume=True", "--resume"), ("overwrite=True", "--overwrite"))
+_PARAMETERS_AS_FLAGS = (("resume=True", "--resume"), ("overwrite=True", "--overwrite"), ("model=PATH", "--model PATH"))
 
 
 def _as_flags(message: str, parser: argparse.ArgumentParser, command: str) -> str:

@@ -3,45 +3,132 @@
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
 
-from fooling_ext.cli.options import add_model_arguments, classifier_from_args, parse_size, probability, whole_number
+from fooling_ext.cli.options import (
+    CLIError,
+    Option,
+    add_model_arguments,
+    check_applies,
+    classifier_from_args,
+    fill_defaults,
+    parse_size,
+    probability,
+    refuse_changes_on_resume,
+    whole_number,
+)
 from fooling_ext.core.render import COLORS, COORDS
+from fooling_ext.runs.folder import RunFolder
 from fooling_ext.runs.report import load_report, summary_line
 from fooling_ext.search.archive import INSERTION_MODES
-from fooling_ext.search.config import EvolveConfig
+from fooling_ext.search.config import EvolveConfig, read_recorded_config
 from fooling_ext.search.encodings import ENCODINGS
-from fooling_ext.search.evolve import evolve
+from fooling_ext.search.evolve import RunInterrupted, evolve, resume
+
+
+def _run(key: str):
+    return lambda cfg: cfg["run"].get(key)
+
+
+def _spec(key: str):
+    return lambda cfg: cfg["classifier"]["spec"].get(key)
+
+
+def _size(cfg) -> str:
+    return "x".join(str(n) for n in cfg["run"]["image_size"])
+
+
+def _model_size(cfg) -> str:
+    return f"{_spec('height')(cfg)}x{_spec('width')(cfg)}"
+
+
+def _classes(cfg) -> str:
+    names = cfg["classifier"]["class_names"]
+    return f"its {len(names)} recorded class names ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''})"
+
+
+def _direct_rate(cfg) -> float | None:
+    return cfg["encoding"].get("mutation", {}).get("rate")
+
+
+CPPN, DIRECT = ("cppn",), ("direct",)
+# Every option that describes a run: its default (argparse leaves it None, so that an option given can be told
+# from one left out), its value in the run's config.json (None: --resume accepts it, as it does not change what
+# the run computes: search.evolve.RESUMABLE_CHANGES, and --model for a model file that moved), and the
+# encodings it applies to (another encoding refuses it). A new option joins with one line.
+EVOLVE_OPTIONS = {
+    "encoding": Option("cppn", _run("encoding")),
+    "generations": Option(200),
+    "batch": Option(None, _run("batch")),
+    "seed": Option(0, _run("seed")),
+    "insertion": Option("all", _run("insertion")),
+    "image_size": Option(None, _size),
+    "checkpoint_every": Option(50),
+    "coords": Option("normalized", _run("coords"), CPPN),
+    "color": Option("hsl", _run("color"), CPPN),
+    "mutation_rate": Option(None, _direct_rate, DIRECT),
+    "halve_every": Option(None, _run("halve_every"), DIRECT),
+    "fast_inference": Option(None),
+    "no_progress": Option(False),
+    "backend": Option("auto"),
+    "model": Option("mnist"),
+    "model_channels": Option(None, _spec("channels")),
+    "model_size": Option(None, _model_size),
+    "model_mean": Option(None, _spec("mean")),
+    "model_std": Option(None, _spec("std")),
+    "model_scale": Option(None, _spec("scale")),
+    "model_output": Option(None, _spec("output")),
+    "model_classes": Option(None, _classes),
+    "model_resize": Option(None, _spec("resize")),
+    "crops": Option(None, _spec("crops")),
+}
+
+
+def _default(dest: str) -> str:
+    return f"default {EVOLVE_OPTIONS[dest].default}"
 
 
 def register_cli(sub) -> None:
-    p = sub.add_parser("evolve", help="evolve fooling images with MAP-Elites",
-                       description="Evolve images the classifier labels with near-certainty (MAP-Elites).")
-    add_model_arguments(p)
-    p.add_argument("--encoding", choices=ENCODINGS, default="cppn", help="genome encoding (default cppn)")
-    p.add_argument("--generations", type=whole_number(1), default=200, help="generations to run (default 200)")
+    p = sub.add_parser(
+        "evolve", help="evolve fooling images with MAP-Elites",
+        description="Evolve images the classifier labels with near-certainty (MAP-Elites). "
+                    "`fooling evolve --out RUN --resume` continues a run with the configuration RUN records; only "
+                    "--generations, --checkpoint-every, --backend, --fast-inference, --no-progress and --model "
+                    "(a model file that moved) may be given with it.")
+    add_model_arguments(p, unset_defaults=True)
+    p.add_argument("--encoding", choices=ENCODINGS, default=None, help=f"genome encoding ({_default('encoding')})")
+    p.add_argument("--generations", type=whole_number(1), default=None,
+                   help=f"generations to run, in all ({_default('generations')}; on --resume the recorded number)")
     p.add_argument("--batch", type=whole_number(1), default=None,
                    help="children per generation (default: the paper's, 400 for CPPNs against imagenet, else 200)")
-    p.add_argument("--seed", type=whole_number(0), default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=whole_number(0), default=None, help=f"random seed ({_default('seed')})")
     p.add_argument("--out", required=True, help="run folder to write")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its checkpoint, with the configuration it records")
     p.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
-    p.add_argument("--insertion", choices=INSERTION_MODES, default="all",
-                   help="'all': a child enters every cell it beats (the original code); 'top': only its top class")
+    p.add_argument("--insertion", choices=INSERTION_MODES, default=None,
+                   help="'all': a child enters every cell it beats (the original code); 'top': only its top class "
+                        f"({_default('insertion')})")
     p.add_argument("--image-size", type=parse_size, default=None, metavar="HxW",
                    help="render size (default: the model's input size; 256x256 for imagenet)")
-    p.add_argument("--checkpoint-every", type=whole_number(1), default=50, help="generations between checkpoints (default 50)")
-    p.add_argument("--coords", choices=tuple(COORDS), default="normalized",
-                   help="CPPN x, y inputs on [-1, 1] or as pixel indices (the original code)")
-    p.add_argument("--color", choices=tuple(COLORS), default="hsl", help="how 3 CPPN outputs become RGB")
+    p.add_argument("--checkpoint-every", type=whole_number(1), default=None,
+                   help=f"generations between checkpoints ({_default('checkpoint_every')})")
+    p.add_argument("--coords", choices=tuple(COORDS), default=None,
+                   help="cppn encoding: the x, y inputs on [-1, 1] ('normalized') or as pixel indices ('pixel', the "
+                        f"original code) ({_default('coords')})")
+    p.add_argument("--color", choices=tuple(COLORS), default=None,
+                   help=f"cppn encoding: how 3 CPPN outputs become RGB ({_default('color')})")
     p.add_argument("--mutation-rate", type=probability, default=None,
                    help="direct encoding: per-gene mutation probability (default 0.1)")
     p.add_argument("--halve-every", type=whole_number(1), default=None,
-                   help="direct encoding: halve the mutation rate every N generations (the paper: 1000)")
+                   help="direct encoding: halve the mutation rate every N generations (default: never; the paper: "
+                        "1000)")
     p.add_argument("--fast-inference", action=argparse.BooleanOptionalAction, default=None,
                    help="run the classifier with the fastest settings (reduced precision, channels-last) whose "
                         "probabilities stay within 1e-3 of float32, measured at start (default: on for cuda, "
                         "off for cpu)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true", default=None, help="no progress bar")
     p.set_defaults(func=_cmd_evolve)
 
     r = sub.add_parser("report", help="print the per-class table of a run folder")
@@ -50,6 +137,21 @@ def register_cli(sub) -> None:
 
 
 def _cmd_evolve(args) -> int:
+    try:
+        result = _resume(args) if args.resume else _new_run(args)
+    except RunInterrupted as exc:
+        command = f"fooling evolve --out {shlex.quote(str(args.out))} --resume --generations {exc.generations}"
+        print(f"fooling evolve: interrupted after {exc.generation} of {exc.generations} generations (checkpoint and "
+              f"outputs written to {exc.folder}); continue with: {command}", file=sys.stderr)
+        return 130
+    print(summary_line(result.archive.confidences()))
+    print(f"run folder: {result.folder}")
+    return 0
+
+
+def _new_run(args):
+    check_applies(args, EVOLVE_OPTIONS, "encoding")
+    fill_defaults(args, EVOLVE_OPTIONS)
     clf = classifier_from_args(args)
     direct_mutation = {} if args.mutation_rate is None else {"rate": args.mutation_rate}
     config = EvolveConfig(
@@ -58,12 +160,20 @@ def _cmd_evolve(args) -> int:
         checkpoint_every=args.checkpoint_every, coords=args.coords, color=args.color,
         direct_mutation=direct_mutation, halve_every=args.halve_every, fast_inference=args.fast_inference,
     )
-    result = evolve(config, args.out, classifier=clf, resume=args.resume, overwrite=args.overwrite,
-                    progress=not args.no_progress)
-    conf = result.archive.confidences()
-    print(summary_line(conf))
-    print(f"run folder: {result.folder}")
-    return 0
+    return evolve(config, args.out, classifier=clf, overwrite=args.overwrite, progress=not args.no_progress)
+
+
+def _resume(args):
+    """--resume: the configuration comes from the run folder; only what does not change the results may be given."""
+    if args.overwrite:
+        raise CLIError("--resume and --overwrite cannot be used together")
+    folder = RunFolder(args.out)
+    if not folder.resume_path.exists():
+        raise CLIError(f"nothing to resume: {folder.resume_path} does not exist")
+    refuse_changes_on_resume(args, EVOLVE_OPTIONS, read_recorded_config(args.out), args.out)
+    return resume(args.out, generations=args.generations, checkpoint_every=args.checkpoint_every,
+                  backend=args.backend, fast_inference=args.fast_inference, model=args.model,
+                  progress=not args.no_progress)
 
 
 def _cmd_report(args) -> int:

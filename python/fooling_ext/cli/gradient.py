@@ -30,8 +30,9 @@ def register_cli(sub) -> None:
     p.add_argument("--blur-every", type=whole_number(1), default=1, help="blur every N steps (default 1)")
     p.add_argument("--lr-policy", choices=LR_POLICIES, default="progress", help="step-size rule (default progress)")
     p.add_argument("--lr", type=float, default=0.01, help="step size for --lr-policy constant (default 0.01)")
-    p.add_argument("--start", choices=START_MODES, default="mean_plus", help="starting image: the model's mean image plus noise, uniform noise, or the mean image "
-                        "(default mean_plus)")
+    p.add_argument("--start", choices=START_MODES, default="mean_plus",
+                   help="starting image: the model's mean image plus noise, uniform noise, or the "
+                        "mean image (default mean_plus)")
     p.add_argument("--seed", type=whole_number(0), default=0, help="seed of the starting noise (default 0)")
     p.add_argument("--batch", type=whole_number(1), default=100, help="classes climbed at once (default 100)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

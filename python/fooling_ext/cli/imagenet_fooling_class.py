@@ -24,7 +24,8 @@ def register_cli(sub) -> None:
     p.add_argument("--views", type=int, default=8, help="views per natural photo: whole + random crops (default 8)")
     p.add_argument("--holdout", type=float, default=0.2, help="share of the elites held out (default 0.2)")
     p.add_argument("--folds", type=int, default=5, help="cross-validation folds over the photos (default 5)")
-    p.add_argument("--weight-decay", type=float, default=RowFit.weight_decay, help="L2 penalty on the new row")
+    p.add_argument("--weight-decay", type=float, default=RowFit.weight_decay,
+                   help=f"L2 penalty on the new row (default {RowFit.weight_decay})")
     p.add_argument("--seed", type=int, default=0, help="seed of the hold-out split and the crops (default 0)")
     p.add_argument("--no-evolve", action="store_true", help="fit and measure the class only")
     p.add_argument("--generations", type=int, default=None, help="generations of the new run (default: as RUN)")

