@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import platform
 
 import numpy as np
 import pytest
@@ -12,6 +14,7 @@ import torch
 from fooling_ext.classifiers import load_classifier
 from fooling_ext.classifiers.datasets.mnist import MnistData, load_mnist
 from fooling_ext.classifiers.models import MNIST_LENET_WEIGHTS, LeNet, load_lenet
+from fooling_ext.classifiers.pinned_training import pinned_environment, train_lenet_pinned
 from fooling_ext.classifiers.training import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_EPOCHS,
@@ -109,3 +112,35 @@ def test_train_mnist_command_reports_missing_data_in_one_line(tmp_path, capsys):
     assert capsys.readouterr().err.strip().endswith(f"MNIST data not found: {tmp_path / 'absent'} "
                                                     "(give a .npz file or a folder of IDX files)")
     assert not (tmp_path / "w.pt").exists()
+
+
+def test_pinned_environment_pins_every_cpu_path_and_the_threads():
+    env = pinned_environment(3, {"ATEN_CPU_CAPABILITY": "avx512", "MKL_CBWR": "AUTO", "HOME": "/h"})
+    assert env["ATEN_CPU_CAPABILITY"] == "avx2" and env["MKL_CBWR"] == "AVX2" and env["ONEDNN_MAX_CPU_ISA"] == "AVX2"
+    assert env["OMP_NUM_THREADS"] == env["MKL_NUM_THREADS"] == "3" and env["HOME"] == "/h"
+    with pytest.raises(ValueError, match=r"threads must be a whole number >= 1, got 0"):
+        pinned_environment(0)
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64") or torch.backends.cpu.get_cpu_capability()
+                    not in ("AVX2", "AVX512"), reason="pinned training needs an x86-64 CPU with AVX2")
+def test_pinned_training_gives_the_same_bits_whatever_cpu_paths_the_environment_asks_for(mnist):
+    # ATEN_CPU_CAPABILITY, MKL_ENABLE_INSTRUCTIONS and ONEDNN_MAX_CPU_ISA are how torch, MKL and oneDNN choose code
+    # paths by CPU: the same short training started from each environment must give identical weights. Without
+    # pinning, ATEN_CPU_CAPABILITY=default alone changes the weights after a few steps.
+    base = {key: value for key, value in os.environ.items() if key not in ("ATEN_CPU_CAPABILITY", "MKL_CBWR")}
+    like_other_cpus = [
+        base,
+        {**base, "ATEN_CPU_CAPABILITY": "default", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2", "ONEDNN_MAX_CPU_ISA": "SSE41"},
+        {**base, "ATEN_CPU_CAPABILITY": "avx512", "MKL_CBWR": "AUTO", "OMP_NUM_THREADS": "7"},
+    ]
+    results = [train_lenet_pinned(limit_train=200, epochs=1, batch_size=20, lr=3e-3, seed=5, threads=1,
+                                  progress=False, env=env) for env in like_other_cpus]
+    (first, metrics), others = results[0], results[1:]
+    assert metrics["cpu_paths"]["aten"] == "AVX2" and metrics["cpu_paths"]["MKL_CBWR"] == "AVX2"
+    assert metrics["num_train"] == 200 and metrics["threads"] == 1
+    for model, other_metrics in others:
+        for key, value in first.state_dict().items():
+            assert torch.equal(value, model.state_dict()[key]), key
+        assert other_metrics["final_batch_loss"] == metrics["final_batch_loss"]
+    assert metrics["test_accuracy"] == evaluate_accuracy(first, mnist.x_test, mnist.y_test) > 0.3
