@@ -12,7 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc 2>/dev/null || echo 2)
 SECONDS=0
-python -c "import fooling_ext, json; print('installed:', json.dumps(fooling_ext.build_info()))"
+python -c "import fooling_ext, json; print('installed:', json.dumps(fooling_ext.build_info()))" ||
+  echo "fooling_ext is not installed: the Python tests will fail (pip install \".[test,imagenet,ray]\")"
 
 wheel_dir=build/$(python -c 'import sys, sysconfig
 v = f"{sys.version_info[0]}{sys.version_info[1]}"
