@@ -326,8 +326,9 @@ def test_upgrade_fills_the_keys_added_since_with_the_behaviour_of_the_recorded_r
 
 
 def test_a_run_recorded_before_quantize_resumes_from_the_command_line_as_it_was_made(tmp_path, lenet):
-    straight = evolve(small(generations=6), classifier=lenet, progress=False)
-    evolve(small(generations=3), tmp_path / "b", classifier=lenet, progress=False)
+    old = dict(color="hsl", quantize=False)  # what runs computed before the options existed
+    straight = evolve(small(generations=6, **old), classifier=lenet, progress=False)
+    evolve(small(generations=3, **old), tmp_path / "b", classifier=lenet, progress=False)
     folder = RunFolder(tmp_path / "b")
     _as_recorded_before_quantize(folder)
     command = ["evolve", "--model", "mnist", "--generations", "6", "--batch", "24", "--seed", "3", "--backend",
@@ -345,7 +346,7 @@ def test_a_run_recorded_before_quantize_resumes_from_the_command_line_as_it_was_
 
 def test_quantize_changes_what_a_run_computes_and_is_recorded(tmp_path, lenet):
     for encoding in ("cppn", "direct"):
-        plain = evolve(small(encoding=encoding, generations=3), classifier=lenet, progress=False)
+        plain = evolve(small(encoding=encoding, generations=3, quantize=False), classifier=lenet, progress=False)
         result = evolve(small(encoding=encoding, generations=3, quantize=True), tmp_path / encoding,
                         classifier=lenet, progress=False)
         assert not torch.equal(result.archive.confidence, plain.archive.confidence)

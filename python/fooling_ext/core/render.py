@@ -19,8 +19,6 @@ from fooling_ext.core.cppn import CPPNPopulation, raise_first_error
 
 COORDS = {"normalized": 0, "pixel": 1}
 COLORS = {"hsl": 0, "hsv": 1, "hls8": 2}
-DEFAULT_COORDS = "normalized"
-DEFAULT_COLOR = "hsl"
 
 
 def render(
@@ -28,8 +26,8 @@ def render(
     height: int,
     width: int | None = None,
     *,
-    coords: str = DEFAULT_COORDS,
-    color: str = DEFAULT_COLOR,
+    coords: str = "normalized",
+    color: str = "hsl",
     quantize: bool = False,
     out: torch.Tensor | None = None,
     check: bool = True,
@@ -43,6 +41,8 @@ def render(
     counts half-degrees, so the hue wraps round about 1.4 times; each channel is a byte / 255).
     quantize: 8-bit pixels: each output a in [0, 1] becomes trunc(255 a) / 255 before it becomes a pixel (grey)
     or goes through the float HSL / HSV conversion. "hls8" is 8-bit either way.
+    (These defaults are the plain float mapping; runs, EvolveConfig and `fooling evolve`, default to the
+    original's: "hls8" and quantize.)
     out: optional float32 [B, C, H, W] contiguous tensor on the population's device to write into.
     check: raise GenomeError for the first invalid genome (its image is left as zeros). On CUDA this
     reads the error flags back, which waits for the render to finish.

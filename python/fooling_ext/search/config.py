@@ -27,7 +27,7 @@ class EvolveConfig:
     checkpoint_every: int = 50
     # CPPN encoding
     coords: str = "normalized"
-    color: str = "hsl"
+    color: str = "hls8"  # the original code's 8-bit OpenCV HLS (colour classifiers; greyscale ones ignore it)
     max_nodes: int = DEFAULT_MAX_NODES
     max_edges: int = DEFAULT_MAX_EDGES
     cppn_mutation: dict[str, Any] = field(default_factory=dict)
@@ -35,7 +35,7 @@ class EvolveConfig:
     direct_mutation: dict[str, Any] = field(default_factory=dict)
     halve_every: int | None = None
     # Both: 8-bit pixels, trunc(255 a) / 255, as the original's images (colour mode hls8 is 8-bit either way)
-    quantize: bool = False
+    quantize: bool = True
     # Fastest classifier settings within 1e-3 of float32, measured at start (None: on for CUDA, off on CPU)
     fast_inference: bool | None = None
 
