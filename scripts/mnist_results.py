@@ -22,6 +22,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     parser.add_argument("--generations", type=int, default=200)
     parser.add_argument("--batch", type=int, default=200)
+    parser.add_argument("--quantize", action=argparse.BooleanOptionalAction, default=EvolveConfig.quantize,
+                        help=f"8-bit pixels, as the original code (default: EvolveConfig's, {EvolveConfig.quantize})")
     args = parser.parse_args()
 
     lenet = load_classifier("mnist")
@@ -33,7 +35,7 @@ def main() -> None:
         firsts, mins = [], []
         for seed in args.seeds:
             config = EvolveConfig(model="mnist", encoding=encoding, generations=args.generations, batch=args.batch,
-                                  seed=seed, backend="cpu")
+                                  seed=seed, backend="cpu", quantize=args.quantize)
             t0 = time.perf_counter()
             result = evolve(config, args.out / f"{encoding}_seed{seed}", classifier=lenet, overwrite=True,
                             progress=False)

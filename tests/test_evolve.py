@@ -424,3 +424,62 @@ def test_the_papers_children_per_generation_are_the_python_default_too(name, enc
 def test_the_paper_renders_imagenet_at_256_and_other_models_at_their_input_size():
     assert render_size(PlainScorer(Colour(), InputSpec(3, 224, 224), name="imagenet")) == (256, 256)
     assert render_size(PlainScorer(Colour(), InputSpec(3, 32, 24), name="cifar")) == (32, 24)
+
+
+def _as_recorded_before_quantize(folder: RunFolder) -> None:
+    """Rewrite a run folder's config.json and checkpoint as 0.2.0 wrote them: no quantize keys."""
+    config = folder.read_config()
+    for section in ("run", "encoding"):
+        del config[section]["quantize"]
+    folder.write_config(config)
+    state = folder.load_checkpoint()
+    for section in ("run", "encoding"):
+        del state["config"][section]["quantize"]
+    folder.save_checkpoint({k: v for k, v in state.items() if k not in ("format", "version")})
+
+
+def test_upgrade_fills_the_keys_added_since_with_the_behaviour_of_the_recorded_run():
+    old = {"fooling_ext": "0.2.0", "run": {"encoding": "cppn", "color": "hsv", "pixel_mutation": {}},
+           "encoding": {"encoding": "cppn", "channels": 3, "color": "hsv"}}
+    new = upgrade_recorded_config(old)
+    assert new["run"] == {"encoding": "cppn", "color": "hsv", "quantize": False, "direct_mutation": {}}
+    assert new["encoding"] == {"encoding": "cppn", "channels": 3, "color": "hsv", "quantize": False}
+    direct = upgrade_recorded_config({"run": {"encoding": "direct"}, "encoding": {"encoding": "direct"}})
+    assert direct["encoding"] == {"encoding": "direct", "quantize": False}
+    assert direct["run"]["color"] == "hsl" and direct["run"]["quantize"] is False
+    recorded = {"run": {"color": "hls8", "quantize": True}, "encoding": {"encoding": "cppn", "quantize": True}}
+    assert upgrade_recorded_config(recorded) == {**recorded, "encoding": {**recorded["encoding"], "color": "hsl"}}
+    assert "quantize" not in old["run"]  # the recorded dict is left as it was
+
+
+def test_a_run_recorded_before_quantize_resumes_from_the_command_line_as_it_was_made(tmp_path, lenet):
+    old = dict(color="hsl", quantize=False)  # what runs computed before the options existed
+    straight = evolve(small(generations=6, **old), classifier=lenet, progress=False)
+    evolve(small(generations=3, **old), tmp_path / "b", classifier=lenet, progress=False)
+    folder = RunFolder(tmp_path / "b")
+    _as_recorded_before_quantize(folder)
+    command = ["evolve", "--model", "mnist", "--generations", "6", "--batch", "24", "--seed", "3", "--backend",
+               "cpu", "--checkpoint-every", "3", "--no-progress", "--resume", "--out", str(tmp_path / "b")]
+    assert main(["evolve", *command[1:], "--quantize"]) == 2  # not what the run was made with
+    assert main(command) == 0  # --color and --quantize left out: the recorded run's (hsl, no quantisation)
+    resumed = folder.load_checkpoint()
+    assert resumed["generation"] == 6
+    for key, value in straight.archive.state_dict().items():
+        assert torch.equal(resumed["archive"][key], value), key
+    run = folder.read_config()["run"]
+    assert (run["color"], run["quantize"]) == ("hsl", False)
+    assert "median confidence" in load_report(tmp_path / "b")
+
+
+def test_quantize_changes_what_a_run_computes_and_is_recorded(tmp_path, lenet):
+    for encoding in ("cppn", "direct"):
+        plain = evolve(small(encoding=encoding, generations=3, quantize=False), classifier=lenet, progress=False)
+        result = evolve(small(encoding=encoding, generations=3, quantize=True), tmp_path / encoding,
+                        classifier=lenet, progress=False)
+        assert not torch.equal(result.archive.confidence, plain.archive.confidence)
+        config = RunFolder(tmp_path / encoding).read_config()
+        assert config["run"]["quantize"] is True and config["encoding"]["quantize"] is True
+    with pytest.raises(ValueError, match="quantize must be True or False"):
+        small(quantize="yes").check()
+    with pytest.raises(ValueError, match="color must be one of"):
+        small(color="rgb").check()

@@ -23,16 +23,18 @@ import sys
 import numpy as np
 import pytest
 
-# encoding -> (digest of the arrays, digest of the metadata). The metadata digests changed twice since they were
-# recorded, the arrays never: when the configuration key run.pixel_mutation became run.direct_mutation (with
+# encoding -> (digest of the arrays, digest of the metadata). The metadata digests changed three times since they
+# were recorded, the arrays never: when the configuration key run.pixel_mutation became run.direct_mutation (with
 # that key renamed back, the metadata gives the first digests: c3030051... for cppn, 02fa428a... for direct),
-# and when the archive format went to version 2, which adds the arrays' checksum (with "version": 1 and without
-# the checksum, the metadata gives the second digests: 5797b884... for cppn, 21189e6c... for direct).
+# when the archive format went to version 2, which adds the arrays' checksum (with "version": 1 and without
+# the checksum, the metadata gives the second digests: 5797b884... for cppn, 21189e6c... for direct), and when
+# run.quantize and encoding.quantize were added (without them, the third: d7c2fcb1... for cppn, f5feebad... for
+# direct).
 RECORDED = {
     "cppn": ("5405a993b4fd05d82b4d82ed20b7ee4789396078c92239b4dd1c94e342f67f24",
-             "d7c2fcb129a613bcfbea8aca6353d734e504a229be87ca69e4ee70e758564214"),
+             "4e0cce9cabe5240516a47e222de16adf493c60edbaf747289169947bc739ed44"),
     "direct": ("01526124c98d28dd7649a8a638a172ce8234c2255b22db43981f65c0b217cc4e",
-               "f5feebad115b82bcd8cabd7bf610911bf808ed890bd41c10582d681cb41b2b03"),
+               "e6598216e991b1a08a4f6684c9d4720b6232013dfc4a84b7cc8a40a2b96fdbab"),
 }
 PORTABLE_KERNELS = {"ATEN_CPU_CAPABILITY": "default", "DNNL_MAX_CPU_ISA": "SSE41"}
 
@@ -59,6 +61,7 @@ def archive_digests(path) -> tuple[str, str]:
 def test_short_mnist_run_gives_the_recorded_archive(tmp_path, encoding):
     command = [sys.executable, "-m", "fooling_ext", "evolve", "--model", "mnist", "--encoding", encoding,
                "--generations", "20", "--batch", "100", "--seed", "7", "--backend", "cpu", "--no-progress",
+               "--color", "hsl", "--no-quantize",  # the defaults when the runs were recorded
                "--out", str(tmp_path / "run")]
     done = subprocess.run(command, env={**os.environ, **PORTABLE_KERNELS}, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

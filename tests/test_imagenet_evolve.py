@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from fooling_ext.classifiers import imagenet_spec, load_classifier
 from fooling_ext.cli import main
 from fooling_ext.search import EvolveConfig, evolve
+from fooling_ext.search.encodings import quantize_pixels
 from fooling_ext.search.evolve import classifier_for_renders
 
 pytestmark = pytest.mark.imagenet
@@ -109,8 +110,9 @@ def test_pixel_genomes_evolve_at_256_in_colour(imagenet):
     archive = small_run(imagenet, "direct", generations=2, batch=3).archive
     assert archive.genomes["genes"].shape == (1000, 3, 256, 256)
     cells = archive.occupied_cells()
-    images = archive.genomes["genes"].index_select(0, cells)  # a pixel genome is its image
-    assert bool((images[:, 0] != images[:, 1]).any())
+    genes = archive.genomes["genes"].index_select(0, cells)
+    images = quantize_pixels(genes)  # a pixel genome's image: its genes on the 8-bit grid (the default)
+    assert bool((images[:, 0] != images[:, 1]).any()) and not torch.equal(images, genes)
     resized = F.interpolate(images, size=(224, 224), mode="bilinear", align_corners=False, antialias=True)
     expected = imagenet.probabilities(resized)[torch.arange(len(cells)), cells]
     torch.testing.assert_close(archive.confidence[cells], expected, rtol=0, atol=1e-5)

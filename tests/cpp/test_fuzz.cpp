@@ -530,7 +530,8 @@ bool render_call_ok(const CppnBatchView& g, const RenderParams& p) {
   return g.batch >= 0 && (g.num_outputs == 1 || g.num_outputs == 3) && g.max_nodes >= kNumInputs + g.num_outputs &&
          g.max_nodes <= kMaxNodesCapacity && g.max_edges >= 0 && g.max_edges <= kMaxEdgesCapacity && p.height >= 1 &&
          p.height <= kMaxImageSide && p.width >= 1 && p.width <= kMaxImageSide &&
-         (p.coords == kCoordsNormalized || p.coords == kCoordsPixel) && (p.color == kColorHsl || p.color == kColorHsv);
+         (p.coords == kCoordsNormalized || p.coords == kCoordsPixel) &&
+         (p.color == kColorHsl || p.color == kColorHsv || p.color == kColorHls8) && (p.quantize == 0 || p.quantize == 1);
 }
 
 // An int32 near the interesting bounds, or anything.
@@ -547,7 +548,8 @@ RenderParams random_render_params(Rng& rng) {
   p.height = static_cast<int32_t>(uniform(rng, 1, side));
   p.width = static_cast<int32_t>(uniform(rng, 1, pick(rng, {1, 2, 5, 17, 40})));
   p.coords = pick(rng, {int32_t{kCoordsNormalized}, int32_t{kCoordsPixel}});
-  p.color = pick(rng, {int32_t{kColorHsl}, int32_t{kColorHsv}});
+  p.color = pick(rng, {int32_t{kColorHsl}, int32_t{kColorHsv}, int32_t{kColorHls8}});
+  p.quantize = pick(rng, {0, 1});
   return p;
 }
 
@@ -570,7 +572,8 @@ TEST(FuzzCalls, ChecksAcceptExactlyTheWellFormedCalls) {
     p.height = header_value(rng, {1, kMaxImageSide, 0, kI32Max});
     p.width = header_value(rng, {1, kMaxImageSide, kI32Min});
     p.coords = header_value(rng, {0, 1, kI32Max});
-    p.color = header_value(rng, {0, 1, kI32Min});
+    p.color = header_value(rng, {0, 1, 2, kI32Min});
+    p.quantize = header_value(rng, {0, 1, kI32Max});
     const bool ok = render_call_ok(g, p);
     ASSERT_EQ(check_render_call(g, p).empty(), ok)
         << check_render_call(g, p) << " for batch " << g.batch << ", outputs " << g.num_outputs << ", max_nodes "

@@ -75,6 +75,49 @@ TEST(RenderCpu, ColourFromHlsOutputs) {
   }
 }
 
+TEST(RenderCpu, Hls8IsOpenCvsEightBitHlsWithTheHueInHalfDegrees) {
+  // H = 0 -> byte 0, L = 0.5 -> byte 127, S = 1 -> byte 255: OpenCV gives (R, G, B) = (254, 0, 0).
+  // H = 1 -> byte 255 = 510 degrees = 150 degrees: (0, 254, 127), where float HSL gives red again.
+  for (const float h_weight : {0.0f, 3.0f}) {
+    HostBatch hb(1, 3);
+    for (int o = 0; o < 3; ++o) hb.set_activation(0, 4 + o, kLinear);
+    hb.add_edge(0, kInputBias, 4, h_weight);
+    hb.add_edge(0, kInputBias, 5, 1.5f);
+    hb.add_edge(0, kInputBias, 6, 3.0f);
+    const auto img = render(hb, {1, 2, kCoordsNormalized, kColorHls8});
+    const float want[2][3] = {{254.0f, 0.0f, 0.0f}, {0.0f, 254.0f, 127.0f}};
+    const int k = h_weight > 0.0f;
+    for (int c = 0; c < 3; ++c) {
+      EXPECT_EQ(img[2 * c], want[k][c] / 255.0f) << "channel " << c;
+      EXPECT_EQ(img[2 * c + 1], want[k][c] / 255.0f) << "channel " << c;
+    }
+  }
+  int32_t r, g, b;
+  hls8_to_rgb_bytes(200, 127, 255, &r, &g, &b);  // 400 degrees wraps to 40
+  int32_t r2, g2, b2;
+  hls8_to_rgb_bytes(20, 127, 255, &r2, &g2, &b2);
+  EXPECT_EQ(r, r2);
+  EXPECT_EQ(g, g2);
+  EXPECT_EQ(b, b2);
+  hls8_to_rgb_bytes(77, 90, 0, &r, &g, &b);  // no saturation: grey at the lightness byte
+  EXPECT_EQ(r, 90);
+  EXPECT_EQ(g, 90);
+  EXPECT_EQ(b, 90);
+}
+
+TEST(RenderCpu, QuantizeTruncatesToTheEightBitGrid) {
+  HostBatch hb(1, 1);
+  hb.set_activation(0, 4, kLinear);
+  hb.add_edge(0, kInputX, 4, 3.0f);  // |x| on 5 columns: 1, 0.5, 0, 0.5, 1
+  RenderParams p{1, 5, kCoordsNormalized, kColorHsl};
+  p.quantize = 1;
+  const auto img = render(hb, p);
+  const float want[5] = {1.0f, 127.0f / 255.0f, 0.0f, 127.0f / 255.0f, 1.0f};
+  for (int px = 0; px < 5; ++px) EXPECT_EQ(img[px], want[px]) << px;
+  EXPECT_EQ(quantize_intensity(0.999f), 254.0f / 255.0f);
+  EXPECT_EQ(intensity_byte(1.0f), 255);
+}
+
 TEST(RenderCpu, InvalidGenomesAreZeroAndCounted) {
   HostBatch hb(3, 1);
   for (int b = 0; b < 3; ++b) {
@@ -119,4 +162,6 @@ TEST(RenderCpu, RejectsBadCalls) {
   HostBatch two(1, 2);
   EXPECT_NE(check_render_call(two.view(), {4, 4, kCoordsNormalized, kColorHsl}), "");
   EXPECT_EQ(check_render_call(hb.view(), {1024, 1, kCoordsPixel, kColorHsv}), "");
+  EXPECT_EQ(check_render_call(hb.view(), {4, 4, kCoordsPixel, kColorHls8, 1}), "");
+  EXPECT_NE(check_render_call(hb.view(), {4, 4, kCoordsPixel, kColorHls8, 2}), "");
 }

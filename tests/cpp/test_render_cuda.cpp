@@ -62,6 +62,36 @@ TEST(RenderCuda, MatchesCpuOnRandomGenomes) {
 #endif
 }
 
+TEST(RenderCuda, EightBitModesMatchTheCpuBackend) {
+#if !defined(FOOLING_WITH_CUDA)
+  GTEST_SKIP() << "built without the CUDA backend";
+#else
+  if (!have_device()) GTEST_SKIP() << "no CUDA device";
+  std::mt19937 rng(23);
+  struct Mode { int32_t outputs, color, quantize; };
+  for (const Mode m : {Mode{1, kColorHsl, 1}, Mode{3, kColorHls8, 0}, Mode{3, kColorHsl, 1}, Mode{3, kColorHsv, 1}}) {
+    HostBatch hb(29, m.outputs, 64, 500);
+    for (int32_t b = 0; b < hb.batch; ++b) hb.randomize(b, rng, b % 23, 0.15f);
+    RenderParams p{37, 41, kCoordsNormalized, m.color};
+    p.quantize = m.quantize;
+    std::vector<float> cpu(static_cast<size_t>(hb.batch) * m.outputs * p.height * p.width);
+    std::vector<GenomeError> cpu_err(hb.batch), gpu_err;
+    render_cpu(hb.view(), p, cpu.data(), cpu_err.data());
+    const std::vector<float> gpu = render_on_device(hb, p, 8, &gpu_err);
+    // Both backends run the same float operations, so the bytes agree; a network value within 1e-5 of a byte
+    // boundary could still land on the other side, so a few pixels may differ by a step (a hue byte: <= 9).
+    size_t differ = 0;
+    for (size_t i = 0; i < cpu.size(); ++i) {
+      if (cpu[i] == gpu[i]) continue;
+      ++differ;
+      EXPECT_LE(std::fabs(cpu[i] - gpu[i]), 9.5f / 255.0f) << i;
+      EXPECT_EQ(std::nearbyint(gpu[i] * 255.0f), gpu[i] * 255.0f) << "not on the 8-bit grid: " << i;
+    }
+    EXPECT_LE(differ, cpu.size() / 1000) << "color " << m.color << " quantize " << m.quantize;
+  }
+#endif
+}
+
 TEST(RenderCuda, ReportsWhenCapacityExceedsSharedMemory) {
 #if !defined(FOOLING_WITH_CUDA)
   GTEST_SKIP() << "built without the CUDA backend";

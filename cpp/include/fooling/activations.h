@@ -209,4 +209,68 @@ FOOLING_HD float output_intensity(float v) {
   return math::clamp(a, 0.0f, 1.0f);
 }
 
+// The byte the original code writes for an intensity a in [0, 1]: trunc(255 a), a float multiply, as its
+// `int color = value * 255;` does.
+FOOLING_HD int32_t intensity_byte(float a) { return static_cast<int32_t>(a * 255.0f); }
+
+// An intensity on the 8-bit grid: trunc(255 a) / 255.
+FOOLING_HD float quantize_intensity(float a) { return static_cast<float>(intensity_byte(a)) / 255.0f; }
+
+// OpenCV's saturate_cast<uchar>(float): round half to even (cvRound under the default rounding mode), then
+// clamp to [0, 255]. The magic-number sum rounds to nearest even for |x| < 2^22 without a library call.
+FOOLING_HD int32_t saturate_byte(float x) {
+  const float lo = x > -1.0f ? x : -1.0f;
+  const float c = lo < 1024.0f ? lo : 1024.0f;  // NaN -> -1 -> 0
+  const int32_t i = static_cast<int32_t>((c + 12582912.0f) - 12582912.0f);
+  return i < 0 ? 0 : (i > 255 ? 255 : i);
+}
+
+// OpenCV's 8-bit HLS -> RGB (cvtColor with COLOR_HLS2BGR on CV_8UC3, channels then reversed), as its scalar
+// HLS2RGB_b / HLS2RGB_f compute it: H byte in half-degrees (scale 6/180, wrapped into [0, 6), so bytes above
+// 180 wrap round the hue circle again), L and S bytes / 255, the sector table on p1 / p2, and each channel
+// rounded back to a byte. Returns the RGB bytes.
+constexpr float kHls8HueScale = 6.0f / 180.0f;
+FOOLING_HD void hls8_to_rgb_bytes(int32_t hb, int32_t lb, int32_t sb, int32_t* r8, int32_t* g8, int32_t* b8) {
+  float h = static_cast<float>(hb);
+  const float l = static_cast<float>(lb) * (1.0f / 255.0f);
+  const float s = static_cast<float>(sb) * (1.0f / 255.0f);
+  float r, g, b;
+  if (s == 0.0f) {
+    r = g = b = l;
+  } else {
+    const float p2 = l <= 0.5f ? l * (1.0f + s) : l + s - l * s;
+    const float p1 = 2.0f * l - p2;
+    h *= kHls8HueScale;
+    while (h < 0.0f) h += 6.0f;
+    while (h >= 6.0f) h -= 6.0f;
+    const int32_t sector = static_cast<int32_t>(h);  // h >= 0: truncation is floor
+    h -= static_cast<float>(sector);
+    const float t0 = p2, t1 = p1;
+    const float t2 = p1 + (p2 - p1) * (1.0f - h);
+    const float t3 = p1 + (p2 - p1) * h;
+    // OpenCV's sector_data {{1,3,0}, {1,0,2}, {3,0,1}, {0,2,1}, {0,1,3}, {2,1,0}} gives (B, G, R) per sector.
+    switch (sector) {
+      case 0: b = t1; g = t3; r = t0; break;
+      case 1: b = t1; g = t0; r = t2; break;
+      case 2: b = t3; g = t0; r = t1; break;
+      case 3: b = t0; g = t2; r = t1; break;
+      case 4: b = t0; g = t1; r = t3; break;
+      default: b = t2; g = t1; r = t0; break;
+    }
+  }
+  *r8 = saturate_byte(r * 255.0f);
+  *g8 = saturate_byte(g * 255.0f);
+  *b8 = saturate_byte(b * 255.0f);
+}
+
+// The original code's colour pixel: the three outputs (H, L, S) as bytes trunc(255 min(|v|, 1)), OpenCV's
+// 8-bit HLS -> RGB, each byte / 255.
+FOOLING_HD void hls8_to_rgb(float h, float l, float s, float* r, float* g, float* b) {
+  int32_t r8, g8, b8;
+  hls8_to_rgb_bytes(intensity_byte(h), intensity_byte(l), intensity_byte(s), &r8, &g8, &b8);
+  *r = static_cast<float>(r8) / 255.0f;
+  *g = static_cast<float>(g8) / 255.0f;
+  *b = static_cast<float>(b8) / 255.0f;
+}
+
 }  // namespace fooling

@@ -20,6 +20,7 @@ enum CoordMode : int32_t {
 enum ColorMode : int32_t {
   kColorHsl = 0,  // 3 outputs read as H, L, S (the original code's choice)
   kColorHsv = 1,  // 3 outputs read as H, S, V
+  kColorHls8 = 2,  // the original code: H, L, S bytes through OpenCV's 8-bit HLS -> RGB (hue in half-degrees)
 };
 
 struct RenderParams {
@@ -27,6 +28,7 @@ struct RenderParams {
   int32_t width = 28;
   int32_t coords = kCoordsNormalized;
   int32_t color = kColorHsl;
+  int32_t quantize = 0;  // 1: outputs become trunc(255 a) / 255 before they become pixels (8-bit images)
 };
 
 // Coordinate of index i on an axis of n pixels, on [-1, 1]: (2i - (n - 1)) / (n - 1), one rounding.
@@ -51,16 +53,26 @@ FOOLING_HD void pixel_inputs(const RenderParams& p, int32_t row, int32_t col, fl
 // Writes the pixel's output channels (1: grey, 3: colour) from the output-node values.
 FOOLING_HD void write_pixel(const RenderParams& p, int32_t channels, float o0, float o1, float o2,
                             float* out, int64_t plane) {
+  float a = output_intensity(o0);
+  if (p.quantize) a = quantize_intensity(a);
   if (channels == 1) {
-    out[0] = output_intensity(o0);
+    out[0] = a;
     return;
   }
-  const float a = output_intensity(o0), b = output_intensity(o1), c = output_intensity(o2);
+  float b = output_intensity(o1), c = output_intensity(o2);
   float r, g, bl;
-  if (p.color == kColorHsv) {
-    hsv_to_rgb(a, b, c, &r, &g, &bl);
+  if (p.color == kColorHls8) {
+    hls8_to_rgb(output_intensity(o0), b, c, &r, &g, &bl);  // always 8-bit: the bytes are taken inside
   } else {
-    hsl_to_rgb(a, c, b, &r, &g, &bl);  // outputs are (H, L, S)
+    if (p.quantize) {
+      b = quantize_intensity(b);
+      c = quantize_intensity(c);
+    }
+    if (p.color == kColorHsv) {
+      hsv_to_rgb(a, b, c, &r, &g, &bl);
+    } else {
+      hsl_to_rgb(a, c, b, &r, &g, &bl);  // outputs are (H, L, S)
+    }
   }
   out[0] = math::clamp(r, 0.0f, 1.0f);
   out[plane] = math::clamp(g, 0.0f, 1.0f);

@@ -22,8 +22,10 @@ std::string check_render_call(const CppnBatchView& g, const RenderParams& p) {
     msg << "image size must be within 1.." << kMaxImageSide << " on each side, got " << p.height << "x" << p.width;
   else if (p.coords != kCoordsNormalized && p.coords != kCoordsPixel)
     msg << "unknown coordinate mode " << p.coords;
-  else if (p.color != kColorHsl && p.color != kColorHsv)
+  else if (p.color != kColorHsl && p.color != kColorHsv && p.color != kColorHls8)
     msg << "unknown colour mode " << p.color;
+  else if (p.quantize != 0 && p.quantize != 1)
+    msg << "quantize must be 0 or 1, got " << p.quantize;
   return msg.str();
 }
 
@@ -76,7 +78,11 @@ void run_tile(const int32_t* prog, const ProgramLayout& L, const RenderParams& p
   const float* o0 = vals + static_cast<int64_t>(prog[L.out_slot()]) * kTile;
   if (channels == 1) {
     float* __restrict o = out_b + pix0;
-    for (int32_t q = 0; q < npix; ++q) o[q] = output_intensity(o0[q]);
+    if (p.quantize) {
+      for (int32_t q = 0; q < npix; ++q) o[q] = quantize_intensity(output_intensity(o0[q]));
+    } else {
+      for (int32_t q = 0; q < npix; ++q) o[q] = output_intensity(o0[q]);
+    }
     return;
   }
   const float* o1 = vals + static_cast<int64_t>(prog[L.out_slot() + 1]) * kTile;

@@ -66,7 +66,8 @@ EVOLVE_OPTIONS = {
     "image_size": Option(None, _size),
     "checkpoint_every": Option(50),
     "coords": Option("normalized", _run("coords"), CPPN),
-    "color": Option("hsl", _run("color"), CPPN),
+    "color": Option("hls8", _run("color"), CPPN),
+    "quantize": Option(True, _run("quantize")),
     "mutation_rate": Option(None, _direct_rate, DIRECT),
     "halve_every": Option(None, _run("halve_every"), DIRECT),
     "fast_inference": Option(None),
@@ -118,7 +119,12 @@ def register_cli(sub) -> None:
                    help="cppn encoding: the x, y inputs on [-1, 1] ('normalized') or as pixel indices ('pixel', the "
                         f"original code) ({_default('coords')})")
     p.add_argument("--color", choices=tuple(COLORS), default=None,
-                   help=f"cppn encoding: how 3 CPPN outputs become RGB ({_default('color')})")
+                   help="cppn encoding: how 3 CPPN outputs become RGB: hsl / hsv in float, hue over 360 degrees; hls8 "
+                        "the original code's 8-bit OpenCV HLS, hue bytes in half-degrees "
+                        f"({_default('color')})")
+    p.add_argument("--quantize", action=argparse.BooleanOptionalAction, default=None,
+                   help="8-bit pixels as the original's: CPPN outputs and direct genes become trunc(255 x) / 255 "
+                        "(default on)")
     p.add_argument("--mutation-rate", type=probability, default=None,
                    help="direct encoding: per-gene mutation probability (default 0.1)")
     p.add_argument("--halve-every", type=whole_number(1), default=None,
@@ -157,7 +163,7 @@ def _new_run(args):
     config = EvolveConfig(
         model=args.model, encoding=args.encoding, generations=args.generations, batch=args.batch, seed=args.seed,
         backend=args.backend, insertion=args.insertion, image_size=args.image_size,
-        checkpoint_every=args.checkpoint_every, coords=args.coords, color=args.color,
+        checkpoint_every=args.checkpoint_every, coords=args.coords, color=args.color, quantize=args.quantize,
         direct_mutation=direct_mutation, halve_every=args.halve_every, fast_inference=args.fast_inference,
     )
     return evolve(config, args.out, classifier=clf, overwrite=args.overwrite, progress=not args.no_progress)

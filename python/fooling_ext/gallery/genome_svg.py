@@ -11,7 +11,7 @@ from typing import Any, Mapping, Sequence
 
 from fooling_ext.core.cppn_text import INPUT_NAMES, NUM_INPUTS
 
-OUTPUT_NAMES = {"hsl": ("H", "L", "S"), "hsv": ("H", "S", "V")}
+OUTPUT_NAMES = {"hsl": ("H", "L", "S"), "hsv": ("H", "S", "V"), "hls8": ("H", "L", "S")}
 SHORT = {"sine": "sin", "sigmoid": "sig", "gaussian": "gau", "linear": "lin"}
 COLUMN, ROW, RADIUS, MARGIN = 110, 50, 19, 34
 

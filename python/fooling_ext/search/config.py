@@ -9,6 +9,7 @@ from typing import Any
 
 from fooling_ext.core.backend import BACKENDS
 from fooling_ext.core.cppn import DEFAULT_MAX_EDGES, DEFAULT_MAX_NODES
+from fooling_ext.core.render import COLORS, COORDS
 from fooling_ext.runs.folder import RunFolder, RunFolderError
 from fooling_ext.search.archive import INSERTION_MODES
 from fooling_ext.search.encodings import ENCODINGS
@@ -17,7 +18,7 @@ from fooling_ext.search.encodings import ENCODINGS
 # for the other encoding would be silently ignored, so EvolveConfig.check refuses it.
 ENCODING_SETTINGS = {
     "coords": ("cppn", "normalized"),
-    "color": ("cppn", "hsl"),
+    "color": ("cppn", "hls8"),
     "max_nodes": ("cppn", DEFAULT_MAX_NODES),
     "max_edges": ("cppn", DEFAULT_MAX_EDGES),
     "cppn_mutation": ("cppn", {}),
@@ -41,13 +42,15 @@ class EvolveConfig:
     checkpoint_every: int = 50
     # CPPN encoding
     coords: str = "normalized"
-    color: str = "hsl"
+    color: str = "hls8"  # the original code's 8-bit OpenCV HLS (colour classifiers; greyscale ones ignore it)
     max_nodes: int = DEFAULT_MAX_NODES
     max_edges: int = DEFAULT_MAX_EDGES
     cppn_mutation: dict[str, Any] = field(default_factory=dict)
     # Direct encoding
     direct_mutation: dict[str, Any] = field(default_factory=dict)
     halve_every: int | None = None
+    # Both: 8-bit pixels, trunc(255 a) / 255, as the original's images (colour mode hls8 is 8-bit either way)
+    quantize: bool = True
     # Fastest classifier settings within 1e-3 of float32, measured at start (None: on for CUDA, off on CPU)
     fast_inference: bool | None = None
 
@@ -68,6 +71,12 @@ class EvolveConfig:
             raise ValueError(f"insertion must be one of {INSERTION_MODES}, got {self.insertion!r}")
         if self.image_size is not None and (len(self.image_size) != 2 or min(self.image_size) < 1):
             raise ValueError(f"image_size must be (height, width) >= 1, got {self.image_size!r}")
+        if self.coords not in COORDS:
+            raise ValueError(f"coords must be one of {tuple(COORDS)}, got {self.coords!r}")
+        if self.color not in COLORS:
+            raise ValueError(f"color must be one of {tuple(COLORS)}, got {self.color!r}")
+        if not isinstance(self.quantize, bool):
+            raise ValueError(f"quantize must be True or False, got {self.quantize!r}")
         if self.halve_every is not None and self.halve_every <= 0:
             raise ValueError(f"halve_every must be > 0 when given, got {self.halve_every}")
         for name, (encoding, unset) in ENCODING_SETTINGS.items():
@@ -124,16 +133,28 @@ def read_recorded_config(folder: str | os.PathLike) -> dict[str, Any]:
 _RENAMED_RUN_KEYS = {"pixel_mutation": "direct_mutation"}  # before 0.2.0
 
 
+# Keys later versions added, with the value that gives the behaviour of the runs recorded without them.
+_ADDED_RUN_KEYS = {"color": "hsl", "quantize": False}  # 0.2.0 and before: float pixels
+_ADDED_ENCODING_KEYS = {"cppn": {"color": "hsl", "quantize": False}, "direct": {"quantize": False}}
+
+
 def upgrade_recorded_config(recorded: dict[str, Any]) -> dict[str, Any]:
-    """A run's recorded configuration (config.json, a checkpoint's) with the key names of this version, so that
-    runs made by earlier versions resume and serve as sources as they are."""
+    """A run's recorded configuration (config.json, a checkpoint's) with the key names and keys of this version,
+    so that runs made by earlier versions resume and serve as sources as they are: renamed keys take their new
+    names, and keys added since are filled with the value that reproduces what the run did (colour "hsl", no
+    quantisation). A recorded value is never replaced."""
+    upgraded = dict(recorded)
     run = recorded.get("run")
-    if not isinstance(run, dict):
-        return recorded
-    run = {_RENAMED_RUN_KEYS.get(key, key): value for key, value in run.items()}
-    # Earlier versions accepted and recorded settings of the other encoding, which the run ignored: they never
-    # changed what it computed, so they read as unset.
-    for name, (encoding, unset) in ENCODING_SETTINGS.items():
-        if name in run and run.get("encoding", encoding) != encoding:
-            run[name] = unset
-    return {**recorded, "run": run}
+    if isinstance(run, dict):
+        run = {_RENAMED_RUN_KEYS.get(key, key): value for key, value in run.items()}
+        run = {**_ADDED_RUN_KEYS, **run}
+        # Earlier versions accepted and recorded settings of the other encoding, which the run ignored: they never
+        # changed what it computed, so they read as unset.
+        for name, (encoding, unset) in ENCODING_SETTINGS.items():
+            if name in run and run.get("encoding", encoding) != encoding:
+                run[name] = unset
+        upgraded["run"] = run
+    encoding = recorded.get("encoding")
+    if isinstance(encoding, dict) and encoding.get("encoding") in _ADDED_ENCODING_KEYS:
+        upgraded["encoding"] = {**_ADDED_ENCODING_KEYS[encoding["encoding"]], **encoding}
+    return upgraded

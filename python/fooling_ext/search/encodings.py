@@ -2,7 +2,8 @@
 
 * ``CPPNEncoding`` (indirect): a CPPN drawn over pixel coordinates; 1 output for greyscale classifiers,
   3 (read as H, L, S) for colour ones.
-* ``DirectEncoding``: one gene per pixel and channel, the pixel value itself.
+* ``DirectEncoding``: one gene per pixel and channel, the pixel value itself (with ``quantize``, the 8-bit
+  pixel int(255 g) / 255 the original code makes of it; the genes stay float).
 
 An encoding makes the initial population, mutates children in place, renders images, and converts a batch
 of genomes to and from a dict of tensors (what the archive stores, one row per cell).
@@ -53,6 +54,7 @@ class CPPNEncoding:
     width: int
     coords: str = "normalized"
     color: str = "hsl"
+    quantize: bool = False  # outputs become trunc(255 a) / 255 before they become pixels
     max_nodes: int = DEFAULT_MAX_NODES
     max_edges: int = DEFAULT_MAX_EDGES
     mutation: CPPNMutation = field(default_factory=CPPNMutation)
@@ -76,7 +78,8 @@ class CPPNEncoding:
         return kids
 
     def render(self, genomes: CPPNPopulation, out: torch.Tensor | None = None) -> torch.Tensor:
-        return render(genomes, self.height, self.width, coords=self.coords, color=self.color, out=out)
+        return render(genomes, self.height, self.width, coords=self.coords, color=self.color,
+                      quantize=self.quantize, out=out)
 
     def tensors(self, genomes: CPPNPopulation) -> dict[str, torch.Tensor]:
         return genomes.tensors()
@@ -95,6 +98,7 @@ class DirectEncoding:
     width: int
     mutation: DirectMutation = field(default_factory=DirectMutation)
     halve_every: int | None = None  # the paper halves the mutation rate every 1000 generations
+    quantize: bool = False  # pixels are int(255 g) / 255, the original's 8-bit image; the genes stay float
 
     name = "direct"
 
@@ -114,6 +118,9 @@ class DirectEncoding:
 
     def render(self, genomes: DirectPopulation, out: torch.Tensor | None = None) -> torch.Tensor:
         images = genomes.images()
+        if self.quantize:
+            images = quantize_pixels(images, out=out)
+            return images
         if out is not None:
             out.copy_(images)
             return out
@@ -128,6 +135,15 @@ class DirectEncoding:
     def describe(self, genomes: DirectPopulation, i: int) -> str:
         g = genomes.genes[i]
         return f"pixels {list(g.shape)} mean {float(g.mean()):.4f} std {float(g.std()):.4f}"
+
+
+def quantize_pixels(genes: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """The original code's 8-bit pixel of a gene g in [0, 1]: int(255 g) / 255, in float32 (255 g rounded to
+    float32 once, then truncated, as its `int color = value * 255;` does)."""
+    out = torch.empty_like(genes) if out is None else out
+    torch.mul(genes, 255.0, out=out)
+    out.trunc_().div_(255.0)
+    return out
 
 
 def make_encoding(name: str, channels: int, height: int, width: int, **options: Any):

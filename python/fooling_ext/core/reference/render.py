@@ -115,6 +115,52 @@ def intensity(v: np.ndarray) -> np.ndarray:
     return clamp(np.abs(v), 0.0, 1.0)
 
 
+def intensity_byte(a: np.ndarray) -> np.ndarray:
+    """The original code's byte of an intensity a in [0, 1]: trunc(255 a), the product rounded to float32."""
+    return (np.asarray(a, dtype=f32) * f32(255)).astype(np.int32)
+
+
+def quantize_intensity(a: np.ndarray) -> np.ndarray:
+    """An intensity on the 8-bit grid: trunc(255 a) / 255 in float32."""
+    return (intensity_byte(a).astype(f32) / f32(255)).astype(f32)
+
+
+# OpenCV's 8-bit HLS -> BGR (HLS2RGB_b around HLS2RGB_f): which of (p2, p1, t2, t3) is B, G, R in each sector.
+HLS_SECTORS = ((1, 3, 0), (1, 0, 2), (3, 0, 1), (0, 2, 1), (0, 1, 3), (2, 1, 0))
+
+
+def hls8_to_rgb_bytes(h8: np.ndarray, l8: np.ndarray, s8: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """OpenCV's cvtColor(COLOR_HLS2RGB) on 8-bit H, L, S arrays, in float32 as its scalar code computes it: hue
+    byte x 6/180 wrapped into [0, 6) (bytes over 180 go round the circle again), L and S bytes / 255, p2 and p1,
+    the sector table, and each channel x 255 rounded half to even and saturated to [0, 255]. Returns R, G, B
+    as int32 arrays."""
+    h = np.asarray(h8).astype(f32)
+    lum = (np.asarray(l8).astype(f32) * (f32(1) / f32(255))).astype(f32)
+    sat = (np.asarray(s8).astype(f32) * (f32(1) / f32(255))).astype(f32)
+    p2 = np.where(lum <= f32(0.5), lum * (f32(1) + sat), (lum + sat) - lum * sat).astype(f32)
+    p1 = (f32(2) * lum - p2).astype(f32)
+    h = (h * (f32(6) / f32(180))).astype(f32)
+    while (h >= f32(6)).any():
+        h = np.where(h >= f32(6), h - f32(6), h).astype(f32)
+    sector = np.floor(h).astype(np.int32)
+    frac = (h - sector.astype(f32)).astype(f32)
+    tab = (p2, p1, p1 + (p2 - p1) * (f32(1) - frac), p1 + (p2 - p1) * frac)
+    bgr = []
+    for ch in range(3):
+        val = np.zeros_like(lum)
+        for k, row in enumerate(HLS_SECTORS):
+            val = np.where(sector == k, tab[row[ch]], val)
+        val = np.where(sat == f32(0), lum, val).astype(f32)
+        bgr.append(np.clip(np.rint(val * f32(255)), 0, 255).astype(np.int32))  # rint: half to even
+    return bgr[2], bgr[1], bgr[0]
+
+
+def hls8_to_rgb(h, l, s):  # noqa: E741 - the channel names of the colour model
+    """The colour mode "hls8" on intensities in [0, 1]: bytes trunc(255 a), OpenCV's 8-bit HLS -> RGB, / 255."""
+    return [(c.astype(f32) / f32(255)).astype(f32)
+            for c in hls8_to_rgb_bytes(intensity_byte(h), intensity_byte(l), intensity_byte(s))]
+
+
 def pixel_inputs(height: int, width: int, coords: str) -> list[np.ndarray]:
     """x, y, d, bias for every pixel, row-major, as flat float32 arrays."""
     def axis(n):
@@ -155,8 +201,8 @@ def topological_order(num_nodes: int, edges: list[tuple[int, int, float]]) -> li
     return order
 
 
-def render_genome(genome: dict, height: int, width: int, coords: str = "normalized", color: str = "hsl") -> np.ndarray:
-    """One genome dict (CPPNPopulation.genome) -> float32 [C, H, W]."""
+def network_outputs(genome: dict, height: int, width: int, coords: str = "normalized") -> list[np.ndarray]:
+    """The output nodes' values at every pixel (flat float32 arrays, row-major), before |.| and colour."""
     n = len(genome["activations"])
     o = int(genome["num_outputs"])
     edges = [(int(s), int(d), f32(w)) for s, d, w in genome["edges"]]
@@ -170,19 +216,38 @@ def render_genome(genome: dict, height: int, width: int, coords: str = "normaliz
             if d == v:
                 acc = (acc + w * values[s]).astype(f32)
         values[v] = activation(act_ids[genome["activations"][v]], acc)
-    outs = [intensity(values[NUM_INPUTS + k]) for k in range(o)]
-    if o == 1:
-        img = outs
+    return [values[NUM_INPUTS + k] for k in range(o)]
+
+
+def render_genome(genome: dict, height: int, width: int, coords: str = "normalized", color: str = "hsl",
+                  quantize: bool = False) -> np.ndarray:
+    """One genome dict (CPPNPopulation.genome) -> float32 [C, H, W]."""
+    o = int(genome["num_outputs"])
+    outs = [intensity(v) for v in network_outputs(genome, height, width, coords)]
+    if o == 3 and color == "hls8":
+        img = hls8_to_rgb(*outs)  # (H, L, S), always on bytes
     else:
-        h_, a, b = outs  # (H, L, S) or (H, S, V)
-        img = hsl_to_rgb(h_, b, a) if color == "hsl" else hsv_to_rgb(h_, a, b)
-        img = [clamp(c, 0.0, 1.0) for c in img]
+        if quantize:
+            outs = [quantize_intensity(a) for a in outs]
+        if o == 1:
+            img = outs
+        else:
+            h_, a, b = outs  # (H, L, S) or (H, S, V)
+            img = hsl_to_rgb(h_, b, a) if color == "hsl" else hsv_to_rgb(h_, a, b)
+            img = [clamp(c, 0.0, 1.0) for c in img]
     return np.stack(img).reshape(o, height, width).astype(f32)
 
 
 def render_reference(pop: CPPNPopulation, height: int, width: int | None = None, *, coords: str = "normalized",
-                     color: str = "hsl") -> np.ndarray:
+                     color: str = "hsl", quantize: bool = False) -> np.ndarray:
     """The whole population, float32 [B, C, H, W]."""
     width = height if width is None else width
     host = pop.to("cpu")
-    return np.stack([render_genome(host.genome(b), height, width, coords, color) for b in range(host.batch)])
+    return np.stack([render_genome(host.genome(b), height, width, coords, color, quantize)
+                     for b in range(host.batch)])
+
+
+def direct_reference(genes: np.ndarray, quantize: bool = False) -> np.ndarray:
+    """The direct encoding's images: the genes, or with `quantize` the original's 8-bit pixels int(255 g) / 255."""
+    genes = np.asarray(genes, dtype=f32)
+    return quantize_intensity(genes) if quantize else genes.copy()

@@ -321,9 +321,11 @@ MapRuns = Callable[[Callable[..., Any], Sequence[tuple], tuple], Iterable[Any]]
 
 def evolve_elites(target, encoding: str, generations: int, batch: int, seed: int,
                   backend: str) -> tuple[np.ndarray, np.ndarray]:
-    """One evolution run of the experiment: its elites' images (uint8) and confidences."""
-    result = evolve(EvolveConfig(encoding=encoding, generations=generations, batch=batch, seed=seed, backend=backend),
-                    classifier=target, progress=False)
+    """One evolution run of the experiment: its elites' images (uint8) and confidences. Float pixels, as the
+    experiment has always evolved them (its recorded results; RetrainConfig has no pixel option)."""
+    config = EvolveConfig(encoding=encoding, generations=generations, batch=batch, seed=seed, backend=backend,
+                          color="hsl", quantize=False)
+    result = evolve(config, classifier=target, progress=False)
     return result.archive.images.cpu().numpy(), result.archive.confidences()
 
 
