@@ -239,9 +239,10 @@ def test_a_model_file_that_moved_resumes_and_another_model_is_refused(tmp_path, 
 def test_settings_of_the_other_encoding_recorded_by_earlier_versions_read_as_unset():
     recorded = {"run": {"encoding": "direct", "coords": "pixel", "color": "hsv", "pixel_mutation": {"rate": 0.3}}}
     run = upgrade_recorded_config(recorded)["run"]
-    assert run == {"encoding": "direct", "coords": "normalized", "color": "hsl", "direct_mutation": {"rate": 0.3}}
+    assert run == {"encoding": "direct", "coords": "normalized", "color": "hls8", "quantize": False,
+                   "direct_mutation": {"rate": 0.3}}  # color: unset for the direct encoding, the default
     run = upgrade_recorded_config({"run": {"encoding": "cppn", "coords": "pixel", "halve_every": 5}})["run"]
-    assert run == {"encoding": "cppn", "coords": "pixel", "halve_every": None}
+    assert run == {"encoding": "cppn", "coords": "pixel", "halve_every": None, "color": "hsl", "quantize": False}
 
 
 def test_checkpoints_are_written_on_schedule_and_at_the_end_once(tmp_path, lenet, monkeypatch):
@@ -446,7 +447,7 @@ def test_upgrade_fills_the_keys_added_since_with_the_behaviour_of_the_recorded_r
     assert new["encoding"] == {"encoding": "cppn", "channels": 3, "color": "hsv", "quantize": False}
     direct = upgrade_recorded_config({"run": {"encoding": "direct"}, "encoding": {"encoding": "direct"}})
     assert direct["encoding"] == {"encoding": "direct", "quantize": False}
-    assert direct["run"]["color"] == "hsl" and direct["run"]["quantize"] is False
+    assert direct["run"]["color"] == "hls8" and direct["run"]["quantize"] is False  # color: unset for direct
     recorded = {"run": {"color": "hls8", "quantize": True}, "encoding": {"encoding": "cppn", "quantize": True}}
     assert upgrade_recorded_config(recorded) == {**recorded, "encoding": {**recorded["encoding"], "color": "hsl"}}
     assert "quantize" not in old["run"]  # the recorded dict is left as it was
