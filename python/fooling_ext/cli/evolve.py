@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
+from fooling_ext import _core
 from fooling_ext.cli.options import add_model_arguments, classifier_from_args, parse_size, probability, whole_number
+from fooling_ext.core.cppn import DEFAULT_MAX_EDGES, DEFAULT_MAX_NODES, NUM_INPUTS
+from fooling_ext.core.mutation import ADD_EDGE_MODES
 from fooling_ext.core.render import COLORS, COORDS
-from fooling_ext.runs.report import load_report, summary_line
+from fooling_ext.runs.report import capacity_lines, capacity_totals, load_report, summary_line
 from fooling_ext.search.archive import INSERTION_MODES
-from fooling_ext.search.config import EvolveConfig
+from fooling_ext.search.config import EvolveConfig, check_capacity
 from fooling_ext.search.encodings import ENCODINGS
 from fooling_ext.search.evolve import evolve
 
@@ -33,6 +37,16 @@ def register_cli(sub) -> None:
     p.add_argument("--coords", choices=tuple(COORDS), default="normalized",
                    help="CPPN x, y inputs on [-1, 1] or as pixel indices (the original code)")
     p.add_argument("--color", choices=tuple(COLORS), default="hsl", help="how 3 CPPN outputs become RGB")
+    p.add_argument("--max-nodes", type=whole_number(NUM_INPUTS + 1), default=None,
+                   help=f"CPPN genome capacity in nodes, inputs and outputs included (default {DEFAULT_MAX_NODES}; "
+                        f"at most {_core.MAX_NODES_CAPACITY})")
+    p.add_argument("--max-edges", type=whole_number(NUM_INPUTS), default=None,
+                   help=f"CPPN genome capacity in edges (default {DEFAULT_MAX_EDGES}; at most "
+                        f"{_core.MAX_EDGES_CAPACITY})")
+    p.add_argument("--add-edge", choices=tuple(ADD_EDGE_MODES), default=None,
+                   help="CPPN add connection: 'original' (the original code: any feed-forward target, parallel "
+                        "edges allowed; the default) or 'rejection' (no duplicates; earlier runs' rule); on "
+                        "--resume: the run's own")
     p.add_argument("--mutation-rate", type=probability, default=None,
                    help="direct encoding: per-gene mutation probability (default 0.1)")
     p.add_argument("--halve-every", type=whole_number(1), default=None,
@@ -50,9 +64,18 @@ def register_cli(sub) -> None:
 
 
 def _cmd_evolve(args) -> int:
+    cppn_only = [name for name, value in (("--max-nodes", args.max_nodes), ("--max-edges", args.max_edges),
+                                          ("--add-edge", args.add_edge)) if value is not None]
+    if args.encoding != "cppn" and cppn_only:
+        raise ValueError(f"{', '.join(cppn_only)} only apply to --encoding cppn (a {args.encoding} genome has no "
+                         "nodes or edges)")
+    capacity = {"max_nodes": args.max_nodes or DEFAULT_MAX_NODES, "max_edges": args.max_edges or DEFAULT_MAX_EDGES}
+    check_capacity(**capacity)
     clf = classifier_from_args(args)
     direct_mutation = {} if args.mutation_rate is None else {"rate": args.mutation_rate}
+    cppn_mutation = {} if args.add_edge is None else {"add_edge": args.add_edge}
     config = EvolveConfig(
+        **capacity, cppn_mutation=cppn_mutation,
         model=args.model, encoding=args.encoding, generations=args.generations, batch=args.batch, seed=args.seed,
         backend=args.backend, insertion=args.insertion, image_size=args.image_size,
         checkpoint_every=args.checkpoint_every, coords=args.coords, color=args.color,
@@ -62,6 +85,9 @@ def _cmd_evolve(args) -> int:
                     progress=not args.no_progress)
     conf = result.archive.confidences()
     print(summary_line(conf))
+    if args.encoding == "cppn":
+        for line in capacity_lines(capacity_totals(result.metrics), config.max_nodes, config.max_edges):
+            print(line, file=sys.stderr if line.startswith("WARNING") else sys.stdout)
     print(f"run folder: {result.folder}")
     return 0
 

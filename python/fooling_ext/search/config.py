@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from fooling_ext import _core
 from fooling_ext.core.backend import BACKENDS
-from fooling_ext.core.cppn import DEFAULT_MAX_EDGES, DEFAULT_MAX_NODES
+from fooling_ext.core.cppn import DEFAULT_MAX_EDGES, DEFAULT_MAX_NODES, NUM_INPUTS
 from fooling_ext.search.archive import INSERTION_MODES
 from fooling_ext.search.encodings import ENCODINGS
 
@@ -27,8 +29,8 @@ class EvolveConfig:
     # CPPN encoding
     coords: str = "normalized"
     color: str = "hsl"
-    max_nodes: int = DEFAULT_MAX_NODES
-    max_edges: int = DEFAULT_MAX_EDGES
+    max_nodes: int = DEFAULT_MAX_NODES  # genome capacity: nodes (inputs and outputs included) ...
+    max_edges: int = DEFAULT_MAX_EDGES  # ... and edges; the archive holds cells x capacity
     cppn_mutation: dict[str, Any] = field(default_factory=dict)
     # Direct encoding
     direct_mutation: dict[str, Any] = field(default_factory=dict)
@@ -55,17 +57,57 @@ class EvolveConfig:
             raise ValueError(f"image_size must be (height, width) >= 1, got {self.image_size!r}")
         if self.halve_every is not None and self.halve_every <= 0:
             raise ValueError(f"halve_every must be > 0 when given, got {self.halve_every}")
+        check_capacity(self.max_nodes, self.max_edges)
+
+
+def check_capacity(max_nodes: Any, max_edges: Any) -> None:
+    """ValueError unless the CPPN genome capacity is within the core's limits (the CPPN's outputs, 1 or 3, are
+    checked when the population is made)."""
+    for name, value, low, high in (("max_nodes", max_nodes, NUM_INPUTS + 1, _core.MAX_NODES_CAPACITY),
+                                   ("max_edges", max_edges, NUM_INPUTS, _core.MAX_EDGES_CAPACITY)):
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValueError(f"{name} must be a whole number in [{low}, {high}], got {value!r}")
 
 
 # Keys of the recorded "run" configuration that later versions call otherwise: old name -> new name.
 _RENAMED_RUN_KEYS = {"pixel_mutation": "direct_mutation"}  # before 0.2.0
 
 
+# "Add connection" of runs recorded before the choice existed: pairs drawn and rejected (duplicates, cycles).
+ADD_EDGE_BEFORE_CHOICE = "rejection"
+
+
 def upgrade_recorded_config(recorded: dict[str, Any]) -> dict[str, Any]:
-    """A run's recorded configuration (config.json, a checkpoint's) with the key names of this version, so that
-    runs made by earlier versions resume and serve as sources as they are."""
+    """A run's recorded configuration (config.json, a checkpoint's) with the key names and settings of this
+    version, so that runs made by earlier versions resume and serve as sources as they are.
+
+    A CPPN run whose recorded mutation settings (encoding.mutation) have no "add_edge" was made before the
+    original's "add connection" became the default: it used the rejection rule, which the upgraded
+    configuration names in encoding.mutation and in run.cppn_mutation (see :func:`resume_settings`)."""
+    out = recorded
     run = recorded.get("run")
-    if not isinstance(run, dict) or not any(old in run for old in _RENAMED_RUN_KEYS):
-        return recorded
-    run = {_RENAMED_RUN_KEYS.get(key, key): value for key, value in run.items()}
-    return {**recorded, "run": run}
+    if isinstance(run, dict) and any(old in run for old in _RENAMED_RUN_KEYS):
+        run = {_RENAMED_RUN_KEYS.get(key, key): value for key, value in run.items()}
+        out = {**out, "run": run}
+    encoding = out.get("encoding")
+    if (isinstance(encoding, dict) and encoding.get("encoding") == "cppn" and isinstance(encoding.get("mutation"), dict)
+            and "add_edge" not in encoding["mutation"]):
+        out = {**out, "encoding": {**encoding, "mutation": {**encoding["mutation"], "add_edge": ADD_EDGE_BEFORE_CHOICE}}}
+        run = out.get("run")
+        if isinstance(run, dict):
+            cppn = run.get("cppn_mutation") if isinstance(run.get("cppn_mutation"), dict) else {}
+            out["run"] = {**run, "cppn_mutation": {**cppn, "add_edge": ADD_EDGE_BEFORE_CHOICE}}
+    return out
+
+
+def resume_settings(config: EvolveConfig, recorded: dict[str, Any]) -> EvolveConfig:
+    """`config` for resuming the run recorded as `recorded`: a CPPN run's "add connection" rule, when `config`
+    does not name one, is the one the run was made with (the rejection rule for runs recorded before the
+    choice existed), so that a run resumes with the mutation it started with."""
+    if config.encoding != "cppn" or "add_edge" in config.cppn_mutation:
+        return config
+    run = upgrade_recorded_config(recorded).get("run")
+    cppn = run.get("cppn_mutation") if isinstance(run, dict) else None
+    if not isinstance(cppn, dict) or "add_edge" not in cppn:
+        return config
+    return dataclasses.replace(config, cppn_mutation={**config.cppn_mutation, "add_edge": cppn["add_edge"]})
