@@ -70,7 +70,8 @@ def simulate(new_cells: list[int], improved: list[int], *, cells: int, batch: in
             getattr(archive, name)[index] = getattr(kids, name)
         occupied[targets] = True
         mask = torch.from_numpy(occupied)
-        largest = [max(largest[0], int(archive.num_nodes[mask].max())), max(largest[1], int(archive.num_edges[mask].max()))]
+        largest = [max(largest[0], int(archive.num_nodes[mask].max())),
+                   max(largest[1], int(archive.num_edges[mask].max()))]
         per_generation.append(tuple(largest))
     mask = torch.from_numpy(occupied)
     return {"largest": tuple(largest), "final_nodes": archive.num_nodes[mask].numpy(),
@@ -91,7 +92,8 @@ def main() -> None:
     ap.add_argument("--add-edge", choices=("original", "rejection"), default="original")
     ap.add_argument("--sims", type=int, default=5)
     ap.add_argument("--generations", type=int, default=None, help="only the first N generations of the metrics")
-    ap.add_argument("--compare", type=Path, default=None, help="a run folder to compare with (metrics.csv, archive.npz)")
+    ap.add_argument("--compare", type=Path, default=None,
+                    help="a run folder to compare with (metrics.csv, archive.npz)")
     args = ap.parse_args()
     rows = read_rows(args.metrics)[: args.generations]
     new_cells = [int(float(r["new_cells"])) for r in rows]

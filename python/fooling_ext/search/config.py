@@ -92,7 +92,8 @@ def upgrade_recorded_config(recorded: dict[str, Any]) -> dict[str, Any]:
     encoding = out.get("encoding")
     if (isinstance(encoding, dict) and encoding.get("encoding") == "cppn" and isinstance(encoding.get("mutation"), dict)
             and "add_edge" not in encoding["mutation"]):
-        out = {**out, "encoding": {**encoding, "mutation": {**encoding["mutation"], "add_edge": ADD_EDGE_BEFORE_CHOICE}}}
+        mutation = {**encoding["mutation"], "add_edge": ADD_EDGE_BEFORE_CHOICE}
+        out = {**out, "encoding": {**encoding, "mutation": mutation}}
         run = out.get("run")
         if isinstance(run, dict):
             cppn = run.get("cppn_mutation") if isinstance(run.get("cppn_mutation"), dict) else {}
