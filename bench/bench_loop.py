@@ -75,7 +75,8 @@ class Loop:
 
     def generation(self) -> None:
         self.images, result = generation_step(self.me, self.classifier, self.images)
-        generation_metrics(self.me.archive, self.me.generation, result, 0, 0.0)  # reads the archive back
+        # reads the archive back
+        generation_metrics(self.me.archive, self.me.generation, result, 0, 0.0, self.me.encoding)
         _sync(self.device)
 
     def classify(self) -> None:

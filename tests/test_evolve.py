@@ -69,7 +69,7 @@ def test_run_folder_has_everything(tmp_path, lenet):
     assert (out / "confidence.png").stat().st_size > 1000
     report = (out / "report.txt").read_text()
     assert report.splitlines()[0].split() == ["class", "name", "confidence", "generation", "elite", "parent"]
-    assert len(report.splitlines()) == 1 + 10 + 2
+    assert len(report.splitlines()) == 1 + 10 + 2 + 1  # header, classes, blank, summary, genome capacity
     assert load_report(out).splitlines()[1:] == report.rstrip("\n").splitlines()
     # Metrics agree with the archive they describe.
     last = result.metrics[-1]

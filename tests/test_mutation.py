@@ -111,17 +111,55 @@ def test_reference_pow_is_accurate():
         CPPNMutation(p_weight=0.8, p_activation=0.7, p_add_edge=1.0, p_delete_edge=0.6, p_add_node=0.9,
                      p_delete_node=0.4, activations=("sine", "linear"), weight_min=-2.0, weight_max=3.0, eta=2.0,
                      add_edge_attempts=3),
+        CPPNMutation(add_edge="rejection"),
+        CPPNMutation(p_add_edge=1.0, p_delete_edge=0.6, p_add_node=0.9, p_delete_node=0.4, add_edge="rejection",
+                     add_edge_attempts=3),
     ],
-    ids=["paper", "aggressive"],
+    ids=["paper", "aggressive", "paper-rejection", "aggressive-rejection"],
 )
 @pytest.mark.parametrize("num_outputs", [1, 3])
 def test_cppn_mutation_matches_numpy_reference(params, num_outputs):
-    pop = random_population(24, num_outputs, hidden=(0, 10), seed=num_outputs, max_nodes=24, max_edges=60)
+    # Capacities the aggressive settings reach within the 4 generations, so that blocked growth is compared too.
+    pop = random_population(24, num_outputs, hidden=(0, 10), seed=num_outputs, max_nodes=20, max_edges=50)
     for generation in range(4):
-        want = ref.mutate_cppn(pop, seed=314, generation=generation, params=params, genome_offset=7)
-        mutate_cppn(pop, seed=314, generation=generation, params=params, genome_offset=7)
+        want_blocked: list = []
+        want = ref.mutate_cppn(pop, seed=314, generation=generation, params=params, genome_offset=7,
+                               blocked=want_blocked)
+        blocked = mutate_cppn(pop, seed=314, generation=generation, params=params, genome_offset=7)
         assert live(pop) == live(want), f"generation {generation}"
+        assert blocked.tolist() == want_blocked, f"generation {generation}"
         pop.validate()
+
+
+def test_blocked_flags_say_which_growth_capacity_stopped():
+    # At capacity in edges (4 of 4) and nodes (5 of 5): add connection and add node always fire and are blocked.
+    full = CPPNPopulation.initial(16, 1, seed=0, max_nodes=NUM_INPUTS + 1, max_edges=NUM_INPUTS)
+    blocked = mutate_cppn(full, seed=1, generation=0, params=only(p_add_edge=1.0, p_add_node=1.0))
+    assert blocked.dtype == torch.int32 and blocked.tolist() == [3] * 16
+    assert int(full.num_edges.max()) == NUM_INPUTS
+    # One free edge slot: add connection fills it, then add node finds the edges full.
+    one = CPPNPopulation.initial(16, 1, seed=0, max_nodes=8, max_edges=NUM_INPUTS + 1)
+    assert mutate_cppn(one, seed=1, generation=0, params=only(p_add_edge=1.0, p_add_node=1.0)).tolist() == [2] * 16
+    # Room for both, or operators that did not fire: nothing blocked.
+    roomy = CPPNPopulation.initial(16, 1, seed=0)
+    assert mutate_cppn(roomy, seed=1, generation=0, params=only(p_add_edge=1.0, p_add_node=1.0)).tolist() == [0] * 16
+    assert mutate_cppn(full, seed=1, generation=1, params=only(p_weight=1.0)).tolist() == [0] * 16
+
+
+def test_original_add_connection_targets_uniformly_among_non_ancestors():
+    # Inputs -> 5 -> 6 -> out 4; hidden 7 fed by input 0. Source 6 may only target 4 or 7; across all 7
+    # sources the (source, target) pairs are uniform over each source's candidates (C++ tests the full
+    # chi-square; this checks the Python path and the reference agree on it).
+    genome = _hidden_genome(3, [[i, 5, 1.0] for i in range(NUM_INPUTS)] + [[5, 6, 1.0], [6, 4, 1.0], [0, 7, 1.0]])
+    pop = repeat(genome, 2000)
+    mutate_cppn(pop, seed=3, generation=0, params=only(p_add_edge=1.0))
+    added = {(int(pop.edge_src[b, 7]), int(pop.edge_dst[b, 7])) for b in range(pop.batch)}
+    allowed = {(s, d) for s in range(NUM_INPUTS) for d in (4, 5, 6, 7)} | {(5, 4), (5, 6), (5, 7), (6, 4), (6, 7),
+                                                                           (7, 4), (7, 5), (7, 6)}
+    assert added == allowed  # every candidate pair occurs, and no other
+    assert int(pop.num_edges.min()) == 8
+    ref_pop = ref.mutate_cppn(repeat(genome, 50), seed=3, generation=0, params=only(p_add_edge=1.0))
+    assert live(ref_pop) == live(pop[:50])
 
 
 def test_mutation_is_reproducible_and_keyed_by_seed_generation_and_genome():
@@ -306,7 +344,7 @@ def test_select_parents_rejects_bad_indices():
     [("p_weight", 1.5), ("p_activation", -0.1), ("p_add_edge", float("nan")), ("p_delete_edge", 2),
      ("p_add_node", -1e-3), ("p_delete_node", 1.01), ("eta", 0.0), ("eta", -3.0), ("eta", float("inf")),
      ("weight_min", 10.0), ("weight_max", float("inf")), ("add_edge_attempts", 0), ("add_edge_attempts", 2.5),
-     ("add_edge_attempts", 10_001),
+     ("add_edge_attempts", 10_001), ("add_edge", "dedup"), ("add_edge", 0),
      ("p_weight", "0.1"), ("activations", ()), ("activations", ("sine", "relu")), ("activations", "sine")],
 )
 def test_bad_cppn_parameters_name_the_field(field, value):
@@ -319,6 +357,7 @@ def test_paper_defaults():
     assert (p.p_weight, p.eta, p.weight_min, p.weight_max, p.p_activation) == (0.1, 15.0, -10.0, 10.0, 0.1)
     assert (p.p_add_edge, p.p_delete_edge, p.p_add_node, p.p_delete_node) == (0.5, 0.3, 0.5, 0.2)
     assert p.activations is None and p.add_edge_attempts == 10
+    assert p.add_edge == "original" and p.core_params().add_edge == 0
     assert p.core_params().activations == _core.ALL_ACTIVATIONS_MASK
 
 

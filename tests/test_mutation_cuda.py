@@ -23,18 +23,27 @@ def assert_same(cpu: CPPNPopulation, gpu: CPPNPopulation) -> None:
 
 @pytest.mark.parametrize("num_outputs", [1, 3])
 @pytest.mark.parametrize(
-    "params", [CPPNMutation(), CPPNMutation(p_add_edge=1.0, p_add_node=0.9, activations=("sine", "gaussian"))]
+    "params", [CPPNMutation(), CPPNMutation(p_add_edge=1.0, p_add_node=0.9, activations=("sine", "gaussian")),
+               CPPNMutation(add_edge="rejection"),
+               CPPNMutation(p_add_edge=1.0, p_add_node=0.9, add_edge="rejection")],
+    ids=["paper", "growing", "paper-rejection", "growing-rejection"],
 )
 def test_cppn_mutation_matches_cpu(num_outputs, params, monkeypatch):
     monkeypatch.setattr(backend, "CUDA_CHUNK", 7)  # several launches, each with its genome offset
-    # Capacity above what the random genomes need (up to about 150 edges for 27 nodes), below the core's limits.
+    # Capacity above what the random genomes need (up to about 150 edges for 27 nodes), below the core's limits;
+    # the growing settings reach it within the 30 generations, so the blocked flags are compared too.
     cpu = random_population(50, num_outputs, hidden=(0, 20), seed=num_outputs, max_nodes=40, max_edges=256)
     gpu = cpu.to("cuda")
+    blocked_seen = 0
     for generation in range(30):
-        mutate_cppn(cpu, seed=555, generation=generation, params=params, genome_offset=3)
-        mutate_cppn(gpu, seed=555, generation=generation, params=params, genome_offset=3)
+        cpu_blocked = mutate_cppn(cpu, seed=555, generation=generation, params=params, genome_offset=3)
+        gpu_blocked = mutate_cppn(gpu, seed=555, generation=generation, params=params, genome_offset=3)
+        assert gpu_blocked.device.type == "cuda" and torch.equal(gpu_blocked.cpu(), cpu_blocked), generation
+        blocked_seen += int((cpu_blocked != 0).sum())
     assert_same(cpu, gpu)
     gpu.validate()
+    if params.p_add_node > 0.5:
+        assert blocked_seen > 0
 
 
 def test_cppn_errors_match_cpu():

@@ -63,6 +63,7 @@ void bind_mutation(py::module_& m) {
       .def_readwrite("p_delete_edge", &CppnMutationParams::p_delete_edge)
       .def_readwrite("p_add_node", &CppnMutationParams::p_add_node)
       .def_readwrite("p_delete_node", &CppnMutationParams::p_delete_node)
+      .def_readwrite("add_edge", &CppnMutationParams::add_edge)
       .def_readwrite("add_edge_attempts", &CppnMutationParams::add_edge_attempts);
 
   py::class_<PixelMutationParams>(m, "PixelMutationParams", "Pixel mutation parameters (see fooling/mutation.h).")
@@ -93,35 +94,39 @@ void bind_mutation(py::module_& m) {
   m.def(
       "mutate_cppn_cpu",
       [](const CppnBatchView& g, const CppnMutationParams& p, uint64_t seed, int64_t generation,
-         int64_t genome_offset, uintptr_t errors) {
+         int64_t genome_offset, uintptr_t errors, uintptr_t blocked) {
         check_cppn_call(g, p, genome_offset);
         const uint32_t gen = counter_word("generation", generation);
         py::gil_scoped_release release;
         return mutate_cppn_cpu(g, p, seed, gen, static_cast<uint32_t>(genome_offset),
-                               reinterpret_cast<GenomeError*>(errors));
+                               reinterpret_cast<GenomeError*>(errors), reinterpret_cast<int32_t*>(blocked));
       },
       py::arg("genomes"), py::arg("params"), py::arg("seed"), py::arg("generation"), py::arg("genome_offset"),
-      py::arg("errors"),
-      "Mutate host genomes in place; errors: int32 [B, 3]. Returns the number of invalid (untouched) genomes.");
+      py::arg("errors"), py::arg("blocked"),
+      "Mutate host genomes in place; errors: int32 [B, 3]; blocked: int32 [B], the operators capacity blocked "
+      "(1: add connection, 2: add node; 0 for none). Returns the number of invalid (untouched) genomes.");
 
   m.def(
       "mutate_cppn_cuda",
       [](const CppnBatchView& g, const CppnMutationParams& p, uint64_t seed, int64_t generation,
-         int64_t genome_offset, uintptr_t errors, uintptr_t workspace, int64_t workspace_rows, uintptr_t stream) {
+         int64_t genome_offset, uintptr_t errors, uintptr_t blocked, uintptr_t workspace, int64_t workspace_rows,
+         uintptr_t stream) {
         check_cppn_call(g, p, genome_offset);
         const uint32_t gen = counter_word("generation", generation);
         std::string err;
         {
           py::gil_scoped_release release;
           err = mutate_cppn_cuda(g, p, seed, gen, static_cast<uint32_t>(genome_offset),
-                                 reinterpret_cast<GenomeError*>(errors), reinterpret_cast<int32_t*>(workspace),
+                                 reinterpret_cast<GenomeError*>(errors), reinterpret_cast<int32_t*>(blocked),
+                                 reinterpret_cast<int32_t*>(workspace),
                                  workspace_rows, reinterpret_cast<void*>(stream));
         }
         raise_cuda_if(err);
       },
       py::arg("genomes"), py::arg("params"), py::arg("seed"), py::arg("generation"), py::arg("genome_offset"),
-      py::arg("errors"), py::arg("workspace"), py::arg("workspace_rows"), py::arg("stream"),
-      "Mutate device genomes in place, asynchronously on `stream`; errors: device int32 [B, 3].");
+      py::arg("errors"), py::arg("blocked"), py::arg("workspace"), py::arg("workspace_rows"), py::arg("stream"),
+      "Mutate device genomes in place, asynchronously on `stream`; errors: device int32 [B, 3]; blocked: device "
+      "int32 [B] (as mutate_cppn_cpu).");
 
   m.def(
       "select_cppn_cpu",

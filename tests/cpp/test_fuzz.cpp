@@ -736,6 +736,7 @@ CppnMutationParams random_cppn_params(Rng& rng) {
   }
   p.activations = static_cast<uint32_t>(uniform(rng, 1, kAllActivations));
   p.add_edge_attempts = static_cast<int32_t>(chance(rng, 0.1) ? uniform(rng, 1, 200) : uniform(rng, 1, 12));
+  p.add_edge = static_cast<int32_t>(uniform(rng, kAddEdgeOriginal, kAddEdgeRejection));
   return p;
 }
 
@@ -771,8 +772,13 @@ CppnMutationParams rejected_cppn_params(Rng& rng, std::string* field) {
       *field = "activations";
       break;
     default:
-      p.add_edge_attempts = pick(rng, {0, -1, kI32Min});
-      *field = "add_edge_attempts";
+      if (chance(rng, 0.5)) {
+        p.add_edge = pick(rng, {-1, 2, kI32Min, std::numeric_limits<int32_t>::max()});
+        *field = "add_edge";
+      } else {
+        p.add_edge_attempts = pick(rng, {0, -1, kI32Min});
+        *field = "add_edge_attempts";
+      }
       break;
   }
   return p;
@@ -782,7 +788,13 @@ std::vector<GenomeError> mutate_with(HostBatch& hb, const CppnMutationParams& p,
                                      uint32_t offset, int threads, int32_t* invalid) {
   set_num_threads(threads);
   std::vector<GenomeError> errors(hb.batch, GenomeError{-1, -1, -1});
-  *invalid = mutate_cppn_cpu(hb.view(), p, seed, generation, offset, errors.data());
+  std::vector<int32_t> blocked(hb.batch, -1);
+  *invalid = mutate_cppn_cpu(hb.view(), p, seed, generation, offset, errors.data(), blocked.data());
+  for (int32_t b = 0; b < hb.batch; ++b) {
+    // Only the two capacity bits, and none for a genome left untouched.
+    EXPECT_EQ(blocked[b] & ~(kBlockedAddEdge | kBlockedAddNode), 0) << "genome " << b;
+    if (errors[b].code != kGenomeOk) EXPECT_EQ(blocked[b], 0) << "genome " << b;
+  }
   return errors;
 }
 
@@ -841,9 +853,10 @@ TEST(FuzzMutation, ValidGenomesStayValidAndInvalidOnesAreUntouched) {
         std::vector<GenomeError> part_errors(hb.batch);
         set_num_threads(static_cast<int>(uniform(rng, 1, 3)));
         const CppnBatchView all = parts.view();
-        const int32_t a = mutate_cppn_cpu(all.slice(0, split), p, run_seed, generation, offset, part_errors.data());
+        const int32_t a =
+            mutate_cppn_cpu(all.slice(0, split), p, run_seed, generation, offset, part_errors.data(), nullptr);
         const int32_t c = mutate_cppn_cpu(all.slice(split, hb.batch - split), p, run_seed, generation,
-                                          offset + static_cast<uint32_t>(split), part_errors.data() + split);
+                                          offset + static_cast<uint32_t>(split), part_errors.data() + split, nullptr);
         ASSERT_EQ(a + c, expected_invalid);
         ASSERT_TRUE(same_batch(parts, hb)) << "split at " << split << " mutated differently";
       }

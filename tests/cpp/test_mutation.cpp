@@ -29,9 +29,11 @@ CppnMutationParams no_operators() {
 }
 
 std::vector<GenomeError> mutate(HostBatch& hb, const CppnMutationParams& p, uint64_t seed, uint32_t generation,
-                                uint32_t genome_offset = 0) {
+                                uint32_t genome_offset = 0, std::vector<int32_t>* blocked = nullptr) {
   std::vector<GenomeError> errors(hb.batch);
-  mutate_cppn_cpu(hb.view(), p, seed, generation, genome_offset, errors.data());
+  std::vector<int32_t> flags(hb.batch, -1);
+  mutate_cppn_cpu(hb.view(), p, seed, generation, genome_offset, errors.data(), flags.data());
+  if (blocked != nullptr) *blocked = flags;
   return errors;
 }
 
@@ -146,6 +148,7 @@ TEST(PolynomialMutation, WeightsAreMutatedOnTheirNormalisedPosition) {
 
 TEST(CppnMutation, InvariantsHoldOverManyGenerations) {
   std::mt19937 rng(3);
+  for (const int32_t mode : {kAddEdgeOriginal, kAddEdgeRejection})
   for (int32_t outputs : {1, 3}) {
     HostBatch hb(40, outputs, 24, 80);
     for (int32_t b = 0; b < hb.batch; ++b) {
@@ -153,9 +156,10 @@ TEST(CppnMutation, InvariantsHoldOverManyGenerations) {
       else wire_inputs_to_outputs(hb, b, rng);
     }
     CppnMutationParams p;
+    p.add_edge = mode;
     p.activations = (1u << kSine) | (1u << kGaussian) | (1u << kLinear);
     const int32_t first_hidden = kNumInputs + outputs;
-    int64_t grown = 0, shrunk = 0;
+    int64_t grown = 0, shrunk = 0, parallel = 0;
     for (uint32_t gen = 0; gen < 300; ++gen) {
       const std::vector<int32_t> nodes_before = hb.num_nodes;
       const std::vector<GenomeError> errors = mutate(hb, p, 99, gen);
@@ -170,7 +174,10 @@ TEST(CppnMutation, InvariantsHoldOverManyGenerations) {
         ASSERT_LE(hb.num_nodes[b], hb.max_nodes);
         ASSERT_LE(hb.num_edges[b], hb.max_edges);
         const std::vector<Edge> edges = edges_of(hb, b);
-        ASSERT_EQ(std::set<Edge>(edges.begin(), edges.end()).size(), edges.size()) << "duplicate edge in " << b;
+        const size_t distinct = std::set<Edge>(edges.begin(), edges.end()).size();
+        // The rejection rule never duplicates an edge; the original's may.
+        if (mode == kAddEdgeRejection) ASSERT_EQ(distinct, edges.size()) << "duplicate edge in " << b;
+        parallel += static_cast<int64_t>(edges.size() - distinct);
         for (int32_t e = 0; e < hb.num_edges[b]; ++e) {
           const float w = hb.weight[b * hb.max_edges + e];
           ASSERT_TRUE(w >= p.weight_min && w <= p.weight_max) << w;
@@ -180,6 +187,7 @@ TEST(CppnMutation, InvariantsHoldOverManyGenerations) {
     // The run exercised growth and shrinking, not just weights.
     EXPECT_GT(grown, 1000);
     EXPECT_GT(shrunk, 500);
+    if (mode == kAddEdgeOriginal) EXPECT_GT(parallel, 0);
   }
 }
 
@@ -191,14 +199,27 @@ TEST(CppnMutation, GenomesAtCapacitySkipGrowthAndStayValid) {
   p.p_add_node = 1.0f;
   p.p_add_edge = 1.0f;
   int32_t full_nodes = 0, full_edges = 0;
+  int64_t blocked_edge = 0, blocked_node = 0;
   for (uint32_t gen = 0; gen < 40; ++gen) {
-    mutate(hb, p, 1, gen);
+    const std::vector<int32_t> edges_before = hb.num_edges, nodes_before = hb.num_nodes;
+    std::vector<int32_t> blocked;
+    mutate(hb, p, 1, gen, 0, &blocked);
     expect_all_valid(hb, "at capacity");
     for (int32_t b = 0; b < hb.batch; ++b) {
       ASSERT_LE(hb.num_nodes[b], 7);
       ASSERT_LE(hb.num_edges[b], 9);
+      // Both operators fire every time: add connection is blocked exactly when the edges were full, add node
+      // exactly when, after add connection, no node or edge slot was left.
+      ASSERT_EQ((blocked[b] & kBlockedAddEdge) != 0, edges_before[b] == 9) << gen << " " << b;
+      const bool node_room = nodes_before[b] < 7 && std::min(edges_before[b] + 1, 9) < 9;
+      ASSERT_EQ((blocked[b] & kBlockedAddNode) != 0, !node_room) << gen << " " << b;
+      ASSERT_EQ(blocked[b] & ~(kBlockedAddEdge | kBlockedAddNode), 0);
+      blocked_edge += (blocked[b] & kBlockedAddEdge) != 0;
+      blocked_node += (blocked[b] & kBlockedAddNode) != 0;
     }
   }
+  EXPECT_GT(blocked_edge, 0);
+  EXPECT_GT(blocked_node, 0);
   for (int32_t b = 0; b < hb.batch; ++b) {
     full_nodes += hb.num_nodes[b] == 7;
     full_edges += hb.num_edges[b] == 9;
@@ -228,8 +249,8 @@ TEST(CppnMutation, SameSeedSameChildrenAndChunksCompose) {
     second.edge_dst += 16 * whole.max_edges;
     second.edge_weight += 16 * whole.max_edges;
     std::vector<GenomeError> errors(16);
-    mutate_cppn_cpu(second, p, 1234, gen, 16, errors.data());
-    mutate_cppn_cpu(first, p, 1234, gen, 0, errors.data());
+    mutate_cppn_cpu(second, p, 1234, gen, 16, errors.data(), nullptr);
+    mutate_cppn_cpu(first, p, 1234, gen, 0, errors.data(), nullptr);
   }
   EXPECT_EQ(a.num_nodes, same.num_nodes);
   EXPECT_EQ(a.act, same.act);
@@ -333,6 +354,7 @@ TEST(CppnMutation, AddConnectionRejectsCyclesAndDuplicates) {
   const HostBatch before = hb;
   CppnMutationParams p = no_operators();
   p.p_add_edge = 1.0f;
+  p.add_edge = kAddEdgeRejection;
   p.add_edge_attempts = 1000;
   for (uint32_t gen = 0; gen < 50; ++gen) mutate(hb, p, 4, gen);
   EXPECT_EQ(hb.num_edges, before.num_edges);
@@ -360,6 +382,7 @@ TEST(CppnMutation, AddConnectionGivesUpAfterItsAttempts) {
   }
   CppnMutationParams p = no_operators();
   p.p_add_edge = 1.0f;
+  p.add_edge = kAddEdgeRejection;
   p.add_edge_attempts = 1;
   mutate(hb, p, 6, 0);
   int32_t added = 0;
@@ -374,6 +397,132 @@ TEST(CppnMutation, AddConnectionGivesUpAfterItsAttempts) {
   // One attempt succeeds with probability 1/2: 128 expected, sd 8; 5 sd either side.
   EXPECT_GT(added, 88);
   EXPECT_LT(added, 168);
+}
+
+namespace {
+
+// Ancestors of `node` (itself included) along the edges of genome b.
+std::set<int32_t> ancestors_of(const HostBatch& hb, int32_t b, int32_t node) {
+  std::set<int32_t> seen{node};
+  std::vector<int32_t> todo{node};
+  const std::vector<Edge> edges = edges_of(hb, b);
+  while (!todo.empty()) {
+    const int32_t v = todo.back();
+    todo.pop_back();
+    for (const Edge& e : edges)
+      if (e.second == v && seen.insert(e.first).second) todo.push_back(e.first);
+  }
+  return seen;
+}
+
+}  // namespace
+
+TEST(CppnMutation, OriginalAddConnectionTargetsNoInputNorAncestorOfTheSource) {
+  // Random genomes with hidden nodes; every genome adds one connection. The new edge's source is an input or
+  // hidden node and its target is neither an input nor an ancestor of the source in the parent.
+  std::mt19937 rng(12);
+  HostBatch hb(400, 3, 24, 80);
+  for (int32_t b = 0; b < hb.batch; ++b) hb.randomize(b, rng, 1 + b % 10, 0.3f);
+  const HostBatch before = hb;
+  CppnMutationParams p = no_operators();
+  p.p_add_edge = 1.0f;
+  ASSERT_EQ(p.add_edge, kAddEdgeOriginal);  // the default
+  mutate(hb, p, 21, 0);
+  int32_t added = 0, to_hidden = 0, parallel = 0;
+  for (int32_t b = 0; b < hb.batch; ++b) {
+    ASSERT_EQ(hb.num_nodes[b], before.num_nodes[b]);
+    if (hb.num_edges[b] == before.num_edges[b]) continue;  // no candidate target
+    ASSERT_EQ(hb.num_edges[b], before.num_edges[b] + 1);
+    ++added;
+    const Edge e = edges_of(hb, b).back();
+    const int32_t first_hidden = kNumInputs + hb.num_outputs;
+    ASSERT_TRUE(e.first < kNumInputs || e.first >= first_hidden) << "source " << e.first << " is an output";
+    ASSERT_GE(e.second, kNumInputs) << "target is an input";
+    ASSERT_EQ(ancestors_of(before, b, e.first).count(e.second), 0u) << "genome " << b << ": " << e.first << " -> "
+                                                                     << e.second << " closes a cycle";
+    to_hidden += e.second >= first_hidden;
+    const std::vector<Edge> old = edges_of(before, b);
+    parallel += std::find(old.begin(), old.end(), e) != old.end();
+  }
+  expect_all_valid(hb, "after adding connections");
+  EXPECT_GT(added, 390);
+  EXPECT_GT(to_hidden, 50);
+  EXPECT_GT(parallel, 0);  // duplicates are allowed, and random genomes with few nodes draw some
+}
+
+TEST(CppnMutation, OriginalAddConnectionAddsNothingWhenEveryTargetIsAnAncestor) {
+  // Output 4 -> hidden 5: from source 5 every non-input node (4, 5) is an ancestor, so nothing is added; from
+  // an input, 4 and 5 are both candidates.
+  HostBatch hb(1000, 1);
+  for (int32_t b = 0; b < hb.batch; ++b) {
+    hb.add_node(b, kSine);
+    hb.add_edge(b, 4, 5, 1.0f);
+  }
+  CppnMutationParams p = no_operators();
+  p.p_add_edge = 1.0f;
+  mutate(hb, p, 3, 0);
+  int32_t added = 0;
+  for (int32_t b = 0; b < hb.batch; ++b) {
+    if (hb.num_edges[b] == 1) continue;
+    ++added;
+    const Edge e = edges_of(hb, b).back();
+    EXPECT_LT(e.first, kNumInputs);
+    EXPECT_TRUE(e.second == 4 || e.second == 5);
+  }
+  // The source is 5 with probability 1/5: 800 expected, sd 12.6.
+  EXPECT_GT(added, 740);
+  EXPECT_LT(added, 860);
+}
+
+TEST(CppnMutation, OriginalAddConnectionDrawsItsTargetUniformlyAmongTheCandidates) {
+  // Inputs -> 5 -> 6 -> 4 (one output), hidden 7 unconnected, and input 0 -> 7. Sources: inputs 0..3 and
+  // hidden 5, 6, 7. Candidate targets of a source: the non-inputs {4, 5, 6, 7} minus its ancestors, so
+  // an input: {4, 5, 6, 7}; 5: {4, 6, 7}; 6: {4, 7}; 7: {4, 5, 6}.
+  const int32_t batch = 14000;
+  HostBatch hb(batch, 1);
+  for (int32_t b = 0; b < batch; ++b) {
+    for (int32_t h = 0; h < 3; ++h) hb.add_node(b, kSine);  // 5, 6, 7
+    for (int32_t i = 0; i < kNumInputs; ++i) hb.add_edge(b, i, 5, 1.0f);
+    hb.add_edge(b, 5, 6, 1.0f);
+    hb.add_edge(b, 6, 4, 1.0f);
+    hb.add_edge(b, 0, 7, 1.0f);
+  }
+  const int32_t edges = hb.num_edges[0];
+  CppnMutationParams p = no_operators();
+  p.p_add_edge = 1.0f;
+  mutate(hb, p, 77, 5);
+  // counts[source][target]; every genome adds one edge (each source has a candidate).
+  std::vector<std::vector<int64_t>> counts(8, std::vector<int64_t>(8, 0));
+  for (int32_t b = 0; b < batch; ++b) {
+    ASSERT_EQ(hb.num_edges[b], edges + 1);
+    const Edge e = edges_of(hb, b).back();
+    counts[e.first][e.second] += 1;
+  }
+  const std::vector<std::vector<int32_t>> candidates = {{4, 5, 6, 7}, {4, 5, 6, 7}, {4, 5, 6, 7}, {4, 5, 6, 7},
+                                                        {},           {4, 6, 7},    {4, 7},       {4, 5, 6}};
+  // Pearson's chi-square over every (source, candidate target) cell, expected batch / 7 / candidates. 4 x 4 +
+  // 3 + 2 + 3 = 24 cells, 23 degrees of freedom: P(chi2 > 49.7) = 0.001. A source or target drawn uniformly
+  // of the wrong set, or an off-by-one in picking the k-th candidate, puts counts on other cells or skews these.
+  double chi2 = 0.0;
+  int64_t total = 0;
+  for (int32_t s = 0; s < 8; ++s) {
+    if (candidates[s].empty()) {
+      for (int32_t d = 0; d < 8; ++d) ASSERT_EQ(counts[s][d], 0) << "source " << s;
+      continue;
+    }
+    for (int32_t d = 0; d < 8; ++d) {
+      const bool candidate = std::count(candidates[s].begin(), candidates[s].end(), d) > 0;
+      if (!candidate) {
+        ASSERT_EQ(counts[s][d], 0) << s << " -> " << d;
+        continue;
+      }
+      const double expected = double(batch) / 7.0 / double(candidates[s].size());
+      chi2 += (counts[s][d] - expected) * (counts[s][d] - expected) / expected;
+      total += counts[s][d];
+    }
+  }
+  EXPECT_EQ(total, batch);
+  EXPECT_LT(chi2, 49.7);
 }
 
 TEST(CppnMutation, WeightsComeBackIntoRangeAndActivationsIntoTheAllowedSet) {
@@ -411,7 +560,9 @@ TEST(CppnMutation, InvalidGenomesAreReportedAndLeftUntouched) {
   CppnMutationParams p;
   p.p_weight = 1.0f;
   std::vector<GenomeError> errors(3);
-  EXPECT_EQ(mutate_cppn_cpu(hb.view(), p, 0, 0, 0, errors.data()), 2);
+  std::vector<int32_t> blocked(3, -1);
+  EXPECT_EQ(mutate_cppn_cpu(hb.view(), p, 0, 0, 0, errors.data(), blocked.data()), 2);
+  EXPECT_EQ(blocked, (std::vector<int32_t>{0, 0, 0}));
   EXPECT_EQ(errors[0].code, kGenomeOk);
   EXPECT_EQ(errors[1].code, kEdgeSrcOutOfRange);
   EXPECT_EQ(errors[1].index, 2);
@@ -438,6 +589,8 @@ TEST(CppnMutation, ParameterChecksNameTheField) {
   EXPECT_NE(message([](CppnMutationParams& p) { p.activations = 1u << 7; }).find("activations"), std::string::npos);
   EXPECT_NE(message([](CppnMutationParams& p) { p.add_edge_attempts = 0; }).find("add_edge_attempts"),
             std::string::npos);
+  EXPECT_NE(message([](CppnMutationParams& p) { p.add_edge = 2; }).find("add_edge"), std::string::npos);
+  EXPECT_NE(message([](CppnMutationParams& p) { p.add_edge = -1; }).find("add_edge"), std::string::npos);
 }
 
 // ----------------------------------------------------------------------------------------------------
@@ -541,6 +694,35 @@ TEST(PixelMutation, SbxLeavesEqualParentsAloneAndSwapsOnTheCoin) {
   sbx_offspring(0.4f, 0.6f, 0.5f, 10.0f, &c1, &c2);
   EXPECT_NEAR(c1, 0.4f, 1e-3);
   EXPECT_NEAR(c2, 0.6f, 1e-3);
+}
+
+TEST(PixelMutation, SbxCrossesEveryGeneOfACrossingPair) {
+  // Crossover rate 1, no mutation: every gene whose parents differ gets new offspring values (a gene crossed
+  // with probability 1/2 would leave about half the genes as the parents had them), the pair's sum is kept
+  // away from the bounds, and genes equal in both parents stay as they were.
+  const int64_t batch = 2, genes = 4001;
+  std::vector<float> g = random_genes(batch, genes, 9);
+  for (int64_t i = 0; i < genes; i += 10) g[genes + i] = g[i];  // every 10th gene equal in both parents
+  const std::vector<float> start = g;
+  PixelMutationParams p;
+  p.rate = 0.0f;
+  p.crossover = 1;
+  p.crossover_rate = 1.0f;
+  mutate_pixels_cpu(g.data(), batch, genes, p, 31, 2, 0);
+  int64_t unchanged = 0, crossed = 0;
+  for (int64_t i = 0; i < genes; ++i) {
+    const float a0 = start[i], b0 = start[genes + i], a = g[i], b = g[genes + i];
+    if (i % 10 == 0) {
+      EXPECT_EQ(a, a0);
+      EXPECT_EQ(b, b0);
+      continue;
+    }
+    ++crossed;
+    const bool same_pair = (a == a0 && b == b0) || (a == b0 && b == a0);
+    unchanged += same_pair;
+  }
+  // beta_q = 1 exactly (offspring = parents) has probability zero; allow a few from float rounding.
+  EXPECT_LT(unchanged, crossed / 100) << unchanged << " of " << crossed;
 }
 
 // ----------------------------------------------------------------------------------------------------

@@ -46,15 +46,27 @@ TEST(MutationCuda, CppnMutationMatchesCpuOverManyGenerations) {
   const int64_t rows = 16;  // fewer than the batch: exercises chunking and the genome offsets
   DeviceArray<int32_t> workspace(rows * mutation_workspace_ints(cpu.max_nodes, cpu.max_edges));
   DeviceArray<GenomeError> gpu_errors(cpu.batch);
+  DeviceArray<int32_t> gpu_blocked(cpu.batch);
   std::vector<GenomeError> cpu_errors(cpu.batch);
-  CppnMutationParams p;
-  p.activations = (1u << kSine) | (1u << kSigmoid) | (1u << kLinear);
-  for (uint32_t gen = 0; gen < 40; ++gen) {
-    mutate_cppn_cpu(cpu.view(), p, 2024, gen, 1000, cpu_errors.data());
-    ASSERT_EQ(mutate_cppn_cuda(gpu.view(), p, 2024, gen, 1000, gpu_errors.get(), workspace.get(), rows, nullptr), "");
+  std::vector<int32_t> cpu_blocked(cpu.batch);
+  int64_t blocked_seen = 0;
+  for (const int32_t mode : {kAddEdgeOriginal, kAddEdgeRejection}) {
+    CppnMutationParams p;
+    p.add_edge = mode;
+    p.activations = (1u << kSine) | (1u << kSigmoid) | (1u << kLinear);
+    for (uint32_t gen = 0; gen < 40; ++gen) {
+      mutate_cppn_cpu(cpu.view(), p, 2024, gen, 1000, cpu_errors.data(), cpu_blocked.data());
+      ASSERT_EQ(mutate_cppn_cuda(gpu.view(), p, 2024, gen, 1000, gpu_errors.get(), gpu_blocked.get(),
+                                 workspace.get(), rows, nullptr),
+                "");
+      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      EXPECT_EQ(gpu_blocked.download(), cpu_blocked) << "mode " << mode << " generation " << gen;
+      for (int32_t flags : cpu_blocked) blocked_seen += flags != 0;
+    }
+    expect_same_genomes(cpu, gpu.download(), mode == kAddEdgeOriginal ? "original, 40 generations"
+                                                                      : "rejection, 40 more generations");
   }
-  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-  expect_same_genomes(cpu, gpu.download(), "after 40 generations");
+  EXPECT_GT(blocked_seen, 0);  // 40 nodes and 160 edges fill up within 80 generations of growth
   const std::vector<GenomeError> errors = gpu_errors.download();
   for (int32_t b = 0; b < cpu.batch; ++b) EXPECT_EQ(errors[b].code, cpu_errors[b].code) << b;
   EXPECT_EQ(errors[3].code, kEdgeSrcOutOfRange);
@@ -129,7 +141,8 @@ TEST(MutationCuda, BadParametersAreReportedNotLaunched) {
   HostBatch hb(2, 1);
   CppnMutationParams p;
   p.eta = -1.0f;
-  EXPECT_NE(mutate_cppn_cuda(hb.view(), p, 0, 0, 0, nullptr, nullptr, 1, nullptr).find("eta"), std::string::npos);
+  EXPECT_NE(mutate_cppn_cuda(hb.view(), p, 0, 0, 0, nullptr, nullptr, nullptr, 1, nullptr).find("eta"),
+            std::string::npos);
   PixelMutationParams q;
   q.rate = 2.0f;
   EXPECT_NE(mutate_pixels_cuda(nullptr, 1, 4, q, 0, 0, 0, nullptr).find("rate"), std::string::npos);

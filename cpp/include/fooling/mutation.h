@@ -20,6 +20,24 @@ namespace fooling {
 
 constexpr uint32_t kAllActivations = (1u << kNumActivations) - 1u;
 
+// How "add connection" picks its pair.
+enum AddEdgeMode : int32_t {
+  // As the original (sferes2 gen_dnn_ff _add_conn): the source uniform among the inputs and hidden nodes, then
+  // the target uniform among the non-input nodes that are neither the source nor one of its ancestors; no
+  // target left: nothing is added. A connection that duplicates an existing one is allowed (parallel edges).
+  kAddEdgeOriginal = 0,
+  // Pairs (source, destination) drawn uniformly and rejected when they duplicate an edge or close a cycle, up
+  // to add_edge_attempts pairs (the rule of fooling_ext before kAddEdgeOriginal; runs recorded with it resume
+  // with it).
+  kAddEdgeRejection = 1,
+};
+
+// What capacity blocked in one genome's mutation (bits of the per-genome `blocked` output).
+enum BlockedMutation : int32_t {
+  kBlockedAddEdge = 1,  // add connection fired with the edges at capacity
+  kBlockedAddNode = 2,  // add node fired on a genome with an edge, but no free node or edge slot
+};
+
 // CPPN mutation, as in the original code (sferes2's gen_dnn with the paper's rates). Operators run in this
 // order on each genome: weights, activations, add connection, delete connection, add node, delete node.
 struct CppnMutationParams {
@@ -29,11 +47,12 @@ struct CppnMutationParams {
   float weight_max = 10.0f;
   float p_activation = 0.1f;    // per non-input node: redraw its activation from `activations`
   uint32_t activations = kAllActivations;  // bit i set: activation i may be drawn
-  float p_add_edge = 0.5f;      // add one feed-forward connection (no cycle, no duplicate)
+  float p_add_edge = 0.5f;      // add one feed-forward connection (see AddEdgeMode)
   float p_delete_edge = 0.3f;   // delete one connection
   float p_add_node = 0.5f;      // split one connection with a new hidden node
   float p_delete_node = 0.2f;   // delete one hidden node and its connections
-  int32_t add_edge_attempts = 10;  // candidate pairs tried before adding a connection is given up
+  int32_t add_edge = 0;         // AddEdgeMode: how "add connection" picks its pair
+  int32_t add_edge_attempts = 10;  // kAddEdgeRejection: candidate pairs tried before adding is given up
 };
 
 // Direct (pixel) encoding: genes in [0, 1]. Optional SBX crossover (Deb & Agrawal 1995, bounded form)
@@ -53,7 +72,7 @@ enum RandomPurpose : uint32_t {
   kPurposePixelDecide = 2,   // does gene g mutate
   kPurposePixelDelta = 3,    // its polynomial draw
   kPurposeSbxPair = 4,       // does the pair cross over (counter genome: the pair's first child)
-  kPurposeSbxGene = 5,       // does gene g cross over (probability 1/2)
+  kPurposeSbxGene = 5,       // unused since SBX crosses every gene, as the original does (kept for numbering)
   kPurposeSbxSpread = 6,     // SBX spread draw
   kPurposeSbxSwap = 7,       // which child gets which offspring value
 };
@@ -99,8 +118,9 @@ FOOLING_HD float mutate_weight(float w, float u, const CppnMutationParams& p) {
 // ---------------------------------------------------------------------------------------------
 // CPPN mutation, one genome at a time.
 
-// Per-genome scratch, as offsets into one int32 row: the out-adjacency of the genome (CSR) and a
-// depth-first search's visited flags and stack, for the cycle check of "add connection".
+// Per-genome scratch, as offsets into one int32 row: the out-adjacency (or, for the original rule, the
+// in-adjacency) of the genome (CSR) and a search's visited flags and stack, for the cycle check of "add
+// connection".
 struct MutationScratchLayout {
   int32_t max_nodes;
   int32_t max_edges;
@@ -205,11 +225,11 @@ FOOLING_HD bool reaches(const GenomeRows& g, const MutationScratchLayout& L, int
   return false;
 }
 
-// Add connection: the source is an input or hidden node, the destination an output or hidden node (as in
-// the original). A pair that duplicates an edge or closes a cycle (the destination already reaches the
-// source) is rejected and another drawn, up to add_edge_attempts pairs.
-FOOLING_HD void add_random_edge(GenomeRows& g, PhiloxStream& rng, const CppnMutationParams& p,
-                                const MutationScratchLayout& L, int32_t* scratch) {
+// Add connection, rejection rule (kAddEdgeRejection): the source is an input or hidden node, the destination
+// an output or hidden node. A pair that duplicates an edge or closes a cycle (the destination already reaches
+// the source) is rejected and another drawn, up to add_edge_attempts pairs.
+FOOLING_HD void add_random_edge_rejection(GenomeRows& g, PhiloxStream& rng, const CppnMutationParams& p,
+                                          const MutationScratchLayout& L, int32_t* scratch) {
   build_out_adjacency(g, L, scratch);
   const int32_t sources = kNumInputs + (g.n - g.first_hidden());
   const int32_t destinations = g.n - kNumInputs;
@@ -221,6 +241,65 @@ FOOLING_HD void add_random_edge(GenomeRows& g, PhiloxStream& rng, const CppnMuta
     const float w = p.weight_min + (p.weight_max - p.weight_min) * rng.next_uniform();
     g.append_edge(s, d, math::clamp(w, p.weight_min, p.weight_max));
     return;
+  }
+}
+
+// Marks in scratch[L.visited()] the ancestors of `from` (itself included): a search backwards along the
+// edges, on the in-adjacency (sources of node v's in-edges in out_dst[out_begin[v] .. out_begin[v + 1])).
+FOOLING_HD void mark_ancestors(const GenomeRows& g, const MutationScratchLayout& L, int32_t* scratch, int32_t from) {
+  int32_t* begin = scratch + L.out_begin();
+  int32_t* in_src = scratch + L.out_dst();
+  int32_t* visited = scratch + L.visited();
+  int32_t* stack = scratch + L.stack();
+  for (int32_t v = 0; v <= g.n; ++v) begin[v] = 0;
+  for (int32_t e = 0; e < g.m; ++e) begin[g.dst[e] + 1] += 1;
+  for (int32_t v = 0; v < g.n; ++v) begin[v + 1] += begin[v];
+  for (int32_t v = 0; v < g.n; ++v) stack[v] = begin[v];  // fill cursors
+  for (int32_t e = 0; e < g.m; ++e) in_src[stack[g.dst[e]]++] = g.src[e];
+  for (int32_t v = 0; v < g.n; ++v) visited[v] = 0;
+  int32_t top = 0;
+  stack[top++] = from;
+  visited[from] = 1;
+  while (top > 0) {
+    const int32_t u = stack[--top];
+    for (int32_t k = begin[u]; k < begin[u + 1]; ++k) {
+      const int32_t v = in_src[k];
+      if (!visited[v]) {
+        visited[v] = 1;
+        stack[top++] = v;
+      }
+    }
+  }
+}
+
+// Add connection, the original's rule (kAddEdgeOriginal): draws the source uniformly among the inputs and
+// hidden nodes; the candidates are the non-input nodes that are not ancestors of the source (nor the source),
+// in index order; when there is one, draws the target uniformly among them, then the weight. Never closes a
+// cycle; may add an edge parallel to an existing one.
+FOOLING_HD void add_random_edge_original(GenomeRows& g, PhiloxStream& rng, const CppnMutationParams& p,
+                                         const MutationScratchLayout& L, int32_t* scratch) {
+  int32_t s = rng.next_below(kNumInputs + (g.n - g.first_hidden()));
+  if (s >= kNumInputs) s += g.num_outputs;
+  mark_ancestors(g, L, scratch, s);
+  const int32_t* ancestor = scratch + L.visited();
+  int32_t candidates = 0;
+  for (int32_t v = kNumInputs; v < g.n; ++v) candidates += !ancestor[v];
+  if (candidates == 0) return;
+  int32_t k = rng.next_below(candidates);
+  int32_t d = kNumInputs;
+  for (;; ++d) {
+    if (!ancestor[d] && k-- == 0) break;
+  }
+  const float w = p.weight_min + (p.weight_max - p.weight_min) * rng.next_uniform();
+  g.append_edge(s, d, math::clamp(w, p.weight_min, p.weight_max));
+}
+
+FOOLING_HD void add_random_edge(GenomeRows& g, PhiloxStream& rng, const CppnMutationParams& p,
+                                const MutationScratchLayout& L, int32_t* scratch) {
+  if (p.add_edge == kAddEdgeRejection) {
+    add_random_edge_rejection(g, rng, p, L, scratch);
+  } else {
+    add_random_edge_original(g, rng, p, L, scratch);
   }
 }
 
@@ -308,13 +387,16 @@ FOOLING_HD GenomeError check_acyclic(const CppnBatchView& view, int32_t b, const
 //
 // Each operator draws one uniform to decide whether it fires, then its own draws only when it applies:
 // weights: per live edge, decision [+ polynomial draw]; activations: per non-input node, decision
-// [+ activation]; add connection: decision [+ per attempt: source, destination; + weight on success]
-// (skipped when the edges are at capacity); delete connection: decision [+ edge] (needs an edge); add
-// node: decision [+ edge, activation] (needs an edge and a free node and edge slot); delete node:
-// decision [+ hidden node] (needs a hidden node).
+// [+ activation]; add connection: decision [+ original rule: source, target when there is a candidate,
+// weight; rejection rule: per attempt source, destination, + weight on success] (skipped when the edges are
+// at capacity); delete connection: decision [+ edge] (needs an edge); add node: decision [+ edge, activation]
+// (needs an edge and a free node and edge slot); delete node: decision [+ hidden node] (needs a hidden node).
+// *blocked receives the BlockedMutation bits of the operators that fired but were skipped for capacity
+// (0 for an invalid genome).
 FOOLING_HD GenomeError mutate_cppn_genome(const CppnBatchView& view, int32_t b, const CppnMutationParams& p,
                                           uint64_t seed, uint32_t generation, uint32_t genome_index,
-                                          int32_t* scratch) {
+                                          int32_t* scratch, int32_t* blocked) {
+  *blocked = 0;
   GenomeError err = validate_counts_and_fields(view, b);
   if (err.code != kGenomeOk) return err;
   const MutationScratchLayout L{view.max_nodes, view.max_edges};
@@ -333,17 +415,26 @@ FOOLING_HD GenomeError mutate_cppn_genome(const CppnBatchView& view, int32_t b, 
   for (int32_t i = kNumInputs; i < g.n; ++i) {
     if (rng.next_uniform() < p.p_activation) g.act[i] = draw_activation(rng, p.activations);
   }
-  if (rng.next_uniform() < p.p_add_edge && g.m < g.max_edges) add_random_edge(g, rng, p, L, scratch);
+  int32_t flags = 0;
+  if (rng.next_uniform() < p.p_add_edge) {
+    if (g.m < g.max_edges) add_random_edge(g, rng, p, L, scratch);
+    else flags |= kBlockedAddEdge;
+  }
   if (rng.next_uniform() < p.p_delete_edge && g.m > 0) delete_edge(g, rng.next_below(g.m));
-  if (rng.next_uniform() < p.p_add_node && g.m > 0 && g.n < g.max_nodes && g.m < g.max_edges) {
-    const int32_t e = rng.next_below(g.m);
-    split_edge(g, e, draw_activation(rng, p.activations));
+  if (rng.next_uniform() < p.p_add_node && g.m > 0) {
+    if (g.n < g.max_nodes && g.m < g.max_edges) {
+      const int32_t e = rng.next_below(g.m);
+      split_edge(g, e, draw_activation(rng, p.activations));
+    } else {
+      flags |= kBlockedAddNode;
+    }
   }
   if (rng.next_uniform() < p.p_delete_node && g.n > g.first_hidden()) {
     delete_node(g, g.first_hidden() + rng.next_below(g.n - g.first_hidden()));
   }
   view.num_nodes[b] = g.n;
   view.num_edges[b] = g.m;
+  *blocked = flags;
   return {kGenomeOk, 0, 0};
 }
 
@@ -403,7 +494,9 @@ FOOLING_HD void sbx_offspring(float y1, float y2, float u_spread, float eta_c, f
 }
 
 // Bounded SBX of one gene on [0, 1]: parents x1, x2 give two offspring values, assigned to the children in
-// either order with equal probability. Parents closer than kSbxMinDistance are left as they are.
+// either order with equal probability. Parents closer than kSbxMinDistance are left as they are (the
+// original writes nothing to the children there, so they keep the 0.5 their constructor fills in; a
+// deliberate difference, see docs/fidelity.md).
 FOOLING_HD void sbx_gene(float* x1, float* x2, float u_spread, float u_swap, float eta_c) {
   const float y1 = *x1 < *x2 ? *x1 : *x2;
   const float y2 = *x1 < *x2 ? *x2 : *x1;
@@ -420,18 +513,16 @@ FOOLING_HD bool pair_crosses(PhiloxKey key, uint32_t generation, uint32_t first,
   return uniform_float(philox4x32_10(generation, first, kPurposeSbxPair, 0, key).x[0]) < crossover_rate;
 }
 
-// SBX of one gene group of a crossing pair: each gene crosses with probability 1/2.
+// SBX of one gene group of a crossing pair: every gene crosses, as in the original's CrossOver_f<sbx> (genes
+// whose parents agree to within kSbxMinDistance keep their values; see sbx_gene).
 FOOLING_HD void crossover_pixel_group(float* genes_a, float* genes_b, int64_t genes_per_genome, int64_t group,
                                       float eta_c, PhiloxKey key, uint32_t generation, uint32_t first) {
-  const PhiloxBlock decide = gene_block(key, generation, first, kPurposeSbxGene, group);
   const PhiloxBlock spread = gene_block(key, generation, first, kPurposeSbxSpread, group);
   const PhiloxBlock swap = gene_block(key, generation, first, kPurposeSbxSwap, group);
   const int32_t count = genes_in_group(genes_per_genome, group);
   for (int32_t k = 0; k < count; ++k) {
-    if (uniform_float(decide.x[k]) < 0.5f) {
-      const int64_t i = group * kGenesPerBlock + k;
-      sbx_gene(genes_a + i, genes_b + i, uniform_float(spread.x[k]), uniform_float(swap.x[k]), eta_c);
-    }
+    const int64_t i = group * kGenesPerBlock + k;
+    sbx_gene(genes_a + i, genes_b + i, uniform_float(spread.x[k]), uniform_float(swap.x[k]), eta_c);
   }
 }
 
@@ -477,14 +568,14 @@ FOOLING_HD void write_bare_genome(const CppnBatchView& g, int32_t b) {
 // on the current device, asynchronous on `stream`; returns "" or an error message. Callers check the
 // parameters and shapes first (the check_* functions); the CUDA entry points check them again.
 
-// Mutates every genome in place; errors: [batch] (kGenomeOk or why the genome was left untouched).
-// Returns the number of invalid genomes.
+// Mutates every genome in place; errors: [batch] (kGenomeOk or why the genome was left untouched); blocked:
+// int32 [batch], the BlockedMutation bits of each genome. Returns the number of invalid genomes.
 int32_t mutate_cppn_cpu(const CppnBatchView& g, const CppnMutationParams& p, uint64_t seed, uint32_t generation,
-                        uint32_t genome_offset, GenomeError* errors);
-// workspace: int32 [workspace_rows, mutation_workspace_ints]; errors: device [batch].
+                        uint32_t genome_offset, GenomeError* errors, int32_t* blocked);
+// workspace: int32 [workspace_rows, mutation_workspace_ints]; errors, blocked: device [batch].
 std::string mutate_cppn_cuda(const CppnBatchView& g, const CppnMutationParams& p, uint64_t seed,
-                             uint32_t generation, uint32_t genome_offset, GenomeError* errors, int32_t* workspace,
-                             int64_t workspace_rows, void* stream);
+                             uint32_t generation, uint32_t genome_offset, GenomeError* errors, int32_t* blocked,
+                             int32_t* workspace, int64_t workspace_rows, void* stream);
 
 // Selection: child i is a copy of parent index[i] (children.batch entries of index). An index outside
 // [0, parents.batch) gives a bare genome (CPPN) or zeros (pixels) and is reported: the CPU functions

@@ -21,7 +21,7 @@ std::string render_cuda(const CppnBatchView&, const RenderParams&, float*, Genom
 }
 
 std::string mutate_cppn_cuda(const CppnBatchView&, const CppnMutationParams&, uint64_t, uint32_t, uint32_t,
-                             GenomeError*, int32_t*, int64_t, void*) {
+                             GenomeError*, int32_t*, int32_t*, int64_t, void*) {
   return kNotCompiled;
 }
 

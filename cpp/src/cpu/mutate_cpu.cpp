@@ -47,6 +47,9 @@ std::string check_cppn_mutation_params(const CppnMutationParams& p) {
   } else if (p.activations == 0 || (p.activations & ~kAllActivations) != 0) {
     msg << "activations must be a non-empty subset of the " << kNumActivations << " activations, got mask "
         << p.activations;
+  } else if (p.add_edge != kAddEdgeOriginal && p.add_edge != kAddEdgeRejection) {
+    msg << "add_edge must be " << kAddEdgeOriginal << " (original) or " << kAddEdgeRejection << " (rejection), got "
+        << p.add_edge;
   } else if (p.add_edge_attempts < 1) {
     msg << "add_edge_attempts must be >= 1, got " << p.add_edge_attempts;
   }
@@ -99,13 +102,16 @@ std::string check_select_call(const CppnBatchView& parents, const CppnBatchView&
 }
 
 int32_t mutate_cppn_cpu(const CppnBatchView& g, const CppnMutationParams& p, uint64_t seed, uint32_t generation,
-                        uint32_t genome_offset, GenomeError* errors) {
+                        uint32_t genome_offset, GenomeError* errors, int32_t* blocked) {
   const int64_t row_size = mutation_workspace_ints(g.max_nodes, g.max_edges);
   const int threads = num_threads();
   std::vector<int32_t> scratch(static_cast<size_t>(threads) * row_size);
   parallel_for(g.batch, [&](int64_t b, int worker) {
+    int32_t flags = 0;
     errors[b] = mutate_cppn_genome(g, static_cast<int32_t>(b), p, seed, generation,
-                                   genome_offset + static_cast<uint32_t>(b), scratch.data() + worker * row_size);
+                                   genome_offset + static_cast<uint32_t>(b), scratch.data() + worker * row_size,
+                                   &flags);
+    if (blocked != nullptr) blocked[b] = flags;
   }, threads);
   int32_t invalid = 0;
   for (int32_t b = 0; b < g.batch; ++b) invalid += errors[b].code != kGenomeOk;
@@ -220,19 +226,17 @@ void mutate_pixel_tile(float* genes, int64_t genes_per_genome, int64_t group0, i
   for (int32_t k = 0; k < mutated; ++k) genes[gene0 + picked[k]] = x[k];
 }
 
-// SBX of groups [group0, group0 + groups) of a crossing pair of genomes: the three draws of each gene of
-// the tile in one loop, then the genes that cross gathered into a list and their offspring computed in a
-// straight loop. Every gene gets the values crossover_pixel_group gives it.
+// SBX of groups [group0, group0 + groups) of a crossing pair of genomes: the two draws of each gene of the
+// tile in one loop, then the genes whose parents differ gathered into a list and their offspring computed in
+// a straight loop. Every gene gets the values crossover_pixel_group gives it.
 FOOLING_VECTOR_CLONES
 void crossover_pixel_tile(float* genes_a, float* genes_b, int64_t genes_per_genome, int64_t group0, int32_t groups,
                           float eta_c, PhiloxKey key, uint32_t generation, uint32_t first) {
-  uint32_t decide[kTileGenes], spread[kTileGenes], swap[kTileGenes];
+  uint32_t spread[kTileGenes], swap[kTileGenes];
   for (int32_t t = 0; t < groups; ++t) {
-    const PhiloxBlock d = gene_block(key, generation, first, kPurposeSbxGene, group0 + t);
     const PhiloxBlock s = gene_block(key, generation, first, kPurposeSbxSpread, group0 + t);
     const PhiloxBlock w = gene_block(key, generation, first, kPurposeSbxSwap, group0 + t);
     for (int32_t k = 0; k < kGenesPerBlock; ++k) {
-      decide[t * kGenesPerBlock + k] = d.x[k];
       spread[t * kGenesPerBlock + k] = s.x[k];
       swap[t * kGenesPerBlock + k] = w.x[k];
     }
@@ -245,7 +249,7 @@ void crossover_pixel_tile(float* genes_a, float* genes_b, int64_t genes_per_geno
   for (int32_t i = 0; i < count; ++i) {
     const float diff = a[i] < b[i] ? b[i] - a[i] : a[i] - b[i];
     picked[crossing] = i;
-    crossing += (uniform_float(decide[i]) < 0.5f) & (diff > kSbxMinDistance);
+    crossing += diff > kSbxMinDistance;
   }
   float y1[kTileGenes], y2[kTileGenes], u[kTileGenes], c1[kTileGenes], c2[kTileGenes];
   for (int32_t k = 0; k < crossing; ++k) {

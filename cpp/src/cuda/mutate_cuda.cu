@@ -24,11 +24,13 @@ int grid_for(int64_t work) {
 
 __global__ void mutate_cppn_kernel(CppnBatchView g, CppnMutationParams p, uint64_t seed, uint32_t generation,
                                    uint32_t genome_offset, int32_t* workspace, int64_t row_size,
-                                   GenomeError* errors) {
+                                   GenomeError* errors, int32_t* blocked) {
   const int32_t b = blockIdx.x * blockDim.x + threadIdx.x;
   if (b >= g.batch) return;
+  int32_t flags = 0;
   errors[b] = mutate_cppn_genome(g, b, p, seed, generation, genome_offset + static_cast<uint32_t>(b),
-                                 workspace + b * row_size);
+                                 workspace + b * row_size, &flags);
+  if (blocked != nullptr) blocked[b] = flags;
 }
 
 // One block per child; the block's threads copy the child's rows.
@@ -99,8 +101,8 @@ __global__ void mutate_pixels_kernel(float* genes, int64_t batch, int64_t genes_
 }  // namespace
 
 std::string mutate_cppn_cuda(const CppnBatchView& g, const CppnMutationParams& p, uint64_t seed,
-                             uint32_t generation, uint32_t genome_offset, GenomeError* errors, int32_t* workspace,
-                             int64_t workspace_rows, void* stream_ptr) {
+                             uint32_t generation, uint32_t genome_offset, GenomeError* errors, int32_t* blocked,
+                             int32_t* workspace, int64_t workspace_rows, void* stream_ptr) {
   std::string bad = check_cppn_batch(g);
   if (bad.empty()) bad = check_cppn_mutation_params(p);
   if (bad.empty()) bad = check_genome_range(g.batch, genome_offset);
@@ -115,7 +117,8 @@ std::string mutate_cppn_cuda(const CppnBatchView& g, const CppnMutationParams& p
     const int blocks = (count + kGenomeThreads - 1) / kGenomeThreads;
     mutate_cppn_kernel<<<blocks, kGenomeThreads, 0, stream>>>(part, p, seed, generation,
                                                               genome_offset + static_cast<uint32_t>(start),
-                                                              workspace, row_size, errors + start);
+                                                              workspace, row_size, errors + start,
+                                                              blocked == nullptr ? nullptr : blocked + start);
     FOOLING_CUDA_RETURN_IF_ERROR(cudaGetLastError(), "mutate_cppn_kernel launch");
   }
   return "";

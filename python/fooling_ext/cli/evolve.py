@@ -6,6 +6,7 @@ import argparse
 import shlex
 import sys
 
+from fooling_ext import _core
 from fooling_ext.cli.options import (
     CLIError,
     Option,
@@ -18,11 +19,13 @@ from fooling_ext.cli.options import (
     refuse_changes_on_resume,
     whole_number,
 )
+from fooling_ext.core.cppn import DEFAULT_MAX_EDGES, DEFAULT_MAX_NODES, NUM_INPUTS
+from fooling_ext.core.mutation import ADD_EDGE_MODES
 from fooling_ext.core.render import COLORS, COORDS
 from fooling_ext.runs.folder import RunFolder
-from fooling_ext.runs.report import load_report, summary_line
+from fooling_ext.runs.report import capacity_lines, capacity_totals, load_report, summary_line
 from fooling_ext.search.archive import INSERTION_MODES
-from fooling_ext.search.config import EvolveConfig, read_recorded_config
+from fooling_ext.search.config import EvolveConfig, check_capacity, read_recorded_config
 from fooling_ext.search.encodings import ENCODINGS
 from fooling_ext.search.evolve import RunInterrupted, evolve, resume
 
@@ -48,6 +51,10 @@ def _classes(cfg) -> str:
     return f"its {len(names)} recorded class names ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''})"
 
 
+def _add_edge(cfg) -> str | None:
+    return (cfg["run"].get("cppn_mutation") or {}).get("add_edge")
+
+
 def _direct_rate(cfg) -> float | None:
     return cfg["encoding"].get("mutation", {}).get("rate")
 
@@ -68,6 +75,9 @@ EVOLVE_OPTIONS = {
     "coords": Option("normalized", _run("coords"), CPPN),
     "color": Option("hls8", _run("color"), CPPN),
     "quantize": Option(True, _run("quantize")),
+    "max_nodes": Option(DEFAULT_MAX_NODES, _run("max_nodes"), CPPN),
+    "max_edges": Option(DEFAULT_MAX_EDGES, _run("max_edges"), CPPN),
+    "add_edge": Option(None, _add_edge, CPPN),
     "mutation_rate": Option(None, _direct_rate, DIRECT),
     "halve_every": Option(None, _run("halve_every"), DIRECT),
     "fast_inference": Option(None),
@@ -125,6 +135,16 @@ def register_cli(sub) -> None:
     p.add_argument("--quantize", action=argparse.BooleanOptionalAction, default=None,
                    help="8-bit pixels as the original's: CPPN outputs and direct genes become trunc(255 x) / 255 "
                         "(default on)")
+    p.add_argument("--max-nodes", type=whole_number(NUM_INPUTS + 1), default=None,
+                   help=f"cppn encoding: genome capacity in nodes, inputs and outputs included ({_default('max_nodes')}; "
+                        f"at most {_core.MAX_NODES_CAPACITY})")
+    p.add_argument("--max-edges", type=whole_number(NUM_INPUTS), default=None,
+                   help=f"cppn encoding: genome capacity in edges ({_default('max_edges')}; at most "
+                        f"{_core.MAX_EDGES_CAPACITY})")
+    p.add_argument("--add-edge", choices=tuple(ADD_EDGE_MODES), default=None,
+                   help="cppn encoding: add connection as 'original' (the original code: any target that is not an "
+                        "ancestor of the source, parallel edges allowed) or 'rejection' (no duplicates, earlier "
+                        "versions' rule) (default original)")
     p.add_argument("--mutation-rate", type=probability, default=None,
                    help="direct encoding: per-gene mutation probability (default 0.1)")
     p.add_argument("--halve-every", type=whole_number(1), default=None,
@@ -151,6 +171,10 @@ def _cmd_evolve(args) -> int:
               f"outputs written to {exc.folder}); continue with: {command}", file=sys.stderr)
         return 130
     print(summary_line(result.archive.confidences()))
+    run = result.config["run"]
+    if run["encoding"] == "cppn":
+        for line in capacity_lines(capacity_totals(result.metrics), run["max_nodes"], run["max_edges"]):
+            print(line, file=sys.stderr if line.startswith("WARNING") else sys.stdout)
     print(f"run folder: {result.folder}")
     return 0
 
@@ -160,7 +184,11 @@ def _new_run(args):
     fill_defaults(args, EVOLVE_OPTIONS)
     clf = classifier_from_args(args)
     direct_mutation = {} if args.mutation_rate is None else {"rate": args.mutation_rate}
+    cppn_mutation = {} if args.add_edge is None else {"add_edge": args.add_edge}
+    capacity = {"max_nodes": args.max_nodes, "max_edges": args.max_edges}
+    check_capacity(**capacity)
     config = EvolveConfig(
+        **capacity, cppn_mutation=cppn_mutation,
         model=args.model, encoding=args.encoding, generations=args.generations, batch=args.batch, seed=args.seed,
         backend=args.backend, insertion=args.insertion, image_size=args.image_size,
         checkpoint_every=args.checkpoint_every, coords=args.coords, color=args.color, quantize=args.quantize,

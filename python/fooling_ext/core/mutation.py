@@ -11,10 +11,12 @@ The defaults are the paper's (and the original code's) settings:
 
 - CPPN (:class:`CPPNMutation`): each weight with p = 0.1 by polynomial mutation (eta = 15) within
   [-10, 10]; each non-input node's activation redrawn with p = 0.1; add a feed-forward connection
-  (p = 0.5), delete a connection (p = 0.3), split a connection with a new node (p = 0.5), delete a hidden
-  node (p = 0.2), in that order.
+  (p = 0.5; the original's rule: a source among the inputs and hidden nodes, a target among the nodes that
+  are not inputs nor its ancestors, parallel edges allowed), delete a connection (p = 0.3), split a
+  connection with a new node (p = 0.5), delete a hidden node (p = 0.2), in that order.
 - Direct (:class:`DirectMutation`): each gene with p = 0.1 by polynomial mutation (eta = 15) within [0, 1];
-  SBX crossover (rate 0.5, eta_c = 10) off. :func:`halving_rate` gives the paper's schedule.
+  SBX crossover (rate 0.5 per pair, every gene of a crossing pair, eta_c = 10) off. :func:`halving_rate`
+  gives the paper's schedule.
 """
 
 from __future__ import annotations
@@ -39,6 +41,13 @@ _CPPN_PROBABILITIES = ("p_weight", "p_activation", "p_add_edge", "p_delete_edge"
 
 MAX_ADD_EDGE_ATTEMPTS = 10_000
 
+# How "add connection" picks its pair (AddEdgeMode in cpp/include/fooling/mutation.h).
+ADD_EDGE_MODES = {"original": 0, "rejection": 1}
+
+# Bits of the per-genome flags mutate_cppn returns: the growing operator fired but capacity blocked it.
+BLOCKED_ADD_EDGE = 1  # add connection, with the edges at capacity
+BLOCKED_ADD_NODE = 2  # add node, with no free node or edge slot
+
 
 def _raise_if(message: str) -> None:
     if message:
@@ -48,7 +57,14 @@ def _raise_if(message: str) -> None:
 @dataclass(frozen=True)
 class CPPNMutation:
     """CPPN mutation parameters; the defaults are the paper's. Checked on construction (ValueError naming
-    the field). `activations`: the names a redrawn or new node may take (None: all)."""
+    the field). `activations`: the names a redrawn or new node may take (None: all).
+
+    `add_edge`: how "add connection" picks its pair. "original" (default), as the original code's
+    gen_dnn_ff: the source uniform among the inputs and hidden nodes, then the target uniform among the
+    non-input nodes that are neither the source nor one of its ancestors (nothing is added when there is
+    none); an edge parallel to an existing one may be added. "rejection": pairs drawn uniformly, a pair that
+    duplicates an edge or closes a cycle rejected, up to `add_edge_attempts` pairs (the rule of runs
+    recorded before "original" existed)."""
 
     p_weight: float = 0.1
     eta: float = 15.0
@@ -60,9 +76,12 @@ class CPPNMutation:
     p_delete_edge: float = 0.3
     p_add_node: float = 0.5
     p_delete_node: float = 0.2
+    add_edge: str = "original"
     add_edge_attempts: int = 10
 
     def __post_init__(self) -> None:
+        if self.add_edge not in ADD_EDGE_MODES:
+            raise ValueError(f"add_edge must be one of {tuple(ADD_EDGE_MODES)}, got {self.add_edge!r}")
         if self.activations is not None:
             if isinstance(self.activations, str):
                 raise ValueError(f"activations must be a sequence of names, got the string {self.activations!r}")
@@ -81,6 +100,7 @@ class CPPNMutation:
         # Each attempt draws two nodes; a genome whose every pair is taken would spin through all of them, so
         # the count is bounded.
         p.add_edge_attempts = check_int("add_edge_attempts", self.add_edge_attempts, 1, MAX_ADD_EDGE_ATTEMPTS + 1)
+        p.add_edge = ADD_EDGE_MODES[self.add_edge]
         return p
 
 
@@ -141,13 +161,17 @@ def mutate_cppn(
     params: CPPNMutation = CPPNMutation(),
     genome_offset: int = 0,
     check: bool = True,
-) -> None:
+) -> torch.Tensor:
     """Mutate every genome of `pop` in place with the draws of (seed, generation).
 
     From a valid genome the child is always valid (acyclic, no dangling edge, within capacity); a genome at
     capacity skips the operator that would grow it. A genome that is not valid (counts, fields, a cycle) is left
     unchanged; with `check` the first one raises GenomeError after the call (on CUDA this reads the error
     flags back, which waits for the mutation to finish).
+
+    Returns int32 [B] on the population's device: for each child, the operators that fired but that capacity
+    blocked (BLOCKED_ADD_EDGE: add connection with the edges full; BLOCKED_ADD_NODE: add node with no free node
+    or edge slot; 0 for none, and for an invalid genome).
     """
     if not isinstance(pop, CPPNPopulation):
         raise ValueError(f"mutate_cppn needs a CPPNPopulation, got {type(pop).__name__}")
@@ -156,10 +180,12 @@ def mutate_cppn(
     _check_counters(pop.batch, seed, generation, genome_offset)
     core = params.core_params()
     errors = torch.empty(pop.batch, 3, dtype=torch.int32, device=pop.device)
+    blocked = torch.zeros(pop.batch, dtype=torch.int32, device=pop.device)
     invalid = launch("mutate_cppn", pop.device, pop.core_view(), core, seed, generation, genome_offset,
-                     errors.data_ptr(), genomes=pop)
+                     errors.data_ptr(), blocked.data_ptr(), genomes=pop)
     if check and (invalid is None or invalid > 0):  # None: on CUDA the count is only in `errors`
         raise_first_error(errors, pop)
+    return blocked
 
 
 def mutate_direct(
@@ -174,7 +200,8 @@ def mutate_direct(
     """Mutate every genome of `pop` in place with the draws of (seed, generation): each gene with
     probability `rate` (default params.rate; see :func:`halving_rate`) by polynomial mutation within
     [0, 1]. With params.crossover, children (0, 1), (2, 3), ... first undergo SBX as a pair with
-    probability params.crossover_rate (each gene with probability 1/2)."""
+    probability params.crossover_rate (every gene of the pair, as the original does; genes whose parents agree
+    to within float epsilon keep their values)."""
     if not isinstance(pop, DirectPopulation):
         raise ValueError(f"mutate_direct needs a DirectPopulation, got {type(pop).__name__}")
     if not isinstance(params, DirectMutation):

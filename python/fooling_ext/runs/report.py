@@ -3,6 +3,7 @@ classes, and the per-class table ``fooling report`` prints."""
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 from typing import Sequence
 
@@ -62,6 +63,44 @@ def summary_line(conf: np.ndarray) -> str:
     )
 
 
+def capacity_totals(metrics: Sequence[dict]) -> dict[str, int] | None:
+    """Over a CPPN run's per-generation metrics: the children whose add connection / add node capacity blocked,
+    and the largest elite's nodes and edges seen in any generation. None when the metrics have no capacity
+    columns (written before they existed). Values read from metrics.csv may be floats or blank."""
+    keys = ("blocked_add_edge", "blocked_add_node", "max_nodes", "max_edges")
+    rows = [m for m in metrics if all(k in m for k in keys)]
+    if not rows:
+        return None
+
+    def num(v) -> int:
+        try:
+            return int(float(v))
+        except (TypeError, ValueError):
+            return 0
+
+    return {
+        "blocked_add_edge": sum(num(m["blocked_add_edge"]) for m in rows),
+        "blocked_add_node": sum(num(m["blocked_add_node"]) for m in rows),
+        "largest_elite_nodes": max(num(m["max_nodes"]) for m in rows),
+        "largest_elite_edges": max(num(m["max_edges"]) for m in rows),
+    }
+
+
+def capacity_lines(totals: dict[str, int] | None, max_nodes: int, max_edges: int) -> list[str]:
+    """The genome capacity lines of a CPPN run's report: the largest elite against the capacity, and a warning
+    when capacity blocked a mutation (the run's genomes would have grown further with a larger one)."""
+    if totals is None:
+        return []
+    lines = [f"genome capacity: {max_nodes} nodes, {max_edges} edges; largest elite: "
+             f"{totals['largest_elite_nodes']} nodes, {totals['largest_elite_edges']} edges"]
+    blocked = totals["blocked_add_edge"] + totals["blocked_add_node"]
+    if blocked:
+        lines.append(f"WARNING: capacity blocked {totals['blocked_add_edge']} add-connection and "
+                     f"{totals['blocked_add_node']} add-node mutations; raise --max-nodes / --max-edges so that "
+                     f"capacity does not shape the run")
+    return lines
+
+
 _TABLE_FIELDS = ("confidence", "occupied", "generation", "elite_id", "parent_id")
 
 
@@ -88,5 +127,18 @@ def load_report(run: str | Path) -> str:
         status = f"in progress or stopped after generation {int(state['generation'])}"
     conf = np.clip(fields["confidence"], 0.0, None)
     head = f"run {folder.path} ({status})"
-    return head + "\n" + class_table(names, conf, fields["occupied"], fields["generation"], fields["elite_id"],
-                                     fields["parent_id"])
+    table = class_table(names, conf, fields["occupied"], fields["generation"], fields["elite_id"], fields["parent_id"])
+    return "\n".join([head, table, *_capacity_from_folder(folder)])
+
+
+def _capacity_from_folder(folder: RunFolder) -> list[str]:
+    """The capacity lines of a CPPN run folder, from config.json and metrics.csv ([] when either is missing)."""
+    try:
+        run = folder.read_config().get("run") or {}
+        if run.get("encoding") != "cppn" or not folder.metrics_path.is_file():
+            return []
+        with open(folder.metrics_path, newline="") as fh:
+            rows = [row for row in csv.DictReader(fh) if None not in row.values()]
+        return capacity_lines(capacity_totals(rows), int(run["max_nodes"]), int(run["max_edges"]))
+    except (RunFolderError, OSError, KeyError, TypeError, ValueError):
+        return []

@@ -7,8 +7,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from fooling_ext import _core
 from fooling_ext.core.backend import BACKENDS
-from fooling_ext.core.cppn import DEFAULT_MAX_EDGES, DEFAULT_MAX_NODES
+from fooling_ext.core.cppn import DEFAULT_MAX_EDGES, DEFAULT_MAX_NODES, NUM_INPUTS
 from fooling_ext.core.render import COLORS, COORDS
 from fooling_ext.runs.folder import RunFolder, RunFolderError
 from fooling_ext.search.archive import INSERTION_MODES
@@ -43,8 +44,8 @@ class EvolveConfig:
     # CPPN encoding
     coords: str = "normalized"
     color: str = "hls8"  # the original code's 8-bit OpenCV HLS (colour classifiers; greyscale ones ignore it)
-    max_nodes: int = DEFAULT_MAX_NODES
-    max_edges: int = DEFAULT_MAX_EDGES
+    max_nodes: int = DEFAULT_MAX_NODES  # genome capacity: nodes (inputs and outputs included) ...
+    max_edges: int = DEFAULT_MAX_EDGES  # ... and edges; the archive holds cells x capacity
     cppn_mutation: dict[str, Any] = field(default_factory=dict)
     # Direct encoding
     direct_mutation: dict[str, Any] = field(default_factory=dict)
@@ -83,6 +84,7 @@ class EvolveConfig:
             if self.encoding != encoding and getattr(self, name) != unset:
                 raise ValueError(f"{name} applies to the {encoding} encoding only, not to {self.encoding} "
                                  f"(got {name}={getattr(self, name)!r})")
+        check_capacity(self.max_nodes, self.max_edges)
 
     @classmethod
     def from_run(cls, folder: str | os.PathLike) -> EvolveConfig:
@@ -129,6 +131,15 @@ def read_recorded_config(folder: str | os.PathLike) -> dict[str, Any]:
     return upgrade_recorded_config(recorded)
 
 
+def check_capacity(max_nodes: Any, max_edges: Any) -> None:
+    """ValueError unless the CPPN genome capacity is within the core's limits (the CPPN's outputs, 1 or 3, are
+    checked when the population is made)."""
+    for name, value, low, high in (("max_nodes", max_nodes, NUM_INPUTS + 1, _core.MAX_NODES_CAPACITY),
+                                   ("max_edges", max_edges, NUM_INPUTS, _core.MAX_EDGES_CAPACITY)):
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValueError(f"{name} must be a whole number in [{low}, {high}], got {value!r}")
+
+
 # Keys of the recorded "run" configuration that later versions call otherwise: old name -> new name.
 _RENAMED_RUN_KEYS = {"pixel_mutation": "direct_mutation"}  # before 0.2.0
 
@@ -136,25 +147,48 @@ _RENAMED_RUN_KEYS = {"pixel_mutation": "direct_mutation"}  # before 0.2.0
 # Keys later versions added, with the value that gives the behaviour of the runs recorded without them.
 _ADDED_RUN_KEYS = {"color": "hsl", "quantize": False}  # 0.2.0 and before: float pixels
 _ADDED_ENCODING_KEYS = {"cppn": {"color": "hsl", "quantize": False}, "direct": {"quantize": False}}
+# "Add connection" of runs recorded before the choice existed: pairs drawn and rejected (duplicates, cycles).
+ADD_EDGE_BEFORE_CHOICE = "rejection"
 
 
 def upgrade_recorded_config(recorded: dict[str, Any]) -> dict[str, Any]:
     """A run's recorded configuration (config.json, a checkpoint's) with the key names and keys of this version,
     so that runs made by earlier versions resume and serve as sources as they are: renamed keys take their new
-    names, and keys added since are filled with the value that reproduces what the run did (colour "hsl", no
-    quantisation). A recorded value is never replaced."""
+    names; keys added since are filled with the value that reproduces what the run did (colour "hsl", no
+    quantisation; for a CPPN run whose mutation settings have no "add_edge", the rejection rule it used, named in
+    encoding.mutation and in run.cppn_mutation); settings of the other encoding, which earlier versions recorded
+    and ignored, read as unset. A recorded value is never replaced otherwise."""
     upgraded = dict(recorded)
     run = recorded.get("run")
     if isinstance(run, dict):
         run = {_RENAMED_RUN_KEYS.get(key, key): value for key, value in run.items()}
         run = {**_ADDED_RUN_KEYS, **run}
-        # Earlier versions accepted and recorded settings of the other encoding, which the run ignored: they never
-        # changed what it computed, so they read as unset.
         for name, (encoding, unset) in ENCODING_SETTINGS.items():
             if name in run and run.get("encoding", encoding) != encoding:
                 run[name] = unset
         upgraded["run"] = run
     encoding = recorded.get("encoding")
     if isinstance(encoding, dict) and encoding.get("encoding") in _ADDED_ENCODING_KEYS:
-        upgraded["encoding"] = {**_ADDED_ENCODING_KEYS[encoding["encoding"]], **encoding}
+        encoding = {**_ADDED_ENCODING_KEYS[encoding["encoding"]], **encoding}
+        upgraded["encoding"] = encoding
+    if (isinstance(encoding, dict) and encoding.get("encoding") == "cppn" and isinstance(encoding.get("mutation"), dict)
+            and "add_edge" not in encoding["mutation"]):
+        upgraded["encoding"] = {**encoding, "mutation": {**encoding["mutation"], "add_edge": ADD_EDGE_BEFORE_CHOICE}}
+        run = upgraded.get("run")
+        if isinstance(run, dict):
+            cppn = run.get("cppn_mutation") if isinstance(run.get("cppn_mutation"), dict) else {}
+            upgraded["run"] = {**run, "cppn_mutation": {**cppn, "add_edge": ADD_EDGE_BEFORE_CHOICE}}
     return upgraded
+
+
+def resume_settings(config: EvolveConfig, recorded: dict[str, Any]) -> EvolveConfig:
+    """`config` for resuming the run recorded as `recorded`: a CPPN run's "add connection" rule, when `config`
+    does not name one, is the one the run was made with (the rejection rule for runs recorded before the
+    choice existed), so that a run resumes with the mutation it started with."""
+    if config.encoding != "cppn" or "add_edge" in config.cppn_mutation:
+        return config
+    run = upgrade_recorded_config(recorded).get("run")
+    cppn = run.get("cppn_mutation") if isinstance(run, dict) else None
+    if not isinstance(cppn, dict) or "add_edge" not in cppn:
+        return config
+    return dataclasses.replace(config, cppn_mutation={**config.cppn_mutation, "add_edge": cppn["add_edge"]})

@@ -18,7 +18,15 @@ import torch
 
 from fooling_ext.core.cppn import DEFAULT_MAX_EDGES, DEFAULT_MAX_NODES, CPPNPopulation
 from fooling_ext.core.direct import DirectPopulation
-from fooling_ext.core.mutation import CPPNMutation, DirectMutation, halving_rate, mutate_cppn, mutate_direct
+from fooling_ext.core.mutation import (
+    BLOCKED_ADD_EDGE,
+    BLOCKED_ADD_NODE,
+    CPPNMutation,
+    DirectMutation,
+    halving_rate,
+    mutate_cppn,
+    mutate_direct,
+)
 from fooling_ext.core.population import Population
 from fooling_ext.core.render import render
 
@@ -46,6 +54,10 @@ class Encoding(Protocol):
 
     def from_tensors(self, tensors: Mapping[str, torch.Tensor]) -> Population: ...
 
+    def blocked_counts(self) -> tuple[int, int]: ...
+
+    def largest_genome(self, genomes: Mapping[str, torch.Tensor], occupied: torch.Tensor) -> tuple[int, int]: ...
+
 
 @dataclass
 class CPPNEncoding:
@@ -65,6 +77,7 @@ class CPPNEncoding:
         return {"encoding": self.name, **asdict(self)}  # asdict recurses into the mutation settings
 
     def initial(self, batch: int, seed: int, device: torch.device) -> CPPNPopulation:
+        self._blocked = None  # a starting population is not mutated
         return CPPNPopulation.initial(
             batch, self.channels, seed=seed, max_nodes=self.max_nodes, max_edges=self.max_edges,
             weight_range=(self.mutation.weight_min, self.mutation.weight_max),
@@ -74,8 +87,28 @@ class CPPNEncoding:
     def children(self, parents: Mapping[str, torch.Tensor], cells: torch.Tensor, seed: int, generation: int):
         """Copies of the archive genomes at `cells`, mutated (in place) for this generation."""
         kids = self.from_tensors(parents).select(cells)
-        mutate_cppn(kids, seed=seed, generation=generation, params=self.mutation)
+        self._blocked = mutate_cppn(kids, seed=seed, generation=generation, params=self.mutation)
         return kids
+
+    def blocked_counts(self) -> tuple[int, int]:
+        """(add connection, add node): how many children of the last `children` call had that operator fire
+        but capacity block it (0, 0 before any call)."""
+        blocked = getattr(self, "_blocked", None)
+        if blocked is None:
+            return 0, 0
+        edge = ((blocked & BLOCKED_ADD_EDGE) != 0).sum()
+        node = ((blocked & BLOCKED_ADD_NODE) != 0).sum()
+        counts = torch.stack([edge, node]).tolist()
+        return int(counts[0]), int(counts[1])
+
+    def largest_genome(self, genomes: Mapping[str, torch.Tensor], occupied: torch.Tensor) -> tuple[int, int]:
+        """(nodes, edges) of the largest genome (each counted on its own) among the `occupied` rows."""
+        if not bool(occupied.any()):
+            return 0, 0
+        nodes = genomes["num_nodes"][occupied].max()
+        edges = genomes["num_edges"][occupied].max()
+        sizes = torch.stack([nodes, edges]).tolist()
+        return int(sizes[0]), int(sizes[1])
 
     def render(self, genomes: CPPNPopulation, out: torch.Tensor | None = None) -> torch.Tensor:
         return render(genomes, self.height, self.width, coords=self.coords, color=self.color,
@@ -115,6 +148,14 @@ class DirectEncoding:
         kids = self.from_tensors(parents).select(cells)
         mutate_direct(kids, seed=seed, generation=generation, params=self.mutation, rate=self.rate(generation))
         return kids
+
+    def blocked_counts(self) -> tuple[int, int]:
+        """A pixel genome has a fixed size: nothing is ever blocked."""
+        return 0, 0
+
+    def largest_genome(self, genomes: Mapping[str, torch.Tensor], occupied: torch.Tensor) -> tuple[int, int]:
+        """No nodes or edges in a pixel genome."""
+        return 0, 0
 
     def render(self, genomes: DirectPopulation, out: torch.Tensor | None = None) -> torch.Tensor:
         images = genomes.images()

@@ -33,7 +33,7 @@ from fooling_ext.runs.folder import RunFolder, RunFolderError, config_difference
 from fooling_ext.runs.notebook import class_grid_html
 from fooling_ext.runs.report import confidence_stats, summary_line
 from fooling_ext.search.archive import Archive
-from fooling_ext.search.config import EvolveConfig, read_recorded_config, upgrade_recorded_config
+from fooling_ext.search.config import EvolveConfig, read_recorded_config, resume_settings, upgrade_recorded_config
 from fooling_ext.search.defaults import paper_batch, render_size
 from fooling_ext.search.encodings import Encoding, make_encoding
 from fooling_ext.search.map_elites import MapElites
@@ -48,8 +48,12 @@ MOVED_MODEL_TOLERANCE = 2e-3
 # Parts of the recorded configuration measured anew each time a run starts or resumes.
 MEASURED_AT_START = ("inference",)
 
+# blocked_add_edge / blocked_add_node: children whose add connection / add node fired but capacity blocked;
+# max_nodes / max_edges: the largest elite's node and edge counts (each on its own); all 0 for the direct
+# encoding, and absent from metrics written before they existed (read them with metric_value).
 METRIC_FIELDS = ("generation", "best", "median", "mean", "n99", "n9999", "classes", "occupied", "new_cells",
-                 "improved_cells", "evaluations", "seconds")
+                 "improved_cells", "blocked_add_edge", "blocked_add_node", "max_nodes", "max_edges", "evaluations",
+                 "seconds")
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -140,13 +144,20 @@ def full_config(config: EvolveConfig, clf: ImageScorer, encoding: Encoding) -> d
     }
 
 
-def generation_metrics(archive: Archive, generation: int, result, evaluations: int, seconds: float) -> dict[str, Any]:
+def generation_metrics(archive: Archive, generation: int, result, evaluations: int, seconds: float,
+                       encoding: Encoding | None = None) -> dict[str, Any]:
+    blocked_edge, blocked_node = encoding.blocked_counts() if encoding is not None else (0, 0)
+    nodes, edges = encoding.largest_genome(archive.genomes, archive.occupied) if encoding is not None else (0, 0)
     return {
         "generation": generation,
         **confidence_stats(archive.confidences()),
         "occupied": archive.num_occupied(),
         "new_cells": result.new_cells,
         "improved_cells": result.improved_cells,
+        "blocked_add_edge": blocked_edge,
+        "blocked_add_node": blocked_node,
+        "max_nodes": nodes,
+        "max_edges": edges,
         "evaluations": evaluations,
         "seconds": round(seconds, 3),
     }
@@ -212,6 +223,12 @@ def check_moved_model(classifier: ImageScorer, encoding: Encoding, archive: Arch
                              f"the run's elites up to {worst:.3g} away from the recorded confidences")
 
 
+def complete_metrics(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows recorded by a version with fewer columns, with every METRIC_FIELDS column (0 where missing: the
+    capacity columns did not exist), so that a resumed run's metrics.csv keeps one header."""
+    return [{**{k: 0 for k in METRIC_FIELDS}, **row} for row in rows]
+
+
 def evolve(
     config: EvolveConfig,
     out: str | Path | None = None,
@@ -259,6 +276,8 @@ def _evolve(config, out, *, classifier, resume, overwrite, progress, on_generati
         classifier = classifier.to(device)
     if config.batch is None:
         config = dataclasses.replace(config, batch=paper_batch(classifier, config.encoding))
+    if resume and out is not None and RunFolder(out).config_path.is_file():
+        config = resume_settings(config, RunFolder(out).read_config())
     encoding = build_encoding(config, classifier)
     classifier = classifier_for_renders(classifier, encoding.height, encoding.width)
     fast = config.fast_inference if config.fast_inference is not None else device.type == "cuda"
@@ -301,7 +320,7 @@ def _evolve(config, out, *, classifier, resume, overwrite, progress, on_generati
                 raise RunFolderError(str(exc) if "checkpoint" in str(exc) else
                                      f"checkpoint {folder.checkpoint_path}: {exc}") from exc
             start = int(state["generation"])
-            metrics = list(state["metrics"])
+            metrics = complete_metrics(list(state["metrics"]))
             evaluations = int(state.get("evaluations", start * config.batch))
             elapsed = float(state.get("elapsed", 0.0))
             folder.write_metrics(metrics)
@@ -330,7 +349,7 @@ def _evolve(config, out, *, classifier, resume, overwrite, progress, on_generati
             images, result = generation_step(me, classifier, images)
             evaluations += config.batch
             elapsed = time.perf_counter() - t0
-            row = generation_metrics(archive, g, result, evaluations, elapsed)
+            row = generation_metrics(archive, g, result, evaluations, elapsed, encoding)
             metrics.append(row)
             if folder is not None:
                 folder.append_metrics(row)

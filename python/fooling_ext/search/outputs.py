@@ -12,7 +12,7 @@ from fooling_ext._files import atomic_write_text
 from fooling_ext.runs.folder import RunFolder
 from fooling_ext.runs.images import save_class_images, save_grids
 from fooling_ext.runs.plots import plot_metrics
-from fooling_ext.runs.report import class_table, confidence_stats
+from fooling_ext.runs.report import capacity_lines, capacity_totals, class_table, confidence_stats
 from fooling_ext.search.archive import Archive
 
 
@@ -30,7 +30,10 @@ def write_outputs(folder: RunFolder, archive: Archive, metrics: list[dict[str, A
         plot_metrics(folder.path / "confidence.png", metrics, title)
     table = class_table(archive.class_names, conf, occupied, state["generation"].numpy(),
                         state["elite_id"].numpy(), state["parent_id"].numpy())
-    atomic_write_text(folder.path / "report.txt", table + "\n")
+    run = cfg.get("run", {})
+    capacity = capacity_totals(metrics) if run.get("encoding") == "cppn" else None
+    extra = capacity_lines(capacity, run.get("max_nodes", 0), run.get("max_edges", 0))
+    atomic_write_text(folder.path / "report.txt", "\n".join([table, *extra]) + "\n")
     conf0 = np.where(occupied, conf, 0.0)
     stats = confidence_stats(conf0)
     summary = {
@@ -40,6 +43,8 @@ def write_outputs(folder: RunFolder, archive: Archive, metrics: list[dict[str, A
         "evaluations": metrics[-1]["evaluations"] if metrics else 0,
         "seconds": metrics[-1]["seconds"] if metrics else 0.0,
         **{k: stats[k] for k in ("median", "mean", "n99", "n9999")},
+        **({"capacity": {"max_nodes": run["max_nodes"], "max_edges": run["max_edges"], **capacity}}
+           if capacity is not None else {}),
         "classes": [{"class": k, "name": n, "confidence": float(conf0[k]), "occupied": bool(occupied[k])}
                     for k, n in enumerate(archive.class_names)],
     }

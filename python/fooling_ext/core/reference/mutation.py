@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from fooling_ext.core.cppn import NUM_INPUTS, CPPNPopulation
-from fooling_ext.core.mutation import CPPNMutation, DirectMutation
+from fooling_ext.core.mutation import BLOCKED_ADD_EDGE, BLOCKED_ADD_NODE, CPPNMutation, DirectMutation
 from fooling_ext.core.reference.render import LN2_HI, LN2_LO, clamp, exp
 
 f32 = np.float32
@@ -29,7 +29,7 @@ PURPOSE_PIXEL_INIT = 1
 PURPOSE_PIXEL_DECIDE = 2
 PURPOSE_PIXEL_DELTA = 3
 PURPOSE_SBX_PAIR = 4
-PURPOSE_SBX_GENE = 5
+PURPOSE_SBX_GENE = 5  # no longer drawn: SBX crosses every gene
 PURPOSE_SBX_SPREAD = 6
 PURPOSE_SBX_SWAP = 7
 
@@ -167,6 +167,7 @@ class _Params:
             setattr(self, name, f32(getattr(core, name)))
         self.allowed = [a for a in range(32) if core.activations >> a & 1]
         self.attempts = core.add_edge_attempts
+        self.rejection = params.add_edge == "rejection"
 
 
 def _mutate_weight(w: np.float32, u: np.float32, p: _Params) -> np.float32:
@@ -190,30 +191,73 @@ def _reaches(edges: list, start: int, target: int) -> bool:
     return False
 
 
+def ancestors(edges: list, node: int) -> set:
+    """`node` and every node with a path to it."""
+    seen, todo = {node}, [node]
+    while todo:
+        v = todo.pop()
+        for s, d, _ in edges:
+            if d == v and s not in seen:
+                seen.add(s)
+                todo.append(s)
+    return seen
+
+
+def _new_weight(rng: PhiloxStream, p: _Params) -> np.float32:
+    w = p.weight_min + (p.weight_max - p.weight_min) * rng.uniform()
+    return f32(clamp(w, p.weight_min, p.weight_max))
+
+
+def _add_edge_rejection(acts: list, edges: list, num_outputs: int, rng: PhiloxStream, p: _Params) -> None:
+    """Pairs drawn uniformly, rejected when they duplicate an edge or close a cycle, up to p.attempts."""
+    sources = len(acts) - num_outputs
+    for _ in range(p.attempts):
+        s = rng.below(sources)
+        s = s if s < NUM_INPUTS else s + num_outputs
+        d = NUM_INPUTS + rng.below(len(acts) - NUM_INPUTS)
+        if any(es == s and ed == d for es, ed, _ in edges) or _reaches(edges, d, s):
+            continue
+        edges.append([s, d, _new_weight(rng, p)])
+        return
+
+
+def _add_edge_original(acts: list, edges: list, num_outputs: int, rng: PhiloxStream, p: _Params) -> None:
+    """The source among the non-output nodes, then the target among the non-inputs that are not its
+    ancestors (nor itself), in index order; parallel edges allowed."""
+    non_outputs = list(range(NUM_INPUTS)) + list(range(NUM_INPUTS + num_outputs, len(acts)))
+    s = non_outputs[rng.below(len(non_outputs))]
+    before = ancestors(edges, s)
+    candidates = [v for v in range(NUM_INPUTS, len(acts)) if v not in before]
+    if candidates:
+        d = candidates[rng.below(len(candidates))]
+        edges.append([s, d, _new_weight(rng, p)])
+
+
 def mutate_genome(acts: list, edges: list, num_outputs: int, max_nodes: int, max_edges: int, rng: PhiloxStream,
-                  p: _Params) -> None:
-    """Mutates one genome in place: acts (activation id per node), edges ([src, dst, float32 weight])."""
+                  p: _Params) -> int:
+    """Mutates one genome in place: acts (activation id per node), edges ([src, dst, float32 weight]).
+    Returns the BLOCKED_* bits of the growing operators that fired but that capacity blocked."""
     first_hidden = NUM_INPUTS + num_outputs
+    blocked = 0
     for e in edges:  # weights
         if rng.uniform() < p.p_weight:
             e[2] = _mutate_weight(e[2], rng.uniform(), p)
     for i in range(NUM_INPUTS, len(acts)):  # activations
         if rng.uniform() < p.p_activation:
             acts[i] = p.allowed[rng.below(len(p.allowed))]
-    if rng.uniform() < p.p_add_edge and len(edges) < max_edges:  # add connection
-        sources = NUM_INPUTS + len(acts) - first_hidden
-        for _ in range(p.attempts):
-            s = rng.below(sources)
-            s = s if s < NUM_INPUTS else s + num_outputs
-            d = NUM_INPUTS + rng.below(len(acts) - NUM_INPUTS)
-            if any(es == s and ed == d for es, ed, _ in edges) or _reaches(edges, d, s):
-                continue
-            w = p.weight_min + (p.weight_max - p.weight_min) * rng.uniform()
-            edges.append([s, d, f32(clamp(w, p.weight_min, p.weight_max))])
-            break
+    if rng.uniform() < p.p_add_edge:  # add connection
+        if len(edges) >= max_edges:
+            blocked |= BLOCKED_ADD_EDGE
+        elif p.rejection:
+            _add_edge_rejection(acts, edges, num_outputs, rng, p)
+        else:
+            _add_edge_original(acts, edges, num_outputs, rng, p)
     if rng.uniform() < p.p_delete_edge and edges:  # delete connection
         del edges[rng.below(len(edges))]
-    if rng.uniform() < p.p_add_node and edges and len(acts) < max_nodes and len(edges) < max_edges:  # add node
+    add_node = rng.uniform() < p.p_add_node and bool(edges)
+    if add_node and (len(acts) >= max_nodes or len(edges) >= max_edges):
+        blocked |= BLOCKED_ADD_NODE
+    elif add_node:
         e = rng.below(len(edges))
         h = len(acts)
         acts.append(p.allowed[rng.below(len(p.allowed))])
@@ -224,12 +268,13 @@ def mutate_genome(acts: list, edges: list, num_outputs: int, max_nodes: int, max
         v = first_hidden + rng.below(len(acts) - first_hidden)
         edges[:] = [[s - (s > v), d - (d > v), w] for s, d, w in edges if s != v and d != v]
         del acts[v]
+    return blocked
 
 
 def mutate_cppn(pop: CPPNPopulation, *, seed: int, generation: int, params: CPPNMutation = CPPNMutation(),
-                genome_offset: int = 0) -> CPPNPopulation:
+                genome_offset: int = 0, blocked: list | None = None) -> CPPNPopulation:
     """The children of a valid population (not modified), as a new CPU population. Padding entries are
-    zero, so compare live entries only."""
+    zero, so compare live entries only. `blocked`, when given, receives each child's BLOCKED_* bits."""
     host = pop.to("cpu")
     p = _Params(params)
     out = CPPNPopulation.empty(pop.batch, pop.num_outputs, max_nodes=pop.max_nodes, max_edges=pop.max_edges)
@@ -239,7 +284,9 @@ def mutate_cppn(pop: CPPNPopulation, *, seed: int, generation: int, params: CPPN
         edges = [[s, d, f32(w)] for s, d, w in zip(host.edge_src[b, :m].tolist(), host.edge_dst[b, :m].tolist(),
                                                    host.edge_weight[b, :m].numpy())]
         rng = PhiloxStream(seed, generation, genome_offset + b, PURPOSE_CPPN_MUTATION)
-        mutate_genome(acts, edges, pop.num_outputs, pop.max_nodes, pop.max_edges, rng, p)
+        flags = mutate_genome(acts, edges, pop.num_outputs, pop.max_nodes, pop.max_edges, rng, p)
+        if blocked is not None:
+            blocked.append(flags)
         out.num_nodes[b] = len(acts)
         out.num_edges[b] = len(edges)
         out.node_activation[b, : len(acts)] = torch.tensor(acts, dtype=torch.int32)
@@ -275,14 +322,14 @@ def _sbx_betaq(room, diff, u, eta_c) -> np.ndarray:
 
 
 def sbx_rows(a: np.ndarray, b: np.ndarray, seed: int, generation: int, first: int, eta_c) -> tuple:
-    """Bounded SBX of two children's genes, each gene with probability 1/2."""
+    """Bounded SBX of every gene of two children (genes whose values differ by at most float epsilon are
+    kept)."""
     genes = a.size
-    decide = uniform(gene_words(seed, generation, first, PURPOSE_SBX_GENE, genes)) < f32(0.5)
     u = uniform(gene_words(seed, generation, first, PURPOSE_SBX_SPREAD, genes))
     swap = uniform(gene_words(seed, generation, first, PURPOSE_SBX_SWAP, genes)) < f32(0.5)
     y1, y2 = np.minimum(a, b), np.maximum(a, b)
     diff = y2 - y1
-    active = decide & (diff > SBX_MIN_DISTANCE)
+    active = diff > SBX_MIN_DISTANCE
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # inactive genes may divide by zero
         c1 = clamp(f32(0.5) * ((y1 + y2) - _sbx_betaq(y1, diff, u, eta_c) * diff), 0.0, 1.0)
         c2 = clamp(f32(0.5) * ((y1 + y2) + _sbx_betaq(f32(1) - y2, diff, u, eta_c) * diff), 0.0, 1.0)
