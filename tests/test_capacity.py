@@ -156,16 +156,18 @@ def test_cli_capacity_options(tmp_path, capsys):
     assert (cfg["encoding"]["max_nodes"], cfg["encoding"]["max_edges"]) == (9, 12)
     assert cfg["encoding"]["mutation"]["add_edge"] == "rejection"
     # Resumed without --add-edge: the run's own rule.
-    assert main(["evolve", "--generations", "3", "--batch", "10", "--backend", "cpu", "--out", str(out),
-                 "--no-progress", "--max-nodes", "9", "--max-edges", "12", "--resume"]) == 0
+    assert main(["evolve", "--generations", "3", "--backend", "cpu", "--out", str(out), "--no-progress",
+                 "--resume"]) == 0
+    assert json.loads((out / "config.json").read_text())["encoding"]["mutation"]["add_edge"] == "rejection"
+    assert main(["evolve", "--generations", "4", "--out", str(out), "--add-edge", "original", "--resume"]) == 2
     capsys.readouterr()
     direct = ["evolve", "--encoding", "direct", "--generations", "1", "--backend", "cpu", "--out",
               str(tmp_path / "d"), "--no-progress"]
     assert main(direct + ["--max-nodes", "9"]) == 2
     assert capsys.readouterr().err.strip() == (
-        "fooling evolve: error: --max-nodes only apply to --encoding cppn (a direct genome has no nodes or edges)")
+        "fooling evolve: error: --max-nodes applies to --encoding cppn only, not to --encoding direct")
     assert main(direct + ["--max-edges", "9", "--add-edge", "original"]) == 2
-    assert "--max-edges, --add-edge only apply to --encoding cppn" in capsys.readouterr().err
+    assert "--max-edges applies to --encoding cppn only" in capsys.readouterr().err
     cppn = ["evolve", "--generations", "1", "--backend", "cpu", "--out", str(tmp_path / "c"), "--no-progress"]
     assert main(cppn + ["--max-nodes", "5000"]) == 2
     assert "--max-nodes must be a whole number in [5, 4096], got 5000" in capsys.readouterr().err

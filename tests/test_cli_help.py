@@ -36,9 +36,10 @@ def test_evolve_help_shows_the_defaults_its_table_fills_in():
         action = actions[dest]
         assert action.default is None, dest  # so that an option given can be told from one left out
         if option.default not in (None, False):
-            assert f"default {option.default}" in action.help or f"default: {option.default}" in action.help, dest
+            shown = "on" if option.default is True else option.default
+            assert f"default {shown}" in action.help or f"default: {shown}" in action.help, dest
     text = " ".join(commands()["evolve"].format_help().split())
-    assert "(default normalized)" in text and "(default hsl)" in text
+    assert "(default normalized)" in text and "(default hls8)" in text
 
 
 def test_every_evolve_option_that_describes_the_run_is_in_the_table():

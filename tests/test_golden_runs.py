@@ -23,20 +23,21 @@ import sys
 import numpy as np
 import pytest
 
-# encoding -> (digest of the arrays, digest of the metadata). The metadata digests changed three times since they
-# were recorded, the arrays never: when the configuration key run.pixel_mutation became run.direct_mutation (with
+# encoding -> (digest of the arrays, digest of the metadata). The metadata digests changed with the recorded
+# configuration (new settings such as the capacity and the add-connection rule, settings of the other encoding no
+# longer recorded), the direct arrays never: when the configuration key run.pixel_mutation became run.direct_mutation (with
 # that key renamed back, the metadata gives the first digests: c3030051... for cppn, 02fa428a... for direct),
 # when the archive format went to version 2, which adds the arrays' checksum (with "version": 1 and without
 # the checksum, the metadata gives the second digests: 5797b884... for cppn, 21189e6c... for direct), and when
 # run.quantize and encoding.quantize were added (without them, the third: d7c2fcb1... for cppn, f5feebad... for
 # direct). The commands pass the float pixels that were the default then (--no-quantize; --color hsl for CPPNs).
 # The cppn arrays changed once, when add connection became the original code's rule by default: the same
-# command with --add-edge rejection still gives the arrays recorded before (5405a993...).
+# command with --add-edge rejection still gives the arrays recorded before (5405a993...; metadata 66c00ea1...).
 RECORDED = {
-    "cppn": ("CPPN_ARRAYS",
-             "CPPN_META"),
+    "cppn": ("1a10ac7e67488909111b12ecd1fc5a694204020547d224db64a26618670eba14",
+             "17906a7d66c02724f22b95f483526f6e6e1cdd662cee359de78a2caa5661fd5c"),
     "direct": ("01526124c98d28dd7649a8a638a172ce8234c2255b22db43981f65c0b217cc4e",
-               "e6598216e991b1a08a4f6684c9d4720b6232013dfc4a84b7cc8a40a2b96fdbab"),
+               "e9ab6feeb6e48d964b5f5faf885ea2ffdc1498f85d3f4d6fb45b3779ee3607e6"),
 }
 PORTABLE_KERNELS = {"ATEN_CPU_CAPABILITY": "default", "DNNL_MAX_CPU_ISA": "SSE41"}
 
