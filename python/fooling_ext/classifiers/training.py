@@ -2,8 +2,10 @@
 
 ``fooling train-mnist`` makes the weights that ship as ``fooling_ext/classifiers/models/mnist_lenet.pt``; the fooling-class
 experiment calls :func:`train_lenet` with an extra class of fooling images. Training is deterministic for a
-given seed, thread count, torch version and CPU: the initial weights and the shuffling come from the seed, and
-torch's deterministic algorithms are switched on for the duration.
+given seed, thread count, torch version and set of CPU code paths: the initial weights and the shuffling come
+from the seed, and torch's deterministic algorithms are switched on for the duration. The CPU code paths are
+chosen when torch is imported; :mod:`fooling_ext.classifiers.pinned_training` runs this training in a process
+that pins them, as ``fooling train-mnist`` does by default.
 """
 
 from __future__ import annotations

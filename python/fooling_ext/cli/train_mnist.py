@@ -29,10 +29,13 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
         help="train the paper's MNIST LeNet (reproducible from the seed)",
         description=(
             "Train Caffe's LeNet on MNIST with Adam and a one-cycle schedule, print the test accuracy, and write the "
-            "weights (a state_dict) plus a JSON of metrics next to them. The defaults make the shipped weights, bit "
-            f"for bit, on any x86-64 CPU with {PINNED_ISA} (and so on AVX-512 ones) with torch 2.13.0 and the same "
-            "--threads: the training runs in a child process whose PyTorch, MKL and oneDNN code paths are pinned to "
-            f"{PINNED_ISA} (--cpu-paths). About 80 s on 2 idle cores; a loaded machine takes several times longer."
+            "weights (a state_dict) plus a JSON of metrics next to them. The training runs in a child process whose "
+            f"PyTorch, MKL and oneDNN code paths are pinned to {PINNED_ISA} and whose threads are fixed (--cpu-paths), "
+            "so that with the same torch version (the shipped file: 2.13.0+cpu) and --threads it trains the same "
+            f"weights on Intel CPUs with {PINNED_ISA} or AVX-512; MKL does not promise this between AMD and Intel "
+            "CPUs. The shipped weights were made with the defaults, unpinned (as --cpu-paths native), on a 2-core "
+            "AMD EPYC with AVX2; neither mode reproduces them bit for bit there today: see docs/mnist.md. 176 s of training for the shipped file on 2 cores; far longer while other jobs share the cores "
+            "(72 min on 2 cores at a load average near 20)."
         ),
     )
     parser.add_argument("--out", type=Path, default=Path(DEFAULT_OUT),
