@@ -20,6 +20,7 @@ from fooling_ext.classifiers.training import (
     DEFAULT_THREADS,
     train_lenet,
 )
+from fooling_ext.cli.options import whole_number
 
 
 def register_cli(subparsers: argparse._SubParsersAction) -> None:
@@ -40,14 +41,14 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--out", type=Path, default=Path(DEFAULT_OUT),
                         help=f"weights file to write (default: ./{DEFAULT_OUT}); metrics go next to it as .json")
-    parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS,
+    parser.add_argument("--epochs", type=whole_number(1), default=DEFAULT_EPOCHS,
                         help=f"passes over the data (default {DEFAULT_EPOCHS})")
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
+    parser.add_argument("--batch-size", type=whole_number(1), default=DEFAULT_BATCH_SIZE,
                         help=f"images per step (default {DEFAULT_BATCH_SIZE})")
     parser.add_argument("--lr", type=float, default=DEFAULT_LR, help=f"peak learning rate (default {DEFAULT_LR})")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED,
+    parser.add_argument("--seed", type=whole_number(0), default=DEFAULT_SEED,
                         help=f"seed for weights and shuffling (default {DEFAULT_SEED})")
-    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS,
+    parser.add_argument("--threads", type=whole_number(1), default=DEFAULT_THREADS,
                         help=f"CPU threads; results are reproducible for the same count (default {DEFAULT_THREADS})")
     parser.add_argument("--cpu-paths", choices=(PINNED_ISA.lower(), "native"), default=PINNED_ISA.lower(),
                         help=f"{PINNED_ISA.lower()} (default): train in a process with every CPU code path pinned to "
