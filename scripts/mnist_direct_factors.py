@@ -6,9 +6,9 @@ population of 200, as in the original code (init_size = size = 200). Prints a ma
 
 Settings (--settings picks some):
 
-  default        the project's defaults: no crossover, float pixels, insertion into every cell a child beats
+  default        no crossover, float pixels (--no-quantize), insertion into every cell a child beats
   crossover      the original code's SBX crossover on (rate 0.5, eta_c 10), as the project implements it
-  quantised      pixels scored as the original stored them, floor(255 g) / 255
+  quantised      8-bit pixels as the original stored them, int(255 g) / 255 (--quantize)
   crossover+q    both: the original code's operators and pixels
   top            insertion only into the child's top class
   batch400       400 children per generation (generations then hold twice the evaluations)
@@ -38,13 +38,6 @@ from fooling_ext.classifiers.models import LeNet, load_lenet
 from fooling_ext.search import EvolveConfig, evolve
 
 SETTINGS = ("default", "crossover", "quantised", "crossover+q", "top", "batch400", "caffe", "caffe-plain")
-
-
-class Quantise(nn.Module):
-    """Pixels as the original stored them (8 bits, int(255 g)), back in [0, 1]."""
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return torch.floor(images * 255.0) / 255.0
 
 
 class CaffeInput(nn.Module):
@@ -140,13 +133,13 @@ def main() -> None:
         if setting.startswith("caffe") and caffe is None:
             caffe = caffe_lenet(args.caffe_weights, args.caffe_steps)
         network = caffe if setting.startswith("caffe") else shipped
-        classifier = scorer(nn.Sequential(Quantise(), network) if quantised else network)
+        classifier = scorer(network)
         firsts, seconds = [], []
         for seed in args.seeds:
             config = EvolveConfig(
                 model="mnist", encoding="direct", generations=args.generations, seed=seed, backend="cpu",
                 batch=400 if setting == "batch400" else 200, insertion="top" if setting == "top" else "all",
-                direct_mutation={"crossover": crossover},
+                direct_mutation={"crossover": crossover}, quantize=quantised,
             )
             t0 = time.perf_counter()
             firsts.append(first_all_fooled(config, classifier))
