@@ -125,7 +125,8 @@ def test_round_files_hold_the_harvest_and_reproduce_from_the_seeds(experiment):
     assert (images["seed"][first] == seed).all()
     network = load_classifier(round_dir / "model.pt", class_names=CLASS_NAMES).leading_classes(10)
     with _torch_threads(SMALL.threads):
-        again = evolve(EvolveConfig(encoding="direct", generations=SMALL.generations, seed=seed, backend="cpu"),
+        again = evolve(EvolveConfig(encoding="direct", generations=SMALL.generations, seed=seed, backend="cpu",
+                                    quantize=False),  # the experiment evolves float pixels
                        classifier=network, progress=False)
     np.testing.assert_array_equal(again.archive.images.numpy(), images["images"][first])
     np.testing.assert_allclose(again.archive.confidences(), images["confidence"][first], rtol=1e-6)

@@ -321,10 +321,12 @@ MapRuns = Callable[[Callable[..., Any], Sequence[tuple], tuple], Iterable[Any]]
 
 def evolve_elites(target, encoding: str, generations: int, batch: int, seed: int,
                   backend: str) -> tuple[np.ndarray, np.ndarray]:
-    """One evolution run of the experiment: its elites' images (uint8) and confidences. Float pixels, as the
-    experiment has always evolved them (its recorded results; RetrainConfig has no pixel option)."""
+    """One evolution run of the experiment: its elites' images (uint8) and confidences. Float pixels and, for
+    CPPNs, the rejection rule of add connection, as the experiment has always evolved them (its recorded results
+    in docs/fooling-class.md; RetrainConfig has no option for either)."""
+    cppn = {"color": "hsl", "cppn_mutation": {"add_edge": "rejection"}} if encoding == "cppn" else {}
     config = EvolveConfig(encoding=encoding, generations=generations, batch=batch, seed=seed, backend=backend,
-                          color="hsl", quantize=False)
+                          quantize=False, **cppn)
     result = evolve(config, classifier=target, progress=False)
     return result.archive.images.cpu().numpy(), result.archive.confidences()
 
