@@ -25,7 +25,12 @@ from fooling_ext.core.reference.render import (
 from fooling_ext.core.render import hls8_to_rgb
 from fooling_ext.search.encodings import CPPNEncoding, DirectEncoding
 
-cv2 = pytest.importorskip("cv2", reason="the OpenCV oracle needs the [test] extra (opencv-python-headless)")
+
+
+def opencv():
+    """The oracle, imported where a test needs it: the tests that compare backends run without it (e.g. on a GPU
+    machine without the [test] extra)."""
+    return pytest.importorskip("cv2", reason="the OpenCV oracle needs the [test] extra (opencv-python-headless)")
 
 
 def every_byte_triple() -> np.ndarray:
@@ -35,6 +40,7 @@ def every_byte_triple() -> np.ndarray:
 
 
 def test_hls8_conversion_equals_opencv_on_every_byte_triple():
+    cv2 = opencv()
     hls = every_byte_triple()
     want = cv2.cvtColor(hls, cv2.COLOR_HLS2RGB)
     got = hls8_to_rgb(torch.from_numpy(hls)).numpy()
@@ -47,6 +53,7 @@ def test_hls8_conversion_equals_opencv_on_every_byte_triple():
 
 
 def test_numpy_reference_of_hls8_equals_opencv():
+    cv2 = opencv()
     hls = every_byte_triple()[:, ::7]  # every hue, a seventh of the (L, S) pairs
     want = cv2.cvtColor(np.ascontiguousarray(hls), cv2.COLOR_HLS2RGB)
     got = np.stack(hls8_to_rgb_bytes(hls[..., 0], hls[..., 1], hls[..., 2]), -1)
@@ -66,6 +73,7 @@ def test_hls8_render_equals_opencv_on_the_references_bytes(device, hidden):
     got = fx.render(pop.to(device), 23, 31, color="hls8").cpu().numpy()
     assert np.array_equal(got, render_reference(pop, 23, 31, color="hls8"))
     # The oracle: the reference's bytes trunc(255 min(|v|, 1)) of the H, L, S outputs through cv2.cvtColor.
+    cv2 = opencv()
     raw = np.stack([np.stack(network_outputs(pop.genome(b), 23, 31)) for b in range(pop.batch)])
     raw = raw.reshape(pop.batch, 3, 23, 31)
     hls = intensity_byte(intensity(raw)).astype(np.uint8)  # [B, 3, H, W]
