@@ -26,7 +26,6 @@ from fooling_ext.core.render import hls8_to_rgb
 from fooling_ext.search.encodings import CPPNEncoding, DirectEncoding
 
 
-
 def opencv():
     """The oracle, imported where a test needs it: the tests that compare backends run without it (e.g. on a GPU
     machine without the [test] extra)."""
