@@ -149,6 +149,28 @@ def test_interrupt_keeps_finished_generations_writes_the_outputs_and_resumes(tmp
     assert_same_archive(straight, resumed)
 
 
+def test_ctrl_c_in_the_middle_of_a_generation_takes_effect_when_the_generation_is_recorded(tmp_path, lenet,
+                                                                                           monkeypatch):
+    # SIGINT arrives after the archive took generation 4's children but before its metrics row exists: the
+    # interrupt waits for the row, so the checkpoint's generation, archive and metrics agree.
+    search_evolve = sys.modules["fooling_ext.search.evolve"]
+    metrics_of = search_evolve.generation_metrics
+
+    def metrics_with_a_ctrl_c(archive, generation, *args):
+        if generation == 4:
+            os.kill(os.getpid(), signal.SIGINT)
+        return metrics_of(archive, generation, *args)
+
+    monkeypatch.setattr(search_evolve, "generation_metrics", metrics_with_a_ctrl_c)
+    with pytest.raises(RunInterrupted) as stopped:
+        evolve(small(generations=9), tmp_path / "run", classifier=lenet, progress=False)
+    assert stopped.value.generation == 5
+    state = RunFolder(tmp_path / "run").load_checkpoint()
+    assert state["generation"] == len(state["metrics"]) == 5
+    assert_outputs_show_the_checkpoint(tmp_path / "run", 5)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back as it was
+
+
 def test_cli_interrupt_prints_the_command_that_resumes_to_the_end(tmp_path, lenet, capsys, monkeypatch):
     search_evolve = sys.modules["fooling_ext.search.evolve"]  # the module (the package exports evolve() by its name)
     straight = evolve(small(generations=6), classifier=lenet, progress=False)

@@ -14,7 +14,9 @@ whose probabilities stay within 1e-3 of float32 (see :mod:`fooling_ext.classifie
 from __future__ import annotations
 
 import dataclasses
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -344,8 +346,9 @@ def _evolve(config, out, *, classifier, resume, overwrite, progress, on_generati
     bar = _progress_bar(config.generations, start, progress)
     images = None
     t0 = time.perf_counter() - elapsed
+    interrupts = _GenerationBoundaryInterrupts()
     try:
-        for g in range(start, config.generations):
+        for g in interrupts.generations(start, config.generations):
             images, result = generation_step(me, classifier, images)
             evaluations += config.batch
             elapsed = time.perf_counter() - t0
@@ -364,6 +367,7 @@ def _evolve(config, out, *, classifier, resume, overwrite, progress, on_generati
             if me.generation % config.checkpoint_every == 0:
                 checkpoint()
     except KeyboardInterrupt:
+        interrupts.restore()
         if bar is not None:
             bar.close()
             bar = None
@@ -373,12 +377,46 @@ def _evolve(config, out, *, classifier, resume, overwrite, progress, on_generati
         write_outputs(folder, archive, metrics, cfg)
         raise RunInterrupted(folder.path, me.generation, config.generations) from None
     finally:
+        interrupts.restore()
         if bar is not None:
             bar.close()
     checkpoint()
     if folder is not None:
         write_outputs(folder, archive, metrics, cfg)
     return EvolveResult(folder.path if folder else None, archive, metrics, me.generation, cfg)
+
+
+class _GenerationBoundaryInterrupts:
+    """Ctrl-C (SIGINT) during a generation takes effect when that generation's bookkeeping is done (archive
+    updated, metrics row written, checkpoint if due), so that what Ctrl-C saves is one consistent state: a
+    checkpoint whose generation, archive and metrics agree. A second Ctrl-C interrupts at once. Only in the main
+    thread, and only while SIGINT has Python's default handler (a host that handles SIGINT itself keeps it)."""
+
+    def __init__(self) -> None:
+        self.pending = False
+        self._previous = None
+
+    def generations(self, start: int, stop: int):
+        if threading.current_thread() is threading.main_thread() and \
+                signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self._previous = signal.signal(signal.SIGINT, self._hold)
+        for g in range(start, stop):
+            if self.pending:
+                self.pending = False
+                raise KeyboardInterrupt
+            yield g
+        if self.pending:  # after the last generation: the run is complete, and ends as it would have
+            self.pending = False
+
+    def _hold(self, signum, frame) -> None:
+        if self.pending:
+            raise KeyboardInterrupt
+        self.pending = True
+
+    def restore(self) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
 
 
 def _progress_bar(total: int, initial: int, enabled: bool):
