@@ -4,6 +4,7 @@ message naming the problem. The fooling-class experiment gives the same bytes wi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from fooling_ext.cli import main
 from fooling_ext.runs import RunFolder, RunFolderError
@@ -28,6 +30,7 @@ from fooling_ext.sweep import (
     load_spec,
     run_sweep,
 )
+from fooling_ext.sweep.ray_runner import limit_threads
 from fooling_ext.sweep.spec import parse_option_assignment
 
 ray = pytest.importorskip("ray", reason='needs the [ray] extra: pip install "fooling-ext[ray]"')
@@ -35,25 +38,46 @@ ray = pytest.importorskip("ray", reason='needs the [ray] extra: pip install "foo
 # Four short MNIST runs: both encodings, two seeds, checkpoints every 5 generations.
 SMALL = dict(models=["mnist"], encodings=["cppn", "direct"], seeds=[1, 2],
              options={"generations": 12, "batch": 40, "backend": "cpu", "checkpoint_every": 5})
+TESTS_ON_PYTHONPATH = os.pathsep.join(p for p in (str(Path(__file__).parent), os.environ.get("PYTHONPATH")) if p)
 NAMES = ["mnist-cppn-seed1", "mnist-cppn-seed2", "mnist-direct-seed1", "mnist-direct-seed2"]
 
 
 @pytest.fixture(scope="module")
 def local_ray():
     """A local Ray of 2 CPUs for the module; its workers import the package as this process does (installed, or
-    through PYTHONPATH, which they inherit)."""
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=100 * 1024 * 1024, logging_level="WARNING")
+    through PYTHONPATH, which they inherit), and the tests' own task functions (tests/ray_tasks.py)."""
+    with pytest.MonkeyPatch.context() as patch:  # the workers inherit the environment Ray starts with
+        patch.setenv("PYTHONPATH", TESTS_ON_PYTHONPATH)
+        ray.init(num_cpus=2, include_dashboard=False, object_store_memory=100 * 1024 * 1024,
+                 logging_level="WARNING")
     yield ray
     ray.shutdown()
 
 
+@contextlib.contextmanager
+def one_thread():
+    """Torch and the core on one thread, as a sweep's task of one CPU runs: the classifier's sums are then in the
+    same order as the workers', so their archives compare bit for bit on every CPU (with 2 threads some CPUs'
+    convolutions differ in the last bit)."""
+    from fooling_ext import _core
+
+    torch_threads, core_threads = torch.get_num_threads(), _core.num_threads()
+    limit_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(torch_threads)
+        _core.set_num_threads(core_threads)
+
+
 @pytest.fixture(scope="module")
 def sweep(local_ray, tmp_path_factory):
-    """The four runs as a sweep, and each made one by one with evolve."""
+    """The four runs as a sweep, and each made one by one with evolve, on one thread as the sweep's runs are."""
     base = tmp_path_factory.mktemp("sweep")
     result = run_sweep(SweepSpec(**SMALL), base / "sweep", progress=False)
-    for point in SweepSpec(**SMALL).points():
-        evolve(point.config(), base / "one_by_one" / point.name, progress=False)
+    with one_thread():
+        for point in SweepSpec(**SMALL).points():
+            evolve(point.config(), base / "one_by_one" / point.name, progress=False)
     return result, base
 
 
@@ -235,7 +259,8 @@ def test_a_resumed_sweep_skips_finished_runs_and_continues_an_interrupted_one(sw
     # mnist-direct-seed2 stopped at its generation-5 checkpoint: the same run, cut short
     partial = SweepSpec(**SMALL).points()[3].config()
     partial.generations = 5
-    evolve(partial, folder / "runs" / "mnist-direct-seed2", overwrite=True, progress=False)
+    with one_thread():
+        evolve(partial, folder / "runs" / "mnist-direct-seed2", overwrite=True, progress=False)
     RunFolder(folder / "runs" / "mnist-direct-seed2").release()  # this process is done with it: a worker resumes it
     before = {name: (folder / "runs" / name / "archive.npz").stat().st_mtime_ns for name in NAMES}
     result = run_sweep(None, folder, resume=True, progress=False)
@@ -281,7 +306,8 @@ def test_a_worker_killed_mid_run_is_replaced_and_the_run_resumes_to_the_same_arc
     assert [a["resumed"] for a in attempts] == [False, True] and attempts[1]["pid"] != killed[0]
     runs = json.loads((folder.path / "sweep.json").read_text())["runs"]
     assert [(r["status"], r["attempts"]) for r in runs] == [("done", 2)]
-    evolve(spec.points()[0].config(), tmp_path / "one_by_one", progress=False)
+    with one_thread():
+        evolve(spec.points()[0].config(), tmp_path / "one_by_one", progress=False)
     assert_same_archive(run_dir / "archive.npz", tmp_path / "one_by_one" / "archive.npz")
 
 
@@ -297,6 +323,61 @@ def test_the_fooling_class_experiment_gives_the_same_bytes_with_its_runs_on_ray(
     for name in ("round_0/fooling_images.npz", "round_0/measure_images.npz", "round_1/fooling_images.npz",
                  "round_1/measure_images.npz", "round_1/model.pt", "table.csv"):
         assert (tmp_path / "local" / name).read_bytes() == (tmp_path / "ray" / name).read_bytes(), name
+
+
+def test_a_task_that_raises_raises_its_own_error_as_it_would_in_this_process(local_ray):
+    from ray_tasks import refuse_odd, square
+
+    assert list(RayMap(cpus=1)(square, [(2,), (3,), (4,)])) == [4, 9, 16]
+    with pytest.raises(ValueError) as raised:
+        list(RayMap(cpus=1)(refuse_odd, [(2,), (3,)]))
+    assert type(raised.value) is ValueError and str(raised.value) == "odd input 3"  # not Ray's wrapper and traceback
+
+
+def test_a_runner_stopped_early_cancels_no_task(local_ray, monkeypatch):
+    # ray.cancel crossing a finishing task's reply aborts the driver in Ray 2.60 (ray_runner's docstring): stopping
+    # early, however it happens, must leave the tasks alone. zip stops reading the runner one result early, as
+    # fooling retrain's bookkeeping did when this aborted it.
+    from ray_tasks import square
+
+    cancelled = []
+    monkeypatch.setattr(ray, "cancel", lambda *args, **kwargs: cancelled.append(args))
+    calls = [(i,) for i in range(4)]
+    assert [r for _, r in zip(calls, RayMap(cpus=1)(square, calls))] == [0, 1, 4, 9]
+    results = RayMap(cpus=1)(square, calls)
+    assert next(results) == 0
+    results.close()  # a consumer that stops after the first result
+    assert cancelled == []
+
+
+def test_a_worker_lost_more_often_than_allowed_is_one_line(tmp_path):
+    # In a process of its own, with its own Ray: a worker that dies is Ray's business, not this test process's.
+    script = (
+        "import sys\n"
+        "from fooling_ext.sweep import RayMap, RayWorkerLost\n"
+        "from ray_tasks import lose_worker\n"
+        "try:\n"
+        "    list(RayMap(cpus=1, max_retries=1, num_cpus=1)(lose_worker, [(1,)]))\n"
+        "except RayWorkerLost as exc:\n"
+        "    print('lost:', exc)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": TESTS_ON_PYTHONPATH}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    # Ray's raylet reports the dead worker on stdout first ("(raylet) A worker died ..."); the error is one line
+    assert done.stdout.splitlines()[-1] == "lost: a Ray task's worker was lost (WorkerCrashedError) more often than " \
+                                  "max_retries=1 allows"
+
+
+def test_a_stop_file_stops_only_the_runs_of_the_head_that_wrote_it(tmp_path):
+    from fooling_ext.sweep.run import stop_requested
+
+    stop = tmp_path / "stop"
+    assert not stop_requested(str(stop), "a")  # no file: go on
+    stop.write_text("a\n")
+    assert stop_requested(str(stop), "a")
+    assert not stop_requested(str(stop), "b")  # an earlier head's stop file
+    assert not stop_requested(None, "a")
 
 
 def test_the_command_joins_a_running_cluster_and_a_run_that_fails_leaves_the_others(local_ray, tmp_path, capsys):
@@ -328,11 +409,21 @@ def test_an_interrupted_sweep_stops_its_runs_and_resumes_to_the_same_archives(sw
         if any((folder.path / "runs" / name / "checkpoint.pt").exists() for name in NAMES):
             raise KeyboardInterrupt
 
-    with pytest.raises(KeyboardInterrupt):
-        run_sweep(SweepSpec(**SMALL), folder.path, progress=False, on_progress=interrupt_at_the_first_checkpoint,
-                  poll_seconds=0.05)
+    cancelled = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ray, "cancel", lambda *args, **kwargs: cancelled.append(args))
+        with pytest.raises(KeyboardInterrupt):
+            run_sweep(SweepSpec(**SMALL), folder.path, progress=False,
+                      on_progress=interrupt_at_the_first_checkpoint, poll_seconds=0.05)
+    assert cancelled == []  # the runs stopped on the stop file, at the end of a generation
+    assert len(folder.stop_path.read_text().strip()) == 32  # the head's token
     statuses = [r["status"] for r in folder.read_state()["runs"]]
     assert "running" not in statuses and "pending" in statuses
+    for name in NAMES:  # a stopped run's checkpoint agrees with its metrics (evolve's Ctrl-C guarantee)
+        run = folder.run_path(name)
+        if (run / "checkpoint.pt").exists():
+            state = RunFolder(run).load_checkpoint(required=("generation", "metrics"))
+            assert state["generation"] == len(state["metrics"])
     result = run_sweep(None, folder.path, resume=True, progress=False)
     assert [r["status"] for r in result.runs] == ["done"] * 4
     for name in NAMES:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import sys
 import time
 from pathlib import Path
 
 from fooling_ext.cli.options import CLIError, Option, add_backend_argument, fill_defaults, refuse_changes_on_resume
 from fooling_ext.experiments.mnist_fooling_class import RetrainConfig, format_table, run_retrain
 from fooling_ext.experiments.mnist_fooling_class.experiment import ExperimentFolder
-from fooling_ext.sweep import RayConnectionError, RayMap, ray_available, ray_session
+from fooling_ext.sweep import RayConnectionError, RayMap, RayWorkerLost, ray_available, ray_session
 
 
 def _recorded(key: str):
@@ -106,6 +107,9 @@ def _cmd_retrain(args: argparse.Namespace) -> int:
                                  progress=not args.no_progress, map_runs=map_runs)
     except RayConnectionError as exc:
         raise CLIError(str(exc)) from exc
+    except RayWorkerLost as exc:  # not the user's input: status 1, and --resume continues from the last round
+        print(f"fooling retrain: error: {exc}; --resume continues from the last finished round", file=sys.stderr)
+        return 1
     print(format_table(rounds, config))
     folder = Path(args.out)
     print(f"experiment folder: {folder} (table.md, table.csv, rounds.png, round_0..round_{config.rounds})")

@@ -5,6 +5,7 @@ the summaries over runs (docs/run-folder.md)::
     sweep.json               {"format": "fooling_ext.sweep", "version": 1, "spec": {...}, "runs": [...]}
     runs/<name>/             each run's evolve run folder
     attempts/<name>.jsonl    one line per start of the run: host, Ray node, pid, time, whether it resumed
+    stop                     written by a head that stops early: the token its runs stop on
     summary.json             per run and per class: median, classes >= 99%, time (summary.py)
     summary.csv, summary_per_class.csv
 """
@@ -30,7 +31,7 @@ class SweepFolder(RunFolder):
     """A sweep's folder; ``--overwrite`` removes the files and folders a sweep writes, and nothing else."""
 
     KIND = "sweep"
-    FILES = ("sweep.json", "summary.json", "summary.csv", "summary_per_class.csv")
+    FILES = ("sweep.json", "summary.json", "summary.csv", "summary_per_class.csv", "stop")
     DIRS = ("runs", "attempts")
     PATTERNS = ()
 
@@ -38,6 +39,7 @@ class SweepFolder(RunFolder):
     config_path = sweep_path  # what marks the folder as holding a sweep
     runs_dir = property(lambda self: self.path / "runs")
     attempts_dir = property(lambda self: self.path / "attempts")
+    stop_path = property(lambda self: self.path / "stop")  # a stopping head's token: its runs stop (sweep/run.py)
 
     @property
     def resume_path(self) -> Path:

@@ -5,6 +5,12 @@ fooling-class experiment's evolution runs).
 Every task caps its threads (torch's and the core's) to the CPUs it was given, so runs that share a machine do not
 oversubscribe it. A task whose worker process dies (killed, out of memory, its node lost) is started again by Ray
 up to ``max_retries`` times; a task that raises is not, since it would raise again.
+
+No task is ever cancelled with ``ray.cancel``: in Ray 2.60 a cancel that crosses the reply of a task that is
+finishing (or retried) fails a check in the driver's task manager ("Tried to complete task that was not pending",
+ray-project/ray#54846), which aborts the whole process with a C++ stack trace. A runner that stops early leaves
+the tasks it no longer wants to end on their own: a local Ray this module started is shut down with its workers,
+and a sweep's runs stop cooperatively, at the end of their generation (sweep/run.py).
 """
 
 from __future__ import annotations
@@ -24,6 +30,32 @@ class RayUnavailableError(ImportError):
 
 class RayConnectionError(ConnectionError):
     """The Ray cluster at the given address cannot be joined."""
+
+
+class RayWorkerLost(RuntimeError):
+    """A task's worker died (killed, out of memory, its node lost) more often than its retries allow."""
+
+
+WORKER_LOST_ERRORS = ("WorkerCrashedError", "NodeDiedError", "OutOfMemoryError", "ObjectLostError",
+                      "OwnerDiedError", "LocalRayletDiedError", "TaskUnschedulableError")
+
+
+def task_result(ray, ref, max_retries: int) -> Any:
+    """``ray.get(ref)``, with the task's own exception raised as it would be in this process (not Ray's wrapper
+    and its remote traceback), and a worker lost too often as one :class:`RayWorkerLost` line."""
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as exc:
+        cause = getattr(exc, "cause", None)
+        if isinstance(cause, BaseException):
+            raise cause from None
+        raise
+    except ray.exceptions.RayError as exc:
+        name = type(exc).__name__
+        if name in WORKER_LOST_ERRORS:
+            raise RayWorkerLost(f"a Ray task's worker was lost ({name}) more often than max_retries={max_retries} "
+                                "allows") from None
+        raise
 
 
 def ray_available() -> bool:
@@ -116,15 +148,10 @@ class RayMap:
             shared = [ray.put(value) for value in common]
             threads = task_threads(self.cpus)
             refs = [remote.remote(threads, fn, *shared, *call) for call in calls]
-            finished = 0
-            try:
-                for ref in refs:
-                    yield ray.get(ref)
-                    finished += 1
-            finally:
-                for ref in refs[finished:]:  # stopped early: the tasks not yet collected are not wanted
-                    with contextlib.suppress(Exception):
-                        ray.cancel(ref, force=True)
+            # Stopped early (an error, Ctrl-C, a consumer that stops reading): the tasks not collected are left to
+            # end on their own (never ray.cancel, module docstring); a local Ray started here ends with them.
+            for ref in refs:
+                yield task_result(ray, ref, self.max_retries)
 
 
 def local_map(fn: Callable[..., Any], calls: Sequence[tuple], common: tuple = ()) -> Iterator[Any]:

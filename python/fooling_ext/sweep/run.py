@@ -8,6 +8,11 @@ filesystem; a task that cannot see it fails with a message saying so).
 Resuming: runs whose folder holds the finished run are skipped; the others continue from their checkpoint (or
 start over when they had not written one), and end in the same archive as an uninterrupted run. A worker that
 dies mid-run is replaced by Ray (up to ``resources.max_retries`` times) and the run resumes in the same way.
+
+Stopping: a head that stops early (Ctrl-C, an error of its own) never cancels a Ray task (sweep/ray_runner.py says
+why). It writes ``stop`` in the sweep folder with its own token; each run reads it at every generation's end and
+stops there as Ctrl-C stops evolve (checkpoint, readable outputs), and a run not yet started returns at once. The
+head waits for them, so a resume finds the run folders free; a local Ray it started is shut down after that.
 """
 
 from __future__ import annotations
@@ -15,23 +20,34 @@ from __future__ import annotations
 import collections
 import contextlib
 import itertools
+import os
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fooling_ext._files import atomic_write_text
 from fooling_ext.runs.folder import RunFolder, RunFolderError, config_differences
 from fooling_ext.search.config import EvolveConfig
-from fooling_ext.search.evolve import evolve
+from fooling_ext.search.evolve import RunInterrupted, evolve
 from fooling_ext.sweep.folder import SweepFolder, record_attempt, run_is_complete, run_progress
-from fooling_ext.sweep.ray_runner import limit_threads, ray_session, require_ray, task_options, task_threads
+from fooling_ext.sweep.ray_runner import (
+    RayWorkerLost,
+    limit_threads,
+    ray_session,
+    require_ray,
+    task_options,
+    task_result,
+    task_threads,
+)
 from fooling_ext.sweep.spec import RunPoint, SweepSpec, SweepSpecError
 from fooling_ext.sweep.summary import sweep_summary, write_summary
 
 RATE_WINDOW_SECONDS = 30.0  # the evaluations per second shown are those of the last half minute
-CANCEL_WAIT_SECONDS = 10.0  # how long a stopping head waits for its cancelled runs to end
+STOP_WAIT_SECONDS = 120.0  # how long a stopping head waits for its runs to reach the end of their generation
 
 
 @dataclass(frozen=True)
@@ -61,25 +77,46 @@ class SweepResult:
         return [run for run in self.runs if run["status"] == "failed"]
 
 
-def run_point(config: EvolveConfig, run_dir: str, attempts_path: str, sweep_json: str, threads: int) -> int:
-    """One run of a sweep, in a Ray worker: resume it from its checkpoint when it has one, else start it; returns
-    the generations it reached."""
+def stop_requested(stop_path: str | None, token: str | None) -> bool:
+    """Whether the head that submitted this run asked it to stop (its token in the sweep folder's stop file)."""
+    if stop_path is None or not os.path.exists(stop_path):
+        return False
+    try:
+        return Path(stop_path).read_text().strip() == token
+    except OSError:
+        return False
+
+
+def run_point(config: EvolveConfig, run_dir: str, attempts_path: str, sweep_json: str, threads: int,
+              stop_path: str | None = None, token: str | None = None) -> dict[str, Any]:
+    """One run of a sweep, in a Ray worker: resume it from its checkpoint when it has one, else start it. Returns
+    ``{"generation": reached, "stopped": whether the head asked it to stop first}``."""
     if not Path(sweep_json).is_file():
         import socket
 
         raise SweepSpecError(f"{sweep_json} cannot be seen from host {socket.gethostname()}: every host of a sweep "
                              "must see the sweep folder at the same path (a shared filesystem)")
+    if stop_requested(stop_path, token):  # the head stopped before this run started
+        return {"generation": run_progress(Path(run_dir))[0], "stopped": True}
     limit_threads(threads)
     path = Path(run_dir)
     folder = RunFolder(path)
     resume = folder.checkpoint_path.is_file()
     record_attempt(Path(attempts_path), resumed=resume, node=require_ray().get_runtime_context().get_node_id())
+
+    def stop_at_generation_end(row: dict[str, Any]) -> None:
+        if stop_requested(stop_path, token):
+            raise KeyboardInterrupt  # evolve keeps the generations that finished, as on Ctrl-C
+
     try:
         if not run_is_complete(path, config.generations):
-            evolve(config, path, resume=resume, overwrite=not resume, progress=False)
+            evolve(config, path, resume=resume, overwrite=not resume, progress=False,
+                   on_generation=stop_at_generation_end)
+    except RunInterrupted as exc:
+        return {"generation": exc.generation, "stopped": True}
     finally:
         folder.release()  # this worker may live on to run other tasks: the run folder is free for the next one
-    return config.generations
+    return {"generation": config.generations, "stopped": False}
 
 
 def run_sweep(
@@ -175,13 +212,15 @@ class _Head:
         resources = self.spec.resources
         remote = ray.remote(run_point)
         threads = task_threads(resources["cpus"])
+        token = uuid.uuid4().hex  # this head's: a stop file left by an earlier head stops none of these runs
+        self.folder.stop_path.unlink(missing_ok=True)
         refs = {}
         for point in todo:
             options = task_options(resources["cpus"], resources["gpus"], resources["max_retries"],
                                    name=f"sweep {point.name}")
             ref = remote.options(**options).remote(
                 point.config(), str(self.folder.path / point.folder), str(self.folder.attempts_path(point.name)),
-                str(self.folder.sweep_path), threads)
+                str(self.folder.sweep_path), threads, str(self.folder.stop_path), token)
             refs[ref] = point
         submitted_attempts = {p.name: self.records[p.name]["attempts"] for p in todo}
         bar = _progress_bar(len(self.points), self.counts().done, progress)
@@ -195,8 +234,8 @@ class _Head:
                     point = refs.pop(ref)
                     record = self.records[point.name]
                     try:
-                        ray.get(ref)
-                        record["status"] = "done"
+                        outcome = task_result(ray, ref, resources["max_retries"])
+                        record["status"] = "pending" if outcome["stopped"] else "done"
                         record.pop("error", None)
                     except Exception as exc:  # the run raised, or its worker died more often than allowed
                         record["status"] = "failed"
@@ -226,11 +265,11 @@ class _Head:
                 if on_progress is not None:
                     on_progress(counts)
         except BaseException:
-            for ref in refs:  # the head stops: so do its runs (each resumes from its checkpoint next time)
-                with contextlib.suppress(Exception):
-                    ray.cancel(ref, force=True)
-            with contextlib.suppress(Exception):  # until their workers are gone, so a resume finds the folders free
-                ray.wait(list(refs), num_returns=len(refs), timeout=CANCEL_WAIT_SECONDS)
+            # The head stops: so do its runs, at the end of their generation (each resumes from its checkpoint next
+            # time); the head waits for them so that a resume finds their folders free. A second Ctrl-C ends the wait.
+            atomic_write_text(self.folder.stop_path, token + "\n")
+            with contextlib.suppress(Exception):
+                ray.wait(list(refs), num_returns=len(refs), timeout=STOP_WAIT_SECONDS)
             raise
         finally:
             if bar is not None:
@@ -254,13 +293,11 @@ def _slots(ray, cpus: float, gpus: float) -> int:
 
 
 def _error_text(exc: BaseException) -> str:
-    cause = getattr(exc, "cause", None)
-    if isinstance(cause, BaseException):
-        return f"{type(cause).__name__}: {cause}"
-    name = type(exc).__name__
-    if name in ("WorkerCrashedError", "NodeDiedError", "OutOfMemoryError"):
-        return f"{name}: its worker died more often than resources.max_retries allows"
-    return f"{name}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    """The run's error in one line (task_result raised the run's own exception, or RayWorkerLost)."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    if isinstance(exc, RayWorkerLost):
+        return text.replace("max_retries=", "resources.max_retries=")
+    return f"{type(exc).__name__}: {text}"
 
 
 def _progress_bar(total: int, initial: int, enabled: bool):
