@@ -11,6 +11,7 @@ import argparse
 import importlib
 import os
 import re
+import select
 import sys
 
 from fooling_ext._version import __version__
@@ -66,27 +67,74 @@ def _describe_os_error(exc: OSError) -> str:
     return f"{reason}: {' -> '.join(str(p) for p in paths)}" if paths else reason
 
 
-def _stdout_is_broken() -> bool:
-    """Whether standard output's reader went away (a broken pipe elsewhere, a socket say, is an error)."""
+def _stdout_reader_gone() -> bool:
+    """Whether standard output is a pipe or socket whose reader went away (`fooling report RUN | head`). Asked of
+    the descriptor itself (poll reports POLLERR on a pipe with no reader), so the answer does not depend on
+    whether Python's buffer still held the bytes that failed."""
+    try:
+        fd = sys.stdout.fileno()
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+def _quiet_stdout() -> None:
+    """Send what is left of standard output to /dev/null, so that the interpreter's last flush does not fail
+    (and print "Exception ignored ... BrokenPipeError") on a pipe with no reader."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)
+
+
+def _flush_stdout() -> bool:
+    """Flush standard output; False, with stdout quieted, when its reader went away."""
     try:
         sys.stdout.flush()
     except BrokenPipeError:
-        return True
-    return False
+        _quiet_stdout()
+        return False
+    except (AttributeError, ValueError):  # replaced by a caller, or closed
+        pass
+    if _stdout_reader_gone():
+        _quiet_stdout()
+        return False
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command. A user error (bad option, bad file, bad folder, bad environment variable) prints one
-    line naming the option or the path and exits with status 2, never a traceback."""
+    line naming the option or the path and exits with status 2, never a traceback. A reader of standard output
+    that goes away early (`| head`, `| true`) ends the command quietly with status 0: what it printed was read
+    as far as the reader wanted."""
+    try:
+        status = _main(argv)
+    except SystemExit as exc:  # argparse: --help, --version, a usage error
+        if not _flush_stdout() and exc.code in (0, None):
+            return 0
+        raise
+    except BrokenPipeError:  # `fooling report RUN | true`: stdout's reader went away before it was written
+        if not _stdout_reader_gone():
+            raise
+        _quiet_stdout()
+        return 0
+    if not _flush_stdout():
+        return 0
+    return status
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     prefix = f"fooling {args.command}: error:"
     try:
         return int(args.func(args) or 0)
     except OSError as exc:
-        if isinstance(exc, BrokenPipeError) and _stdout_is_broken():  # `fooling report RUN | head`: stop quietly
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            return 0
+        if isinstance(exc, BrokenPipeError) and _stdout_reader_gone():  # stop quietly (main)
+            raise
         if exc.errno is None:  # raised by the package with its own message (a FileNotFoundError naming a file)
             print(f"{prefix} {_as_flags(str(exc), parser, args.command)}", file=sys.stderr)
         else:  # from the operating system: read-only folder, disk full, permission denied...
