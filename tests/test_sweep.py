@@ -428,3 +428,32 @@ def test_an_interrupted_sweep_stops_its_runs_and_resumes_to_the_same_archives(sw
     assert [r["status"] for r in result.runs] == ["done"] * 4
     for name in NAMES:
         assert_same_archive(folder.run_path(name) / "archive.npz", base / "one_by_one" / name / "archive.npz")
+
+
+def test_ctrl_c_on_the_command_stops_its_runs_at_the_end_of_a_generation(tmp_path):
+    # As a terminal's Ctrl-C does: SIGINT to the head's whole process group (Ray's processes included).
+    out = tmp_path / "sweep"
+    command = [sys.executable, "-m", "fooling_ext", "sweep", "--out", str(out), "--models", "mnist", "--encodings",
+               "cppn,direct", "--seeds", "1", "--option", "generations=100000", "--option", "batch=20",
+               "--option", "backend=cpu", "--option", "checkpoint_every=5", "--num-cpus", "2", "--no-progress"]
+    head = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and head.poll() is None and \
+                len(list(out.glob("runs/*/checkpoint.pt"))) < 2:
+            time.sleep(0.1)
+        os.killpg(head.pid, signal.SIGINT)
+        _, err = head.communicate(timeout=300)
+    finally:
+        if head.poll() is None:
+            os.killpg(head.pid, signal.SIGKILL)
+    assert head.returncode == 130 and "Traceback" not in err and "Check failed" not in err, err
+    runs = json.loads((out / "sweep.json").read_text())["runs"]
+    assert [r["status"] for r in runs] == ["pending", "pending"]
+    for name in ("mnist-cppn-seed1", "mnist-direct-seed1"):
+        run = out / "runs" / name
+        state = RunFolder(run).load_checkpoint(required=("generation", "metrics"))
+        rows = (run / "metrics.csv").read_text().splitlines()[1:]
+        assert 0 < state["generation"] == len(state["metrics"]) == len(rows) < 100000  # stopped where it stood
+        assert json.loads((run / "summary.json").read_text())["generations"] == state["generation"]
