@@ -5,10 +5,12 @@ timestamps, so the digest covers what the file holds: every array's name, dtype,
 metadata JSON without the two version strings (fooling_ext and torch), which change between releases without
 changing what a run computes.
 
-LeNet's float32 outputs differ in their last bit between CPU instruction sets (PyTorch and oneDNN pick AVX2 or
-AVX-512 kernels at run time), and a direct-encoding run follows such a bit into another elite. So the runs use
-the portable baseline kernels on every x86-64 machine: ATEN_CPU_CAPABILITY=default, DNNL_MAX_CPU_ISA=SSE41,
-set before torch is imported, in a process of its own. The result does not depend on the thread count.
+LeNet's float32 outputs differ in their last bit between CPU instruction sets (PyTorch, oneDNN and MKL's sgemm
+pick AVX2 or AVX-512 kernels at run time), and a direct-encoding run follows such a bit into another elite. So the
+runs use the portable baseline kernels on every x86-64 machine: ATEN_CPU_CAPABILITY=default,
+DNNL_MAX_CPU_ISA=SSE41 and MKL_CBWR=COMPATIBLE, set before torch is imported, in a process of its own, on one
+thread (MKL's compatible path sums in another order on 2 threads). Without MKL_CBWR the direct run's arrays
+were one digest on an AVX2 machine and another on an AVX-512 FP16 one (Sapphire Rapids).
 """
 
 from __future__ import annotations
@@ -25,21 +27,24 @@ import pytest
 
 # encoding -> (digest of the arrays, digest of the metadata). The metadata digests changed with the recorded
 # configuration (new settings such as the capacity and the add-connection rule, settings of the other encoding no
-# longer recorded), the direct arrays never: when the configuration key run.pixel_mutation became run.direct_mutation (with
-# that key renamed back, the metadata gives the first digests: c3030051... for cppn, 02fa428a... for direct),
-# when the archive format went to version 2, which adds the arrays' checksum (with "version": 1 and without
-# the checksum, the metadata gives the second digests: 5797b884... for cppn, 21189e6c... for direct), and when
-# run.quantize and encoding.quantize were added (without them, the third: d7c2fcb1... for cppn, f5feebad... for
-# direct). The commands pass the float pixels that were the default then (--no-quantize; --color hsl for CPPNs).
-# The cppn arrays changed once, when add connection became the original code's rule by default: the same
-# command with --add-edge rejection still gives the arrays recorded before (5405a993...; metadata 66c00ea1...).
+# longer recorded), the direct arrays not (but see below): when the configuration key run.pixel_mutation became
+# run.direct_mutation (with that key renamed back, the metadata gives the first digests: c3030051... for cppn,
+# 02fa428a... for direct), when the archive format went to version 2, which adds the arrays' checksum (with "version":
+# 1 and without the checksum, the metadata gives the second digests: 5797b884... for cppn, 21189e6c... for direct),
+# and when run.quantize and encoding.quantize were added (without them, the third: d7c2fcb1... for cppn, f5feebad...
+# for direct). The direct arrays were 01526124... until MKL's kernels were pinned too (MKL_CBWR, one thread: the same
+# code, its sgemm no longer chosen by the CPU). The commands pass the float pixels that were the default then
+# (--no-quantize; --color hsl for CPPNs). The cppn arrays changed once, when add connection became the original code's
+# rule by default: the same command with --add-edge rejection still gives the arrays recorded before (5405a993...;
+# metadata 66c00ea1...).
 RECORDED = {
     "cppn": ("1a10ac7e67488909111b12ecd1fc5a694204020547d224db64a26618670eba14",
              "17906a7d66c02724f22b95f483526f6e6e1cdd662cee359de78a2caa5661fd5c"),
-    "direct": ("01526124c98d28dd7649a8a638a172ce8234c2255b22db43981f65c0b217cc4e",
+    "direct": ("7446704df38a9cc3212cec2b0dbd19aaad431bcdc165fed2de48c8941824f845",
                "e9ab6feeb6e48d964b5f5faf885ea2ffdc1498f85d3f4d6fb45b3779ee3607e6"),
 }
-PORTABLE_KERNELS = {"ATEN_CPU_CAPABILITY": "default", "DNNL_MAX_CPU_ISA": "SSE41"}
+PORTABLE_KERNELS = {"ATEN_CPU_CAPABILITY": "default", "DNNL_MAX_CPU_ISA": "SSE41", "MKL_CBWR": "COMPATIBLE",
+                    "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def archive_digests(path) -> tuple[str, str]:
