@@ -239,6 +239,14 @@ def test_bad_input_is_refused_with_the_problem_named(synthetic, tmp_path):
     (tmp_path / "bad_sweep" / "sweep.json").write_text("{not json")
     with pytest.raises(GalleryError, match="cannot read sweep .*sweep.json"):
         build_gallery([tmp_path / "bad_sweep"], tmp_path / "a")
+    for name, text in (("config.json", "[]"), ("summary.json", "[1, 2]"), ("config.json", "[" * 100000)):
+        odd = tmp_path / f"odd_{name}_{len(text)}"
+        shutil.copytree(synthetic, odd)
+        if name == "config.json":  # read where the archive does not carry the configuration
+            (odd / "archive.npz").unlink()
+        (odd / name).write_text(text)
+        with pytest.raises(GalleryError, match=f"{re.escape(str(odd / name))}"):
+            build_gallery([odd], tmp_path / "a")
     assert not (tmp_path / "a").exists()  # nothing written when the input is bad
 
 

@@ -146,12 +146,20 @@ def inside(root: Path, path: Path) -> Path:
     return path
 
 
-def _read_json(path: Path, what: str, root: Path) -> Any:
+def _read_json(path: Path, what: str, root: Path) -> dict[str, Any]:
+    """A JSON object from a file inside `root` (every file the gallery reads as JSON holds one)."""
     inside(root, path)
     try:
-        return json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise GalleryError(f"cannot read {what} {path}: {exc}") from exc
+    return _object(data, f"{what} {path}")
+
+
+def _object(data: Any, what: str) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise GalleryError(f"{what} is not a JSON object ({{...}}) but {type(data).__name__}")
+    return data
 
 
 def _number(text: str) -> float | int | str:
@@ -232,7 +240,7 @@ def load_evolve_run(path: Path, name: str) -> Run:
         meta, cells = read_archive(folder.archive_path, CELL_FIELDS + ("images",) + (genome_keys if has_cppn else ()))
         if meta.get("format") != ARCHIVE_FORMAT:
             raise GalleryError(f"{folder.archive_path} is not a fooling_ext archive (format {meta.get('format')!r})")
-        config = meta.get("config") or {}
+        config = _object(meta.get("config") or {}, f"the configuration in {folder.archive_path}")
         if not config and folder.config_path.is_file():
             config = _read_json(folder.config_path, "run configuration", path)
         names = [str(n) for n in meta.get("class_names", [])] or _class_names(config, path)
@@ -241,7 +249,7 @@ def load_evolve_run(path: Path, name: str) -> Run:
         status = "finished"
     else:
         state = folder.load_checkpoint(required=("archive", "generation", "config"))
-        config, arch = state["config"], state["archive"]
+        config, arch = _object(state["config"], f"the configuration in {folder.checkpoint_path}"), state["archive"]
         names = _class_names(config, path)
         cells = {f: arch[f].numpy() for f in CELL_FIELDS}
         images = arch["images"].numpy()
@@ -275,7 +283,10 @@ def load_gradient_run(path: Path, name: str, config: dict[str, Any]) -> Run:
     names = _class_names(config, path)
     files = _image_files(path / "images", path)
     entries = []
-    for row in summary.get("classes", []):
+    rows = summary.get("classes", [])
+    if not isinstance(rows, list):
+        raise GalleryError(f"{path / 'summary.json'}: classes is not a list")
+    for row in rows:
         try:
             k = int(row["class"])
             entries.append(Entry(index=k, name=str(row.get("name", names[k] if k < len(names) else k)),
@@ -298,7 +309,9 @@ def load_analysis(path: Path, name: str) -> Analysis:
     figures = [inside(path, p) for p in sorted(path.glob("*.png")) + sorted(path.glob("examples/*.png"))
                if p.is_file()]
     summary = info.get("summary") if isinstance(info.get("summary"), dict) else {}
-    return Analysis(name, path, str(info.get("analysis", "analysis")), summary, list(info.get("runs") or []),
+    runs = info.get("runs")
+    return Analysis(name, path, str(info.get("analysis", "analysis")), summary,
+                    [str(r) for r in runs] if isinstance(runs, list) else [],
                     report, figures, [inside(path, p) for p in sorted(path.glob("*.csv")) if p.is_file()])
 
 
@@ -308,7 +321,8 @@ def load_sweep(path: Path, name: str) -> Sweep:
             not isinstance(info.get("runs"), list):
         raise GalleryError(f"{path / 'sweep.json'} is not a fooling_ext sweep (format and runs fields)")
     summary = _read_json(path / "summary.json", "sweep summary", path) if (path / "summary.json").is_file() else {}
-    figures = {r.get("name"): r for r in (summary.get("runs") or []) if isinstance(r, dict)}
+    runs_figures = summary.get("runs") if isinstance(summary.get("runs"), list) else []
+    figures = {r.get("name"): r for r in runs_figures if isinstance(r, dict)}
     rows, runs = [], []
     for r in info["runs"]:
         row = {**figures.get(r.get("name"), {}), **r}
