@@ -141,7 +141,7 @@ def inside(root: Path, path: Path) -> Path:
     """`path`, once it is known to lie inside `root` with every link resolved; a GalleryError otherwise."""
     real = path.resolve()
     if not real.is_relative_to(root.resolve()):
-        raise GalleryError(f"{path} is a link to {real}, outside {root}: the gallery reads no file from outside "
+        raise GalleryError(f"{path} leads to {real}, outside {root}: the gallery reads no file from outside "
                            "the folders it is given")
     return path
 
