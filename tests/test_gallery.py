@@ -8,6 +8,7 @@ import html
 import json
 import re
 import shutil
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,8 @@ from fooling_ext.cli import main
 from fooling_ext.core.cppn_text import parse_genome
 from fooling_ext.gallery import GalleryError, build_gallery, genome_svg, render_markdown
 from fooling_ext.gallery.genome_svg import node_depths
+from fooling_ext.gallery.markdown import safe_url
+from fooling_ext.gallery.site import CAPTION, caption
 from fooling_ext.runs import RunFolderError
 from fooling_ext.runs.archive_file import read_archive
 from fooling_ext.runs.report import format_confidence
@@ -46,7 +49,8 @@ def mnist(tmp_path_factory) -> tuple[Path, Path]:
 def index_data(site: Path) -> dict:
     text = (site / "index.html").read_text()
     raw = re.search(r'<script id="gallery-data" type="application/json">(.*?)</script>', text, re.S).group(1)
-    return json.loads(raw.replace("<\\/", "</"))
+    assert not set(raw) & set("<>&\u2028\u2029")  # escaped as \u003c...: the data cannot end its element
+    return json.loads(raw)
 
 
 def class_page(site: Path, k: int, name: str) -> str:
@@ -191,13 +195,15 @@ def test_an_analysis_page_has_its_summary_report_and_figures(mnist, tmp_path):
     assert 'href="../../analyses/run-diversity/index.html"' in (out / "runs" / "run" / "index.html").read_text()
     page = (out / "analyses" / "structure" / "index.html").read_text()
     assert "analysis: structure" in page
-    assert "<tr><th>mean_distance</th><td>0.4375</td></tr>" in page
-    assert "<tr><th>per_encoding.cppn</th><td>0.25</td></tr>" in page
+    assert "<tr><th>mean distance</th><td>0.4375</td></tr>" in page  # the summary's keys in words
+    assert "<tr><th>per encoding: cppn</th><td>0.25</td></tr>" in page
+    assert "_distance" not in page.split("<h2>Report</h2>")[0]
+    assert "<li>runs/a (not in this gallery)</li>" in page
     assert "<td>cppn</td><td>0.25</td>" in page  # the report's table, rendered
     assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert 'href="javascript:' not in page
     for figure in ("distances.png", "examples/example_0.png"):
-        assert f'<img src="{figure}"' in page
+        assert f'<img src="{figure}" alt="{figure}">' in page
         assert (out / "analyses" / "structure" / figure).read_bytes() == (standalone / figure).read_bytes()
     assert (out / "analyses" / "structure" / "distances.csv").read_text() == "a,b,distance\n0,1,0.5\n"
 
@@ -233,6 +239,14 @@ def test_bad_input_is_refused_with_the_problem_named(synthetic, tmp_path):
     (tmp_path / "bad_sweep" / "sweep.json").write_text("{not json")
     with pytest.raises(GalleryError, match="cannot read sweep .*sweep.json"):
         build_gallery([tmp_path / "bad_sweep"], tmp_path / "a")
+    for name, text in (("config.json", "[]"), ("summary.json", "[1, 2]"), ("config.json", "[" * 100000)):
+        odd = tmp_path / f"odd_{name}_{len(text)}"
+        shutil.copytree(synthetic, odd)
+        if name == "config.json":  # read where the archive does not carry the configuration
+            (odd / "archive.npz").unlink()
+        (odd / name).write_text(text)
+        with pytest.raises(GalleryError, match=f"{re.escape(str(odd / name))}"):
+            build_gallery([odd], tmp_path / "a")
     assert not (tmp_path / "a").exists()  # nothing written when the input is bad
 
 
@@ -242,20 +256,34 @@ def test_the_output_folder_follows_the_run_folder_rules(tmp_path):
     (tmp_path / "busy" / "mine.txt").write_text("keep")
     with pytest.raises(RunFolderError, match="busy is not empty"):
         build_gallery([run], tmp_path / "busy")
+    with pytest.raises(RunFolderError, match="busy is not empty: it holds mine.txt, which a gallery does not write"):
+        build_gallery([run], tmp_path / "busy", overwrite=True)
+    assert (tmp_path / "busy" / "mine.txt").read_text() == "keep" and len(list((tmp_path / "busy").iterdir())) == 1
     site = tmp_path / "site"
     build_gallery([run], site)
-    (site / "mine.txt").write_text("keep")
-    with pytest.raises(RunFolderError, match="holds another gallery"):
+    with pytest.raises(RunFolderError, match="site holds an earlier gallery; pass overwrite=True to replace it"):
         build_gallery([run], site)
     (site / "classes" / "stale.html").write_text("old")
     build_gallery([run], site, overwrite=True)
-    assert not (site / "classes" / "stale.html").exists() and (site / "mine.txt").read_text() == "keep"
+    assert not (site / "classes" / "stale.html").exists() and (site / "classes" / "0000-zebra_0.html").is_file()
 
 
 def test_cli_writes_the_gallery_and_reports_errors_in_one_line(tmp_path, capsys):
     run = synthetic_run(tmp_path / "run", classes=5)
-    assert main(["gallery", str(run), "--out", str(tmp_path / "site")]) == 0
-    assert "site/index.html" in capsys.readouterr().out and (tmp_path / "site" / "gallery.js").is_file()
+    site = tmp_path / "site"
+    assert main(["gallery", str(run), "--out", str(site)]) == 0
+    out = capsys.readouterr().out
+    # The size reported is the whole site's, every file under the folder, and says so.
+    total = sum(p.stat().st_size for p in site.rglob("*") if p.is_file())
+    assert total > 2 * (site / "index.html").stat().st_size
+    assert out.startswith(f"gallery: {site / 'index.html'} (the whole site: {total / 1e6:.1f} MB in {site}; ")
+    # An earlier gallery there: the message names the option `fooling gallery` has.
+    assert main(["gallery", str(run), "--out", str(site)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"fooling gallery: error: {site} holds an earlier gallery; pass --overwrite to replace it"]
+    assert main(["gallery", str(run), "--out", ""]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "fooling gallery: error: --out is empty: name a folder for the gallery"]
     assert main(["gallery", str(tmp_path / "missing"), "--out", str(tmp_path / "other")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0] == f"fooling gallery: error: {tmp_path / 'missing'}: no such folder"
@@ -289,3 +317,283 @@ def test_markdown_renders_the_reports_blocks_and_escapes_everything_else():
     assert "<pre>&lt;pre&gt; &amp; code</pre>" in out
     assert '<a href="figures/a.png">ok</a>' in out and "[bad](javascript:alert(1))" in out
     assert "<p>| lone</p>" in out
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Hostile text: class names, run names, model names, sweep and analysis text, report.md
+
+HOSTILE = ["<!--<script>", "</script><script>alert(1)</script>", "\"' onmouseover=alert(1) x='",
+           "<img src=x onerror=alert(1)>", "&lt;b&gt; &amp; \u2028\u2029", "\x01[x](javascript:alert(1))",
+           "[y](JaVaScRiPt:alert(1))", "</SCRIPT ><!-- -->", "tench, Tinca tinca"]
+URL_VECTORS = ["javascript:alert(1)", "\x01javascript:alert(1)", "\x00javascript:alert(1)", " javascript:alert(1)",
+               "JaVaScRiPt:alert(1)", "java\tscript:alert(1)", "java\nscript:alert(1)", "&#106;avascript:alert(1)",
+               "&#x6A;avascript:alert(1)", "java&#x09;script:alert(1)", "java&Tab;script:alert(1)",
+               "&#0000106avascript:alert(1)", "data:text/html,<script>alert(1)</script>", "DATA:image/png;base64,AA",
+               "vbscript:msgbox(1)", "\x1fvbscript:msgbox(1)", "jav\x00ascript:alert(1)", "file:///etc/passwd",
+               "javascript&colon;alert(1)"]
+SAFE_URLS = ["https://example.org/a?b=1", "HTTP://example.org", "figures/a.png", "#top", "../x.csv", "a%3Ab.png"]
+
+
+class Markup(HTMLParser):
+    """What a browser would make of a page: every URL attribute (decoded), event handler and script."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.urls, self.handlers, self.scripts = [], [], []
+
+    def handle_starttag(self, tag, attrs):
+        for name, value in attrs:
+            if name.startswith("on"):
+                self.handlers.append((tag, name, value))
+            if name in ("href", "src", "action", "formaction", "xlink:href", "poster", "data", "srcset"):
+                self.urls.append(value or "")
+        if tag == "script":
+            self.scripts.append(dict(attrs))
+
+
+def url_scheme(url: str) -> str | None:
+    """The scheme a browser reads: C0 controls and spaces stripped from the ends, tabs and newlines removed."""
+    text = re.sub(r"[\t\n\r]", "", url.strip("".join(map(chr, range(0x21)))))
+    m = re.match(r"([A-Za-z][A-Za-z0-9+.-]*):", text)
+    return m.group(1).lower() if m else None
+
+
+def assert_no_markup_injected(site: Path) -> int:
+    """Every page of the site: no event handler, no URL with a scheme other than http(s), no script but the
+    index's two, and no "<" inside a script element (which could end it or open a comment). Returns the count."""
+    pages = sorted(site.rglob("*.html"))
+    for page in pages:
+        text = page.read_text()
+        markup = Markup()
+        markup.feed(text)
+        assert markup.handlers == [], page
+        assert [u for u in markup.urls if url_scheme(u) not in (None, "http", "https")] == [], page
+        expected = [{"id": "gallery-data", "type": "application/json"}, {"src": "gallery.js"}]
+        assert markup.scripts == (expected if page == site / "index.html" else []), page
+        for body in re.findall(r"<script[^>]*>(.*?)</script", text, re.S | re.I):
+            assert "<" not in body, page
+    return len(pages)
+
+
+@pytest.mark.parametrize("url", URL_VECTORS)
+def test_markdown_drops_every_url_a_browser_would_not_read_as_http_or_relative(url):
+    assert not safe_url(url)
+    for text in (f"[click]({url})", f"![pic]({url})"):
+        out = render_markdown(text)
+        assert "<a " not in out and "<img " not in out, out
+
+
+@pytest.mark.parametrize("url", SAFE_URLS)
+def test_markdown_keeps_http_relative_and_anchor_urls(url):
+    assert safe_url(url)
+    assert render_markdown(f"[ok]({url})") == f'<p><a href="{html.escape(url)}">ok</a></p>'
+
+
+def test_hostile_text_in_every_page_is_shown_as_text(tmp_path, monkeypatch):
+    import gallery_runs
+
+    monkeypatch.setattr(gallery_runs, "class_names", lambda n: (HOSTILE * 2)[:n])
+    run = synthetic_run(tmp_path / '"><svg onload=alert(1)> javascript:x', classes=len(HOSTILE),
+                        name="<!--<script>alert('model')</script>")
+    sweep = sweep_folder(tmp_path / "<!--<script>sweep", {"</script>": run, "\"'><img src=x onerror=y>": None})
+    info = json.loads((sweep / "sweep.json").read_text())
+    (sweep / "sweep.json").write_text(json.dumps({**info, "spec": {"<!--<script>": "</script>"}}))
+    analysis = analysis_folder(tmp_path / "analysis")
+    (analysis / "analysis.json").write_text(json.dumps({
+        "format": "fooling_ext.analysis", "analysis": "<script>kind</script>", "runs": HOSTILE,
+        "summary": {"<!--<script>": "</script>", "x\" onclick=\"y": {"</script>": "javascript:alert(1)"}}}))
+    (analysis / "report.md").write_text(
+        "# <!--<script> " + " ".join(HOSTILE) + "\n\n" + "\n".join(f"- [a]({u}) ![b]({u})" for u in URL_VECTORS)
+        + "\n\n| class | link |\n|---|---|\n" + "".join(f"| {h} | [c](\x01javascript:1) |\n" for h in HOSTILE))
+    (analysis / "javascript:alert(1).png").write_bytes((analysis / "distances.png").read_bytes())
+    (analysis / "javascript:alert(2).csv").write_text("a\n1\n")
+    site = tmp_path / "site"
+    build_gallery([run, sweep, analysis], site)
+    assert assert_no_markup_injected(site) == 1 + len(HOSTILE) + 2 + 1 + 1  # index, classes, runs, sweep, analysis
+    # The text itself is all there, unchanged, as text.
+    assert [c["name"] for c in index_data(site)["classes"]] == HOSTILE
+    assert index_data(site)["runs"][0]["name"] == run.name
+    analysis_page = (site / "analyses" / "analysis" / "index.html").read_text()
+    assert '<img src="javascript%3Aalert%281%29.png" alt="javascript:alert(1).png">' in analysis_page
+    assert f"<li>{html.escape(HOSTILE[0])} (not in this gallery)</li>" in analysis_page
+    for k, name in enumerate(HOSTILE):
+        pages = list((site / "classes").glob(f"{k:04d}-*.html"))
+        title = re.search(r'<h1 class="class-title">([^<]*)</h1>', pages[0].read_text()).group(1)
+        assert len(pages) == 1 and html.unescape(title) == f"class {k}: {name}"
+    run_page = next((site / "runs").glob("*svg*/index.html")).read_text()
+    model = re.search(r"<tr><th>model</th><td>([^<]*)</td>", run_page).group(1)
+    assert html.unescape(model) == "<!--<script>alert('model')</script>"
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Links out of a run folder, the output folder on an input, --overwrite over foreign files
+
+def test_a_link_out_of_a_run_folder_is_refused_and_nothing_is_written(tmp_path, capsys):
+    run = synthetic_run(tmp_path / "run", classes=5)
+    image = sorted((run / "images").iterdir())[2]
+    image.unlink()
+    image.symlink_to("/etc/passwd")
+    assert main(["gallery", str(run), "--out", str(tmp_path / "site")]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"fooling gallery: error: {image} leads to /etc/passwd, outside {run}: the gallery reads no file from "
+        "outside the folders it is given"]
+    assert not (tmp_path / "site").exists()
+    # A link that stays inside the run folder is followed.
+    (run / "spare.png").write_bytes((run / "images" / sorted(p.name for p in (run / "images").iterdir())[0])
+                                    .read_bytes())
+    image.unlink()
+    image.symlink_to(run / "spare.png")
+    build_gallery([run], tmp_path / "site")
+    assert (tmp_path / "site" / "runs" / "run" / "img" / "2.png").read_bytes() == (run / "spare.png").read_bytes()
+
+
+@pytest.mark.parametrize("where", ["report.txt", "images folder", "report.md", "analysis folder", "sweep run"])
+def test_every_kind_of_link_out_of_a_folder_is_refused(tmp_path, where):
+    secret = tmp_path / "elsewhere"
+    secret.mkdir()
+    (secret / "notes.txt").write_text("private")
+    run = synthetic_run(tmp_path / "run", classes=5)
+    given = run
+    if where == "report.txt":
+        (run / "report.txt").unlink()
+        link = run / "report.txt"
+        link.symlink_to(secret / "notes.txt")
+    elif where == "images folder":
+        shutil.copytree(run / "images", secret / "images")
+        shutil.rmtree(run / "images")
+        (run / "images").symlink_to(secret / "images")
+        link = run / "images" / "class_"  # whichever image is read first
+    elif where == "report.md":
+        analysis = analysis_folder(run / "diversity")
+        (analysis / "report.md").unlink()
+        link = analysis / "report.md"
+        link.symlink_to(secret / "notes.txt")
+    elif where == "analysis folder":
+        analysis_folder(secret / "diversity")
+        link = run / "diversity"
+        link.symlink_to(secret / "diversity")
+    else:
+        shutil.copytree(run, secret / "run")
+        given = sweep_folder(tmp_path / "sweep", {"a": run})
+        info = json.loads((given / "sweep.json").read_text())
+        info["runs"][0]["folder"] = "../elsewhere/run"
+        (given / "sweep.json").write_text(json.dumps(info))
+        link = given / "../elsewhere/run"
+    with pytest.raises(GalleryError, match=f"^{re.escape(str(link))}.* leads to .*elsewhere.*, outside "):
+        build_gallery([given], tmp_path / "site")
+    assert not (tmp_path / "site").exists()
+
+
+def test_the_gallery_never_lands_on_its_inputs(tmp_path, capsys):
+    run = synthetic_run(tmp_path / "src" / "run", classes=5)
+    sweep = sweep_folder(tmp_path / "sweep", {"seed1": run})
+    (tmp_path / "alias").symlink_to(sweep)
+
+    def snapshot() -> dict[str, bytes]:
+        return {str(p): p.read_bytes() for p in sorted(tmp_path.rglob("*")) if p.is_file()}
+
+    before = snapshot()
+    for inputs, out in (([sweep], sweep), ([sweep], tmp_path / "alias"), ([sweep], tmp_path), ([run], run),
+                        ([run, sweep], tmp_path / "src")):
+        assert main(["gallery", *map(str, inputs), "--out", str(out), "--overwrite"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"fooling gallery: error: {out} is (or holds) the folder "), err
+        assert err[0].endswith("that the gallery shows: write the gallery into a folder of its own")
+    assert snapshot() == before
+    with pytest.raises(GalleryError, match="output folder's name is empty"):
+        build_gallery([run], "")
+    # Inside a sweep, in a folder of its own, is fine.
+    build_gallery([sweep], sweep / "gallery")
+    assert (sweep / "gallery" / "index.html").is_file()
+    assert {k: v for k, v in snapshot().items() if not k.startswith(str(sweep / "gallery"))} == before
+
+
+def test_overwrite_removes_only_a_gallery_and_refuses_a_folder_holding_anything_else(tmp_path, capsys):
+    run = synthetic_run(tmp_path / "run", classes=5)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    for name in ("config.json", "photo.jpg", "notes.md"):
+        (mine / name).write_text(name)
+    assert main(["gallery", str(run), "--out", str(mine), "--overwrite"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"fooling gallery: error: {mine} is not empty: it holds config.json, which a gallery does not write; "
+        "choose an empty folder (--overwrite replaces only a gallery)"]
+    assert sorted(p.name for p in mine.iterdir()) == ["config.json", "notes.md", "photo.jpg"]
+    site = tmp_path / "site"
+    build_gallery([run], site)
+    for foreign in ("runs/run/notes.txt", "classes/photos", "gallery.json.bak", "analyses/x/report.md"):
+        path = site / foreign
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if foreign == "classes/photos":
+            path.mkdir()
+        else:
+            path.write_text("keep")
+        with pytest.raises(RunFolderError, match=f"site holds a gallery and also {foreign}, which a gallery"):
+            build_gallery([run], site, overwrite=True)
+        assert path.exists() and (site / "index.html").is_file()
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    (site / "classes" / "0001-otter_1.html").unlink()
+    (site / "classes" / "0001-otter_1.html").symlink_to("/etc/passwd")  # a link is never the gallery's own
+    with pytest.raises(RunFolderError, match="also classes/0001-otter_1.html, which"):
+        build_gallery([run], site, overwrite=True)
+    (site / "classes" / "0001-otter_1.html").unlink()
+    (site / "classes" / "stale.html").write_text("old")
+    build_gallery([run], site, overwrite=True)
+    assert not (site / "classes" / "stale.html").exists() and (site / "classes" / "0001-otter_1.html").is_file()
+
+
+# ------------------------------------------------------------------------------------------------------------
+# What the pages say
+
+def test_the_run_page_shows_each_figure_once(mnist, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(mnist[0], run)
+    build_gallery([run], tmp_path / "site")
+    page = (tmp_path / "site" / "runs" / "run" / "index.html").read_text()
+    labels = re.findall(r"<tr><th>([^<]+)</th>", page)
+    assert len(labels) == len(set(labels)) and labels.count("model") == 1 and labels.count("generations") == 1
+    assert "<tr><th>generations</th><td>20</td></tr>" in page and "<tr><th>model</th><td>mnist</td></tr>" in page
+    # A run stopped early: the summary's figure and the setting differ, and both are shown, labelled apart.
+    summary = json.loads((run / "summary.json").read_text())
+    (run / "summary.json").write_text(json.dumps({**summary, "generations": 7}))
+    build_gallery([run], tmp_path / "site", overwrite=True)
+    page = (tmp_path / "site" / "runs" / "run" / "index.html").read_text()
+    assert "<tr><th>generations</th><td>7</td></tr>" in page
+    assert "<tr><th>generations (setting)</th><td>20</td></tr>" in page
+
+
+def test_an_analysis_links_the_runs_it_names_that_the_gallery_shows(mnist, tmp_path):
+    run = tmp_path / "runs" / "seed1"
+    shutil.copytree(mnist[0], run)
+    analysis = analysis_folder(run / "diversity")
+    info = json.loads((analysis / "analysis.json").read_text())
+    (analysis / "analysis.json").write_text(json.dumps({**info, "runs": [str(run), "runs/seed1", "runs/seed2"]}))
+    build_gallery([run], tmp_path / "site")
+    page = (tmp_path / "site" / "analyses" / "seed1-diversity" / "index.html").read_text()
+    items = re.findall(r"<li>(.*?)</li>", re.search(r'<ul class="analysis-runs">(.*?)</ul>', page).group(1))
+    assert items == [f'<a href="../../runs/seed1/index.html">{run}</a>',
+                     '<a href="../../runs/seed1/index.html">runs/seed1</a>', "runs/seed2 (not in this gallery)"]
+
+
+def test_captions_are_cut_at_a_word_boundary_with_an_ellipsis(tmp_path, monkeypatch):
+    import gallery_runs
+
+    names = ["tench, Tinca tinca", "great white shark, white shark, man-eater, man-eating shark, Carcharodon",
+             "loggerhead, loggerhead turtle, Caretta caretta", "Supercalifragilisticexpialidocious-and-then-some",
+             "hen"]
+    assert caption("2: " + names[1]) == "2: great white shark, white\u2026"
+    assert caption("1: " + names[0]) == "1: tench, Tinca tinca"
+    assert caption("123: loggerhead, loggerhead turtle, Caretta") == "123: loggerhead, loggerhead\u2026"
+    monkeypatch.setattr(gallery_runs, "class_names", lambda n: names[:n])
+    run = synthetic_run(tmp_path / "run", classes=len(names))
+    build_gallery([run], tmp_path / "site")
+    page = (tmp_path / "site" / "index.html").read_text()
+    labels = re.findall(r'title="([^"]+)">.*?<span class="label">([^<]+)</span>', page, re.S)
+    assert [html.unescape(t) for t, _ in labels] == [f"{k}: {n}" for k, n in enumerate(names)]
+    shown = [html.unescape(c) for _, c in labels]
+    assert shown == ["0: tench, Tinca tinca", "1: great white shark, white\u2026", "2: loggerhead, loggerhead\u2026",
+                     "3: Supercalifragilisticexpialid\u2026", "4: hen"]
+    for (full, cut) in zip([f"{k}: {n}" for k, n in enumerate(names)], shown):
+        words = cut.rstrip("\u2026").split()
+        assert len(cut) <= CAPTION and full.split()[:len(words) - 1] == words[:-1]
+        assert full.split()[len(words) - 1].startswith(words[-1])

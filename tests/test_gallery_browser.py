@@ -224,3 +224,34 @@ def test_every_page_loads_its_images_and_links_only_to_pages_that_exist(browser,
         files = [Path(unquote(urlparse(t).path)) for t in targets if t.startswith("file:")]
         assert files and [f for f in files if not f.is_file()] == [], page
         assert console_errors(browser) == [], page
+
+
+def test_hostile_names_neither_stop_the_index_script_nor_make_a_link_that_runs_code(browser, tmp_path, monkeypatch):
+    import gallery_runs
+
+    names = ["<!--<script>", "</script><script>window.injected = 1</script>", "\x01[x](javascript:window.injected=2)",
+             "\"' onmouseover=\"window.injected=3\" x='", "<img src=x onerror=\"window.injected=4\">", "zebra 5"]
+    monkeypatch.setattr(gallery_runs, "class_names", lambda n: names[:n])
+    run = synthetic_run(tmp_path / "<!--<script>run", classes=len(names), name="<!--<script>")
+    analysis = analysis_folder(tmp_path / "analysis")
+    (analysis / "report.md").write_text("| class | link |\n|---|---|\n" + "".join(
+        f"| {n} | [a](\x01javascript:window.injected=5) [b](JaVa&#x09;ScRiPt:window.injected=6) |\n" for n in names))
+    site = tmp_path / "site"
+    build_gallery([run, analysis], site)
+    open_page(browser, site / "index.html")
+    # The script ran: the filter works and the count follows it.
+    set_value(browser, "filter", "zebra")
+    assert visible(browser) == [5]
+    assert browser.find_element("id", "count").text == f"1 of {len(names)} classes"
+    assert [t.get_attribute("title") for t in browser.find_elements("css selector", "#grid .tile")] == [
+        f"{k}: {n}" for k, n in enumerate(names)]
+    for page in [site / "index.html", *sorted((site / "classes").glob("*.html")), *sorted(site.glob("*/*/index.html"))]:
+        open_page(browser, page)
+        schemes = browser.execute_script(
+            "return [...document.querySelectorAll('[href],[src]')].map(e => new URL(e.getAttribute('href') ?? "
+            "e.getAttribute('src'), document.baseURI).protocol)")
+        assert schemes and set(schemes) <= {"file:", "http:", "https:"}, page
+        handlers = browser.execute_script("return [...document.querySelectorAll('*')].flatMap(e => "
+                                          "[...e.attributes].map(a => a.name)).filter(n => n.startsWith('on'))")
+        assert handlers == [] and browser.execute_script("return window.injected === undefined"), page
+        assert console_errors(browser) == [], page

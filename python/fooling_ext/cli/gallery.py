@@ -18,17 +18,22 @@ def register_cli(sub) -> None:
                     "analyses.")
     p.add_argument("runs", nargs="+", metavar="RUN",
                    help="run folders (fooling evolve, fooling gradient), sweep folders or analysis folders")
-    p.add_argument("--out", required=True, help="folder to write the gallery into (empty, or an earlier gallery)")
-    p.add_argument("--overwrite", action="store_true", help="replace an earlier gallery in --out")
+    p.add_argument("--out", required=True, help="folder to write the gallery into (empty, or an earlier gallery; "
+                                                 "not one of the folders shown)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an earlier gallery in --out (refused if the folder holds anything else)")
     p.set_defaults(func=_cmd_gallery)
 
 
 def _cmd_gallery(args) -> int:
     start = time.perf_counter()
+    if not args.out.strip():
+        raise CLIError("--out is empty: name a folder for the gallery")
     try:
         index = build_gallery(args.runs, args.out, overwrite=args.overwrite)
     except (GalleryError, RunFolderError) as exc:
         raise CLIError(str(exc)) from exc
     size = gallery_size(index.parent)
-    print(f"gallery: {index} ({size / 1e6:.1f} MB, {time.perf_counter() - start:.1f} s)")
+    print(f"gallery: {index} (the whole site: {size / 1e6:.1f} MB in {index.parent}; "
+          f"{time.perf_counter() - start:.1f} s)")
     return 0

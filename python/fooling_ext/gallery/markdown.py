@@ -1,14 +1,30 @@
 """Just enough Markdown for the reports analyses write (report.md): headings, paragraphs, bullet and numbered
 lists, pipe tables, fenced code, and inline code, bold, links and images. Everything else is shown as text;
-all text is escaped, so a report can never inject markup into the gallery."""
+all text is escaped, so a report can never inject markup into the gallery, and a link or image is kept only
+when its URL is safe (:func:`safe_url`); any other is shown as text."""
 
 from __future__ import annotations
 
 import re
-from html import escape
+from html import escape, unescape
 
 _INLINE = re.compile(r"`([^`]+)`|\*\*([^*]+)\*\*|!\[([^\]]*)\]\(([^)\s]+)\)|\[([^\]]+)\]\(([^)\s]+)\)")
-_SAFE_URL = re.compile(r"^(?![a-zA-Z][a-zA-Z0-9+.-]*:)|^https?:")  # relative paths, http(s); no javascript:
+_SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
+_CONTROLS = "".join(map(chr, range(0x21)))  # C0 controls and space: what a browser strips from a URL's ends
+
+
+def safe_url(url: str) -> bool:
+    """Whether `url` is an http(s) URL, a relative path or an anchor once read as a browser reads it: HTML
+    entities decoded, C0 controls and spaces stripped from both ends, tabs and newlines removed anywhere, the
+    scheme in any case. A control character left inside is refused too (no browser quirk to rely on)."""
+    for text in (url, unescape(url)):  # as written and as an attribute would decode it
+        text = re.sub(r"[\t\n\r]", "", text.strip(_CONTROLS))
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+            return False
+        scheme = _SCHEME.match(text)
+        if scheme is not None and scheme.group(1).lower() not in ("http", "https"):
+            return False
+    return True
 
 
 def inline(text: str) -> str:
@@ -20,9 +36,9 @@ def inline(text: str) -> str:
             out.append(f"<code>{escape(code)}</code>")
         elif bold is not None:
             out.append(f"<strong>{escape(bold)}</strong>")
-        elif src is not None and _SAFE_URL.match(src):
+        elif src is not None and safe_url(src):
             out.append(f'<img src="{escape(src)}" alt="{escape(alt)}">')
-        elif href is not None and _SAFE_URL.match(href):
+        elif href is not None and safe_url(href):
             out.append(f'<a href="{escape(href)}">{escape(label)}</a>')
         else:
             out.append(escape(m.group(0)))

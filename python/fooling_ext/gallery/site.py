@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, Sequence
+from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from PIL import Image
@@ -28,7 +30,7 @@ from fooling_ext.core.cppn_text import format_genome
 from fooling_ext.gallery.genome_svg import genome_svg
 from fooling_ext.gallery.markdown import render_markdown
 from fooling_ext.gallery.sources import Analysis, Entry, GalleryError, Run, Sources, Sweep, load_sources
-from fooling_ext.runs.folder import RunFolder
+from fooling_ext.runs.folder import LOCK_NAME, RunFolder, RunFolderError
 from fooling_ext.runs.images import safe_name, to_pil
 from fooling_ext.runs.plots import plot_metrics
 from fooling_ext.runs.report import format_confidence
@@ -36,21 +38,70 @@ from fooling_ext.runs.report import format_confidence
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 GALLERY_FORMAT = "fooling_ext.gallery"
 TILE = 128  # CSS pixels of an index tile's image
+CAPTION = 32  # characters of a tile's caption: what two lines of a tile hold
 SUMMARY_KEYS = (("model", "model"), ("generations", "generations"), ("evaluations", "evaluations"),
                 ("seconds", "seconds"), ("median", "median confidence"), ("mean", "mean confidence"),
                 ("n99", "classes >= 99%"), ("n9999", "classes >= 99.99%"))
 
 
+# Every folder and file a gallery writes (paths relative to its folder); anything else in it is not its own.
+_OWN_DIRS = re.compile(r"classes|(runs|sweeps|analyses)(/[^/]+)?|runs/[^/]+/img|analyses/[^/]+/examples")
+_OWN_FILES = re.compile(r"index\.html|gallery\.(css|js|json)|\.[^/]+\.\d+\.\d+\.tmp|classes/[^/]+\.html"
+                        r"|runs/[^/]+/(index\.html|confidence\.png|img/\d+\.png)|sweeps/[^/]+/index\.html"
+                        r"|analyses/[^/]+/(index\.html|[^/]+\.(png|csv)|examples/[^/]+\.png)")
+
+
 class GalleryFolder(RunFolder):
-    """The output folder: the same rules as a run folder (an earlier gallery is replaced only with overwrite)."""
+    """The output folder: one writer at a time, as for a run folder; an earlier gallery is replaced only with
+    overwrite, and only when the folder holds nothing but what a gallery writes."""
 
     KIND = "gallery"
+    RESUME_HINT = ""  # a gallery is built again, not resumed
     FILES = ("gallery.json", "index.html", "gallery.css", "gallery.js")
     DIRS = ("classes", "runs", "sweeps", "analyses")
     PATTERNS = ()
 
     def holds_run(self) -> bool:
-        return (self.path / "gallery.json").exists()
+        return bool(self.owned_paths())
+
+    def foreign(self) -> Path | None:
+        """The first entry (in name order, depth first) that a gallery does not write; a link always counts."""
+        def walk(folder: str, rel: str) -> Path | None:
+            with os.scandir(folder) as entries:
+                for entry in sorted(entries, key=lambda e: e.name):
+                    name = rel + entry.name
+                    if entry.is_symlink() or not (entry.is_dir() or entry.is_file()):
+                        return Path(entry.path)
+                    if entry.is_dir():
+                        found = walk(entry.path, name + "/") if _OWN_DIRS.fullmatch(name) else Path(entry.path)
+                        if found is not None:
+                            return found
+                    elif name != LOCK_NAME and not _OWN_FILES.fullmatch(name):
+                        return Path(entry.path)
+            return None
+        return walk(str(self.path), "") if self.path.is_dir() else None
+
+    def prepare(self, *, resume: bool = False, overwrite: bool = False) -> None:
+        """Take the lock; then the folder must be empty, or hold an earlier gallery and nothing else, which
+        `overwrite` removes. Refused: a folder holding anything a gallery does not write (named)."""
+        if resume:
+            raise RunFolderError("a gallery is not resumed: build it again")
+        if self.path.exists() and not self.path.is_dir():
+            raise RunFolderError(f"{self.path} exists and is not a folder")
+        self.lock()
+        try:
+            foreign = self.foreign()
+            if foreign is not None:
+                what = "holds a gallery and also" if self.holds_run() else "is not empty: it holds"
+                raise RunFolderError(f"{self.path} {what} {foreign.relative_to(self.path)}, which a gallery does "
+                                     "not write; choose an empty folder (overwrite=True replaces only a gallery)")
+            if self.holds_run():
+                if not overwrite:
+                    raise RunFolderError(f"{self.path} holds an earlier gallery; pass overwrite=True to replace it")
+                self.clear()
+        except BaseException:
+            self.release()
+            raise
 
 
 def _slugs(names: Sequence[str]) -> list[str]:
@@ -174,8 +225,13 @@ class _Builder:
         report = run.file("report.txt").read_text(errors="replace") if run.file("report.txt") else None
         figures = [(label, format_confidence(float(run.summary[key])) if key in ("median", "mean") else
                     _figure(run.summary[key])) for key, label in SUMMARY_KEYS if key in run.summary]
+        # A setting the summary already shows is not repeated; one that differs (a run stopped early) is
+        # labelled as the setting.
+        shown = dict(figures)
+        config = [(f"{label} (setting)" if label in shown else label, value) for label, value in _config_lines(run)
+                  if shown.get(label) != value]
         self.render("run.html", folder / "index.html", run=run, figures=figures, plot=plot, report=report,
-                    analyses=[(a, self.analysis_slugs[a.name]) for a in run.analyses], config=_config_lines(run))
+                    analyses=[(a, self.analysis_slugs[a.name]) for a in run.analyses], config=config)
 
     def sweep_page(self, sweep: Sweep) -> None:
         links = {r.name: self.run_link(r) for r in sweep.runs}
@@ -190,11 +246,24 @@ class _Builder:
         for path in analysis.figures + analysis.tables:
             rel = path.relative_to(analysis.path).as_posix()
             _copy(path, folder / rel)
-            files.append(rel)
+            files.append((rel, quote(rel)))  # quoted: a file name is never read as a URL scheme ("x:y.png")
         report = render_markdown(analysis.report) if analysis.report is not None else None
         self.render("analysis.html", folder / "index.html", analysis=analysis, report=report,
-                    figures=[f for f in files if f.endswith(".png")], tables=[f for f in files if f.endswith(".csv")],
-                    summary=_flatten(analysis.summary))
+                    figures=[f for f in files if f[0].endswith(".png")],
+                    tables=[f for f in files if f[0].endswith(".csv")],
+                    summary=[(_label(keys), value) for keys, value in _flatten(analysis.summary)],
+                    runs=self.analysis_runs(analysis))
+
+    def analysis_runs(self, analysis: Analysis) -> list[tuple[str, str | None]]:
+        """Each run the analysis names, with the link to its page where the gallery shows it. The analysis
+        records the paths as they were given to it (relative to a folder the gallery cannot know), so a run
+        matches when its folder ends with the recorded path's folder names, and only one run does."""
+        out = []
+        for given in analysis.runs:
+            parts = tuple(p for p in PurePath(str(given)).parts if p not in ("/", ".", ".."))
+            matches = [r for r in self.runs if parts and r.path.resolve().parts[-len(parts):] == parts]
+            out.append((str(given), self.run_link(matches[0]) if len(matches) == 1 else None))
+        return out
 
     def class_pages_write(self) -> None:
         for n in range(len(self.keys)):
@@ -238,8 +307,9 @@ class _Builder:
                     media[1] if media else 0])
             first = next((i for i, v in enumerate(per_run) if v is not None), 0)
             classes.append({"k": key[0], "name": key[1], "page": self.class_pages[key], "r": per_run})
-            tiles.append({"key": key, "page": self.class_pages[key], "run": first, "cell": per_run[first]})
-        data = json.dumps({"runs": runs, "classes": classes}, separators=(",", ":")).replace("</", "<\\/")
+            tiles.append({"key": key, "page": self.class_pages[key], "run": first, "cell": per_run[first],
+                          "caption": caption(f"{key[0]}: {key[1]}")})
+        data = script_json({"runs": runs, "classes": classes})
         sweeps = [(s, f"sweeps/{self.sweep_slugs[s.name]}/index.html") for s in self.sources.sweeps]
         analyses = [(a, f"analyses/{self.analysis_slugs[a.name]}/index.html") for a in self.sources.all_analyses()]
         self.render("index.html", self.out / "index.html", runs=self.runs, run_rows=runs, tiles=tiles, data=data,
@@ -266,14 +336,42 @@ def _config_lines(run: Run) -> list[tuple[str, str]]:
     return found
 
 
-def _flatten(summary: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+def _flatten(summary: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
     rows = []
     for key, value in summary.items():
         if isinstance(value, dict):
-            rows.extend(_flatten(value, f"{prefix}{key}."))
+            rows.extend(_flatten(value, (*prefix, str(key))))
         else:
-            rows.append((f"{prefix}{key}", value))
+            rows.append(((*prefix, str(key)), value))
     return rows
+
+
+def _label(keys: Sequence[str]) -> str:
+    """A summary key in words, as the analysis page shows it: ("pixel", "nearest_same") -> "pixel: nearest
+    same", "share_after_ge99" -> "share after >= 99%" (the analyses name thresholds in percent so)."""
+    words = [re.sub(r"(?:^|(?<=_))ge(\d+(?:\.\d+)?)$", r">= \1%", key).replace("_", " ").strip() or key
+             for key in keys]
+    return ": ".join(words)
+
+
+def caption(text: str, limit: int = CAPTION) -> str:
+    """`text` as a tile's caption: whole when it fits in `limit` characters, else cut at the last word
+    boundary that leaves room for an ellipsis (a word longer than half the caption is cut where it must be)."""
+    if len(text) <= limit:
+        return text
+    head = text[:limit - 1]
+    space = head.rstrip().rfind(" ")
+    if text[limit - 1].isalnum() and space >= limit // 2:
+        head = head[:space]
+    return head.rstrip(" ,;:-") + "\u2026"
+
+
+def script_json(value: Any) -> str:
+    """`value` as JSON to put inside a <script> element: "<", ">", "&" and the line separators U+2028 and
+    U+2029 written as \\u escapes (JSON has them only inside strings), so no "</script>" or "<!--" can
+    appear in it and end the element or hide the rest of the page."""
+    text = json.dumps(value, separators=(",", ":"))  # ensure_ascii: U+2028 and U+2029 are escaped already
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def build_gallery(runs: Sequence[str | Path], out: str | Path, *, overwrite: bool = False) -> Path:
@@ -282,6 +380,14 @@ def build_gallery(runs: Sequence[str | Path], out: str | Path, *, overwrite: boo
     `overwrite`)."""
     if not runs:
         raise GalleryError("give at least one run, sweep or analysis folder")
+    if not str(out).strip():
+        raise GalleryError("the output folder's name is empty: name a folder for the gallery")
+    real = Path(out).resolve()
+    for given in runs:
+        source = Path(given).resolve()
+        if source == real or source.is_relative_to(real):
+            raise GalleryError(f"{out} is (or holds) the folder {given} that the gallery shows: write the gallery "
+                               "into a folder of its own")
     sources = load_sources(runs)
     folder = GalleryFolder(out)
     folder.prepare(resume=False, overwrite=overwrite)  # takes the folder's lock: one writer at a time
@@ -294,5 +400,5 @@ def build_gallery(runs: Sequence[str | Path], out: str | Path, *, overwrite: boo
 
 
 def gallery_size(path: str | Path) -> int:
-    """Bytes on disk of every file under `path`."""
+    """Bytes of every file under `path` (the whole site, for a gallery's folder)."""
     return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())

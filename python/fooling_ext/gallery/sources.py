@@ -1,7 +1,9 @@
 """What a gallery shows, read from folders on disk: evolve runs (archive.npz, or the checkpoint of a run in
 progress), gradient-ascent runs, sweeps (sweep.json and their finished runs) and analyses (analysis.json).
 Everything is read with the package's own readers; a folder that is none of these, or a file that cannot be
-read, is a :class:`GalleryError` naming the folder or the file."""
+read, is a :class:`GalleryError` naming the folder or the file. No file is read from outside the folders given: a
+link (symbolic link) that leads out of its run, sweep or analysis folder is refused, naming it, so a folder
+from someone else cannot make the gallery copy or show a file elsewhere on this machine."""
 
 from __future__ import annotations
 
@@ -92,7 +94,7 @@ class Run:
     def image(self, entry: Entry) -> np.ndarray:
         """The class's uint8 [C, H, W] image from the archive (read from archive.npz on first use)."""
         if self.images is None:
-            archive = self.path / "archive.npz"
+            archive = inside(self.path, self.path / "archive.npz")
             images = read_archive(archive, ("images",))[1]["images"]
             if len(images) != len(self.entries) or images.dtype != np.uint8 or images.ndim != 4:
                 raise GalleryError(f"{archive}: images must be uint8 [classes, C, H, W], got {images.dtype} "
@@ -102,7 +104,7 @@ class Run:
 
     def file(self, name: str) -> Path | None:
         path = self.path / name
-        return path if path.is_file() else None
+        return inside(self.path, path) if path.is_file() else None
 
     def holders(self) -> dict[int, list[Entry]]:
         """elite id -> the occupied cells whose elite it is (computed once)."""
@@ -135,11 +137,29 @@ class Sweep:
     runs: list[Run]
 
 
-def _read_json(path: Path, what: str) -> Any:
+def inside(root: Path, path: Path) -> Path:
+    """`path`, once it is known to lie inside `root` with every link resolved; a GalleryError otherwise."""
+    real = path.resolve()
+    if not real.is_relative_to(root.resolve()):
+        raise GalleryError(f"{path} leads to {real}, outside {root}: the gallery reads no file from outside "
+                           "the folders it is given")
+    return path
+
+
+def _read_json(path: Path, what: str, root: Path) -> dict[str, Any]:
+    """A JSON object from a file inside `root` (every file the gallery reads as JSON holds one)."""
+    inside(root, path)
     try:
-        return json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise GalleryError(f"cannot read {what} {path}: {exc}") from exc
+    return _object(data, f"{what} {path}")
+
+
+def _object(data: Any, what: str) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise GalleryError(f"{what} is not a JSON object ({{...}}) but {type(data).__name__}")
+    return data
 
 
 def _number(text: str) -> float | int | str:
@@ -156,6 +176,7 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
     """metrics.csv as rows of numbers; a line cut short by a running writer is left out."""
     if not path.is_file():
         return []
+    inside(path.parent, path)
     with open(path, newline="") as fh:
         rows = list(csv.DictReader(fh))
     out = []
@@ -173,13 +194,13 @@ def _class_names(config: dict[str, Any], path: Path) -> list[str]:
     return [str(n) for n in names]
 
 
-def _image_files(folder: Path) -> dict[int, Path]:
+def _image_files(folder: Path, root: Path) -> dict[int, Path]:
     files = {}
     if folder.is_dir():
         for p in folder.iterdir():
             m = IMAGE_FILE.match(p.name)
-            if m:
-                files[int(m.group(1))] = p
+            if m and p.is_file():
+                files[int(m.group(1))] = inside(root, p)
     return files
 
 
@@ -205,6 +226,9 @@ def _genomes(fields: dict[str, np.ndarray], num_outputs: int) -> list[dict[str, 
 
 def load_evolve_run(path: Path, name: str) -> Run:
     folder = RunFolder(path)
+    for file in (folder.archive_path, folder.checkpoint_path):
+        if file.exists():
+            inside(path, file)
     if folder.archive_path.is_file():
         genome_keys = tuple(f"genome_{f}" for f in CPPN_FIELDS)
         try:
@@ -216,16 +240,16 @@ def load_evolve_run(path: Path, name: str) -> Run:
         meta, cells = read_archive(folder.archive_path, CELL_FIELDS + ("images",) + (genome_keys if has_cppn else ()))
         if meta.get("format") != ARCHIVE_FORMAT:
             raise GalleryError(f"{folder.archive_path} is not a fooling_ext archive (format {meta.get('format')!r})")
-        config = meta.get("config") or {}
+        config = _object(meta.get("config") or {}, f"the configuration in {folder.archive_path}")
         if not config and folder.config_path.is_file():
-            config = _read_json(folder.config_path, "run configuration")
+            config = _read_json(folder.config_path, "run configuration", path)
         names = [str(n) for n in meta.get("class_names", [])] or _class_names(config, path)
         images = cells["images"]
         genome_fields = {f: cells[f"genome_{f}"] for f in CPPN_FIELDS} if has_cppn else None
         status = "finished"
     else:
         state = folder.load_checkpoint(required=("archive", "generation", "config"))
-        config, arch = state["config"], state["archive"]
+        config, arch = _object(state["config"], f"the configuration in {folder.checkpoint_path}"), state["archive"]
         names = _class_names(config, path)
         cells = {f: arch[f].numpy() for f in CELL_FIELDS}
         images = arch["images"].numpy()
@@ -238,7 +262,7 @@ def load_evolve_run(path: Path, name: str) -> Run:
         raise GalleryError(f"{path}: the archive's arrays do not have one row per class ({k} classes)")
     channels = int((config.get("encoding") or {}).get("channels") or (images.shape[1] if images is not None else 3))
     genomes = _genomes(genome_fields, channels) if genome_fields is not None else [None] * k
-    files = _image_files(folder.images_dir)
+    files = _image_files(folder.images_dir, path)
     entries = []
     for i, cname in enumerate(names):
         occ = bool(cells["occupied"][i])
@@ -248,18 +272,21 @@ def load_evolve_run(path: Path, name: str) -> Run:
             parent_id=int(cells["parent_id"][i]) if occ else None, row=i, file=files.get(i),
             genome=genomes[i] if occ else None,
         ))
-    summary = _read_json(path / "summary.json", "run summary") if (path / "summary.json").is_file() else {}
+    summary = _read_json(path / "summary.json", "run summary", path) if (path / "summary.json").is_file() else {}
     return Run(name, path, "evolve", config, entries, summary, read_metrics(folder.metrics_path), images, status)
 
 
 def load_gradient_run(path: Path, name: str, config: dict[str, Any]) -> Run:
     if not (path / "summary.json").is_file():
         raise GalleryError(f"{path} is a gradient run without summary.json (not finished?)")
-    summary = _read_json(path / "summary.json", "run summary")
+    summary = _read_json(path / "summary.json", "run summary", path)
     names = _class_names(config, path)
-    files = _image_files(path / "images")
+    files = _image_files(path / "images", path)
     entries = []
-    for row in summary.get("classes", []):
+    rows = summary.get("classes", [])
+    if not isinstance(rows, list):
+        raise GalleryError(f"{path / 'summary.json'}: classes is not a list")
+    for row in rows:
         try:
             k = int(row["class"])
             entries.append(Entry(index=k, name=str(row.get("name", names[k] if k < len(names) else k)),
@@ -273,29 +300,38 @@ def load_gradient_run(path: Path, name: str, config: dict[str, Any]) -> Run:
 
 
 def load_analysis(path: Path, name: str) -> Analysis:
-    info = _read_json(path / "analysis.json", "analysis")
+    info = _read_json(path / "analysis.json", "analysis", path)
     if not isinstance(info, dict) or info.get("format") != "fooling_ext.analysis":
         raise GalleryError(f"{path / 'analysis.json'} is not a fooling_ext analysis (format field)")
-    report = (path / "report.md").read_text(errors="replace") if (path / "report.md").is_file() else None
-    figures = sorted(path.glob("*.png")) + sorted(path.glob("examples/*.png"))
+    report = None
+    if (path / "report.md").is_file():
+        report = inside(path, path / "report.md").read_text(errors="replace")
+    figures = [inside(path, p) for p in sorted(path.glob("*.png")) + sorted(path.glob("examples/*.png"))
+               if p.is_file()]
     summary = info.get("summary") if isinstance(info.get("summary"), dict) else {}
-    return Analysis(name, path, str(info.get("analysis", "analysis")), summary, list(info.get("runs") or []),
-                    report, figures, sorted(path.glob("*.csv")))
+    runs = info.get("runs")
+    return Analysis(name, path, str(info.get("analysis", "analysis")), summary,
+                    [str(r) for r in runs] if isinstance(runs, list) else [],
+                    report, figures, [inside(path, p) for p in sorted(path.glob("*.csv")) if p.is_file()])
 
 
 def load_sweep(path: Path, name: str) -> Sweep:
-    info = _read_json(path / "sweep.json", "sweep")
+    info = _read_json(path / "sweep.json", "sweep", path)
     if not isinstance(info, dict) or info.get("format") != "fooling_ext.sweep" or \
             not isinstance(info.get("runs"), list):
         raise GalleryError(f"{path / 'sweep.json'} is not a fooling_ext sweep (format and runs fields)")
-    summary = _read_json(path / "summary.json", "sweep summary") if (path / "summary.json").is_file() else {}
-    figures = {r.get("name"): r for r in (summary.get("runs") or []) if isinstance(r, dict)}
+    summary = _read_json(path / "summary.json", "sweep summary", path) if (path / "summary.json").is_file() else {}
+    runs_figures = summary.get("runs") if isinstance(summary.get("runs"), list) else []
+    figures = {r.get("name"): r for r in runs_figures if isinstance(r, dict)}
     rows, runs = [], []
     for r in info["runs"]:
         row = {**figures.get(r.get("name"), {}), **r}
         rows.append(row)
         run_path = path / str(r.get("folder", ""))
         if r.get("status") == "done" and run_path.is_dir():
+            if run_path.resolve() == path.resolve():
+                raise GalleryError(f"{path / 'sweep.json'}: run {r.get('name')!r} names the sweep's own folder")
+            inside(path, run_path)
             runs.append(load_folder(run_path, f"{name}/{r.get('name')}"))
     return Sweep(name, path, info.get("spec") or {}, rows, runs)
 
@@ -303,7 +339,7 @@ def load_sweep(path: Path, name: str) -> Sweep:
 def find_analyses(path: Path, prefix: str) -> list[Analysis]:
     """Analysis folders inside a run or sweep folder (one or two levels down)."""
     found = sorted({p.parent for pattern in ("*/analysis.json", "*/*/analysis.json") for p in path.glob(pattern)})
-    return [load_analysis(p, f"{prefix}/{p.relative_to(path).as_posix()}") for p in found]
+    return [load_analysis(inside(path, p), f"{prefix}/{p.relative_to(path).as_posix()}") for p in found]
 
 
 def _is_run(path: Path) -> bool:
@@ -312,7 +348,7 @@ def _is_run(path: Path) -> bool:
 
 def load_folder(path: Path, name: str) -> Run:
     """An evolve or gradient run folder, with the analyses found inside it."""
-    config = _read_json(path / "config.json", "run configuration") if (path / "config.json").is_file() else None
+    config = _read_json(path / "config.json", "run configuration", path) if (path / "config.json").is_file() else None
     if config is not None and config.get("method") == "gradient":
         run = load_gradient_run(path, name, config)
     elif (path / "archive.npz").is_file() or (path / "checkpoint.pt").is_file():
@@ -320,6 +356,8 @@ def load_folder(path: Path, name: str) -> Run:
     else:
         raise GalleryError(f"{path} is not a run folder: it holds no archive.npz or checkpoint.pt, and no "
                            "config.json of a gradient run")
+    for file in ("report.txt", "confidence.png"):  # copied or shown later: refused now, before anything is written
+        run.file(file)
     run.analyses = find_analyses(path, name)
     return run
 
@@ -362,7 +400,7 @@ def load_sources(paths) -> Sources:
             sources.analyses.append(load_analysis(path, name))
         else:
             if not _is_run(path) and _is_run(path / "after"):  # fooling imagenet-fooling-class: its new run
-                path, name = path / "after", f"{name}/after"
+                path, name = inside(path, path / "after"), f"{name}/after"
             sources.runs.append(load_folder(path, name))
             sources.order.append(sources.runs[-1])
     if not sources.all_runs() and not sources.analyses:

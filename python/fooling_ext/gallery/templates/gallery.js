@@ -32,7 +32,7 @@
         if (!img) {
           img = document.createElement("img");
           img.loading = "lazy"; img.decoding = "async"; img.width = img.height = 128;
-          img.alt = tile.querySelector(".label").textContent;
+          img.alt = tile.title;
           var empty = tile.querySelector(".noimg");
           tile.replaceChild(img, empty);
         }
@@ -82,6 +82,8 @@
     count.textContent = shown + " of " + tiles.length + " classes";
   }
 
+  // No inline handler in the page: the form is never sent anywhere.
+  document.getElementById("controls").addEventListener("submit", function (event) { event.preventDefault(); });
   if (controls.run) {
     controls.run.addEventListener("change", function () { showRun(+controls.run.value); apply(); });
   }
