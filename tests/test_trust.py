@@ -306,3 +306,25 @@ def test_devices_and_folders_are_refused(tmp_path, capsys, option, path, expecte
     path = path.replace("{tmp}", str(tmp_path))
     code, err = run_cli(EVOLVE + [option, path, "--out", tmp_path / "o"], capsys)
     assert_refused(code, err, "evolve", expected.replace("{tmp}", str(tmp_path)))
+
+
+@pytest.mark.parametrize("model, expected", [
+    pytest.param("{d}/script.pt", "which lies outside it", id="outside"),
+    pytest.param("{s}/net.pt", "is a TorchScript module, which is code that runs as it loads", id="torchscript"),
+])
+def test_a_recorded_sweep_does_not_choose_what_is_loaded(d, tmp_path, capsys, model, expected):
+    """`fooling sweep --resume` without --spec takes its models from sweep.json; refused before Ray starts."""
+    from fooling_ext.sweep.folder import SweepFolder
+    from fooling_ext.sweep.run import run_sweep
+    from fooling_ext.sweep.spec import SweepSpec
+
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    shutil.copy(d / "script.pt", sweep / "net.pt")
+    model = model.replace("{d}", str(d)).replace("{s}", str(sweep))
+    SweepFolder(sweep).write_state(SweepSpec(models=[model]).to_dict(), [])
+    code, err = run_cli(["sweep", "--resume", "--out", sweep], capsys)
+    assert_refused(code, err, "sweep", expected, "pass --spec or --models naming it to run it")
+    assert not (sweep / "runs").exists()
+    with pytest.raises(ValueError, match=f"{expected}.*: pass a spec that names it to run it"):
+        run_sweep(None, sweep, resume=True)

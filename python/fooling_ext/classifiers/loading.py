@@ -18,7 +18,7 @@ from torch import nn
 from fooling_ext.classifiers.classifier import DEFAULT_MAX_BATCH, Classifier
 from fooling_ext._files import loads_json, require_regular_file
 from fooling_ext.classifiers.export_check import UnsafeModelFile
-from fooling_ext.classifiers.model_files import ACCEPTED_FORMATS, freeze_parameters, load_model_file
+from fooling_ext.classifiers.model_files import ACCEPTED_FORMATS, archive_kind, freeze_parameters, load_model_file
 from fooling_ext.classifiers.models import imagenet, load_lenet
 from fooling_ext.classifiers.spec import MNIST_SPEC, InputSpec, imagenet_spec
 from fooling_ext.core.backend import resolve_device
@@ -115,7 +115,26 @@ def _is_description(model: Any) -> bool:
             and Path(model).suffix.lower() == ".json")
 
 
-def _model_path(model: str | PathLike, confine_to: PathLike | None) -> Path:
+def check_folder_model(model: str, folder: PathLike, hint: str) -> None:
+    """Refuse, without loading it, a model that `folder` (from elsewhere) names and that
+    load_classifier(model, confine_to=folder) would refuse for where it lies or for being TorchScript; the
+    error ends with `hint`, how the caller states that they mean it."""
+    followed: list[Path] = []
+    while _is_description(model):
+        path = _model_path(model, folder, hint)
+        if path.resolve() in followed:
+            raise ValueError(f"model descriptions form a cycle: {' -> '.join(str(p) for p in followed)} -> {path}")
+        followed.append(path.resolve())
+        model = ModelSpec.from_json(path).path
+    if model in BUILTIN_MODELS:
+        return
+    path = _model_path(model, folder, hint)
+    if archive_kind(path) == "torchscript":
+        raise UnsafeModelFile(f"{path} is a TorchScript module, which is code that runs as it loads; {folder} "
+                              f"names it, and a folder from elsewhere runs no code: {hint}")
+
+
+def _model_path(model: str | PathLike, confine_to: PathLike | None, hint: str = "pass model=PATH to load it") -> Path:
     """The model file or description `model` names: there, a regular file, and inside `confine_to` if given."""
     path = Path(model)
     if not os.path.lexists(path):
@@ -126,7 +145,7 @@ def _model_path(model: str | PathLike, confine_to: PathLike | None) -> Path:
         folder = Path(confine_to).resolve()
         if not path.resolve().is_relative_to(folder):
             raise UnsafeModelFile(f"{confine_to} names the model file {path}, which lies outside it; a folder from "
-                                  "elsewhere does not choose which file is loaded: pass model=PATH to load it")
+                                  f"elsewhere does not choose which file is loaded: {hint}")
     if path.is_dir():
         raise ValueError(f"{path} is a folder; a model must be one file: {ACCEPTED_FORMATS}")
     require_regular_file(path, "model file")

@@ -38,7 +38,7 @@ def load_model_file(path: Path, device: torch.device, *, allow_code: bool = True
     if path.is_dir():
         raise ValueError(f"{path} is a folder; a model must be one file: {ACCEPTED_FORMATS}")
     require_regular_file(path, "model file")
-    kind = _archive_kind(path)
+    kind = archive_kind(path)
     if kind == "export":
         module, description = _load_exported(path, device), f"torch.export program {path.name}"
     elif kind == "torchscript" and not allow_code:
@@ -59,7 +59,7 @@ def freeze_parameters(module: nn.Module) -> None:
         parameter.requires_grad_(False)
 
 
-def _archive_kind(path: Path) -> str | None:
+def archive_kind(path: Path) -> str | None:
     """Tell the formats apart by the records inside their zip archive, before any loader logs its own failure."""
     if not zipfile.is_zipfile(path):
         return None
