@@ -123,7 +123,8 @@ def check_folder_model(model: str, folder: PathLike, hint: str) -> None:
     while _is_description(model):
         path = _model_path(model, folder, hint)
         if path.resolve() in followed:
-            raise ValueError(f"model descriptions form a cycle: {' -> '.join(str(p) for p in followed)} -> {path}")
+            chain = " -> ".join(str(p) for p in [*followed, path.resolve()])
+            raise ValueError(f"model descriptions form a cycle: {chain}")
         followed.append(path.resolve())
         model = ModelSpec.from_json(path).path
     if model in BUILTIN_MODELS:
@@ -134,7 +135,8 @@ def check_folder_model(model: str, folder: PathLike, hint: str) -> None:
                               f"names it, and a folder from elsewhere runs no code: {hint}")
 
 
-def _model_path(model: str | PathLike, confine_to: PathLike | None, hint: str = "pass model=PATH to load it") -> Path:
+def _model_path(model: str | PathLike, confine_to: PathLike | None,
+                hint: str = "pass model=PATH to load it") -> Path:
     """The model file or description `model` names: there, a regular file, and inside `confine_to` if given."""
     path = Path(model)
     if not os.path.lexists(path):
