@@ -328,3 +328,19 @@ def test_a_recorded_sweep_does_not_choose_what_is_loaded(d, tmp_path, capsys, mo
     assert not (sweep / "runs").exists()
     with pytest.raises(ValueError, match=f"{expected}.*: pass a spec that names it to run it"):
         run_sweep(None, sweep, resume=True)
+
+
+@pytest.mark.parametrize("field, value, expected", [
+    ("classes", 5, "'classes' must be a class names file or a list of names, got 5"),
+    ("classes", ["a", None], "'classes' must be a class names file or a list of names, got ['a', None]"),
+    ("mean", "abc", "'mean' must be a number or a list of numbers, got 'abc'"),
+    ("channels", "1", "'channels' must be a whole number, got '1'"),
+    ("name", ["x"], "'name' must be a string, got ['x']"),
+])
+def test_a_description_field_of_the_wrong_type_is_named(tmp_path, capsys, field, value, expected):
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps({"path": "mnist", field: value}))
+    code, err = run_cli(["gradient", "--model", path, "--classes", "1", "--steps", "1", "--backend", "cpu",
+                         "--no-progress", "--out", tmp_path / "g"], capsys)
+    assert_refused(code, err, "gradient", f"{path}: the model description's {expected}")
+    assert not (tmp_path / "g").exists()

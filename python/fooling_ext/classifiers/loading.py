@@ -212,6 +212,7 @@ class ModelSpec:
             raise ValueError(f"unknown model description key(s) {unknown}; known keys: {sorted(known)}")
         if "path" not in data or not isinstance(data["path"], str) or not data["path"]:
             raise ValueError("a model description needs 'path': 'mnist', 'imagenet' or a model file")
+        _check_description_types(data)
         values = dict(data)
         for key in ("mean", "std"):
             if isinstance(values.get(key), (list, tuple)):
@@ -293,6 +294,30 @@ class ModelSpec:
     def load(self, **options: Any) -> Classifier:
         """The classifier this description names; ``options`` as for :func:`load_classifier`."""
         return load_classifier(self, **options)
+
+
+def _check_description_types(data: Mapping[str, Any]) -> None:
+    """Each field of a description has the JSON type it needs, so a wrong one is named, not a TypeError later."""
+    def number(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    checks = {
+        "channels": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
+        "crops": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
+        "mean": (lambda v: number(v) or (isinstance(v, list) and all(number(x) for x in v)), "a number or a list of "
+                 "numbers"),
+        "std": (lambda v: number(v) or (isinstance(v, list) and all(number(x) for x in v)), "a number or a list of "
+                "numbers"),
+        "scale": (number, "a number"),
+        "resize": (lambda v: isinstance(v, bool), "true or false"),
+        "classes": (lambda v: isinstance(v, str) or (isinstance(v, (list, tuple))
+                                                      and all(isinstance(x, str) or number(x) for x in v)),
+                    "a class names file or a list of names"),
+        "name": (lambda v: isinstance(v, str), "a string"),
+    }
+    for key, (valid, expected) in checks.items():
+        if data.get(key) is not None and not valid(data[key]):
+            raise ValueError(f"the model description's {key!r} must be {expected}, got {data[key]!r}"[:300])
 
 
 def _class_names_from_json(path: Path, text: str) -> list[str]:
