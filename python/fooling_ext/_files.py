@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import os
+import stat
 import threading
 import zipfile
 from pathlib import Path
@@ -39,6 +40,30 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode())
+
+
+def require_regular_file(path: str | os.PathLike, what: str) -> None:
+    """Refuse, before anything opens it, a path that is not a regular file: opening a FIFO waits for a writer
+    forever and a device may never end. FileNotFoundError names `what` when nothing is there."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{what} not found: {path}") from None
+    if stat.S_ISREG(mode):
+        return
+    kind = ("a folder" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "a special file")
+    raise ValueError(f"{path} is {kind}, not a {what} (a regular file)")
+
+
+def loads_json(text: str | bytes, where: str | os.PathLike) -> Any:
+    """json.loads, with JSON nested beyond Python's recursion limit an error naming `where`, not a
+    RecursionError; other JSON errors propagate."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError(f"{where}: the JSON is nested too deeply to read") from None
 
 
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)

@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from fooling_ext._files import atomic_write_text
+from fooling_ext._files import atomic_write_text, loads_json
 from fooling_ext.runs.folder import RunFolder
 
 ANALYSIS_FORMAT = "fooling_ext.analysis"
@@ -88,8 +88,8 @@ def read_analysis(path: str | os.PathLike) -> dict[str, Any]:
     file = Path(path) / "analysis.json"
     if not file.is_file():
         raise FileNotFoundError(f"no analysis at {path} (no analysis.json)")
-    data = json.loads(file.read_text())
-    if data.get("format") != ANALYSIS_FORMAT:
+    data = loads_json(file.read_text(), file)
+    if not isinstance(data, dict) or data.get("format") != ANALYSIS_FORMAT:
         raise ValueError(f"{file} is not a fooling_ext analysis")
     return data
 

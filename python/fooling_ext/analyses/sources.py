@@ -97,7 +97,7 @@ def sweep_runs(path: str | os.PathLike) -> list[Path]:
     path = Path(path)
     try:
         data = json.loads((path / "sweep.json").read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, json.JSONDecodeError, RecursionError) as exc:  # RecursionError: nested too deeply
         raise ValueError(f"cannot read {path / 'sweep.json'}: {exc}") from exc
     entries = data.get("runs") if isinstance(data, dict) else None
     if not isinstance(entries, list):
@@ -139,7 +139,8 @@ def run_classifier(run: RunData, *, model: str | os.PathLike | None = None,
                    device: str | torch.device | None = None) -> ImageScorer:
     """The classifier the run scored its renders with: the recorded model (or `model`, where it moved), its
     recorded input spec (already adapted to the render size) and class names, on `device` (default: the run's
-    backend)."""
+    backend). The recorded model is loaded only when it is built in or a file inside the run folder that runs
+    no code (load_classifier's confine_to); `model` is the caller's choice."""
     recorded = run.config.get("classifier", {})
     source = model if model is not None else run.config.get("run", {}).get("model")
     if source is None or "spec" not in recorded:
@@ -148,7 +149,8 @@ def run_classifier(run: RunData, *, model: str | os.PathLike | None = None,
     source = str(source)
     if source not in ("mnist", "imagenet") and not Path(source).exists():
         raise FileNotFoundError(f"the model of {run.path} ({source}) is not there any more; pass --model")
-    return load_classifier(source, spec=InputSpec(**recorded["spec"]), class_names=run.class_names, device=device)
+    return load_classifier(source, spec=InputSpec(**recorded["spec"]), class_names=run.class_names, device=device,
+                           confine_to=run.path if model is None else None)
 
 
 def class_confidence(classifier: ImageScorer, images: torch.Tensor, classes: np.ndarray | Sequence[int],

@@ -16,7 +16,9 @@ import torch
 from torch import nn
 
 from fooling_ext.classifiers.classifier import DEFAULT_MAX_BATCH, Classifier
-from fooling_ext.classifiers.model_files import freeze_parameters, load_model_file
+from fooling_ext._files import loads_json, require_regular_file
+from fooling_ext.classifiers.export_check import UnsafeModelFile
+from fooling_ext.classifiers.model_files import ACCEPTED_FORMATS, archive_kind, freeze_parameters, load_model_file
 from fooling_ext.classifiers.models import imagenet, load_lenet
 from fooling_ext.classifiers.spec import MNIST_SPEC, InputSpec, imagenet_spec
 from fooling_ext.core.backend import resolve_device
@@ -36,6 +38,7 @@ def load_classifier(
     max_batch: int = DEFAULT_MAX_BATCH,
     channels_last: bool | None = None,
     dtype: torch.dtype = torch.float32,
+    confine_to: PathLike | None = None,
 ) -> Classifier:
     """Build a :class:`Classifier` from a name, a file, a description or a module.
 
@@ -46,29 +49,32 @@ def load_classifier(
     MNIST spec); the built-in models bring their own, which ``spec`` replaces when given (e.g. to enable resize).
     ``class_names`` default to the built-in names, or "0".."K-1". ``channels_last=None`` turns it on for the
     built-in ImageNet model (about 1.5 times faster on a CPU) and off otherwise.
+
+    ``confine_to``: a folder from elsewhere (a run folder) that chose `model`: every model file and description
+    must lie inside it, and a TorchScript module (code) is refused; the error asks for ``model=PATH``, which
+    states the caller's intent.
     """
     options = dict(device=device, max_batch=max_batch, channels_last=channels_last, dtype=dtype)
     if isinstance(model, Mapping):
         model = ModelSpec.from_dict(model)
-    if isinstance(model, ModelSpec):
-        return load_classifier(
-            model.path,
-            spec=spec or model.input_spec(),
-            class_names=class_names if class_names is not None else model.class_names(),
-            name=name or model.name,
-            **options,
-        )
+    followed: list[Path] = []  # the descriptions read, in order: one named again is a cycle
+    while isinstance(model, ModelSpec) or _is_description(model):
+        if not isinstance(model, ModelSpec):
+            path = _model_path(model, confine_to)
+            if path.resolve() in followed:
+                chain = " -> ".join(str(p) for p in [*followed, path.resolve()])
+                raise ValueError(f"model descriptions form a cycle: {chain}")
+            followed.append(path.resolve())
+            model = ModelSpec.from_json(path)
+        spec = spec or model.input_spec()
+        class_names = class_names if class_names is not None else model.class_names()
+        name = name or model.name
+        model = model.path
     if isinstance(model, str) and model in BUILTIN_MODELS:
         return _load_builtin(model, spec=spec, class_names=class_names, name=name, **options)
     if isinstance(model, (str, os.PathLike)):
-        path = Path(model)
-        if not path.exists():
-            raise FileNotFoundError(f"no built-in model and no model file called {str(model)!r}: the built-in models "
-                                    f"are {', '.join(BUILTIN_MODELS)}; a model file is a .pt2 (torch.export), a "
-                                    "TorchScript .pt or a .json description")
-        if path.suffix.lower() == ".json" and path.exists() and not path.is_dir():
-            return load_classifier(ModelSpec.from_json(path), spec=spec, class_names=class_names, name=name, **options)
-        return _load_file(path, spec=spec, class_names=class_names, name=name, **options)
+        return _load_file(_model_path(model, confine_to), spec=spec, class_names=class_names, name=name,
+                          confine_to=confine_to, **options)
     if callable(model):
         if spec is None:
             raise ValueError(
@@ -104,9 +110,55 @@ def _load_builtin(which: str, *, spec: InputSpec | None, class_names: Sequence[s
     )
 
 
+def _is_description(model: Any) -> bool:
+    return (isinstance(model, (str, os.PathLike)) and str(model) not in BUILTIN_MODELS
+            and Path(model).suffix.lower() == ".json")
+
+
+def check_folder_model(model: str, folder: PathLike, hint: str) -> None:
+    """Refuse, without loading it, a model that `folder` (from elsewhere) names and that
+    load_classifier(model, confine_to=folder) would refuse for where it lies or for being TorchScript; the
+    error ends with `hint`, how the caller states that they mean it."""
+    followed: list[Path] = []
+    while _is_description(model):
+        path = _model_path(model, folder, hint)
+        if path.resolve() in followed:
+            chain = " -> ".join(str(p) for p in [*followed, path.resolve()])
+            raise ValueError(f"model descriptions form a cycle: {chain}")
+        followed.append(path.resolve())
+        model = ModelSpec.from_json(path).path
+    if model in BUILTIN_MODELS:
+        return
+    path = _model_path(model, folder, hint)
+    if archive_kind(path) == "torchscript":
+        raise UnsafeModelFile(f"{path} is a TorchScript module, which is code that runs as it loads; {folder} "
+                              f"names it, and a folder from elsewhere runs no code: {hint}")
+
+
+def _model_path(model: str | PathLike, confine_to: PathLike | None,
+                hint: str = "pass model=PATH to load it") -> Path:
+    """The model file or description `model` names: there, a regular file, and inside `confine_to` if given."""
+    path = Path(model)
+    if not os.path.lexists(path):
+        raise FileNotFoundError(f"no built-in model and no model file called {str(model)!r}: the built-in models "
+                                f"are {', '.join(BUILTIN_MODELS)}; a model file is a .pt2 (torch.export), a "
+                                "TorchScript .pt or a .json description")
+    if confine_to is not None:
+        folder = Path(confine_to).resolve()
+        if not path.resolve().is_relative_to(folder):
+            raise UnsafeModelFile(f"{confine_to} names the model file {path}, which lies outside it; a folder from "
+                                  f"elsewhere does not choose which file is loaded: {hint}")
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder; a model must be one file: {ACCEPTED_FORMATS}")
+    require_regular_file(path, "model file")
+    return path
+
+
 def _load_file(path: Path, *, spec: InputSpec | None, class_names: Sequence[str] | None, name: str | None,
-               **options: Any) -> Classifier:
-    module, description, kind = load_model_file(path, resolve_device(options["device"], core=False))
+               confine_to: PathLike | None, **options: Any) -> Classifier:
+    module, description, kind = load_model_file(
+        path, resolve_device(options["device"], core=False), allow_code=confine_to is None,
+        why_not=f"{confine_to} names it, and a folder from elsewhere runs no code: pass model=PATH to load it")
     if kind == "lenet":
         spec = spec or MNIST_SPEC
     if spec is None:
@@ -160,6 +212,7 @@ class ModelSpec:
             raise ValueError(f"unknown model description key(s) {unknown}; known keys: {sorted(known)}")
         if "path" not in data or not isinstance(data["path"], str) or not data["path"]:
             raise ValueError("a model description needs 'path': 'mnist', 'imagenet' or a model file")
+        _check_description_types(data)
         values = dict(data)
         for key in ("mean", "std"):
             if isinstance(values.get(key), (list, tuple)):
@@ -179,10 +232,9 @@ class ModelSpec:
     def from_json(cls, path: PathLike) -> ModelSpec:
         """Read a JSON description; relative paths inside it are taken relative to its folder."""
         path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"model description not found: {path}")
+        require_regular_file(path, "model description")
         try:
-            data = json.loads(path.read_text())
+            data = loads_json(path.read_text(), path)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ValueError(f"{path}: not valid JSON: {exc}") from exc
         if not isinstance(data, dict):
@@ -229,8 +281,7 @@ class ModelSpec:
             return None
         if isinstance(self.classes, str):
             path = Path(self.classes)
-            if not path.is_file():
-                raise FileNotFoundError(f"class names file not found: {path}")
+            require_regular_file(path, "class names file")
             try:
                 text = path.read_text(encoding="utf-8")
             except UnicodeDecodeError:
@@ -245,11 +296,35 @@ class ModelSpec:
         return load_classifier(self, **options)
 
 
+def _check_description_types(data: Mapping[str, Any]) -> None:
+    """Each field of a description has the JSON type it needs, so a wrong one is named, not a TypeError later."""
+    def number(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    checks = {
+        "channels": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
+        "crops": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
+        "mean": (lambda v: number(v) or (isinstance(v, list) and all(number(x) for x in v)), "a number or a list of "
+                 "numbers"),
+        "std": (lambda v: number(v) or (isinstance(v, list) and all(number(x) for x in v)), "a number or a list of "
+                "numbers"),
+        "scale": (number, "a number"),
+        "resize": (lambda v: isinstance(v, bool), "true or false"),
+        "classes": (lambda v: isinstance(v, str) or (isinstance(v, (list, tuple))
+                                                      and all(isinstance(x, str) or number(x) for x in v)),
+                    "a class names file or a list of names"),
+        "name": (lambda v: isinstance(v, str), "a string"),
+    }
+    for key, (valid, expected) in checks.items():
+        if data.get(key) is not None and not valid(data[key]):
+            raise ValueError(f"the model description's {key!r} must be {expected}, got {data[key]!r}"[:300])
+
+
 def _class_names_from_json(path: Path, text: str) -> list[str]:
     """Class names from a JSON list of names, or an object mapping "0".."K-1" to names (as torchvision's and
     Keras' ImageNet index files do, also with [id, name] pairs as values)."""
     try:
-        data = json.loads(text)
+        data = loads_json(text, f"class names file {path}")
     except json.JSONDecodeError as exc:
         raise ValueError(f"class names file {path} is not valid JSON: {exc}") from None
     if isinstance(data, dict):

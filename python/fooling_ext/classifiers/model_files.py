@@ -2,11 +2,15 @@
 
 Formats are told apart by the records inside their zip archive before any loader runs, so a file that is not
 a model gets one clear error naming what is accepted, not a loader's traceback. A ``torch.save`` archive is
-only read as a LeNet state_dict with ``weights_only=True``: unpickling arbitrary objects can run code.
+only read as a LeNet state_dict with ``weights_only=True``: unpickling arbitrary objects can run code. A
+``torch.export`` archive is read into memory, checked part by part (:mod:`.export_check`) and loaded from those
+bytes. A TorchScript module is code: it is loaded only where the caller allows code (``allow_code``), which
+the command line does for the file a user names with ``--model`` and never for one a run folder records.
 """
 
 from __future__ import annotations
 
+import io
 import warnings
 import zipfile
 from collections.abc import Mapping
@@ -15,7 +19,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from fooling_ext._files import require_regular_file
 from fooling_ext.classifiers.classifier import exported_input_shape, first_line, format_shape
+from fooling_ext.classifiers.export_check import UnsafeModelFile, check_export_archive
 from fooling_ext.classifiers.models import load_lenet
 
 ACCEPTED_FORMATS = (
@@ -24,16 +30,19 @@ ACCEPTED_FORMATS = (
 )
 
 
-def load_model_file(path: Path, device: torch.device) -> tuple[nn.Module, str, str]:
+def load_model_file(path: Path, device: torch.device, *, allow_code: bool = True,
+                    why_not: str = "") -> tuple[nn.Module, str, str]:
     """(module, a sentence saying what it is, its kind: "export", "torchscript" or "lenet") of a model file,
-    on `device`, parameters frozen. Anything else is a ValueError naming the file and the accepted formats."""
-    if not path.exists():
-        raise FileNotFoundError(f"model file not found: {path}")
+    on `device`, parameters frozen. Anything else is a ValueError naming the file and the accepted formats.
+    `allow_code` False refuses a TorchScript module (UnsafeModelFile, ending with `why_not`)."""
     if path.is_dir():
         raise ValueError(f"{path} is a folder; a model must be one file: {ACCEPTED_FORMATS}")
-    kind = _archive_kind(path)
+    require_regular_file(path, "model file")
+    kind = archive_kind(path)
     if kind == "export":
         module, description = _load_exported(path, device), f"torch.export program {path.name}"
+    elif kind == "torchscript" and not allow_code:
+        raise UnsafeModelFile(f"{path} is a TorchScript module, which is code that runs as it loads; {why_not}")
     elif kind == "torchscript":
         module, description = _load_torchscript(path, device), f"TorchScript module {path.name}"
     elif kind == "pickle":
@@ -50,7 +59,7 @@ def freeze_parameters(module: nn.Module) -> None:
         parameter.requires_grad_(False)
 
 
-def _archive_kind(path: Path) -> str | None:
+def archive_kind(path: Path) -> str | None:
     """Tell the formats apart by the records inside their zip archive, before any loader logs its own failure."""
     if not zipfile.is_zipfile(path):
         return None
@@ -69,8 +78,13 @@ def _archive_kind(path: Path) -> str | None:
 
 
 def _load_exported(path: Path, device: torch.device) -> nn.Module:
+    data = path.read_bytes()
     try:
-        program = torch.export.load(path)
+        check_export_archive(path, data)
+    except zipfile.BadZipFile as exc:
+        raise ValueError(f"{path}: cannot load as a torch.export program: {first_line(exc)}") from exc
+    try:
+        program = torch.export.load(io.BytesIO(data))  # the bytes checked, not the file again
     except Exception as exc:
         raise ValueError(f"{path}: cannot load as a torch.export program: {first_line(exc)}") from exc
     if device.type != "cpu":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from fooling_ext.classifiers.loading import check_folder_model
 from fooling_ext.cli.options import CLIError
 from fooling_ext.sweep import RayConnectionError, SweepFolder, SweepSpec, format_summary, run_sweep
 from fooling_ext.sweep.spec import parse_option_assignment, parse_seeds, read_spec_file
@@ -71,7 +72,11 @@ def spec_from_args(args: argparse.Namespace) -> SweepSpec:
     for key, flag in (("cpus", "cpus_per_run"), ("gpus", "gpus_per_run"), ("max_retries", "max_retries")):
         if getattr(args, flag) is not None:
             data["resources"][key] = getattr(args, flag)
-    return SweepSpec.from_dict(data, source=args.spec or "the sweep's flags")
+    spec = SweepSpec.from_dict(data, source=args.spec or "the sweep's flags")
+    if not args.spec and args.resume and args.models is None and SweepFolder(args.out).sweep_path.is_file():
+        for model in spec.models:  # the sweep folder chose these, and it may come from elsewhere
+            check_folder_model(model, args.out, "pass --spec or --models naming it to run it")
+    return spec
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:

@@ -232,7 +232,7 @@ class RunFolder:
     def read_config(self) -> dict[str, Any]:
         try:
             return json.loads(self.config_path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, json.JSONDecodeError, RecursionError) as exc:  # RecursionError: nested too deeply
             raise RunFolderError(f"cannot read {self.config_path}: {exc}") from exc
 
     def write_metrics(self, rows: Sequence[Mapping[str, Any]]) -> None:

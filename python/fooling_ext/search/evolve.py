@@ -166,10 +166,12 @@ def generation_metrics(archive: Archive, generation: int, result, evaluations: i
 
 
 def recorded_classifier(recorded: dict[str, Any], device: str | torch.device = "cpu", *,
-                        model: str | None = None) -> Classifier:
+                        model: str | None = None, folder: str | Path | None = None) -> Classifier:
     """The classifier a run was made with, from its recorded configuration: the recorded model (or `model`,
     where the file is now) with the recorded input spec, class names and name, so that a model file described
-    by flags when the run started needs no description again."""
+    by flags when the run started needs no description again. The recorded model of the run `folder` is loaded
+    only when it is built in or a file inside `folder` that runs no code (see load_classifier's confine_to):
+    a run folder may come from elsewhere; `model` is the caller's choice."""
     run, described = recorded["run"], recorded["classifier"]
     path = str(model if model is not None else run["model"])
     if path not in BUILTIN_MODELS and not Path(path).exists():
@@ -177,7 +179,7 @@ def recorded_classifier(recorded: dict[str, Any], device: str | torch.device = "
                                 "place it is now")
     spec = InputSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in described["spec"].items()})
     return load_classifier(path, spec=spec, class_names=described["class_names"], name=described["name"],
-                           device=device)
+                           device=device, confine_to=folder if model is None else None)
 
 
 def resume(
@@ -205,7 +207,7 @@ def resume(
                    fast_inference=fast_inference, model=None if model is None else str(model))
     config = dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})
     if classifier is None:
-        classifier = recorded_classifier(recorded, resolve_device(config.backend), model=config.model)
+        classifier = recorded_classifier(recorded, resolve_device(config.backend), model=model, folder=folder)
     return evolve(config, folder, classifier=classifier, resume=True, progress=progress, on_generation=on_generation)
 
 

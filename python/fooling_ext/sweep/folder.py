@@ -56,7 +56,7 @@ class SweepFolder(RunFolder):
         """sweep.json, checked to be a sweep's."""
         try:
             state = json.loads(self.sweep_path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, json.JSONDecodeError, RecursionError) as exc:  # RecursionError: nested too deeply
             raise RunFolderError(f"cannot read {self.sweep_path}: {exc}") from exc
         if not isinstance(state, dict) or state.get("format") != SWEEP_FORMAT:
             raise RunFolderError(f"{self.sweep_path} is not a fooling_ext sweep")
@@ -106,7 +106,7 @@ def run_progress(run_dir: Path) -> tuple[int, int]:
         try:
             data = json.loads(summary.read_text())
             return int(data["generations"]), int(data["evaluations"])
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, RecursionError):
             pass
     metrics = run_dir / "metrics.csv"
     try:
@@ -131,6 +131,6 @@ def run_is_complete(run_dir: Path, generations: int) -> bool:
         return False
     try:
         summary = json.loads((run_dir / "summary.json").read_text())
-    except (OSError, json.JSONDecodeError):
+    except (OSError, json.JSONDecodeError, RecursionError):
         return False
     return isinstance(summary, dict) and summary.get("generations") == generations

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from fooling_ext._files import atomic_write_text
+from fooling_ext.classifiers.loading import check_folder_model
 from fooling_ext.runs.folder import RunFolder, RunFolderError, config_differences
 from fooling_ext.search.config import EvolveConfig
 from fooling_ext.search.evolve import RunInterrupted, evolve
@@ -145,6 +146,9 @@ def run_sweep(
         if spec is None:
             folder.prepare(resume=True, overwrite=False)  # says when there is nothing to resume
             spec = SweepSpec.from_dict(folder.read_state()["spec"], source=str(folder.sweep_path))
+            spec.check()
+            for model in spec.models:  # the folder chose these: it may come from elsewhere
+                check_folder_model(model, folder.path, "pass a spec that names it to run it")
         spec.check()
         require_ray()
         return _run(folder, spec, resume, overwrite, address, num_cpus, progress, on_progress, poll_seconds)

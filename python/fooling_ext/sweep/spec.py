@@ -234,7 +234,8 @@ def read_spec_file(path: str | Path) -> dict[str, Any]:
 
             return tomllib.loads(text)
         data = json.loads(text)
-    except (OSError, UnicodeDecodeError, ValueError) as exc:  # TOMLDecodeError and JSONDecodeError are ValueErrors
+    # TOMLDecodeError and JSONDecodeError are ValueErrors; RecursionError: nested too deeply
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise SweepSpecError(f"{path} is not valid {kind[1:].upper()}: {exc}") from exc
     if not isinstance(data, dict):
         raise SweepSpecError(f"{path} must hold a JSON object of keys, got {type(data).__name__}")
