@@ -26,6 +26,7 @@ from typing import Sequence
 import torch
 
 from fooling_ext.core.cppn import NUM_INPUTS, CPPNPopulation
+from fooling_ext.core.reference.render import HLS_SECTORS
 
 SINE, SIGMOID, GAUSSIAN, LINEAR = range(4)
 
@@ -150,9 +151,9 @@ def _pixel_inputs(height: int, width: int, device: torch.device) -> torch.Tensor
     return torch.stack([x, y, d, torch.ones_like(d)]).view(NUM_INPUTS, height * width)
 
 
-def _hsl_to_rgb(h: torch.Tensor, l: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-    """HSL (each in [0, 1]) to RGB [3, ...] by the chroma formula; H = 1 is the hue of H = 0."""
-    c = (1.0 - (2.0 * l - 1.0).abs()) * s
+def _hue_to_rgb(h: torch.Tensor, c: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    """Hue h, chroma c and offset m (each in [0, 1]) to RGB [3, ...] by the chroma formula; H = 1 is the hue of
+    H = 0."""
     hp = h * 6.0
     x = c * (1.0 - (torch.remainder(hp, 2.0) - 1.0).abs())
     sector = hp.long().remainder_(6)
@@ -162,10 +163,43 @@ def _hsl_to_rgb(h: torch.Tensor, l: torch.Tensor, s: torch.Tensor) -> torch.Tens
         torch.stack([zero, x, c]), torch.stack([x, zero, c]), torch.stack([c, zero, x]),
     ])  # [sector, channel, ...]
     rgb = table.gather(0, sector.unsqueeze(0).unsqueeze(0).expand(1, 3, *sector.shape)).squeeze(0)
-    return (rgb + (l - 0.5 * c)).clamp_(0.0, 1.0)
+    return (rgb + m).clamp_(0.0, 1.0)
 
 
-def _render_chunk(plan: _Plan, num_outputs: int, inputs: torch.Tensor, out: torch.Tensor) -> None:
+def _hls_to_rgb(h: torch.Tensor, l: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    c = (1.0 - (2.0 * l - 1.0).abs()) * s
+    return _hue_to_rgb(h, c, l - 0.5 * c)
+
+
+def _hsv_to_rgb(h: torch.Tensor, s: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    c = v * s
+    return _hue_to_rgb(h, c, v - c)
+
+
+# OpenCV's HLS -> BGR sector table (fooling_ext.core.reference.render.HLS_SECTORS), reordered to R, G, B.
+_HLS8_RGB_ROWS = torch.tensor([[row[2], row[1], row[0]] for row in HLS_SECTORS])
+
+
+def _hls8_to_rgb(h: torch.Tensor, l: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """The colour mode hls8: the original code's bytes trunc(255 a) through OpenCV's 8-bit HLS -> RGB."""
+    hb, lb, sb = ((v * 255.0).int() for v in (h, l, s))
+    lum, sat = lb.float() / 255.0, sb.float() / 255.0
+    p2 = torch.where(lum <= 0.5, lum * (1.0 + sat), lum + sat - lum * sat)
+    p1 = 2.0 * lum - p2
+    hue = hb.float() * (6.0 / 180.0)
+    hue = torch.where(hue >= 6.0, hue - 6.0, hue)  # bytes reach 8.5: one wrap
+    sector = hue.long()
+    frac = hue - sector
+    table = torch.stack([p2, p1, p1 + (p2 - p1) * (1.0 - frac), p1 + (p2 - p1) * frac])
+    rows = _HLS8_RGB_ROWS.to(sector.device)[sector].movedim(-1, 0)  # [3, ...]: which of table is R, G, B
+    rgb = torch.where(sat == 0.0, lum, table.gather(0, rows))
+    return torch.round(rgb * 255.0).clamp_(0.0, 255.0) / 255.0
+
+
+COLOURS = {"hsl": _hls_to_rgb, "hsv": _hsv_to_rgb, "hls8": _hls8_to_rgb}
+
+
+def _render_chunk(plan: _Plan, num_outputs: int, inputs: torch.Tensor, out: torch.Tensor, color: str) -> None:
     batch, pixels = out.shape[0], inputs.shape[1]
     values = torch.empty(NUM_INPUTS + plan.steps, batch, pixels, device=out.device)
     values[:NUM_INPUTS] = inputs.unsqueeze(1)
@@ -184,19 +218,22 @@ def _render_chunk(plan: _Plan, num_outputs: int, inputs: torch.Tensor, out: torc
     if num_outputs == 1:
         out.copy_(outputs)
     else:
-        h, l, s = outputs.unbind(1)
-        out.copy_(_hsl_to_rgb(h, l, s).transpose(0, 1))
+        out.copy_(COLOURS[color](*outputs.unbind(1)).transpose(0, 1))
 
 
 def render_torch(
-    pop: CPPNPopulation, height: int, width: int | None = None, *, chunk_elements: int | None = None
+    pop: CPPNPopulation, height: int, width: int | None = None, *, chunk_elements: int | None = None,
+    color: str = "hsl",
 ) -> torch.Tensor:
-    """Render `pop` (normalised coordinates, HSL colour) into float32 [B, C, H, W] on the population's device.
+    """Render `pop` (normalised coordinates; colour as fooling_ext.render's `color`: the three outputs as (H, L, S)
+    or (H, S, V), or hls8) into float32 [B, C, H, W] on the population's device.
 
     chunk_elements bounds genomes x pixels evaluated at once (default: DEFAULT_CHUNK_ELEMENTS of the device):
     the image is split into pixel tiles and the population into genome chunks of that many elements.
     All genome chunks are planned before any is rendered, so that on CUDA the host never waits for the device.
     """
+    if color not in COLOURS:
+        raise ValueError(f"color must be one of {', '.join(COLOURS)}, got {color!r}")
     width = height if width is None else width
     device = pop.device
     chunk_elements = chunk_elements or DEFAULT_CHUNK_ELEMENTS[device.type]
@@ -212,5 +249,5 @@ def render_torch(
     for start, plan in zip(starts, plans):
         for p0 in range(0, pixels, tile):
             target = out[start : start + genomes, :, p0 : p0 + tile]
-            _render_chunk(plan, pop.num_outputs, inputs[:, p0 : p0 + tile], target)
+            _render_chunk(plan, pop.num_outputs, inputs[:, p0 : p0 + tile], target, color)
     return out.view(pop.batch, pop.num_outputs, height, width)

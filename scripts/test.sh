@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The test suite: C++ (GoogleTest through ctest, once optimised, once under AddressSanitizer +
-# UndefinedBehaviorSanitizer) and Python (pytest against the installed package). Run from anywhere, after
-# `pip install ".[test,imagenet,ray]"` (README.md); arguments go to pytest. CUDA tests skip, not fail, on
-# machines without a GPU.
+# UndefinedBehaviorSanitizer), the renderer's speed ratios (bench/check_ratios.py) and Python (pytest against
+# the installed package). Run from anywhere, after `pip install ".[test,imagenet,ray]"` (README.md); arguments
+# go to pytest. CUDA tests skip, not fail, on machines without a GPU.
 #
 # The optimised C++ tests are built in the folder `pip install .` built the package in (build/<wheel tag>,
 # pyproject.toml's build-dir): the core library, CUDA kernels included, is compiled once, by pip, and only
@@ -41,6 +41,11 @@ cmake --build build/cpp-asan -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build/cpp-asan --no-tests=error --output-on-failure
 echo "   (C++ sanitizer tests: ${SECONDS} s)"
+
+SECONDS=0
+echo "== Rendering speed against its targets (bench/check_ratios.py: ratios, not times)"
+python bench/check_ratios.py
+echo "   (speed ratios: ${SECONDS} s)"
 
 echo "== Python tests"
 python -m pytest "$@"

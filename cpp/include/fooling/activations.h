@@ -176,17 +176,13 @@ FOOLING_HD void hue_to_rgb(float h, float c, float m, float* r, float* g, float*
   const float hp = h * 6.0f;                           // [0, 6]
   const float sector_f = hp - 2.0f * static_cast<float>(static_cast<int32_t>(hp * 0.5f));  // hp mod 2
   const float x = c * (1.0f - (sector_f - 1.0f < 0.0f ? 1.0f - sector_f : sector_f - 1.0f));
-  int32_t sector = static_cast<int32_t>(hp);
-  if (sector >= 6) sector = 0;
-  float rr, gg, bb;
-  switch (sector) {
-    case 0: rr = c; gg = x; bb = 0.0f; break;
-    case 1: rr = x; gg = c; bb = 0.0f; break;
-    case 2: rr = 0.0f; gg = c; bb = x; break;
-    case 3: rr = 0.0f; gg = x; bb = c; break;
-    case 4: rr = x; gg = 0.0f; bb = c; break;
-    default: rr = c; gg = 0.0f; bb = x; break;
-  }
+  int32_t s = static_cast<int32_t>(hp);
+  if (s >= 6) s = 0;
+  // Per sector 0..5 (any other: as 5), (r, g, b) = (c, x, 0), (x, c, 0), (0, c, x), (0, x, c), (x, 0, c),
+  // (c, 0, x); written as selects rather than a switch, so that a loop over pixels vectorises.
+  const float rr = (s == 1 || s == 4) ? x : ((s == 2 || s == 3) ? 0.0f : c);
+  const float gg = (s == 1 || s == 2) ? c : ((s == 0 || s == 3) ? x : 0.0f);
+  const float bb = (s == 3 || s == 4) ? c : ((s == 0 || s == 1) ? 0.0f : x);
   *r = rr + m;
   *g = gg + m;
   *b = bb + m;
@@ -228,36 +224,30 @@ FOOLING_HD int32_t saturate_byte(float x) {
 // OpenCV's 8-bit HLS -> RGB (cvtColor with COLOR_HLS2BGR on CV_8UC3, channels then reversed), as its scalar
 // HLS2RGB_b / HLS2RGB_f compute it: H byte in half-degrees (scale 6/180, wrapped into [0, 6), so bytes above
 // 180 wrap round the hue circle again), L and S bytes / 255, the sector table on p1 / p2, and each channel
-// rounded back to a byte. Returns the RGB bytes.
+// rounded back to a byte. Takes bytes (0..255: H scales to [0, 8.5], so one wrap does what OpenCV's loop does)
+// and returns the RGB bytes. Branch-free on the data (selects, no loop, no switch), so that a loop over
+// pixels vectorises; where S is 0 the sector path gives L in every channel anyway, the select makes it exact.
 constexpr float kHls8HueScale = 6.0f / 180.0f;
 FOOLING_HD void hls8_to_rgb_bytes(int32_t hb, int32_t lb, int32_t sb, int32_t* r8, int32_t* g8, int32_t* b8) {
-  float h = static_cast<float>(hb);
   const float l = static_cast<float>(lb) * (1.0f / 255.0f);
   const float s = static_cast<float>(sb) * (1.0f / 255.0f);
-  float r, g, b;
-  if (s == 0.0f) {
-    r = g = b = l;
-  } else {
-    const float p2 = l <= 0.5f ? l * (1.0f + s) : l + s - l * s;
-    const float p1 = 2.0f * l - p2;
-    h *= kHls8HueScale;
-    while (h < 0.0f) h += 6.0f;
-    while (h >= 6.0f) h -= 6.0f;
-    const int32_t sector = static_cast<int32_t>(h);  // h >= 0: truncation is floor
-    h -= static_cast<float>(sector);
-    const float t0 = p2, t1 = p1;
-    const float t2 = p1 + (p2 - p1) * (1.0f - h);
-    const float t3 = p1 + (p2 - p1) * h;
-    // OpenCV's sector_data {{1,3,0}, {1,0,2}, {3,0,1}, {0,2,1}, {0,1,3}, {2,1,0}} gives (B, G, R) per sector.
-    switch (sector) {
-      case 0: b = t1; g = t3; r = t0; break;
-      case 1: b = t1; g = t0; r = t2; break;
-      case 2: b = t3; g = t0; r = t1; break;
-      case 3: b = t0; g = t2; r = t1; break;
-      case 4: b = t0; g = t1; r = t3; break;
-      default: b = t2; g = t1; r = t0; break;
-    }
-  }
+  const float p2 = l <= 0.5f ? l * (1.0f + s) : l + s - l * s;
+  const float p1 = 2.0f * l - p2;
+  float h = static_cast<float>(hb) * kHls8HueScale;
+  h = h >= 6.0f ? h - 6.0f : h;
+  const int32_t k = static_cast<int32_t>(h);  // h >= 0: truncation is floor
+  h -= static_cast<float>(k);
+  const float t0 = p2, t1 = p1;
+  const float t2 = p1 + (p2 - p1) * (1.0f - h);
+  const float t3 = p1 + (p2 - p1) * h;
+  // OpenCV's sector_data {{1,3,0}, {1,0,2}, {3,0,1}, {0,2,1}, {0,1,3}, {2,1,0}} gives (B, G, R) per sector.
+  float r = k == 1 ? t2 : ((k == 2 || k == 3) ? t1 : (k == 4 ? t3 : t0));
+  float g = k == 0 ? t3 : ((k == 1 || k == 2) ? t0 : (k == 3 ? t2 : t1));
+  float b = (k == 0 || k == 1) ? t1 : (k == 2 ? t3 : ((k == 3 || k == 4) ? t0 : t2));
+  const bool grey = s == 0.0f;
+  r = grey ? l : r;
+  g = grey ? l : g;
+  b = grey ? l : b;
   *r8 = saturate_byte(r * 255.0f);
   *g8 = saturate_byte(g * 255.0f);
   *b8 = saturate_byte(b * 255.0f);
