@@ -48,3 +48,9 @@ def test_every_evolve_option_that_describes_the_run_is_in_the_table():
     assert outside == {"out", "resume", "overwrite"}
     assert [flag(d) for d, o in EVOLVE_OPTIONS.items() if o.recorded is None] == [
         "--generations", "--checkpoint-every", "--fast-inference", "--no-progress", "--backend", "--model"]
+
+
+def test_model_classes_help_says_the_file_may_be_json_as_well_as_one_name_per_line():
+    for command in ("evolve", "gradient"):
+        text = next(a.help for a in options(command) if a.dest == "model_classes")
+        assert "one name per line" in text and "JSON list of names" in text and '"0".."K-1"' in text

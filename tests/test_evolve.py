@@ -508,3 +508,15 @@ def test_quantize_changes_what_a_run_computes_and_is_recorded(tmp_path, lenet):
         small(quantize="yes").check()
     with pytest.raises(ValueError, match="color must be one of"):
         small(color="rgb").check()
+
+
+def test_resume_with_fewer_generations_than_the_run_has_is_one_line_and_rewrites_nothing(tmp_path, lenet, capsys):
+    out = tmp_path / "run"
+    evolve(small(generations=6), out, classifier=lenet, progress=False)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    assert main(["evolve", "--out", str(out), "--resume", "--generations", "4", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"fooling evolve: error: {out} already has 6 generations: --generations must be at least 6 "
+                   "(the number in all, not the number to add)"]
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    assert json.loads((out / "config.json").read_text())["run"]["generations"] == 6

@@ -134,8 +134,8 @@ class ModelSpec:
          "output": "logits", "classes": "digits.txt"}
 
     ``path`` is ``"mnist"``, ``"imagenet"`` or a file; relative paths in a JSON file are relative to that file.
-    For a built-in model, the fields given replace its defaults. ``classes`` is a list of names or a text file
-    with one name per line. Unset fields are None.
+    For a built-in model, the fields given replace its defaults. ``classes`` is a list of names or a file of
+    names: text with one name per line, or JSON (:func:`_class_names_from_json`). Unset fields are None.
     """
 
     path: str
@@ -224,7 +224,8 @@ class ModelSpec:
         return InputSpec(**given)
 
     def class_names(self) -> list[str] | None:
-        """The class names: the given list, or the lines of the given file (blank lines skipped)."""
+        """The class names: the given list, or the given file's: its lines (blank lines skipped), or JSON where
+        the file ends in .json or its text starts with [ or {."""
         if self.classes is None:
             return None
         if isinstance(self.classes, str):

@@ -118,8 +118,9 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, default_model: str =
                        help="multiplier applied to [0, 1] images first, e.g. 255 (default 1)")
     group.add_argument("--model-output", choices=OUTPUT_KINDS, help="what the model returns (default logits)")
     group.add_argument("--model-classes", metavar="FILE",
-                       help="text file with one class name per line (default: the built-in names, else "
-                            "0..K-1)")
+                       help="class names: a text file with one name per line, or (a .json file, or text "
+                            "starting with [ or {) a JSON list of names or an object mapping \"0\"..\"K-1\" to "
+                            "names or to [id, name] pairs (default: the built-in names, else 0..K-1)")
     group.add_argument("--model-resize", action="store_true", default=None,
                        help="resize images to the model's size instead of rejecting other sizes")
     group.add_argument("--crops", type=int, metavar="N",

@@ -322,6 +322,9 @@ def _evolve(config, out, *, classifier, resume, overwrite, progress, on_generati
                 raise RunFolderError(str(exc) if "checkpoint" in str(exc) else
                                      f"checkpoint {folder.checkpoint_path}: {exc}") from exc
             start = int(state["generation"])
+            if config.generations < start:  # it counts generations in all: fewer would end before the run's start
+                raise RunFolderError(f"{folder.path} already has {start} generations: generations must be at least "
+                                     f"{start} (the number in all, not the number to add)")
             metrics = complete_metrics(list(state["metrics"]))
             evaluations = int(state.get("evaluations", start * config.batch))
             elapsed = float(state.get("elapsed", 0.0))
