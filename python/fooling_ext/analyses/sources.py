@@ -36,6 +36,10 @@ class RunData:
     confidence: np.ndarray
     occupied: np.ndarray
 
+    def __repr__(self) -> str:
+        return (f"RunData({self.path}: {self.model} / {self.encoding}, {len(self.class_names)} classes, "
+                f"{int(self.occupied.sum())} occupied)")
+
     @property
     def model(self) -> str:
         return str(self.config.get("classifier", {}).get("name", self.config.get("run", {}).get("model", "?")))

@@ -75,6 +75,13 @@ class EvolveResult:
     generation: int
     config: dict[str, Any]
 
+    def __repr__(self) -> str:
+        """A few lines (the archive holds every elite's genome and image: the default repr ran to tens of KB)."""
+        run = self.config.get("run", {})
+        return (f"EvolveResult({run.get('encoding')} against {self.config.get('classifier', {}).get('name')}, "
+                f"{self.generation} generations, folder {self.folder}\n"
+                f"  {summary_line(self.archive.confidences())})")
+
     def _repr_html_(self) -> str:
         """In a notebook: the run's figures and its archive as an image grid."""
         a = self.archive
