@@ -24,6 +24,8 @@ from fooling_ext.core.backend import resolve_device
 PathLike = Union[str, "os.PathLike[str]"]
 
 BUILTIN_MODELS = ("mnist", "imagenet")
+# What a run records as its model when its classifier was given in memory (no name or file to load it again from).
+CUSTOM_MODEL = "custom"
 
 
 def load_classifier(
@@ -59,7 +61,9 @@ def load_classifier(
             **options,
         )
     if isinstance(model, str) and model in BUILTIN_MODELS:
-        return _load_builtin(model, spec=spec, class_names=class_names, name=name, **options)
+        clf = _load_builtin(model, spec=spec, class_names=class_names, name=name, **options)
+        clf.source = model
+        return clf
     if isinstance(model, (str, os.PathLike)):
         path = Path(model)
         if not path.exists():
@@ -67,8 +71,11 @@ def load_classifier(
                                     f"are {', '.join(BUILTIN_MODELS)}; a model file is a .pt2 (torch.export), a "
                                     "TorchScript .pt or a .json description")
         if path.suffix.lower() == ".json" and path.exists() and not path.is_dir():
-            return load_classifier(ModelSpec.from_json(path), spec=spec, class_names=class_names, name=name, **options)
-        return _load_file(path, spec=spec, class_names=class_names, name=name, **options)
+            clf = load_classifier(ModelSpec.from_json(path), spec=spec, class_names=class_names, name=name, **options)
+        else:
+            clf = _load_file(path, spec=spec, class_names=class_names, name=name, **options)
+        clf.source = str(model)
+        return clf
     if callable(model):
         if spec is None:
             raise ValueError(

@@ -27,7 +27,7 @@ import torch
 from fooling_ext._version import __version__
 from fooling_ext.classifiers.classifier import Classifier
 from fooling_ext.classifiers.inference import choose_inference_settings, current_settings
-from fooling_ext.classifiers.loading import BUILTIN_MODELS, load_classifier
+from fooling_ext.classifiers.loading import BUILTIN_MODELS, CUSTOM_MODEL, load_classifier
 from fooling_ext.classifiers.protocol import ImageScorer, describe_classifier
 from fooling_ext.classifiers.spec import InputSpec
 from fooling_ext.core.backend import resolve_device
@@ -172,6 +172,15 @@ def generation_metrics(archive: Archive, generation: int, result, evaluations: i
     }
 
 
+def recorded_model(classifier: ImageScorer, model: str) -> str:
+    """What a run records as its model: `model` (config.model) where the classifier was loaded from it, else the
+    name or file it was loaded from, or CUSTOM_MODEL for one given in memory."""
+    source = getattr(classifier, "source", None)
+    if source is None:
+        return CUSTOM_MODEL
+    return model if Path(str(model)) == Path(source) else source
+
+
 def recorded_classifier(recorded: dict[str, Any], device: str | torch.device = "cpu", *,
                         model: str | None = None) -> Classifier:
     """The classifier a run was made with, from its recorded configuration: the recorded model (or `model`,
@@ -179,6 +188,10 @@ def recorded_classifier(recorded: dict[str, Any], device: str | torch.device = "
     by flags when the run started needs no description again."""
     run, described = recorded["run"], recorded["classifier"]
     path = str(model if model is not None else run["model"])
+    if path == CUSTOM_MODEL:
+        raise ValueError(f"the run was made with a classifier given in memory ({described.get('description')}), "
+                         "which it cannot load again: pass classifier=... (Python), or model=PATH, a file of the "
+                         "same model")
     if path not in BUILTIN_MODELS and not Path(path).exists():
         raise FileNotFoundError(f"the run's model file {path!r} is not there (moved?): pass model=PATH with the "
                                 "place it is now")
@@ -283,6 +296,8 @@ def _evolve(config, out, *, classifier, resume, overwrite, progress, on_generati
         classifier = load_classifier(config.model, device=device)
     else:
         classifier = classifier.to(device)
+        if not resume:  # record the model really used, not config.model's default
+            config = dataclasses.replace(config, model=recorded_model(classifier, config.model))
     if config.batch is None:
         config = dataclasses.replace(config, batch=paper_batch(classifier, config.encoding))
     if resume and out is not None and RunFolder(out).config_path.is_file():
