@@ -5,8 +5,6 @@ from __future__ import annotations
 import time
 
 from fooling_ext.cli.options import CLIError
-from fooling_ext.gallery import GalleryError, build_gallery, gallery_size
-from fooling_ext.runs.folder import RunFolderError
 
 
 def register_cli(sub) -> None:
@@ -24,6 +22,9 @@ def register_cli(sub) -> None:
 
 
 def _cmd_gallery(args) -> int:
+    from fooling_ext.gallery import GalleryError, build_gallery, gallery_size
+    from fooling_ext.runs.folder import RunFolderError
+
     start = time.perf_counter()
     try:
         index = build_gallery(args.runs, args.out, overwrite=args.overwrite)
