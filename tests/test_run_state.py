@@ -66,3 +66,14 @@ def test_a_run_whose_folder_another_live_process_locks_is_in_progress(tmp_path, 
 def test_a_folder_without_a_configuration_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="config.json"):
         run_state(tmp_path)
+
+
+def test_fooling_report_reads_a_finished_run_without_torch(tmp_path, lenet):
+    evolve(small(2), tmp_path / "run", classifier=lenet, progress=False)
+    code = ("import sys\nfrom fooling_ext.cli import main\nmain(['report', sys.argv[1]])\n"
+            "print(sorted(m for m in ('torch', 'matplotlib', 'ray') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "run")], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == f"run {tmp_path / 'run'} (finished, 2 generations)" and lines[-1] == "[]"
