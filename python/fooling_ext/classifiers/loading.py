@@ -89,6 +89,15 @@ def load_classifier(
     )
 
 
+def recorded_model(classifier: Any, model: str) -> str:
+    """What a run records as its model: `model` (config.model) where the classifier was loaded from it, else the
+    name or file it was loaded from, or CUSTOM_MODEL for one given in memory."""
+    source = getattr(classifier, "source", None)
+    if source is None:
+        return CUSTOM_MODEL
+    return model if Path(str(model)) == Path(source) else source
+
+
 def _load_builtin(which: str, *, spec: InputSpec | None, class_names: Sequence[str] | None, name: str | None,
                   channels_last: bool | None, **options: Any) -> Classifier:
     if which == "mnist":

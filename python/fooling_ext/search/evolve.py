@@ -27,7 +27,7 @@ import torch
 from fooling_ext._version import __version__
 from fooling_ext.classifiers.classifier import Classifier
 from fooling_ext.classifiers.inference import choose_inference_settings, current_settings
-from fooling_ext.classifiers.loading import BUILTIN_MODELS, CUSTOM_MODEL, load_classifier
+from fooling_ext.classifiers.loading import BUILTIN_MODELS, CUSTOM_MODEL, load_classifier, recorded_model
 from fooling_ext.classifiers.protocol import ImageScorer, describe_classifier
 from fooling_ext.classifiers.spec import InputSpec
 from fooling_ext.core.backend import resolve_device
@@ -170,15 +170,6 @@ def generation_metrics(archive: Archive, generation: int, result, evaluations: i
         "evaluations": evaluations,
         "seconds": round(seconds, 3),
     }
-
-
-def recorded_model(classifier: ImageScorer, model: str) -> str:
-    """What a run records as its model: `model` (config.model) where the classifier was loaded from it, else the
-    name or file it was loaded from, or CUSTOM_MODEL for one given in memory."""
-    source = getattr(classifier, "source", None)
-    if source is None:
-        return CUSTOM_MODEL
-    return model if Path(str(model)) == Path(source) else source
 
 
 def recorded_classifier(recorded: dict[str, Any], device: str | torch.device = "cpu", *,
