@@ -92,8 +92,11 @@ def spec_from_args(args: argparse.Namespace):
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from fooling_ext.sweep import RayConnectionError, format_summary, run_sweep
+    from fooling_ext.sweep.ray_runner import require_ray
 
     spec = spec_from_args(args)
+    spec.check()  # a bad grid, or no Ray, is one line before the line that says Ray is starting
+    require_ray()
     if args.address:
         print(f"fooling sweep: joining the Ray cluster at {args.address}...", file=sys.stderr)
     else:
