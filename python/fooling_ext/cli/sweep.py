@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shlex
 import sys
 
 from fooling_ext.cli.options import CLIError, whole_number
 
-# Ray's own setting of a local Ray's authentication: set explicitly, Ray keeps its default (token authentication)
-# without a warning on every start.
-_RAY_AUTH_MODE = "RAY_AUTH_MODE"
+
+
+class _TokenAuthNotice(logging.Filter):
+    """Drops the warning Ray (2.60) logs on every start of a local Ray, that it turned on its default token
+    authentication: the sweep keeps that default, and the notice is not about the sweep. Ray's other messages
+    pass. (Setting RAY_AUTH_MODE=token would silence it too, but only where Ray is not imported yet.)"""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Token authentication is enabled for this Ray cluster")
+
+
+_TOKEN_AUTH_NOTICE = _TokenAuthNotice()
+_RAY_TOKEN_LOGGER = "ray._private.authentication.authentication_token_setup"
 
 
 def register_cli(sub) -> None:
@@ -103,7 +114,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         cpus = args.num_cpus or os.cpu_count()
         print(f"fooling sweep: starting a local Ray with {cpus} CPU{'s' * (cpus != 1)} (this takes a while)...",
               file=sys.stderr)
-        os.environ.setdefault(_RAY_AUTH_MODE, "token")
+        logging.getLogger(_RAY_TOKEN_LOGGER).addFilter(_TOKEN_AUTH_NOTICE)  # added once, however often it runs
     try:
         result = run_sweep(spec, args.out, resume=args.resume, overwrite=args.overwrite, address=args.address,
                            num_cpus=args.num_cpus, progress=not args.no_progress)
