@@ -523,7 +523,7 @@ def test_resume_with_fewer_generations_than_the_run_has_is_one_line_and_rewrites
 
 
 def test_a_run_with_a_classifier_given_in_memory_records_it_and_resume_asks_for_it(tmp_path, lenet, capsys):
-    wrapped = Classifier(lenet.model, InputSpec(1, 28, 28))  # an nn.Module wrapped in a Classifier: no name or file to load it from
+    wrapped = Classifier(lenet.model, InputSpec(1, 28, 28))  # an nn.Module in a Classifier: no name or file to load
     result = evolve(small(generations=3), tmp_path / "a", classifier=wrapped, progress=False)
     recorded = json.loads((tmp_path / "a" / "config.json").read_text())
     assert recorded["run"]["model"] == result.config["run"]["model"] == "custom"

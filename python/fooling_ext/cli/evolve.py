@@ -108,7 +108,8 @@ def register_cli(sub) -> None:
                     "--generations, --checkpoint-every, --backend, --fast-inference, --no-progress and --model "
                     "(a model file that moved) may be given with it.")
     add_model_arguments(p, unset_defaults=True)
-    p.add_argument("--encoding", choices=ENCODING_CHOICES, default=None, help=f"genome encoding ({_default('encoding')})")
+    p.add_argument("--encoding", choices=ENCODING_CHOICES, default=None,
+                   help=f"genome encoding ({_default('encoding')})")
     p.add_argument("--generations", type=whole_number(1), default=None,
                    help=f"generations to run, in all ({_default('generations')}; on --resume the recorded number)")
     p.add_argument("--batch", type=whole_number(1), default=None,
