@@ -26,6 +26,8 @@ from fooling_ext.analyses import (
 )
 from fooling_ext.analyses.diversity import compare, conclusion, rms_distances
 from fooling_ext.analyses.motifs import background_colour, random_blocks
+from fooling_ext.analyses.repetition import conclusion as repetition_conclusion
+from fooling_ext.analyses.structure import conclusion as structure_conclusion
 from fooling_ext.analyses.tiles import occluded, tile_permutations
 from fooling_ext.classifiers.classifier import Classifier
 from fooling_ext.classifiers.spec import InputSpec
@@ -351,3 +353,63 @@ def test_the_command_line_on_mnist_shaped_runs(tmp_path, capsys):
     assert main(["analyze", "repetition", str(moved), "--out", str(tmp_path / "m1")]) == 2
     assert "not there any more; pass --model" in capsys.readouterr().err
     assert main(["analyze", "repetition", str(moved), "--out", str(tmp_path / "m2"), "--model", "mnist"]) == 0
+
+
+# ------------------------------------------------------------------------------------------------ verdicts
+def repetition_summary(before: float, after: float, still: float | None) -> dict:
+    return {"model": "mnist", "encoding": "cppn", "elites": 10, "with_repetition": 4, "median_removed": 0.75,
+            "median_before": before, "median_after": after, "median_control": 0.05, "still_ge99": still,
+            "control_still_ge99": 0.0 if still is not None else None, "count_before_ge99": 4}
+
+
+def test_the_repetition_verdict_in_words():
+    verdict, text = repetition_conclusion(repetition_summary(1.0, 0.984, 0.5))
+    assert verdict == "holds"
+    assert text == ("For mnist/cppn, 'removing the repeated copies lowers the confidence only a little' holds: keeping "
+                    "one copy of the motif of the 4 elites that repeat one (a median 75.0% of the image removed) "
+                    "takes their median confidence from 100.00% to 98.40%, where painting the same area at random "
+                    "places gives 5.00%; of the 4 >= 99% before, 50.0% stay >= 99% (0.0% with the control).")
+    assert repetition_conclusion(repetition_summary(1.0, 0.984, 0.25))[0] == "partly"  # most fall below 99%
+    assert repetition_conclusion(repetition_summary(0.36, 0.004, None))[0] == "does not hold"
+    assert repetition_conclusion({"model": "m", "encoding": "direct", "elites": 50, "with_repetition": 0}) == (
+        "not measured", "For m/direct, 'removing the repeated copies lowers the confidence only a little' is not "
+        "measured: none of the 50 elites repeats a motif, so there is nothing to remove.")
+
+
+def structure_summary(fooling: list[float], natural: list[float] | None) -> dict:
+    grids = {f"{k}x{k}": {"fooling_median_kept": f, **({"natural_median_kept": n} if natural else {})}
+             for k, f, n in zip((2, 4, 8), fooling, natural or [None] * 3)}
+    return {"model": "imagenet", "encoding": "cppn", "grids": grids, "natural_correct": 15 if natural else 0}
+
+
+def test_the_structure_verdict_in_words():
+    assert structure_conclusion(structure_summary([0.173, 0.119, 0.075], [0.032, 0.044, 0.008]))[0] == "holds"
+    assert structure_conclusion(structure_summary([0.0017, 0.0061, 0.0002], [0.032, 0.044, 0.008]))[0] == \
+        "does not hold"
+    verdict, text = structure_conclusion(structure_summary([0.311, 0.073, 0.015], [0.887, 0.135, 0.002]))
+    assert verdict == "partly"
+    assert text == ("For imagenet/cppn, 'the fooling images hold no global structure the network uses' partly: with "
+                    "their tiles shuffled the elites keep a median 31.1% (2x2), 7.3% (4x4), 1.5% (8x8) of their "
+                    "confidence, natural images 88.7% (2x2), 13.5% (4x4), 0.2% (8x8); the elites keep more on the "
+                    "8x8 grid only.")
+    assert structure_conclusion(structure_summary([0.5, 0.4, 0.3], None))[0] == "not compared"
+
+
+def test_the_commands_print_the_verdict_write_it_in_report_md_and_show_progress_on_request(tmp_path, capsys):
+    spec = InputSpec(channels=1, height=28, width=28)
+    digits = np.zeros((10, 1, 28, 28), dtype=np.uint8)
+    digits[:, :, :, np.arange(28) % 7 < 2] = 255
+    run = write_run(tmp_path / "a", digits, model="mnist", spec=spec, confidence=np.linspace(0.1, 1.0, 10))
+    for analysis, extra in (("repetition", []), ("structure", ["--permutations", "1", "--natural-per-class", "2",
+                                                              "--occlusion", "1"])):
+        out = tmp_path / analysis
+        assert main(["analyze", analysis, str(run), "--out", str(out), "--no-progress", *extra]) == 0
+        printed = capsys.readouterr()
+        summary = read_analysis(out)["summary"]
+        assert summary["verdict"] in ("holds", "partly", "does not hold")
+        assert printed.out.splitlines() == [summary["conclusion"], f"analysis folder: {out} (report.md, analysis.json)"]
+        assert printed.err == ""
+        assert f"**{summary['conclusion']}**" in (out / "report.md").read_text().splitlines()[:4]
+        assert main(["analyze", analysis, str(run), "--out", str(out), "--overwrite", *extra]) == 0
+        bar = capsys.readouterr().err
+        assert f"{analysis}: 100%" in bar and "img" in bar

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import importlib
+import subprocess
+import sys
 
 import pytest
 
@@ -48,3 +51,50 @@ def test_every_evolve_option_that_describes_the_run_is_in_the_table():
     assert outside == {"out", "resume", "overwrite"}
     assert [flag(d) for d, o in EVOLVE_OPTIONS.items() if o.recorded is None] == [
         "--generations", "--checkpoint-every", "--fast-inference", "--no-progress", "--backend", "--model"]
+
+
+def test_model_classes_help_says_the_file_may_be_json_as_well_as_one_name_per_line():
+    for command in ("evolve", "gradient"):
+        text = next(a.help for a in options(command) if a.dest == "model_classes")
+        assert "one name per line" in text and "JSON list of names" in text and '"0".."K-1"' in text
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["report", "--help"], ["evolve", "--help"]])
+def test_help_imports_no_torch_matplotlib_or_ray(argv):
+    code = ("import sys\nfrom fooling_ext.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('torch', 'matplotlib', 'ray', 'numpy') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "[]"
+
+
+def test_the_choices_and_defaults_the_parser_spells_agree_with_the_package():
+    # The parser spells them itself so that `fooling --help` imports no torch; they must stay the package's.
+    gradient_ascent = importlib.import_module("fooling_ext.experiments.gradient_ascent")  # the module
+    from fooling_ext.classifiers import pinned_training, training
+    from fooling_ext.classifiers.datasets.photos import FOOLBOX_HINT
+    from fooling_ext.classifiers.spec import OUTPUT_KINDS
+    from fooling_ext.cli import gradient, imagenet_fooling_class, mnist_fooling_class, options, train_mnist
+    from fooling_ext.core.backend import BACKENDS
+    from fooling_ext.core.cppn import DEFAULT_MAX_EDGES, DEFAULT_MAX_NODES
+    from fooling_ext.core.mutation import ADD_EDGE_MODES
+    from fooling_ext.core.render import COLORS, COORDS
+    from fooling_ext.experiments.imagenet_fooling_class import RowFit
+    from fooling_ext.experiments.mnist_fooling_class import RetrainConfig
+    from fooling_ext.search.archive import INSERTION_MODES
+    from fooling_ext.search.encodings import ENCODINGS
+
+    assert options.BACKEND_CHOICES == BACKENDS and options.OUTPUT_CHOICES == OUTPUT_KINDS
+    assert options.ENCODING_CHOICES == ENCODINGS and options.INSERTION_CHOICES == INSERTION_MODES
+    assert options.COORDS_CHOICES == tuple(COORDS) and set(options.COLOR_CHOICES) == set(COLORS)
+    assert options.ADD_EDGE_CHOICES == tuple(ADD_EDGE_MODES)
+    assert (options.DEFAULT_MAX_NODES, options.DEFAULT_MAX_EDGES) == (DEFAULT_MAX_NODES, DEFAULT_MAX_EDGES)
+    assert (gradient.START_MODES, gradient.LR_POLICIES) == (gradient_ascent.START_MODES, gradient_ascent.LR_POLICIES)
+    assert imagenet_fooling_class.FOOLBOX_HINT == FOOLBOX_HINT
+    assert imagenet_fooling_class.WEIGHT_DECAY == RowFit().weight_decay
+    assert train_mnist.PINNED_ISA == pinned_training.PINNED_ISA
+    for name in ("OUT", "EPOCHS", "BATCH_SIZE", "LR", "SEED", "THREADS"):
+        assert getattr(train_mnist, f"DEFAULT_{name}") == getattr(training, f"DEFAULT_{name}"), name
+    config = RetrainConfig()
+    for key, value in vars(mnist_fooling_class._DEFAULTS).items():
+        assert getattr(config, key) == value, key

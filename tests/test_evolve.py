@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from fooling_ext.classifiers import ImageScorer, InputSpec, load_classifier
+from fooling_ext.classifiers import Classifier, ImageScorer, InputSpec, load_classifier
 from fooling_ext.classifiers.models import load_lenet
 from fooling_ext.cli import main
 from fooling_ext.runs import RunFolder, RunFolderError
@@ -508,3 +508,40 @@ def test_quantize_changes_what_a_run_computes_and_is_recorded(tmp_path, lenet):
         small(quantize="yes").check()
     with pytest.raises(ValueError, match="color must be one of"):
         small(color="rgb").check()
+
+
+def test_resume_with_fewer_generations_than_the_run_has_is_one_line_and_rewrites_nothing(tmp_path, lenet, capsys):
+    out = tmp_path / "run"
+    evolve(small(generations=6), out, classifier=lenet, progress=False)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    assert main(["evolve", "--out", str(out), "--resume", "--generations", "4", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"fooling evolve: error: {out} already has 6 generations: --generations must be at least 6 "
+                   "(the number in all, not the number to add)"]
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    assert json.loads((out / "config.json").read_text())["run"]["generations"] == 6
+
+
+def test_a_run_with_a_classifier_given_in_memory_records_it_and_resume_asks_for_it(tmp_path, lenet, capsys):
+    wrapped = Classifier(lenet.model, InputSpec(1, 28, 28))  # an nn.Module in a Classifier: no name or file to load
+    result = evolve(small(generations=3), tmp_path / "a", classifier=wrapped, progress=False)
+    recorded = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert recorded["run"]["model"] == result.config["run"]["model"] == "custom"
+    assert recorded["classifier"]["description"] == "a LeNet given in memory, in a Classifier"
+    bare = PlainScorer(lenet.model, lenet.spec)
+    bare.description = ""
+    evolve(small(generations=3), tmp_path / "b", classifier=bare, progress=False)
+    recorded = json.loads((tmp_path / "b" / "config.json").read_text())
+    assert (recorded["run"]["model"], recorded["classifier"]["description"]) == (
+        "custom", "a LeNet given in memory, in a PlainScorer")
+    # Loaded from a name, the run records that name whatever config.model said.
+    evolve(small(generations=3, model="imagenet"), tmp_path / "c", classifier=lenet, progress=False)
+    assert json.loads((tmp_path / "c" / "config.json").read_text())["run"]["model"] == "mnist"
+
+    with pytest.raises(ValueError, match=r"given in memory \(a LeNet given in memory, in a Classifier\).*classifier="):
+        resume(tmp_path / "a", generations=5, progress=False)
+    assert main(["evolve", "--out", str(tmp_path / "a"), "--resume", "--generations", "5", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot load again" in err and "--model PATH, a file of the same model" in err
+    straight = evolve(small(generations=5), classifier=lenet, progress=False)
+    assert_same_archive(straight, resume(tmp_path / "a", generations=5, classifier=wrapped, progress=False))

@@ -17,48 +17,31 @@ The package is layered (docs/architecture.md); each layer imports only those bel
     core         populations, render, mutation, selection, the CPU/CUDA dispatch, NumPy references
     _core        the compiled C++/CUDA module
 
-This module re-exports the public names.
+This module re-exports the public names, each imported when first used.
 """
 
 from __future__ import annotations
 
+import importlib
 import warnings
 
 from fooling_ext._version import __version__
-from fooling_ext.analyses import DiversityConfig, RepetitionConfig, StructureConfig, diversity, repetition, structure
-from fooling_ext.classifiers import Classifier, ImageScorer, InputSpec, ModelSpec, load_classifier
-from fooling_ext.core import (
-    CPPNMutation,
-    CPPNPopulation,
-    DirectMutation,
-    DirectPopulation,
-    GenomeError,
-    Population,
-    build_info,
-    cuda_available,
-    halving_rate,
-    mutate_cppn,
-    mutate_direct,
-    render,
-    resolve_backend,
-    resolve_device,
-    select_parents,
-)
-from fooling_ext.experiments import GradientConfig, GradientResult, gradient_ascent
-from fooling_ext.search import (
-    AddResult,
-    Archive,
-    CPPNEncoding,
-    DirectEncoding,
-    EvolveConfig,
-    EvolveResult,
-    MapElites,
-    RunInterrupted,
-    evolve,
-    make_encoding,
-    resume,
-)
-from fooling_ext.sweep import SweepSpec, run_sweep
+
+# The public names and the module of each, imported on first use: `import fooling_ext` (and the `fooling`
+# command, which imports it first) stays free of torch until a name that needs it is used.
+_EXPORTS = {
+    "fooling_ext.analyses": ("DiversityConfig", "RepetitionConfig", "StructureConfig", "diversity", "repetition",
+                             "structure"),
+    "fooling_ext.classifiers": ("Classifier", "ImageScorer", "InputSpec", "ModelSpec", "load_classifier"),
+    "fooling_ext.core": ("CPPNMutation", "CPPNPopulation", "DirectMutation", "DirectPopulation", "GenomeError",
+                         "Population", "build_info", "cuda_available", "halving_rate", "mutate_cppn", "mutate_direct",
+                         "render", "resolve_backend", "resolve_device", "select_parents"),
+    "fooling_ext.experiments": ("GradientConfig", "GradientResult", "gradient_ascent"),
+    "fooling_ext.search": ("AddResult", "Archive", "CPPNEncoding", "DirectEncoding", "EvolveConfig", "EvolveResult",
+                           "MapElites", "RunInterrupted", "evolve", "make_encoding", "resume"),
+    "fooling_ext.sweep": ("SweepSpec", "run_sweep"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = [
     "__version__",
@@ -111,7 +94,15 @@ _RENAMED = {"PixelPopulation": "DirectPopulation", "PixelMutation": "DirectMutat
 
 
 def __getattr__(name: str):
+    if name in _MODULE_OF:
+        value = getattr(importlib.import_module(_MODULE_OF[name]), name)
+        globals()[name] = value  # once imported, an ordinary attribute
+        return value
     if name in _RENAMED:
         warnings.warn(f"fooling_ext.{name} is now fooling_ext.{_RENAMED[name]}", DeprecationWarning, stacklevel=2)
-        return globals()[_RENAMED[name]]
+        return __getattr__(_RENAMED[name])
     raise AttributeError(f"module 'fooling_ext' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 import fooling_ext.analyses.figures as figures
-from fooling_ext.analyses.folder import AnalysisFolder, markdown_table, percent
+from fooling_ext.analyses.folder import AnalysisFolder, markdown_table, percent, progress_bar
 from fooling_ext.analyses.sources import (
     SCORE_BATCH,
     RunData,
@@ -55,8 +55,9 @@ class DiversityConfig:
 
 def diversity(runs: Sequence[str | os.PathLike], out: str | os.PathLike, *, config: DiversityConfig | None = None,
               classifier: ImageScorer | None = None, model: str | None = None, device: Any = None,
-              overwrite: bool = False) -> dict[str, Any]:
+              overwrite: bool = False, progress: bool = False) -> dict[str, Any]:
     """Compare the elites of runs of one model and encoding into the analysis folder `out`; returns the summary.
+    `progress`: a progress bar on stderr over the images the classifier reads.
 
     A sweep folder stands for its done runs. When sweeps bring runs of several models or encodings, each group
     gets its own analysis folder, ``out/<model>-<encoding>``, and the result maps each group to its summary."""
@@ -68,11 +69,12 @@ def diversity(runs: Sequence[str | os.PathLike], out: str | os.PathLike, *, conf
         if not any(is_sweep(path) for path in runs):
             raise ValueError(f"diversity compares runs of one model and encoding; these differ: {kinds}")
         return {f"{m}/{e}": _analyse(rs, Path(out) / f"{safe_name(m)}-{safe_name(e)}", runs, config, classifier,
-                                     model, device, overwrite) for (m, e), rs in groups.items()}
-    return _analyse(loaded, Path(out), runs, config, classifier, model, device, overwrite)
+                                     model, device, overwrite, progress) for (m, e), rs in groups.items()}
+    return _analyse(loaded, Path(out), runs, config, classifier, model, device, overwrite, progress)
 
 
-def _analyse(runs: list[RunData], out: Path, given, config, classifier, model, device, overwrite) -> dict[str, Any]:
+def _analyse(runs: list[RunData], out: Path, given, config, classifier, model, device, overwrite,
+             progress) -> dict[str, Any]:
     first = runs[0]
     if len(runs) < 2:
         raise ValueError(f"diversity needs at least two runs of {first.model}/{first.encoding}; got {first.path} only")
@@ -92,7 +94,11 @@ def _analyse(runs: list[RunData], out: Path, given, config, classifier, model, d
             raise ValueError("diversity needs at least two classes filled in every run")
         pixels = [pixel_vectors(run.float_images(classes), config.pixel_side) for run in runs]
         spaces = {"pixel": compare(pixels, rms_distances)}
-        features = [features_of(clf, run.float_images(classes), config.batch) for run in runs]
+        with progress_bar(len(runs) * len(classes), "diversity", progress) as bar:
+            features = []
+            for run in runs:
+                features.append(features_of(clf, run.float_images(classes), config.batch))
+                bar.update(len(classes))
         if all(f is not None for f in features):
             spaces["feature"] = compare(features, cosine_distances)
         rows = []

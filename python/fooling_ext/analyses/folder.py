@@ -16,6 +16,7 @@ import io
 import json
 import math
 import os
+import sys
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
@@ -103,6 +104,13 @@ def markdown_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | N
     for row in rows:
         lines.append("| " + " | ".join(_text(row.get(column, "")) for column in columns) + " |")
     return "\n".join(lines) + "\n"
+
+
+def progress_bar(total: int, what: str, enabled: bool):
+    """A progress bar on stderr over the images an analysis scores (a no-op object when not `enabled`)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=what, unit="img", dynamic_ncols=True, file=sys.stderr, disable=not enabled)
 
 
 def percent(value: float | None, digits: int = 2) -> str:

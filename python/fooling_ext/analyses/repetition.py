@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 
 import fooling_ext.analyses.figures as figures
-from fooling_ext.analyses.folder import AnalysisFolder, markdown_table, percent
+from fooling_ext.analyses.folder import AnalysisFolder, markdown_table, percent, progress_bar
 from fooling_ext.analyses.motifs import (
     MIN_PEAK,
     MIN_PERIOD,
@@ -31,6 +31,8 @@ from fooling_ext.classifiers.protocol import ImageScorer
 from fooling_ext.runs.images import labelled_grid
 
 THRESHOLDS = (0.9, 0.99)
+# The verdict (conclusion()): the median confidence with one copy kept over the median before.
+HOLDS, PARTLY = 0.9, 0.5
 
 
 @dataclass
@@ -45,21 +47,27 @@ class RepetitionConfig:
 
 def repetition(run: str | os.PathLike, out: str | os.PathLike, *, config: RepetitionConfig | None = None,
                classifier: ImageScorer | None = None, model: str | None = None, device: Any = None,
-               overwrite: bool = False) -> dict[str, Any]:
-    """Analyse one finished run into the analysis folder `out`; returns the summary (analysis.json's)."""
+               overwrite: bool = False, progress: bool = False) -> dict[str, Any]:
+    """Analyse one finished run into the analysis folder `out`; returns the summary (analysis.json's), with its
+    verdict on the paper's statement (:func:`conclusion`). `progress`: a progress bar on stderr."""
     config = config or RepetitionConfig()
     data = load_run(run)
     clf = classifier if classifier is not None else run_classifier(data, model=model, device=device)
-    with AnalysisFolder(out).writing(overwrite=overwrite) as folder:
+    with AnalysisFolder(out).writing(overwrite=overwrite) as folder, \
+            progress_bar(0, "repetition", progress) as bar:
         rng = np.random.default_rng(config.seed)
 
         cells = data.cells(config.top)
+        bar.total = 2 * len(cells)  # motifs sought, then scored; the changed images are added once found
         found = []  # (cell, motif)
         for cell in cells:
             motif = find_motif(data.images[cell] / 255.0, min_peak=config.min_peak, min_period=config.min_period)
             if motif is not None:
                 found.append((int(cell), motif))
+            bar.update(1)
+        bar.total += 2 * len(found)
         before_all = class_confidence(clf, data.float_images(cells), cells, config.batch)
+        bar.update(len(cells))
         before_of = dict(zip(cells.tolist(), before_all.tolist()))
         by_confidence = sorted(found, key=lambda item: -before_of[item[0]])
         example_cells = {cell for cell, _ in by_confidence[: config.examples]}
@@ -82,6 +90,7 @@ def repetition(run: str | os.PathLike, out: str | os.PathLike, *, config: Repeti
             chunk_cells = np.array([cell for cell, _ in chunk])
             after_conf = class_confidence(clf, _tensor(after_images), chunk_cells, config.batch)
             control_conf = class_confidence(clf, _tensor(control_images), chunk_cells, config.batch)
+            bar.update(2 * len(chunk))
             for (cell, motif), share, after_c, control_c in zip(chunk, removed_share, after_conf, control_conf):
                 before = before_of[cell]
                 rows.append({
@@ -92,6 +101,7 @@ def repetition(run: str | os.PathLike, out: str | os.PathLike, *, config: Repeti
                 })
         summary = summarise(rows, len(cells), config)
         summary.update(model=data.model, encoding=data.encoding)
+        summary["verdict"], summary["conclusion"] = conclusion(summary)
         _write(folder, data, rows, summary, examples, before_of)
         folder.write_analysis("repetition", [str(run)], summary)
         return summary
@@ -158,8 +168,35 @@ def _uint8(image: np.ndarray) -> np.ndarray:
     return (np.clip(image, 0.0, 1.0) * 255.0).round().astype(np.uint8)
 
 
+def conclusion(summary: dict[str, Any]) -> tuple[str, str]:
+    """("holds" | "partly" | "does not hold" | "not measured", a sentence with the numbers) on the paper's
+    statement that removing the repeated copies lowers the confidence only a little: holds when keeping one copy
+    leaves at least HOLDS of the median confidence and, of the elites >= 99% before, at least half stay there;
+    partly when it leaves at least PARTLY of it; not measured when no elite repeats a motif."""
+    statement = (f"For {summary['model']}/{summary['encoding']}, 'removing the repeated copies lowers the "
+                 "confidence only a little'")
+    if not summary["with_repetition"]:
+        return "not measured", (f"{statement} is not measured: none of the {summary['elites']} elites repeats a "
+                                "motif, so there is nothing to remove.")
+    before, after = summary["median_before"], summary["median_after"]
+    kept = after / before if before > 0 else 0.0
+    still = summary["still_ge99"]
+    if kept >= HOLDS and (still is None or still >= 0.5):
+        verdict = "holds"
+    else:
+        verdict = "partly" if kept >= PARTLY else "does not hold"
+    text = (f"{statement} {verdict}: keeping one copy of the motif of the {summary['with_repetition']} elites that "
+            f"repeat one (a median {percent(summary['median_removed'], 1)} of the image removed) takes their median "
+            f"confidence from {percent(before)} to {percent(after)}, where painting the same area at random places "
+            f"gives {percent(summary['median_control'])}")
+    if still is None:
+        return verdict, text + "; none was >= 99% before."
+    return verdict, text + (f"; of the {summary['count_before_ge99']} >= 99% before, {percent(still, 1)} stay "
+                            f">= 99% ({percent(summary['control_still_ge99'], 1)} with the control).")
+
+
 def report_text(data, rows, summary) -> str:
-    lines = [f"# Repetition: {data.path}", "",
+    lines = [f"# Repetition: {data.path}", "", f"**{summary['conclusion']}**", "",
              f"Model {data.model}, encoding {data.encoding}. {summary['with_repetition']} of {summary['elites']} "
              f"elites repeat a motif ({summary['stripes']} stripes, {summary['lattices']} lattices); only those are "
              "changed. One copy kept: the others painted with the background colour. Control: the same area "

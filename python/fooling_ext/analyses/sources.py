@@ -12,7 +12,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from fooling_ext.classifiers.loading import load_classifier
+from fooling_ext.classifiers.loading import CUSTOM_MODEL, load_classifier
 from fooling_ext.classifiers.protocol import ImageScorer
 from fooling_ext.classifiers.spec import InputSpec
 from fooling_ext.core.backend import resolve_device
@@ -35,6 +35,10 @@ class RunData:
     images: np.ndarray
     confidence: np.ndarray
     occupied: np.ndarray
+
+    def __repr__(self) -> str:
+        return (f"RunData({self.path}: {self.model} / {self.encoding}, {len(self.class_names)} classes, "
+                f"{int(self.occupied.sum())} occupied)")
 
     @property
     def model(self) -> str:
@@ -147,6 +151,9 @@ def run_classifier(run: RunData, *, model: str | os.PathLike | None = None,
         raise ValueError(f"{run.path}/config.json does not say which classifier the run used")
     device = resolve_device(device if device is not None else run.config.get("run", {}).get("backend", "auto"))
     source = str(source)
+    if model is None and source == CUSTOM_MODEL:
+        raise ValueError(f"{run.path} was made with a classifier given in memory "
+                         f"({recorded.get('description')}): pass model=PATH, a file of the same model")
     if source not in ("mnist", "imagenet") and not Path(source).exists():
         raise FileNotFoundError(f"the model of {run.path} ({source}) is not there any more; pass --model")
     return load_classifier(source, spec=InputSpec(**recorded["spec"]), class_names=run.class_names, device=device,

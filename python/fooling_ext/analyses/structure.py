@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 import fooling_ext.analyses.figures as figures
-from fooling_ext.analyses.folder import AnalysisFolder, markdown_table, percent
+from fooling_ext.analyses.folder import AnalysisFolder, markdown_table, percent, progress_bar
 from fooling_ext.analyses.sources import SCORE_BATCH, RunData, class_confidence, load_run, run_classifier, top_class
 from fooling_ext.analyses.tiles import occluded, shuffle_tiles, tile_permutations
 from fooling_ext.classifiers.protocol import ImageScorer
@@ -42,18 +42,22 @@ class StructureConfig:
 
 def structure(run: str | os.PathLike, out: str | os.PathLike, *, config: StructureConfig | None = None,
               classifier: ImageScorer | None = None, model: str | None = None, device: Any = None,
-              overwrite: bool = False, natural: tuple[torch.Tensor, np.ndarray, str] | None = None) -> dict[str, Any]:
-    """Analyse one finished run into the analysis folder `out`; returns the summary (analysis.json's).
-    `natural`: (images float [N, C, H, W], labels [N], what they are) instead of the project's own set."""
+              overwrite: bool = False, natural: tuple[torch.Tensor, np.ndarray, str] | None = None,
+              progress: bool = False) -> dict[str, Any]:
+    """Analyse one finished run into the analysis folder `out`; returns the summary (analysis.json's), with its
+    verdict on the paper's statement (:func:`conclusion`). `natural`: (images float [N, C, H, W], labels [N],
+    what they are) instead of the project's own set. `progress`: a progress bar on stderr."""
     config = config or StructureConfig()
     data = load_run(run)
     clf = classifier if classifier is not None else run_classifier(data, model=model, device=device)
-    with AnalysisFolder(out).writing(overwrite=overwrite) as folder:
+    with AnalysisFolder(out).writing(overwrite=overwrite) as folder, progress_bar(0, "structure", progress) as bar:
         rng = np.random.default_rng(config.seed)
         orders = {k: tile_permutations(k, config.permutations, rng) for k in config.grids}
+        scorings = 1 + sum(len(perms) for perms in orders.values())  # each image before, then in each order
 
         cells = data.cells(config.top)
-        fooling = _shuffled_confidence(clf, data.float_images(cells), cells, orders, config.batch)
+        bar.total = scorings * len(cells)
+        fooling = _shuffled_confidence(clf, data.float_images(cells), cells, orders, config.batch, bar)
         if natural is None and config.natural:
             natural = natural_images(data, config.natural_per_class, rng)
         natural_note = "no natural images of these classes in the project" if natural is None else natural[2]
@@ -65,7 +69,8 @@ def structure(run: str | os.PathLike, out: str | os.PathLike, *, config: Structu
             natural_count = int(len(labels))
             if right.any():
                 natural = (images[torch.from_numpy(right)], labels[right], natural[2])
-                natural_result = _shuffled_confidence(clf, natural[0], natural[1], orders, config.batch)
+                bar.total += scorings * int(right.sum())
+                natural_result = _shuffled_confidence(clf, natural[0], natural[1], orders, config.batch, bar)
 
         rows = [{"class": int(cell), "name": data.class_names[cell], "before": float(fooling["before"][i]),
                  **{f"after_{k}x{k}": float(fooling["after"][k][i]) for k in config.grids},
@@ -87,6 +92,7 @@ def structure(run: str | os.PathLike, out: str | os.PathLike, *, config: Structu
         summary["fooling_median_before"] = float(np.median(fooling["before"]))
         if natural_result is not None:
             summary["natural_median_before"] = float(np.median(natural_result["before"]))
+        summary["verdict"], summary["conclusion"] = conclusion(summary)
         folder.write_csv("per_class.csv", rows)
         if natural_result is not None:
             folder.write_csv("natural.csv", [
@@ -108,14 +114,20 @@ def structure(run: str | os.PathLike, out: str | os.PathLike, *, config: Structu
         return summary
 
 
-def _shuffled_confidence(clf, images: torch.Tensor, labels, orders, batch: int) -> dict[str, Any]:
+def _shuffled_confidence(clf, images: torch.Tensor, labels, orders, batch: int, bar) -> dict[str, Any]:
     """Confidence before, and per grid the mean over the orders of the confidence after and of after / before."""
     labels = np.asarray(labels)
     before = class_confidence(clf, images, labels, batch)
+    bar.update(len(labels))
     after, kept = {}, {}
+
+    def shuffled(k, order):
+        values = class_confidence(clf, shuffle_tiles(images, k, order), labels, batch)
+        bar.update(len(labels))
+        return values
+
     for k, perms in orders.items():
-        values = np.mean([class_confidence(clf, shuffle_tiles(images, k, order), labels, batch) for order in perms],
-                         axis=0)
+        values = np.mean([shuffled(k, order) for order in perms], axis=0)
         after[k] = values
         kept[k] = values / np.maximum(before, 1e-12)
     return {"before": before, "after": after, "kept": kept}
@@ -201,9 +213,32 @@ def _occlusion(folder, data, clf, cells, before, natural, config) -> list[dict[s
     return result
 
 
+def conclusion(summary: dict[str, Any]) -> tuple[str, str]:
+    """("holds" | "partly" | "does not hold" | "not compared", a sentence with the numbers) on the paper's
+    statement that the fooling images hold no global structure the network uses: per grid, whether the elites
+    keep a larger median share of their confidence than natural images of the same classes when their tiles are
+    shuffled. Holds on every grid: holds; on none: does not hold; else partly. Without natural images (none in
+    the project for these classes, or none labelled correctly) there is nothing to compare with."""
+    statement = (f"For {summary['model']}/{summary['encoding']}, 'the fooling images hold no global structure the "
+                 "network uses'")
+    grids = summary["grids"]
+    fooling = ", ".join(f"{percent(e['fooling_median_kept'], 1)} ({g})" for g, e in grids.items())
+    if summary["natural_correct"] == 0:
+        return "not compared", (f"{statement} is not compared: no natural images of these classes were labelled "
+                                f"correctly; shuffled, the elites keep a median {fooling} of their confidence.")
+    more = [g for g, e in grids.items() if e["fooling_median_kept"] > e["natural_median_kept"]]
+    verdict = "holds" if len(more) == len(grids) else "does not hold" if not more else "partly"
+    natural = ", ".join(f"{percent(e['natural_median_kept'], 1)} ({g})" for g, e in grids.items())
+    text = (f"{statement} {verdict}: with their tiles shuffled the elites keep a median {fooling} of their "
+            f"confidence, natural images {natural}")
+    if verdict == "partly":
+        text += f"; the elites keep more on the {', '.join(more)} grid{'s' * (len(more) > 1)} only"
+    return verdict, text + "."
+
+
 def report_text(data: RunData, summary: dict[str, Any], rows, config: StructureConfig) -> str:
     natural = summary["natural_correct"] > 0
-    lines = [f"# Structure: {data.path}", "",
+    lines = [f"# Structure: {data.path}", "", f"**{summary['conclusion']}**", "",
              f"Model {data.model}, encoding {data.encoding}, {summary['elites']} elites. Tiles shuffled on k x k "
              f"grids, {config.permutations} random orders each; 'kept' is the confidence after over the confidence "
              "before, per image (mean over the orders).",

@@ -46,7 +46,9 @@ class Classifier:
     as NumPy arrays.
 
     ``name`` labels the model in messages and reports; ``description`` says in a sentence what it is (for the
-    built-in ImageNet model: that it stands in for the paper's CaffeNet), for reports to print.
+    built-in ImageNet model: that it stands in for the paper's CaffeNet), for reports to print. ``source`` is
+    the built-in name or the file :func:`~fooling_ext.classifiers.loading.load_classifier` loaded the model
+    from, None for a model given in memory (a run records it as its model).
 
     At construction a blank image is run through the model to learn the number of classes and to check the
     output's shape against ``class_names``. An ``nn.Module`` is switched to eval mode and moved to ``device``
@@ -83,6 +85,7 @@ class Classifier:
         self.spec = spec
         self.name = name or type(model).__name__
         self.description = description
+        self.source: str | None = None
         self.max_batch = max_batch
         self.channels_last = channels_last
         self.dtype = dtype

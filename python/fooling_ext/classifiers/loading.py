@@ -26,6 +26,8 @@ from fooling_ext.core.backend import resolve_device
 PathLike = Union[str, "os.PathLike[str]"]
 
 BUILTIN_MODELS = ("mnist", "imagenet")
+# What a run records as its model when its classifier was given in memory (no name or file to load it again from).
+CUSTOM_MODEL = "custom"
 
 
 def load_classifier(
@@ -57,6 +59,7 @@ def load_classifier(
     options = dict(device=device, max_batch=max_batch, channels_last=channels_last, dtype=dtype)
     if isinstance(model, Mapping):
         model = ModelSpec.from_dict(model)
+    source = str(model) if isinstance(model, (str, os.PathLike)) else None  # as the caller named it (a description)
     followed: list[Path] = []  # the descriptions read, in order: one named again is a cycle
     while isinstance(model, ModelSpec) or _is_description(model):
         if not isinstance(model, ModelSpec):
@@ -71,10 +74,14 @@ def load_classifier(
         name = name or model.name
         model = model.path
     if isinstance(model, str) and model in BUILTIN_MODELS:
-        return _load_builtin(model, spec=spec, class_names=class_names, name=name, **options)
+        clf = _load_builtin(model, spec=spec, class_names=class_names, name=name, **options)
+        clf.source = model
+        return clf
     if isinstance(model, (str, os.PathLike)):
-        return _load_file(_model_path(model, confine_to), spec=spec, class_names=class_names, name=name,
-                          confine_to=confine_to, **options)
+        clf = _load_file(_model_path(model, confine_to), spec=spec, class_names=class_names, name=name,
+                         confine_to=confine_to, **options)
+        clf.source = source or str(model)
+        return clf
     if callable(model):
         if spec is None:
             raise ValueError(
@@ -86,6 +93,15 @@ def load_classifier(
     raise TypeError(
         f"model must be 'mnist', 'imagenet', a path, a ModelSpec or dict, or an nn.Module; got {type(model).__name__}"
     )
+
+
+def recorded_model(classifier: Any, model: str) -> str:
+    """What a run records as its model: `model` (config.model) where the classifier was loaded from it, else the
+    name or file it was loaded from, or CUSTOM_MODEL for one given in memory."""
+    source = getattr(classifier, "source", None)
+    if source is None:
+        return CUSTOM_MODEL
+    return model if Path(str(model)) == Path(source) else source
 
 
 def _load_builtin(which: str, *, spec: InputSpec | None, class_names: Sequence[str] | None, name: str | None,
@@ -186,8 +202,8 @@ class ModelSpec:
          "output": "logits", "classes": "digits.txt"}
 
     ``path`` is ``"mnist"``, ``"imagenet"`` or a file; relative paths in a JSON file are relative to that file.
-    For a built-in model, the fields given replace its defaults. ``classes`` is a list of names or a text file
-    with one name per line. Unset fields are None.
+    For a built-in model, the fields given replace its defaults. ``classes`` is a list of names or a file of
+    names: text with one name per line, or JSON (:func:`_class_names_from_json`). Unset fields are None.
     """
 
     path: str
@@ -276,7 +292,8 @@ class ModelSpec:
         return InputSpec(**given)
 
     def class_names(self) -> list[str] | None:
-        """The class names: the given list, or the lines of the given file (blank lines skipped)."""
+        """The class names: the given list, or the given file's: its lines (blank lines skipped), or JSON where
+        the file ends in .json or its text starts with [ or {."""
         if self.classes is None:
             return None
         if isinstance(self.classes, str):

@@ -54,8 +54,16 @@ def describe_classifier(classifier: ImageScorer) -> dict[str, Any]:
     spec = classifier.spec
     return {
         "name": classifier.name,
-        "description": getattr(classifier, "description", ""),
+        "description": getattr(classifier, "description", "") or in_memory_description(classifier),
         "num_classes": classifier.num_classes,
         "class_names": list(classifier.class_names),
         "spec": dataclasses.asdict(spec) if dataclasses.is_dataclass(spec) else dict(spec),
     }
+
+
+def in_memory_description(classifier: ImageScorer) -> str:
+    """What a run records as the description of a classifier that has none: what kind of object it is."""
+    model = getattr(classifier, "model", None)
+    if model is not None:
+        return f"a {type(model).__name__} given in memory, in a {type(classifier).__name__}"
+    return f"a {type(classifier).__name__} given in memory"

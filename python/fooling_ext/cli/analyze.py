@@ -3,18 +3,7 @@ runs, removing repeated motifs, global structure), each into an analysis folder.
 
 from __future__ import annotations
 
-import json
-
-from fooling_ext.analyses import (
-    DiversityConfig,
-    RepetitionConfig,
-    StructureConfig,
-    diversity,
-    repetition,
-    structure,
-)
-from fooling_ext.cli.options import CLIError
-from fooling_ext.core.backend import BACKENDS
+from fooling_ext.cli.options import BACKEND_CHOICES, CLIError
 
 
 def register_cli(sub) -> None:
@@ -29,9 +18,9 @@ def register_cli(sub) -> None:
                          description="Compare the elites of runs of one model and encoding, per class, across runs "
                                      "and against other classes, in pixel and feature space.")
     d.add_argument("runs", nargs="+", metavar="RUN", help="run folders (at least two), or sweep folders")
-    d.add_argument("--pixel-side", type=int, default=DiversityConfig.pixel_side,
+    d.add_argument("--pixel-side", type=int, default=None,
                    help="images are area-averaged to at most this side for pixel distances (default 64)")
-    d.add_argument("--grid-classes", type=int, default=DiversityConfig.grid_classes,
+    d.add_argument("--grid-classes", type=int, default=None,
                    help="classes in the classes x runs grid (default 10, the most confident)")
     _common(d)
     d.set_defaults(func=_cmd_diversity)
@@ -40,11 +29,11 @@ def register_cli(sub) -> None:
                          description="Find a repeated motif in each elite, keep one copy, paint the others with the "
                                      "background and score again; a control paints the same area at random places.")
     r.add_argument("run", metavar="RUN", help="a finished run folder")
-    r.add_argument("--min-peak", type=float, default=RepetitionConfig.min_peak,
+    r.add_argument("--min-peak", type=float, default=None,
                    help="autocorrelation at the period for a repeat to count (default 0.5)")
-    r.add_argument("--min-period", type=float, default=RepetitionConfig.min_period,
+    r.add_argument("--min-period", type=float, default=None,
                    help="shortest period of a motif, in pixels (default 4)")
-    r.add_argument("--examples", type=int, default=RepetitionConfig.examples, help="example triples (default 12)")
+    r.add_argument("--examples", type=int, default=None, help="example triples (default 12)")
     r.add_argument("--seed", type=int, default=0, help="seed of the control's random places (default 0)")
     _common(r)
     r.set_defaults(func=_cmd_repetition)
@@ -54,12 +43,12 @@ def register_cli(sub) -> None:
                                      "of the same classes; occlusion maps of a few elites.")
     s.add_argument("run", metavar="RUN", help="a finished run folder")
     s.add_argument("--grids", default="2,4,8", help="k of the k x k grids, comma-separated (default 2,4,8)")
-    s.add_argument("--permutations", type=int, default=StructureConfig.permutations,
+    s.add_argument("--permutations", type=int, default=None,
                    help="random tile orders per grid (default 3)")
-    s.add_argument("--natural-per-class", type=int, default=StructureConfig.natural_per_class,
+    s.add_argument("--natural-per-class", type=int, default=None,
                    help="MNIST test images per digit (default 20)")
     s.add_argument("--no-natural", action="store_true", help="skip the natural images")
-    s.add_argument("--occlusion", type=int, default=StructureConfig.occlusion,
+    s.add_argument("--occlusion", type=int, default=None,
                    help="elites with occlusion maps (default 4)")
     s.add_argument("--patch", type=int, default=0,
                    help="occluding patch side in pixels (default: a sixth of the side)")
@@ -77,9 +66,10 @@ def _common(parser) -> None:
     parser.add_argument("--batch", type=int, default=256, help="images per classifier call (default 256)")
     parser.add_argument("--top", type=int, default=None, metavar="N",
                         help="only the N most confident classes (default: all)")
-    parser.add_argument("--backend", choices=BACKENDS, default=None,
+    parser.add_argument("--backend", choices=BACKEND_CHOICES, default=None,
                         help="where the classifier scores: cpu, cuda, or auto (cuda when the CUDA backend can be "
                              "used); default: the run's")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _positive(name: str, value: int | None) -> None:
@@ -87,36 +77,45 @@ def _positive(name: str, value: int | None) -> None:
         raise CLIError(f"--{name} must be at least 1, got {value}")
 
 
+def _given(args, names) -> dict:
+    """The settings given on the command line (the others keep the configuration's defaults)."""
+    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+
+
 def _print(summary, out) -> int:
-    print(json.dumps(summary, indent=2))
-    print(f"analysis folder: {out}")
+    """The verdict in words (one per model and encoding where a diversity analysis made several); the figures
+    are in the folder's report.md and analysis.json."""
+    conclusions = [summary["conclusion"]] if "conclusion" in summary else [s["conclusion"] for s in summary.values()]
+    print("\n".join(conclusions))
+    print(f"analysis folder: {out} (report.md, analysis.json)")
     return 0
 
 
 def _cmd_diversity(args) -> int:
+    from fooling_ext.analyses import DiversityConfig, diversity
+
     for name in ("pixel_side", "grid_classes", "batch", "top"):
         _positive(name.replace("_", "-"), getattr(args, name))
-    config = DiversityConfig(pixel_side=args.pixel_side, grid_classes=args.grid_classes, batch=args.batch,
-                             top=args.top)
+    config = DiversityConfig(**_given(args, ("pixel_side", "grid_classes", "batch", "top")))
     summary = diversity(args.runs, args.out, config=config, model=args.model, device=args.backend,
-                        overwrite=args.overwrite)
-    conclusions = [summary["conclusion"]] if "conclusion" in summary else [s["conclusion"] for s in summary.values()]
-    print("\n".join(conclusions))
-    print(f"analysis folder: {args.out}")
-    return 0
+                        overwrite=args.overwrite, progress=not args.no_progress)
+    return _print(summary, args.out)
 
 
 def _cmd_repetition(args) -> int:
+    from fooling_ext.analyses import RepetitionConfig, repetition
+
     _positive("batch", args.batch)
     _positive("top", args.top)
-    config = RepetitionConfig(min_peak=args.min_peak, min_period=args.min_period, examples=args.examples,
-                              seed=args.seed, batch=args.batch, top=args.top)
+    config = RepetitionConfig(**_given(args, ("min_peak", "min_period", "examples", "seed", "batch", "top")))
     summary = repetition(args.run, args.out, config=config, model=args.model, device=args.backend,
-                         overwrite=args.overwrite)
-    return _print({k: v for k, v in summary.items() if k != "settings"}, args.out)
+                         overwrite=args.overwrite, progress=not args.no_progress)
+    return _print(summary, args.out)
 
 
 def _cmd_structure(args) -> int:
+    from fooling_ext.analyses import StructureConfig, structure
+
     try:
         grids = tuple(int(part) for part in args.grids.split(",") if part.strip())
     except ValueError:
@@ -125,9 +124,8 @@ def _cmd_structure(args) -> int:
         raise CLIError(f"--grids: expected positive numbers, got {args.grids!r}")
     for name in ("permutations", "natural_per_class", "batch", "top"):
         _positive(name.replace("_", "-"), getattr(args, name))
-    config = StructureConfig(grids=grids, permutations=args.permutations, natural_per_class=args.natural_per_class,
-                             occlusion=args.occlusion, patch=args.patch, seed=args.seed, batch=args.batch,
-                             natural=not args.no_natural, top=args.top)
+    config = StructureConfig(grids=grids, natural=not args.no_natural, **_given(
+        args, ("permutations", "natural_per_class", "occlusion", "patch", "seed", "batch", "top")))
     summary = structure(args.run, args.out, config=config, model=args.model, device=args.backend,
-                        overwrite=args.overwrite)
-    return _print({k: v for k, v in summary.items() if k not in ("settings", "occlusion")}, args.out)
+                        overwrite=args.overwrite, progress=not args.no_progress)
+    return _print(summary, args.out)

@@ -8,6 +8,13 @@ import sys
 
 from fooling_ext import _core
 from fooling_ext.cli.options import (
+    ADD_EDGE_CHOICES,
+    COLOR_CHOICES,
+    COORDS_CHOICES,
+    DEFAULT_MAX_EDGES,
+    DEFAULT_MAX_NODES,
+    ENCODING_CHOICES,
+    INSERTION_CHOICES,
     CLIError,
     Option,
     add_model_arguments,
@@ -19,15 +26,8 @@ from fooling_ext.cli.options import (
     refuse_changes_on_resume,
     whole_number,
 )
-from fooling_ext.core.cppn import DEFAULT_MAX_EDGES, DEFAULT_MAX_NODES, NUM_INPUTS
-from fooling_ext.core.mutation import ADD_EDGE_MODES
-from fooling_ext.core.render import COLORS, COORDS
-from fooling_ext.runs.folder import RunFolder
-from fooling_ext.runs.report import capacity_lines, capacity_totals, load_report, summary_line
-from fooling_ext.search.archive import INSERTION_MODES
-from fooling_ext.search.config import EvolveConfig, check_capacity, read_recorded_config
-from fooling_ext.search.encodings import ENCODINGS
-from fooling_ext.search.evolve import RunInterrupted, evolve, resume
+
+NUM_INPUTS = _core.NUM_INPUTS
 
 
 def _run(key: str):
@@ -108,7 +108,8 @@ def register_cli(sub) -> None:
                     "--generations, --checkpoint-every, --backend, --fast-inference, --no-progress and --model "
                     "(a model file that moved) may be given with it.")
     add_model_arguments(p, unset_defaults=True)
-    p.add_argument("--encoding", choices=ENCODINGS, default=None, help=f"genome encoding ({_default('encoding')})")
+    p.add_argument("--encoding", choices=ENCODING_CHOICES, default=None,
+                   help=f"genome encoding ({_default('encoding')})")
     p.add_argument("--generations", type=whole_number(1), default=None,
                    help=f"generations to run, in all ({_default('generations')}; on --resume the recorded number)")
     p.add_argument("--batch", type=whole_number(1), default=None,
@@ -118,17 +119,17 @@ def register_cli(sub) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its checkpoint, with the configuration it records")
     p.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
-    p.add_argument("--insertion", choices=INSERTION_MODES, default=None,
+    p.add_argument("--insertion", choices=INSERTION_CHOICES, default=None,
                    help="'all': a child enters every cell it beats (the original code); 'top': only its top class "
                         f"({_default('insertion')})")
     p.add_argument("--image-size", type=parse_size, default=None, metavar="HxW",
                    help="render size (default: the model's input size; 256x256 for imagenet)")
     p.add_argument("--checkpoint-every", type=whole_number(1), default=None,
                    help=f"generations between checkpoints ({_default('checkpoint_every')})")
-    p.add_argument("--coords", choices=tuple(COORDS), default=None,
+    p.add_argument("--coords", choices=COORDS_CHOICES, default=None,
                    help="cppn encoding: the x, y inputs on [-1, 1] ('normalized') or as pixel indices ('pixel', the "
                         f"original code) ({_default('coords')})")
-    p.add_argument("--color", choices=tuple(COLORS), default=None,
+    p.add_argument("--color", choices=COLOR_CHOICES, default=None,
                    help="cppn encoding: how 3 CPPN outputs become RGB: hsl / hsv in float, hue over 360 degrees; hls8 "
                         "the original code's 8-bit OpenCV HLS, hue bytes in half-degrees "
                         f"({_default('color')})")
@@ -141,7 +142,7 @@ def register_cli(sub) -> None:
     p.add_argument("--max-edges", type=whole_number(NUM_INPUTS), default=None,
                    help=f"cppn encoding: genome capacity in edges ({_default('max_edges')}; at most "
                         f"{_core.MAX_EDGES_CAPACITY})")
-    p.add_argument("--add-edge", choices=tuple(ADD_EDGE_MODES), default=None,
+    p.add_argument("--add-edge", choices=ADD_EDGE_CHOICES, default=None,
                    help="cppn encoding: add connection as 'original' (the original code: any target that is not an "
                         "ancestor of the source, parallel edges allowed) or 'rejection' (no duplicates, earlier "
                         "versions' rule) (default original)")
@@ -163,6 +164,9 @@ def register_cli(sub) -> None:
 
 
 def _cmd_evolve(args) -> int:
+    from fooling_ext.runs.report import capacity_lines, capacity_totals, summary_line
+    from fooling_ext.search.evolve import RunInterrupted
+
     try:
         result = _resume(args) if args.resume else _new_run(args)
     except RunInterrupted as exc:
@@ -180,6 +184,9 @@ def _cmd_evolve(args) -> int:
 
 
 def _new_run(args):
+    from fooling_ext.search.config import EvolveConfig, check_capacity
+    from fooling_ext.search.evolve import evolve
+
     check_applies(args, EVOLVE_OPTIONS, "encoding")
     fill_defaults(args, EVOLVE_OPTIONS)
     clf = classifier_from_args(args)
@@ -199,6 +206,10 @@ def _new_run(args):
 
 def _resume(args):
     """--resume: the configuration comes from the run folder; only what does not change the results may be given."""
+    from fooling_ext.runs.folder import RunFolder
+    from fooling_ext.search.config import read_recorded_config
+    from fooling_ext.search.evolve import resume
+
     if args.overwrite:
         raise CLIError("--resume and --overwrite cannot be used together")
     folder = RunFolder(args.out)
@@ -211,5 +222,7 @@ def _resume(args):
 
 
 def _cmd_report(args) -> int:
+    from fooling_ext.runs.report import load_report
+
     print(load_report(args.run))
     return 0

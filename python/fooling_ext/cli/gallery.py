@@ -5,8 +5,6 @@ from __future__ import annotations
 import time
 
 from fooling_ext.cli.options import CLIError
-from fooling_ext.gallery import GalleryError, build_gallery, gallery_size
-from fooling_ext.runs.folder import RunFolderError
 
 
 def register_cli(sub) -> None:
@@ -26,6 +24,9 @@ def register_cli(sub) -> None:
 
 
 def _cmd_gallery(args) -> int:
+    from fooling_ext.gallery import GalleryError, build_gallery, gallery_size
+    from fooling_ext.runs.folder import RunFolderError
+
     start = time.perf_counter()
     if not args.out.strip():
         raise CLIError("--out is empty: name a folder for the gallery")

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 from fooling_ext.cli.options import add_model_arguments, classifier_from_args, whole_number
-from fooling_ext.experiments.gradient_ascent import (
-    LR_POLICIES,
-    START_MODES,
-    GradientConfig,
-    GradientFolder,
-    gradient_ascent,
-    resolve_classes,
-    write_gradient_run,
-)
+
+# experiments.gradient_ascent's START_MODES and LR_POLICIES, spelled here so that building the parser imports no
+# torch; tests/test_cli_help.py checks that they agree.
+START_MODES = ("mean_plus", "uniform", "zero")
+LR_POLICIES = ("progress", "constant")
 
 
 def register_cli(sub) -> None:
@@ -40,6 +36,14 @@ def register_cli(sub) -> None:
 
 
 def _cmd_gradient(args) -> int:
+    from fooling_ext.experiments.gradient_ascent import (
+        GradientConfig,
+        GradientFolder,
+        gradient_ascent,
+        resolve_classes,
+        write_gradient_run,
+    )
+
     clf = classifier_from_args(args)
     classes = None if args.classes is None else [c.strip() for c in args.classes.split(",") if c.strip()]
     config = GradientConfig(classes=classes, steps=args.steps, target=args.target, decay=args.decay,

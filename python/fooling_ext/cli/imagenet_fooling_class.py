@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from fooling_ext.classifiers.datasets.photos import FOOLBOX_HINT
 from fooling_ext.cli.options import add_backend_argument
-from fooling_ext.experiments.imagenet_fooling_class import FoolingClassConfig, RowFit, run_experiment, summary_text
+
+# classifiers.datasets.photos.FOOLBOX_HINT and RowFit().weight_decay, spelled here so that building the parser
+# imports no torch; tests/test_cli_help.py checks that they agree.
+FOOLBOX_HINT = "pip install --no-deps foolbox==3.3.4"
+WEIGHT_DECAY = 1e-3
 
 
 def register_cli(sub) -> None:
@@ -24,8 +27,8 @@ def register_cli(sub) -> None:
     p.add_argument("--views", type=int, default=8, help="views per natural photo: whole + random crops (default 8)")
     p.add_argument("--holdout", type=float, default=0.2, help="share of the elites held out (default 0.2)")
     p.add_argument("--folds", type=int, default=5, help="cross-validation folds over the photos (default 5)")
-    p.add_argument("--weight-decay", type=float, default=RowFit.weight_decay,
-                   help=f"L2 penalty on the new row (default {RowFit.weight_decay})")
+    p.add_argument("--weight-decay", type=float, default=WEIGHT_DECAY,
+                   help=f"L2 penalty on the new row (default {WEIGHT_DECAY})")
     p.add_argument("--seed", type=int, default=0, help="seed of the hold-out split and the crops (default 0)")
     p.add_argument("--no-evolve", action="store_true", help="fit and measure the class only")
     p.add_argument("--generations", type=int, default=None, help="generations of the new run (default: as RUN)")
@@ -40,6 +43,8 @@ def register_cli(sub) -> None:
 
 
 def _cmd_fooling_class(args) -> int:
+    from fooling_ext.experiments.imagenet_fooling_class import FoolingClassConfig, RowFit, run_experiment, summary_text
+
     config = FoolingClassConfig(
         runs=args.runs, natural=args.natural, views=args.views, holdout=args.holdout, folds=args.folds,
         seed=args.seed, fit=RowFit(weight_decay=args.weight_decay), evolve=not args.no_evolve,

@@ -7,18 +7,19 @@ import contextlib
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 from fooling_ext.cli.options import CLIError, Option, add_backend_argument, fill_defaults, refuse_changes_on_resume
-from fooling_ext.experiments.mnist_fooling_class import RetrainConfig, format_table, run_retrain
-from fooling_ext.experiments.mnist_fooling_class.experiment import ExperimentFolder
-from fooling_ext.sweep import RayConnectionError, RayMap, RayWorkerLost, ray_available, ray_session
 
 
 def _recorded(key: str):
     return lambda cfg: cfg["experiment"].get(key)
 
 
-_DEFAULTS = RetrainConfig()
+# RetrainConfig's defaults, spelled here so that building the parser imports no torch; tests/test_cli_help.py
+# checks that they agree with RetrainConfig().
+_DEFAULTS = SimpleNamespace(rounds=3, seed=0, images_per_round=6000, generations=10, measure_runs=5,
+                            measure_generations=200, batch=200, epochs=4, threads=2, train_limit=None, test_limit=None)
 # The options that describe the experiment: their default (argparse leaves them None, so that an option given
 # can be told from one left out) and their value in config.json (None: --resume accepts it: more rounds extend
 # the experiment, the backend changes where it runs). Ray's options and --no-progress never change the results.
@@ -82,6 +83,10 @@ def register_cli(sub) -> None:
 
 
 def _cmd_retrain(args: argparse.Namespace) -> int:
+    from fooling_ext.experiments.mnist_fooling_class import RetrainConfig, format_table, run_retrain
+    from fooling_ext.experiments.mnist_fooling_class.experiment import ExperimentFolder
+    from fooling_ext.sweep import RayConnectionError, RayMap, RayWorkerLost, ray_available, ray_session
+
     if args.resume and not args.overwrite and ExperimentFolder(args.out).resume_path.is_file():
         recorded = ExperimentFolder(args.out).read_config()
         refuse_changes_on_resume(args, RETRAIN_OPTIONS, recorded, args.out, "experiment")

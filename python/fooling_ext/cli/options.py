@@ -6,12 +6,21 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-from fooling_ext.classifiers.classifier import Classifier
-from fooling_ext.classifiers.loading import ModelSpec
-from fooling_ext.classifiers.spec import OUTPUT_KINDS
-from fooling_ext.core.backend import BACKENDS, resolve_device
+if TYPE_CHECKING:
+    from fooling_ext.classifiers.classifier import Classifier
+
+# The choices of options the parser offers, spelled here so that building the parser (`fooling --help`) imports
+# no torch; tests/test_cli_help.py checks each against the package's own (core.backend.BACKENDS, ...).
+BACKEND_CHOICES = ("cpu", "cuda", "auto")
+OUTPUT_CHOICES = ("logits", "probabilities")
+ENCODING_CHOICES = ("cppn", "direct")
+INSERTION_CHOICES = ("all", "top")
+COORDS_CHOICES = ("normalized", "pixel")
+COLOR_CHOICES = ("hsl", "hsv", "hls8")
+ADD_EDGE_CHOICES = ("original", "rejection")
+DEFAULT_MAX_NODES, DEFAULT_MAX_EDGES = 64, 256
 
 
 class CLIError(Exception):
@@ -85,7 +94,7 @@ def add_backend_argument(parser: argparse.ArgumentParser | argparse._ArgumentGro
                          default: str | None = "auto") -> None:
     """``--backend cpu|cuda|auto``; `what` says what it places (the help's first words). `default` None leaves
     the option unset when it is not given (the command fills in auto, or a recorded value)."""
-    parser.add_argument("--backend", choices=BACKENDS, default=default,
+    parser.add_argument("--backend", choices=BACKEND_CHOICES, default=default,
                         help=f"{what}; auto picks cuda when the CUDA backend can be used, else cpu (default auto)")
 
 
@@ -116,10 +125,11 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, default_model: str =
                        help="per-channel std divided by after subtracting the mean (default 1)")
     group.add_argument("--model-scale", type=float, metavar="X",
                        help="multiplier applied to [0, 1] images first, e.g. 255 (default 1)")
-    group.add_argument("--model-output", choices=OUTPUT_KINDS, help="what the model returns (default logits)")
+    group.add_argument("--model-output", choices=OUTPUT_CHOICES, help="what the model returns (default logits)")
     group.add_argument("--model-classes", metavar="FILE",
-                       help="text file with one class name per line (default: the built-in names, else "
-                            "0..K-1)")
+                       help="class names: a text file with one name per line, or (a .json file, or text "
+                            "starting with [ or {) a JSON list of names or an object mapping \"0\"..\"K-1\" to "
+                            "names or to [id, name] pairs (default: the built-in names, else 0..K-1)")
     group.add_argument("--model-resize", action="store_true", default=None,
                        help="resize images to the model's size instead of rejecting other sizes")
     group.add_argument("--crops", type=int, metavar="N",
@@ -131,6 +141,9 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, default_model: str =
 
 def classifier_from_args(args: argparse.Namespace) -> Classifier:
     """The classifier described by the options of :func:`add_model_arguments`."""
+    from fooling_ext.classifiers.loading import ModelSpec
+    from fooling_ext.core.backend import resolve_device
+
     if args.model.lower().endswith(".json"):
         description = ModelSpec.from_json(args.model)
     else:

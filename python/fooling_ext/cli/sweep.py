@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
 import sys
 
-from fooling_ext.classifiers.loading import check_folder_model
-from fooling_ext.cli.options import CLIError
-from fooling_ext.sweep import RayConnectionError, SweepFolder, SweepSpec, format_summary, run_sweep
-from fooling_ext.sweep.spec import parse_option_assignment, parse_seeds, read_spec_file
+from fooling_ext.cli.options import CLIError, whole_number
 
 
 def register_cli(sub) -> None:
@@ -29,6 +28,9 @@ def register_cli(sub) -> None:
                    help="mnist, imagenet or model files, separated by commas (default mnist)")
     p.add_argument("--encodings", type=_names, metavar="E[,E...]", help="cppn, direct (default cppn)")
     p.add_argument("--seeds", metavar="S", help="seeds, e.g. 1-4 or 1,2,7 (default 0)")
+    p.add_argument("--generations", type=whole_number(1), default=None, metavar="N",
+                   help="generations of every run: the same as --option generations=N, which may also give "
+                        "several values (default: EvolveConfig's, 200)")
     p.add_argument("--option", action="append", default=[], metavar="KEY=V[,V...]",
                    help="an evolve setting and its values, e.g. generations=200 or batch=100,200; repeat for "
                         "several (the keys of EvolveConfig, and cppn_mutation.<field> / direct_mutation.<field>; "
@@ -52,8 +54,13 @@ def _names(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
-def spec_from_args(args: argparse.Namespace) -> SweepSpec:
-    """The specification: the file's (or, on --resume without one, the recorded sweep's), then the flags."""
+def spec_from_args(args: argparse.Namespace):
+    """The specification (a SweepSpec): the file's (or, on --resume without one, the recorded sweep's), then
+    the flags."""
+    from fooling_ext.classifiers.loading import check_folder_model
+    from fooling_ext.sweep import SweepFolder, SweepSpec
+    from fooling_ext.sweep.spec import parse_option_assignment, parse_seeds, read_spec_file
+
     if args.spec:
         data = read_spec_file(args.spec)
     elif args.resume and SweepFolder(args.out).sweep_path.is_file():
@@ -68,7 +75,12 @@ def spec_from_args(args: argparse.Namespace) -> SweepSpec:
         data["seeds"] = parse_seeds(args.seeds)
     for assignment in args.option:
         key, values = parse_option_assignment(assignment)
+        if key == "generations" and args.generations is not None:
+            raise CLIError(f"--generations {args.generations} and --option {assignment} both give the generations; "
+                           "give one of them")
         data["options"][key] = values
+    if args.generations is not None:
+        data["options"]["generations"] = [args.generations]
     for key, flag in (("cpus", "cpus_per_run"), ("gpus", "gpus_per_run"), ("max_retries", "max_retries")):
         if getattr(args, flag) is not None:
             data["resources"][key] = getattr(args, flag)
@@ -80,12 +92,28 @@ def spec_from_args(args: argparse.Namespace) -> SweepSpec:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
+    from fooling_ext.sweep import RayConnectionError, format_summary, run_sweep
+    from fooling_ext.sweep.ray_runner import require_ray
+
     spec = spec_from_args(args)
+    spec.check()  # a bad grid, or no Ray, is one line before the line that says Ray is starting
+    require_ray()
+    if args.address:
+        print(f"fooling sweep: joining the Ray cluster at {args.address}...", file=sys.stderr)
+    else:
+        cpus = args.num_cpus or os.cpu_count()
+        print(f"fooling sweep: starting a local Ray with {cpus} CPU{'s' * (cpus != 1)} (this takes a while)...",
+              file=sys.stderr)
     try:
         result = run_sweep(spec, args.out, resume=args.resume, overwrite=args.overwrite, address=args.address,
                            num_cpus=args.num_cpus, progress=not args.no_progress)
     except RayConnectionError as exc:
         raise CLIError(str(exc)) from exc
+    except KeyboardInterrupt:
+        command = f"fooling sweep --out {shlex.quote(str(args.out))} --resume"
+        print(f"fooling sweep: interrupted (finished runs and checkpoints are kept in {args.out}); continue "
+              f"with: {command}", file=sys.stderr)
+        return 130
     print(format_summary(result.summary))
     print(f"sweep folder: {result.folder} (sweep.json, summary.json, summary.csv, runs/)")
     if result.failed:

@@ -7,20 +7,13 @@ import dataclasses
 import json
 from pathlib import Path
 
-import torch
-
-from fooling_ext.classifiers.datasets.mnist import load_mnist
-from fooling_ext.classifiers.pinned_training import PINNED_ISA, train_lenet_pinned
-from fooling_ext.classifiers.training import (
-    DEFAULT_BATCH_SIZE,
-    DEFAULT_EPOCHS,
-    DEFAULT_LR,
-    DEFAULT_OUT,
-    DEFAULT_SEED,
-    DEFAULT_THREADS,
-    train_lenet,
-)
 from fooling_ext.cli.options import whole_number
+
+# classifiers.training's DEFAULT_* and pinned_training.PINNED_ISA, spelled here so that building the parser
+# imports no torch; tests/test_cli_help.py checks that they agree.
+DEFAULT_OUT, DEFAULT_EPOCHS, DEFAULT_BATCH_SIZE, DEFAULT_LR, DEFAULT_SEED, DEFAULT_THREADS = (
+    "mnist_lenet.pt", 4, 128, 3e-3, 0, 2)
+PINNED_ISA = "AVX2"
 
 
 def register_cli(subparsers: argparse._SubParsersAction) -> None:
@@ -63,6 +56,12 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_train_mnist(args: argparse.Namespace) -> int:
+    import torch
+
+    from fooling_ext.classifiers.datasets.mnist import load_mnist
+    from fooling_ext.classifiers.pinned_training import train_lenet_pinned
+    from fooling_ext.classifiers.training import train_lenet
+
     if args.limit_train is not None and args.limit_train < 1:
         raise ValueError(f"--limit-train must be >= 1, got {args.limit_train}")
     if args.threads < 1:

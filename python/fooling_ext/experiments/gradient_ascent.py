@@ -88,6 +88,11 @@ class GradientResult:
     steps_taken: np.ndarray  # [K] step at which the target was reached (or the step count)
     history: list[dict[str, Any]] = field(default_factory=list)  # per step: median / mean / best / n99 / n9999
 
+    def __repr__(self) -> str:
+        """A few lines, not the images and the history."""
+        steps = f", steps {int(self.steps_taken.min())} to {int(self.steps_taken.max())}" if len(self.classes) else ""
+        return f"GradientResult({len(self.classes)} classes{steps}\n  {summary_line(self.confidence)})"
+
     def _repr_html_(self) -> str:
         """In a notebook: the image reached for each class, with its confidence."""
         return class_grid_html(to_uint8(self.images).numpy(), self.confidence, np.ones(len(self.classes), bool),

@@ -27,8 +27,6 @@ import socket
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-import torch
-
 from fooling_ext._files import atomic_write_bytes, atomic_write_text
 
 CHECKPOINT_FORMAT = "fooling_ext.checkpoint"
@@ -257,6 +255,8 @@ class RunFolder:
         """`state` as a checkpoint: the magic line, a JSON header line (format, version, payload size and
         SHA-256), then the torch payload; written atomically."""
         buf = io.BytesIO()
+        import torch  # here, not above: reading a finished run (fooling report) needs no torch
+
         torch.save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **state}, buf)
         payload = buf.getvalue()
         header = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "size": len(payload),
@@ -290,6 +290,8 @@ class RunFolder:
                                      f"its header says {header.get('size')}")
             if hashlib.sha256(payload).hexdigest() != header.get("sha256"):
                 raise RunFolderError(f"checkpoint {path} is damaged: its content does not match its checksum")
+        import torch
+
         try:
             state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
         except Exception as exc:  # torch raises several types for truncated or garbled zips

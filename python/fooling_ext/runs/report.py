@@ -11,6 +11,7 @@ import numpy as np
 
 from fooling_ext.runs.archive_file import read_archive
 from fooling_ext.runs.folder import RunFolder, RunFolderError
+from fooling_ext.runs.state import run_state
 
 
 def format_confidence(c: float) -> str:
@@ -105,7 +106,8 @@ _TABLE_FIELDS = ("confidence", "occupied", "generation", "elite_id", "parent_id"
 
 
 def load_report(run: str | Path) -> str:
-    """The per-class table of a run folder: from archive.npz when the run finished, else its checkpoint."""
+    """The per-class table of a run folder, headed by its state (:func:`runs.state.run_state`): from archive.npz
+    where there is one (written when the run ends, Ctrl-C included), else from its checkpoint."""
     folder = RunFolder(run)
     if not folder.path.is_dir():
         raise FileNotFoundError(f"no run folder at {folder.path}")
@@ -119,14 +121,12 @@ def load_report(run: str | Path) -> str:
     if folder.archive_path.exists():
         meta, fields = read_archive(folder.archive_path, _TABLE_FIELDS)
         names = meta["class_names"]
-        status = "finished"
     else:
         state = folder.load_checkpoint(required=("archive", "generation", "config"))
         fields = {k: state["archive"][k].numpy() for k in _TABLE_FIELDS}
         names = state["config"]["classifier"]["class_names"]
-        status = f"in progress or stopped after generation {int(state['generation'])}"
     conf = np.clip(fields["confidence"], 0.0, None)
-    head = f"run {folder.path} ({status})"
+    head = f"run {folder.path} ({run_state(folder.path).describe()})"
     table = class_table(names, conf, fields["occupied"], fields["generation"], fields["elite_id"], fields["parent_id"])
     return "\n".join([head, table, *_capacity_from_folder(folder)])
 

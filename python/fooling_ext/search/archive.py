@@ -24,6 +24,7 @@ from fooling_ext.core.cppn import GenomeError
 from fooling_ext.runs.archive_file import check_archive, write_archive
 from fooling_ext.runs.images import to_uint8
 from fooling_ext.runs.notebook import class_grid_html
+from fooling_ext.runs.report import summary_line
 
 INSERTION_MODES = ("all", "top")
 
@@ -135,6 +136,10 @@ class Archive:
         self.parent_id.index_copy_(0, cells, parent_ids.to(self.device).index_select(0, src))
         n_new = int(was_new.sum())
         return AddResult(status, n_new, int(cells.numel()) - n_new)
+
+    def __repr__(self) -> str:
+        return (f"Archive({self.num_cells} classes, {self.num_occupied()} occupied, insertion {self.insertion!r}, "
+                f"{self.device}\n  {summary_line(self.confidences())})")
 
     def _repr_html_(self) -> str:
         """In a notebook: the occupied cells as an image grid with class and confidence."""

@@ -27,7 +27,7 @@ import torch
 from fooling_ext._version import __version__
 from fooling_ext.classifiers.classifier import Classifier
 from fooling_ext.classifiers.inference import choose_inference_settings, current_settings
-from fooling_ext.classifiers.loading import BUILTIN_MODELS, load_classifier
+from fooling_ext.classifiers.loading import BUILTIN_MODELS, CUSTOM_MODEL, load_classifier, recorded_model
 from fooling_ext.classifiers.protocol import ImageScorer, describe_classifier
 from fooling_ext.classifiers.spec import InputSpec
 from fooling_ext.core.backend import resolve_device
@@ -74,6 +74,13 @@ class EvolveResult:
     metrics: list[dict[str, Any]]
     generation: int
     config: dict[str, Any]
+
+    def __repr__(self) -> str:
+        """A few lines (the archive holds every elite's genome and image: the default repr ran to tens of KB)."""
+        run = self.config.get("run", {})
+        return (f"EvolveResult({run.get('encoding')} against {self.config.get('classifier', {}).get('name')}, "
+                f"{self.generation} generations, folder {self.folder}\n"
+                f"  {summary_line(self.archive.confidences())})")
 
     def _repr_html_(self) -> str:
         """In a notebook: the run's figures and its archive as an image grid."""
@@ -174,6 +181,10 @@ def recorded_classifier(recorded: dict[str, Any], device: str | torch.device = "
     a run folder may come from elsewhere; `model` is the caller's choice."""
     run, described = recorded["run"], recorded["classifier"]
     path = str(model if model is not None else run["model"])
+    if path == CUSTOM_MODEL:
+        raise ValueError(f"the run was made with a classifier given in memory ({described.get('description')}), "
+                         "which it cannot load again: pass classifier=... (Python), or model=PATH, a file of the "
+                         "same model")
     if path not in BUILTIN_MODELS and not Path(path).exists():
         raise FileNotFoundError(f"the run's model file {path!r} is not there (moved?): pass model=PATH with the "
                                 "place it is now")
@@ -278,6 +289,8 @@ def _evolve(config, out, *, classifier, resume, overwrite, progress, on_generati
         classifier = load_classifier(config.model, device=device)
     else:
         classifier = classifier.to(device)
+        if not resume:  # record the model really used, not config.model's default
+            config = dataclasses.replace(config, model=recorded_model(classifier, config.model))
     if config.batch is None:
         config = dataclasses.replace(config, batch=paper_batch(classifier, config.encoding))
     if resume and out is not None and RunFolder(out).config_path.is_file():
@@ -324,6 +337,9 @@ def _evolve(config, out, *, classifier, resume, overwrite, progress, on_generati
                 raise RunFolderError(str(exc) if "checkpoint" in str(exc) else
                                      f"checkpoint {folder.checkpoint_path}: {exc}") from exc
             start = int(state["generation"])
+            if config.generations < start:  # it counts generations in all: fewer would end before the run's start
+                raise RunFolderError(f"{folder.path} already has {start} generations: generations must be at least "
+                                     f"{start} (the number in all, not the number to add)")
             metrics = complete_metrics(list(state["metrics"]))
             evaluations = int(state.get("evaluations", start * config.batch))
             elapsed = float(state.get("elapsed", 0.0))

@@ -16,6 +16,7 @@ and a sweep's runs stop cooperatively, at the end of their generation (sweep/run
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -58,6 +59,19 @@ def task_result(ray, ref, max_retries: int) -> Any:
         raise
 
 
+class _TokenAuthNotice(logging.Filter):
+    """Drops the warning Ray (2.60) logs on every start of a local Ray, that it turned on its default token
+    authentication: runs keep that default, and the notice is not about them. Ray's other messages pass.
+    (Setting RAY_AUTH_MODE=token would silence it too, but only where Ray is not imported yet.)"""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Token authentication is enabled for this Ray cluster")
+
+
+_TOKEN_AUTH_NOTICE = _TokenAuthNotice()
+_RAY_TOKEN_LOGGER = "ray._private.authentication.authentication_token_setup"
+
+
 def ray_available() -> bool:
     try:
         import ray  # noqa: F401
@@ -84,6 +98,7 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None) -> I
     if ray.is_initialized():
         yield ray
         return
+    logging.getLogger(_RAY_TOKEN_LOGGER).addFilter(_TOKEN_AUTH_NOTICE)  # a filter is added once, however often
     options: dict[str, Any] = {"include_dashboard": False, "logging_level": "WARNING"}
     if address:
         options["address"] = address

@@ -73,6 +73,11 @@ class SweepResult:
     runs: list[dict[str, Any]]  # sweep.json's run records
     summary: dict[str, Any]  # summary.json's content
 
+    def __repr__(self) -> str:
+        counts = collections.Counter(run["status"] for run in self.runs)
+        return (f"SweepResult({len(self.runs)} runs ({', '.join(f'{n} {s}' for s, n in sorted(counts.items()))}), "
+                f"folder {self.folder})")
+
     @property
     def failed(self) -> list[dict[str, Any]]:
         return [run for run in self.runs if run["status"] == "failed"]

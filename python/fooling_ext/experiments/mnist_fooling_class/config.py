@@ -123,6 +123,13 @@ class RoundMetrics:
     measure: dict[str, EvolutionSummary]
     seconds: dict[str, float] = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        def figures(summaries: dict[str, EvolutionSummary]) -> str:
+            return ", ".join(f"{e} median {100 * s.median_confidence:.2f}%" for e, s in summaries.items())
+
+        return (f"RoundMetrics(round {self.round}: test accuracy {100 * self.test_accuracy:.2f}%, "
+                f"{self.fooling_images_trained} fooling images trained; measured: {figures(self.measure)})")
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
