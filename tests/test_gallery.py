@@ -244,12 +244,15 @@ def test_the_output_folder_follows_the_run_folder_rules(tmp_path):
         build_gallery([run], tmp_path / "busy")
     site = tmp_path / "site"
     build_gallery([run], site)
-    (site / "mine.txt").write_text("keep")
     with pytest.raises(RunFolderError, match="holds another gallery"):
         build_gallery([run], site)
     (site / "classes" / "stale.html").write_text("old")
     build_gallery([run], site, overwrite=True)
-    assert not (site / "classes" / "stale.html").exists() and (site / "mine.txt").read_text() == "keep"
+    assert not (site / "classes" / "stale.html").exists()
+    (site / "mine.txt").write_text("keep")
+    with pytest.raises(RunFolderError, match="holds mine.txt, which fooling gallery did not write"):
+        build_gallery([run], site, overwrite=True)
+    assert (site / "mine.txt").read_text() == "keep" and (site / "index.html").is_file()
 
 
 def test_cli_writes_the_gallery_and_reports_errors_in_one_line(tmp_path, capsys):

@@ -111,6 +111,9 @@ def run_sweep(
         spec.check()
         require_ray()
         return _run(folder, spec, resume, overwrite, address, num_cpus, progress, on_progress, poll_seconds)
+    except BaseException:
+        folder.abandon()  # a sweep that failed before any run started leaves nothing
+        raise
     finally:
         folder.release()  # the head is done with the sweep folder
 
