@@ -35,7 +35,7 @@ class AnalysisFolder(RunFolder):
              "kept.png")
     DIRS = ("examples",)
     PATTERNS = ()
-    DIR_ENTRIES = {"examples": "*.png"}
+    DIR_ENTRIES = {"examples": ("classes_by_runs.png", "pairs.png", "shuffled.png", "occlusion.png")}
 
     analysis_path = property(lambda self: self.path / "analysis.json")
     report_path = property(lambda self: self.path / "report.md")

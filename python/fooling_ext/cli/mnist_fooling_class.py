@@ -10,6 +10,7 @@ from pathlib import Path
 from fooling_ext.cli.options import CLIError, Option, add_backend_argument, fill_defaults, refuse_changes_on_resume
 from fooling_ext.experiments.mnist_fooling_class import RetrainConfig, format_table, run_retrain
 from fooling_ext.experiments.mnist_fooling_class.experiment import ExperimentFolder
+from fooling_ext.runs.folder import check_out_path
 from fooling_ext.sweep import RayConnectionError, RayMap, ray_available, ray_session
 
 
@@ -81,6 +82,7 @@ def register_cli(sub) -> None:
 
 
 def _cmd_retrain(args: argparse.Namespace) -> int:
+    check_out_path(args.out)  # before Ray starts
     if args.resume and not args.overwrite and ExperimentFolder(args.out).resume_path.is_file():
         recorded = ExperimentFolder(args.out).read_config()
         refuse_changes_on_resume(args, RETRAIN_OPTIONS, recorded, args.out, "experiment")

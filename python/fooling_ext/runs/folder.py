@@ -176,8 +176,9 @@ class RunFolder:
              "summary.json")
     DIRS = ("images",)
     PATTERNS = ("grid.png", "grid_*-*.png", "grid_top*.png")
-    #: the file names (patterns) a folder of DIRS holds; a folder not named here is this kind's as a whole
-    DIR_ENTRIES: Mapping[str, str | type[RunFolder]] = {"images": "class_*.png"}
+    #: the file names (patterns) a folder of DIRS holds, or the kind of folder it is; a folder not named here is
+    #: this kind's as a whole
+    DIR_ENTRIES: Mapping[str, tuple[str, ...] | type[RunFolder]] = {"images": ("class_*.png",)}
 
     def __init__(self, path: str | os.PathLike):
         if os.fspath(path) == "":  # Path("") is the current folder, which no one means by an empty name
@@ -282,13 +283,13 @@ class RunFolder:
         """What a folder of this kind's (one of DIRS) holds that this kind does not write."""
         if folder.name not in self.DIRS:
             return [folder]
-        pattern = self.DIR_ENTRIES.get(folder.name)
-        if pattern is None:
+        patterns = self.DIR_ENTRIES.get(folder.name)
+        if patterns is None:
             return []
-        if isinstance(pattern, type):  # a folder of another kind inside this one (an evolve run, say)
-            return pattern.foreign_in(folder)
-        return [p for p in folder_entries(folder)
-                if p.is_symlink() or not p.is_file() or not fnmatch.fnmatchcase(p.name, pattern)]
+        if isinstance(patterns, type):  # a folder of another kind inside this one (an evolve run, say)
+            return patterns.foreign_in(folder)
+        return [p for p in folder_entries(folder) if p.is_symlink() or not p.is_file()
+                or not any(fnmatch.fnmatchcase(p.name, pattern) for pattern in patterns)]
 
     # ----------------------------------------------------------------------------------------------
     # One process at a time

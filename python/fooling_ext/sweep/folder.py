@@ -33,7 +33,7 @@ class SweepFolder(RunFolder):
     FILES = ("sweep.json", "summary.json", "summary.csv", "summary_per_class.csv")
     DIRS = ("runs", "attempts")
     PATTERNS = ()
-    DIR_ENTRIES = {"attempts": "*.jsonl"}
+    DIR_ENTRIES = {"attempts": ("*.jsonl",)}
     SETUP_FILES = ("sweep.json",)
 
     sweep_path = property(lambda self: self.path / "sweep.json")

@@ -169,7 +169,7 @@ def _run_experiment(config: FoolingClassConfig, folder: FoolingClassFolder, *, o
         raise RunFolderError(f"{out} exists and is not a folder")
     if out.is_dir() and any(p.name != LOCK_NAME for p in out.iterdir()) and not overwrite:
         raise RunFolderError(f"{out} is not empty; choose an empty folder or pass overwrite=True")
-    check_out_path(out, config.runs)
+    check_out_path(out, [*config.runs, *([config.natural] if config.natural is not None else [])])
     device = resolve_device(config.backend)
     sources = [load_source_run(path) for path in config.runs]
     spec = InputSpec(**sources[0]["config"]["classifier"]["spec"])
