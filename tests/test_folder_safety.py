@@ -94,6 +94,17 @@ def test_evolve_overwrite_refuses_a_users_folder_and_deletes_nothing(tmp_path, c
     assert snapshot(user) == before
 
 
+def test_a_users_config_json_alone_is_kept(tmp_path, capsys):
+    out = tmp_path / "target"
+    out.mkdir()
+    (out / "config.json").write_text("{}")
+    code, err = run(EVOLVE + ["--out", out], capsys)
+    assert (code, err) == (2, f"fooling evolve: error: {out} is not empty; choose an empty folder or pass --overwrite")
+    code, err = run(GRADIENT + ["--out", out, "--overwrite"], capsys)
+    assert code == 2 and "holds config.json, which fooling gradient did not write" in err
+    assert snapshot(out) == {"config.json": b"{}"}
+
+
 @pytest.mark.parametrize("extra, named", [
     ("notes.txt", "notes.txt"),
     ("images/holiday.jpg", "images/holiday.jpg"),
@@ -205,6 +216,7 @@ def test_a_sweep_is_replaced_only_when_everything_in_it_is_the_sweeps(made, tmp_
     EVOLVE, GRADIENT, ["analyze", "repetition", "run"], ["analyze", "structure", "run"],
     ["analyze", "diversity", "run", "run2"], ["retrain", "--runner", "local"],
     ["train-mnist", "--quiet"], ["sweep", "--models", "mnist", "--encodings", "direct", "--seeds", "0"],
+    ["imagenet-fooling-class", "--run", "run", "--no-progress"],
 ])
 def test_an_empty_out_is_an_error(tmp_path, monkeypatch, capsys, argv):
     monkeypatch.chdir(tmp_path)
