@@ -269,13 +269,17 @@ def test_a_refused_option_leaves_no_folder_and_the_rerun_works(tmp_path, capsys)
     assert run(EVOLVE + ["--image-size", "20", "--out", mine], capsys)[0] == 0  # not "holds another run"
 
 
-def test_a_bad_thread_count_leaves_no_folder(tmp_path):
+@pytest.mark.parametrize("argv", [
+    EVOLVE, ["retrain", "--runner", "local", "--no-progress"],
+    ["sweep", "--models", "mnist", "--encodings", "direct", "--seeds", "0", "--no-progress"],
+])
+def test_a_bad_thread_count_leaves_no_folder(tmp_path, argv):
     env = {**os.environ, "FOOLING_NUM_THREADS": "two"}
-    proc = subprocess.run([sys.executable, "-m", "fooling_ext", *EVOLVE, "--out", str(tmp_path / "run")],
+    proc = subprocess.run([sys.executable, "-m", "fooling_ext", *argv, "--out", str(tmp_path / "run")],
                           env=env, capture_output=True, text=True)
     assert proc.returncode == 2
-    assert proc.stderr.strip() == ("fooling evolve: error: FOOLING_NUM_THREADS must be a whole number >= 1 (the CPU "
-                                   "threads of the core), got 'two'")
+    assert proc.stderr.strip() == (f"fooling {argv[0]}: error: FOOLING_NUM_THREADS must be a whole number >= 1 (the "
+                                   "CPU threads of the core), got 'two'")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -397,6 +397,7 @@ class RunFolder:
                 entry.unlink()
         self.release()
         self._remove_created()
+        self._fresh = False
 
     def _remove_created(self) -> None:
         """Remove the folders :meth:`lock` created, innermost first, while they are empty."""

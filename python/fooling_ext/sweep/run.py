@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fooling_ext import _core
 from fooling_ext.runs.folder import RunFolder, RunFolderError, config_differences
 from fooling_ext.search.config import EvolveConfig
 from fooling_ext.search.evolve import evolve
@@ -109,6 +110,7 @@ def run_sweep(
             folder.prepare(resume=True, overwrite=False)  # says when there is nothing to resume
             spec = SweepSpec.from_dict(folder.read_state()["spec"], source=str(folder.sweep_path))
         spec.check()
+        _core.num_threads()  # a bad FOOLING_NUM_THREADS, which the local workers inherit, is refused here
         require_ray()
         return _run(folder, spec, resume, overwrite, address, num_cpus, progress, on_progress, poll_seconds)
     except BaseException:

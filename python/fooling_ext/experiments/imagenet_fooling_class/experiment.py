@@ -36,6 +36,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from fooling_ext import _core
 from fooling_ext._files import atomic_write_bytes, atomic_write_text
 from fooling_ext._version import __version__
 from fooling_ext.classifiers.datasets.photos import foolbox_photos, image_files, photo_views
@@ -149,6 +150,7 @@ def run_experiment(config: FoolingClassConfig, out: str | Path, *, overwrite: bo
     fooling_head.pt (the new row), fooling_class.json and report.txt (the figures), after/ (the new run).
     `out` is locked for this process while the experiment writes it."""
     config.check()
+    _core.num_threads()  # a bad FOOLING_NUM_THREADS is refused before the folder is made
     folder = FoolingClassFolder(out)
     held_before = folder.holds_lock()
     try:

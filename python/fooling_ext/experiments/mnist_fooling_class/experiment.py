@@ -52,6 +52,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from fooling_ext import _core
 from fooling_ext._files import atomic_write_bytes, atomic_write_text
 from fooling_ext._version import __version__
 from fooling_ext.classifiers.classifier import Classifier
@@ -139,6 +140,7 @@ def run_retrain(
     The results are the same whichever computes them.
     """
     config.check()
+    _core.num_threads()  # a bad FOOLING_NUM_THREADS is refused before the folder is made
     experiment = ExperimentFolder(out)
     held_before = experiment.holds_lock()
     try:
