@@ -3,9 +3,11 @@
     analysis.json   {"format": "fooling_ext.analysis", "version": 1, "analysis": <name>, "runs": [...],
                      "summary": {...}}: the figures, readable by programs
     report.md       the same figures as Markdown tables, with the conclusion in words
-    *.csv           the per-class (and per-image) tables
-    *.png           the figures
-    examples/       grids of example images
+    per_class.csv, natural.csv                 the per-class (and per-image) tables
+    histogram.png, before_after.png, kept.png  the figures
+    examples/                                  grids of example images
+
+These names are all an analysis writes: ``--overwrite`` refuses a folder holding any other file.
 """
 
 from __future__ import annotations
