@@ -315,12 +315,16 @@ def test_an_analysis_folder_is_replaced_only_with_overwrite(tmp_path):
     images = np.concatenate([np.load(run / "archive.npz")["images"]] * 2)
     run2 = write_run(tmp_path / "run2", images)
     repetition(run2, tmp_path / "out", classifier=clf)
-    (tmp_path / "out" / "notes.txt").write_text("mine")
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
     with pytest.raises(ValueError, match="holds another analysis"):
         repetition(run2, tmp_path / "out", classifier=clf)
     repetition(run2, tmp_path / "out", classifier=clf, overwrite=True)
-    assert (tmp_path / "out" / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == written
     assert AnalysisFolder(tmp_path / "out").holds_run()
+    (tmp_path / "out" / "notes.txt").write_text("mine")  # a file no analysis writes: overwrite refuses the folder
+    with pytest.raises(ValueError, match="out holds notes.txt, which fooling analyze did not write"):
+        repetition(run2, tmp_path / "out", classifier=clf, overwrite=True)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(written + ["notes.txt"])
 
 
 # ------------------------------------------------------------------------------------------------ command line

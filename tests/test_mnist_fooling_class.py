@@ -247,16 +247,24 @@ def test_the_folder_rules_of_evolve_apply(experiment, tmp_path):
         run_retrain(SMALL, tmp_path / "busy", progress=False)
 
 
-def test_overwrite_removes_the_experiments_files_and_nothing_else(tmp_path):
+def test_overwrite_removes_the_experiments_files_and_refuses_a_folder_holding_others(tmp_path):
     folder = ExperimentFolder(tmp_path / "experiment")
-    for name in ("config.json", "table.md", "table.csv", "rounds.png", "notes.txt", "round_7.txt"):
-        (tmp_path / "experiment").mkdir(exist_ok=True)
+    folder.path.mkdir()
+    (folder.path / "config.json").write_text(json.dumps({"fooling_ext": "1", "experiment": {}}))
+    for name in ("table.md", "table.csv", "rounds.png"):
         (folder.path / name).write_text("x")
-    for name in ("round_0", "round_12", "round_x", "images"):
+    for name in ("round_0", "round_12"):
         (folder.path / name).mkdir()
+        (folder.path / name / "metrics.json").write_text("{}")
     assert folder.holds_run() and folder.resume_path == folder.path / "config.json"
+    for foreign in ("notes.txt", "round_7.txt", "round_x", "round_0/photo.jpg"):
+        (folder.path / foreign).write_text("mine")
+        with pytest.raises(RunFolderError, match=f"holds {foreign}, which fooling retrain did not write"):
+            folder.prepare(resume=False, overwrite=True)
+        assert (folder.path / "table.md").is_file() and not folder.holds_lock()  # nothing removed
+        (folder.path / foreign).unlink()
     folder.prepare(resume=False, overwrite=True)
     assert (folder.path / ".fooling.lock").is_file() and folder.holds_lock()  # prepared: this process writes it
     folder.release()
-    assert sorted(p.name for p in folder.path.iterdir()) == ["images", "notes.txt", "round_7.txt", "round_x"]
+    assert list(folder.path.iterdir()) == []
     assert [p.name for p in ExperimentFolder(tmp_path / "absent").round_dirs()] == []

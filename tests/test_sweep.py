@@ -200,8 +200,13 @@ def test_without_ray_the_message_names_the_extra(tmp_path, monkeypatch, capsys):
 def test_a_folder_holding_something_else_is_refused(tmp_path):
     run = tmp_path / "run"
     evolve(EvolveConfig(generations=2, batch=10, backend="cpu"), run, progress=False)
+    with pytest.raises(RunFolderError, match="holds a run \\(written by fooling evolve\\), not a sweep: fooling sweep "
+                                             "never writes into another command's folder"):
+        run_sweep(SweepSpec(**SMALL), run, overwrite=True, progress=False)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine")
     with pytest.raises(RunFolderError, match="is not empty; choose an empty folder or pass"):
-        run_sweep(SweepSpec(**SMALL), run, progress=False)
+        run_sweep(SweepSpec(**SMALL), tmp_path / "mine", progress=False)
     with pytest.raises(RunFolderError, match="nothing to resume: .*sweep.json does not exist"):
         run_sweep(None, run, resume=True, progress=False)
     with pytest.raises(SweepSpecError, match="a sweep needs a specification"):

@@ -38,6 +38,7 @@ from fooling_ext.analyses.sources import (
     run_classifier,
 )
 from fooling_ext.classifiers.protocol import ImageScorer
+from fooling_ext.runs.folder import check_out_path
 from fooling_ext.runs.images import labelled_grid, safe_name
 from fooling_ext.runs.report import format_confidence
 
@@ -62,6 +63,7 @@ def diversity(runs: Sequence[str | os.PathLike], out: str | os.PathLike, *, conf
     A sweep folder stands for its done runs. When sweeps bring runs of several models or encodings, each group
     gets its own analysis folder, ``out/<model>-<encoding>``, and the result maps each group to its summary."""
     config = config or DiversityConfig()
+    check_out_path(out, runs)
     loaded = expand_runs(runs)
     groups = group_runs(loaded)
     if len(groups) > 1:

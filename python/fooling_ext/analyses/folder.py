@@ -3,9 +3,11 @@
     analysis.json   {"format": "fooling_ext.analysis", "version": 1, "analysis": <name>, "runs": [...],
                      "summary": {...}}: the figures, readable by programs
     report.md       the same figures as Markdown tables, with the conclusion in words
-    *.csv           the per-class (and per-image) tables
-    *.png           the figures
-    examples/       grids of example images
+    per_class.csv, natural.csv                 the per-class (and per-image) tables
+    histogram.png, before_after.png, kept.png  the figures
+    examples/                                  grids of example images
+
+These names are all an analysis writes: ``--overwrite`` refuses a folder holding any other file.
 """
 
 from __future__ import annotations
@@ -32,9 +34,11 @@ class AnalysisFolder(RunFolder):
 
     KIND = "analysis"
     RESUME_HINT = ""  # an analysis is not resumed: it is run again
-    FILES = ("analysis.json", "report.md")
+    FILES = ("analysis.json", "report.md", "per_class.csv", "natural.csv", "histogram.png", "before_after.png",
+             "kept.png")
     DIRS = ("examples",)
-    PATTERNS = ("*.csv", "*.png")
+    PATTERNS = ()
+    DIR_ENTRIES = {"examples": ("classes_by_runs.png", "pairs.png", "shuffled.png", "occlusion.png")}
 
     analysis_path = property(lambda self: self.path / "analysis.json")
     report_path = property(lambda self: self.path / "report.md")
@@ -44,24 +48,20 @@ class AnalysisFolder(RunFolder):
     def resume_path(self) -> Path:
         return self.analysis_path
 
-    def holds_run(self) -> bool:
-        return self.analysis_path.exists() or self.config_path.exists()
-
     @contextlib.contextmanager
     def writing(self, *, overwrite: bool) -> Iterator[AnalysisFolder]:
         """Prepare the folder for a new analysis (``overwrite`` replaces one already there), hold it while the
-        block writes, then let it go."""
+        block writes, then let it go. An analysis that fails leaves nothing: without its analysis.json (written
+        last) what it wrote is no result, and is removed with the folder where this call made it."""
         self.prepare(resume=False, overwrite=overwrite)
         try:
             yield self
+        except BaseException:
+            self.clear()
+            self.abandon()
+            raise
         finally:
-            self.finish()
-
-    def finish(self) -> None:
-        """Give up the folder's lock, where :meth:`RunFolder.prepare` takes one."""
-        release = getattr(super(), "release", None)
-        if release is not None:
-            release()
+            self.release()
 
     def write_analysis(self, analysis: str, runs: Sequence[str | os.PathLike], summary: Mapping[str, Any]) -> Path:
         data = {"format": ANALYSIS_FORMAT, "version": ANALYSIS_VERSION, "analysis": analysis,

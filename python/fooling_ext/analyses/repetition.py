@@ -28,6 +28,7 @@ from fooling_ext.analyses.motifs import (
 )
 from fooling_ext.analyses.sources import SCORE_BATCH, class_confidence, load_run, run_classifier
 from fooling_ext.classifiers.protocol import ImageScorer
+from fooling_ext.runs.folder import check_out_path
 from fooling_ext.runs.images import labelled_grid
 
 THRESHOLDS = (0.9, 0.99)
@@ -51,6 +52,7 @@ def repetition(run: str | os.PathLike, out: str | os.PathLike, *, config: Repeti
     """Analyse one finished run into the analysis folder `out`; returns the summary (analysis.json's), with its
     verdict on the paper's statement (:func:`conclusion`). `progress`: a progress bar on stderr."""
     config = config or RepetitionConfig()
+    check_out_path(out, [run])
     data = load_run(run)
     clf = classifier if classifier is not None else run_classifier(data, model=model, device=device)
     with AnalysisFolder(out).writing(overwrite=overwrite) as folder, \

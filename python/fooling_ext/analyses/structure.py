@@ -24,6 +24,7 @@ from fooling_ext.analyses.folder import AnalysisFolder, markdown_table, percent,
 from fooling_ext.analyses.sources import SCORE_BATCH, RunData, class_confidence, load_run, run_classifier, top_class
 from fooling_ext.analyses.tiles import occluded, shuffle_tiles, tile_permutations
 from fooling_ext.classifiers.protocol import ImageScorer
+from fooling_ext.runs.folder import check_out_path
 from fooling_ext.runs.images import labelled_grid
 
 
@@ -48,6 +49,7 @@ def structure(run: str | os.PathLike, out: str | os.PathLike, *, config: Structu
     verdict on the paper's statement (:func:`conclusion`). `natural`: (images float [N, C, H, W], labels [N],
     what they are) instead of the project's own set. `progress`: a progress bar on stderr."""
     config = config or StructureConfig()
+    check_out_path(out, [run])
     data = load_run(run)
     clf = classifier if classifier is not None else run_classifier(data, model=model, device=device)
     with AnalysisFolder(out).writing(overwrite=overwrite) as folder, progress_bar(0, "structure", progress) as bar:

@@ -53,8 +53,14 @@ def _cmd_gradient(args) -> int:
     resolve_classes(config.classes, clf.class_names)  # an unknown class is refused before the folder is made
     folder = GradientFolder(args.out)
     folder.prepare(resume=False, overwrite=args.overwrite)
-    result = gradient_ascent(clf, config, progress=not args.no_progress)
-    write_gradient_run(folder, result, config, clf)
+    try:
+        result = gradient_ascent(clf, config, progress=not args.no_progress)
+        write_gradient_run(folder, result, config, clf)
+    except BaseException:
+        folder.abandon()  # a run that failed before its first result leaves nothing
+        raise
+    finally:
+        folder.release()
     print((folder.path / "report.txt").read_text().rstrip())
     print(f"run folder: {folder.path}")
     return 0

@@ -85,8 +85,10 @@ def register_cli(sub) -> None:
 def _cmd_retrain(args: argparse.Namespace) -> int:
     from fooling_ext.experiments.mnist_fooling_class import RetrainConfig, format_table, run_retrain
     from fooling_ext.experiments.mnist_fooling_class.experiment import ExperimentFolder
+    from fooling_ext.runs.folder import check_out_path
     from fooling_ext.sweep import RayConnectionError, RayMap, RayWorkerLost, ray_available, ray_session
 
+    check_out_path(args.out)  # before Ray starts
     if args.resume and not args.overwrite and ExperimentFolder(args.out).resume_path.is_file():
         recorded = ExperimentFolder(args.out).read_config()
         refuse_changes_on_resume(args, RETRAIN_OPTIONS, recorded, args.out, "experiment")

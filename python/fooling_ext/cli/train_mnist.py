@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import io
 import json
+import os
 from pathlib import Path
 
 from fooling_ext.cli.options import whole_number
@@ -32,7 +34,7 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
             "(72 min on 2 cores at a load average near 20)."
         ),
     )
-    parser.add_argument("--out", type=Path, default=Path(DEFAULT_OUT),
+    parser.add_argument("--out", default=DEFAULT_OUT,
                         help=f"weights file to write (default: ./{DEFAULT_OUT}); metrics go next to it as .json")
     parser.add_argument("--epochs", type=whole_number(1), default=DEFAULT_EPOCHS,
                         help=f"passes over the data (default {DEFAULT_EPOCHS})")
@@ -55,13 +57,42 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=_run_train_mnist)
 
 
+def _output_paths(out: str, data: Path | None) -> tuple[Path, Path]:
+    """The weights file and the metrics file beside it, checked before the training starts: neither may be a
+    folder or special file, the same file as the other or as the data, and a metrics file there already must be
+    one train-mnist wrote (the weights file is the one the user named; the metrics file they did not)."""
+    if out == "":
+        raise ValueError("--out is empty: name the weights file to write")
+    weights = Path(out)
+    metrics = weights.with_suffix(".json")
+    if os.path.realpath(metrics) == os.path.realpath(weights):
+        raise ValueError(f"--out {out}: the metrics go beside the weights as {metrics.name}, the weights file itself; "
+                         "give the weights another suffix, e.g. .pt")
+    for path, what in ((weights, "--out"), (metrics, "the metrics file of --out")):
+        if path.exists() and not path.is_file():
+            raise ValueError(f"{what} {path} exists and is not a regular file")
+        if data is not None and os.path.realpath(path) == os.path.realpath(data):
+            raise ValueError(f"{what} {path} is the --data file: a command never writes over what it reads")
+    if metrics.exists():
+        try:
+            recorded = json.loads(metrics.read_text())
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+            recorded = None
+        if not isinstance(recorded, dict) or "test_accuracy" not in recorded:
+            raise ValueError(f"{metrics} is there and was not written by train-mnist: the metrics of --out {out} "
+                             "would replace it; move it or choose another --out")
+    return weights, metrics
+
+
 def _run_train_mnist(args: argparse.Namespace) -> int:
     import torch
 
+    from fooling_ext._files import atomic_write_bytes, atomic_write_text
     from fooling_ext.classifiers.datasets.mnist import load_mnist
     from fooling_ext.classifiers.pinned_training import train_lenet_pinned
     from fooling_ext.classifiers.training import train_lenet
 
+    out, metrics_path = _output_paths(args.out, args.data)
     if args.limit_train is not None and args.limit_train < 1:
         raise ValueError(f"--limit-train must be >= 1, got {args.limit_train}")
     if args.threads < 1:
@@ -80,11 +111,11 @@ def _run_train_mnist(args: argparse.Namespace) -> int:
             load_mnist(args.data)  # a missing or malformed file is reported here, as in the native mode
         model, metrics = train_lenet_pinned(args.data, limit_train=args.limit_train, **options)
     metrics["data"] = str(args.data) if args.data is not None else "fooling_ext/classifiers/datasets/mnist.npz"
-    out = args.out
     out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), out)
-    metrics_path = out.with_suffix(".json")
-    metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
+    weights = io.BytesIO()
+    torch.save(model.state_dict(), weights)
+    atomic_write_bytes(out, weights.getvalue())
+    atomic_write_text(metrics_path, json.dumps(metrics, indent=2) + "\n")
     print(f"test accuracy {metrics['test_accuracy']:.4f} on {metrics['num_test']} images "
           f"after {metrics['train_seconds']:.0f} s; wrote {out} and {metrics_path}")
     return 0

@@ -17,6 +17,7 @@ from __future__ import annotations
 import atexit
 import csv
 import fcntl
+import fnmatch
 import hashlib
 import io
 import json
@@ -72,6 +73,83 @@ class RunFolderBusy(RunFolderError):
     """Another process holds the folder's lock."""
 
 
+# What each kind of folder is called, and the command that writes it (a RunFolder subclass's KIND is one of these).
+COMMANDS = {"run": "fooling evolve", "gradient run": "fooling gradient", "analysis": "fooling analyze",
+            "sweep": "fooling sweep", "experiment": "fooling retrain",
+            "fooling-class experiment": "fooling imagenet-fooling-class", "gallery": "fooling gallery"}
+
+
+def _json_object(path: Path) -> dict[str, Any] | None:
+    try:
+        if not path.is_file() or path.is_symlink() or path.stat().st_size > 64 * 1024 * 1024:
+            return None
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def folder_kind(path: str | os.PathLike) -> str | None:
+    """Which command's folder `path` is, told by the content of the file that command writes first (not by file
+    names alone: a user's own config.json is no run): one of COMMANDS' keys, or None."""
+    path = Path(path)
+    for name, fmt, kind in (("sweep.json", "fooling_ext.sweep", "sweep"),
+                            ("analysis.json", "fooling_ext.analysis", "analysis")):
+        data = _json_object(path / name)
+        if data is not None and data.get("format") == fmt:
+            return kind
+    config = _json_object(path / "config.json")
+    if config is not None and "fooling_ext" in config:
+        if config.get("method") == "gradient":
+            return "gradient run"
+        if isinstance(config.get("experiment"), dict):
+            return "experiment"
+        if isinstance(config.get("run"), dict):
+            return "run"
+    checkpoint = path / "checkpoint.pt"
+    if config is None and checkpoint.is_file() and not checkpoint.is_symlink():
+        with open(checkpoint, "rb") as fh:
+            if fh.read(len(CHECKPOINT_MAGIC)) == CHECKPOINT_MAGIC:
+                return "run"
+    result = _json_object(path / "fooling_class.json")
+    if result is not None and "fooling_ext" in result and "source_runs" in result:
+        return "fooling-class experiment"
+    head = path / "fooling_head.pt"
+    if head.is_file() and not head.is_symlink() and head.stat().st_size < 64 * 1024 * 1024:
+        try:
+            state = torch.load(head, map_location="cpu", weights_only=True)
+        except Exception:  # not a torch file of plain tensors: not ours
+            state = None
+        if isinstance(state, dict) and state.get("format") == "fooling_ext.fooling_head":
+            return "fooling-class experiment"
+    gallery = _json_object(path / "gallery.json")
+    if gallery is not None and (path / "index.html").is_file():
+        return "gallery"
+    return None
+
+
+def folder_entries(folder: Path) -> list[Path]:
+    """A folder's entries in name order, without the lock file and writers' temporary files."""
+    return sorted(p for p in folder.iterdir() if p.name != LOCK_NAME and not _TEMPORARY.match(p.name))
+
+
+def check_out_path(out: str | os.PathLike, inputs: Iterable[str | os.PathLike] = (), *, what: str = "output folder"
+                   ) -> None:
+    """Refuse an output path that is empty, or that is, lies inside or holds one of the command's `inputs` (after
+    symlinks), before anything is written."""
+    if os.fspath(out) == "":
+        raise RunFolderError(f"the {what} is empty: name a folder")
+    target = os.path.realpath(out)
+    for given in inputs:
+        source = os.path.realpath(given)
+        if target == source or target.startswith(source.rstrip(os.sep) + os.sep):
+            raise RunFolderError(f"the {what} {out} is {'' if target == source else 'inside '}the input {given}: "
+                                 "a command never writes into what it reads; choose another folder")
+        if source.startswith(target.rstrip(os.sep) + os.sep):
+            raise RunFolderError(f"the {what} {out} holds the input {given}: a command never writes over what it "
+                                 "reads; choose another folder")
+
+
 def _lock_owner(fd: int) -> str:
     os.lseek(fd, 0, os.SEEK_SET)
     return os.read(fd, 200).decode(errors="replace").strip()
@@ -95,10 +173,17 @@ class RunFolder:
     FILES = ("config.json", "metrics.csv", "checkpoint.pt", "archive.npz", "report.txt", "confidence.png",
              "summary.json")
     DIRS = ("images",)
-    PATTERNS = ("grid*.png",)
+    PATTERNS = ("grid.png", "grid_*-*.png", "grid_top*.png")
+    #: the file names (patterns) a folder of DIRS holds, or the kind of folder it is; a folder not named here is
+    #: this kind's as a whole
+    DIR_ENTRIES: Mapping[str, tuple[str, ...] | type[RunFolder]] = {"images": ("class_*.png",)}
 
     def __init__(self, path: str | os.PathLike):
+        if os.fspath(path) == "":  # Path("") is the current folder, which no one means by an empty name
+            raise RunFolderError("the output folder is empty: name a folder")
         self.path = Path(path)
+        self._created: Path | None = None  # the outermost folder this object's lock() created
+        self._fresh = False  # prepare() made the folder ready for a new run: what it holds now, this run wrote
 
     config_path = property(lambda self: self.path / "config.json")
     metrics_path = property(lambda self: self.path / "metrics.csv")
@@ -119,7 +204,9 @@ class RunFolder:
 
     def prepare(self, *, resume: bool, overwrite: bool) -> None:
         """Take the folder's lock (:meth:`lock`), then make the folder ready for a new run, or check that it
-        can be resumed. Nothing is written before the lock is held."""
+        can be resumed. Nothing is written before the lock is held; a folder refused here that :meth:`lock`
+        created is removed again. ``overwrite`` removes only a previous folder of this kind, and only when it
+        holds nothing this kind does not write (:meth:`foreign_paths`); another command's folder is refused."""
         if resume and overwrite:
             raise RunFolderError("resume=True and overwrite=True cannot be used together")
         if self.path.exists() and not self.path.is_dir():
@@ -127,16 +214,80 @@ class RunFolder:
         if resume:
             if not self.resume_path.exists():
                 raise RunFolderError(f"nothing to resume: {self.resume_path} does not exist")
+            kind = folder_kind(self.path)
+            if kind != self.KIND:
+                raise RunFolderError(f"nothing to resume: {self.path} holds "
+                                     f"{_kind_phrase(kind) if kind else 'no folder written by ' + self.command}")
             self.lock()
             return
         self.lock()
-        if self.holds_run():
-            if not overwrite:
+        try:
+            self._check_new(overwrite)
+        except RunFolderError:
+            self.abandon()
+            raise
+        self._fresh = True
+
+    @property
+    def command(self) -> str:
+        return COMMANDS.get(self.KIND, "fooling")
+
+    def _check_new(self, overwrite: bool) -> None:
+        entries = folder_entries(self.path)
+        if not entries:
+            return
+        kind = folder_kind(self.path)
+        if kind is not None and kind != self.KIND:
+            raise RunFolderError(f"{self.path} holds {_kind_phrase(kind)}, not {_a(self.KIND)}: {self.command} never "
+                                 "writes into another command's folder; choose another folder")
+        if not overwrite:
+            if kind == self.KIND:
                 raise RunFolderError(f"{self.path} holds another {self.KIND}; {self.RESUME_HINT or 'pass '}"
                                      "overwrite=True to replace it")
-            self.clear()
-        elif any(p.name != LOCK_NAME for p in self.path.iterdir()) and not overwrite:
             raise RunFolderError(f"{self.path} is not empty; choose an empty folder or pass overwrite=True")
+        foreign = self.foreign_paths() if kind == self.KIND else entries
+        if foreign:
+            raise RunFolderError(f"{self.path} holds {foreign[0].relative_to(self.path)}, which {self.command} did not "
+                                 f"write: overwrite=True replaces only {_a(self.KIND)}'s own files; move it or choose "
+                                 "another folder")
+        self.clear()
+
+    def foreign_paths(self) -> list[Path]:
+        """What the folder holds that this kind does not write, depth first in name order (a symlink is never
+        this kind's: the commands write plain files and folders)."""
+        found: list[Path] = []
+        for entry in folder_entries(self.path) if self.path.is_dir() else []:
+            if entry.is_symlink():
+                found.append(entry)
+            elif entry.is_dir():
+                found += self._foreign_in_dir(entry)
+            elif not (entry.is_file() and self.owns_file(entry.name)):
+                found.append(entry)
+        return found
+
+    @classmethod
+    def foreign_in(cls, folder: Path) -> list[Path]:
+        """What `folder`, a folder of this kind inside another kind's folder, holds that this kind does not
+        write: everything, when its own files do not say it is of this kind."""
+        entries = folder_entries(folder)
+        if entries and folder_kind(folder) != cls.KIND:
+            return entries[:1]
+        return cls(folder).foreign_paths()
+
+    def owns_file(self, name: str) -> bool:
+        return name in self.FILES or any(fnmatch.fnmatchcase(name, pattern) for pattern in self.PATTERNS)
+
+    def _foreign_in_dir(self, folder: Path) -> list[Path]:
+        """What a folder of this kind's (one of DIRS) holds that this kind does not write."""
+        if folder.name not in self.DIRS:
+            return [folder]
+        patterns = self.DIR_ENTRIES.get(folder.name)
+        if patterns is None:
+            return []
+        if isinstance(patterns, type):  # a folder of another kind inside this one (an evolve run, say)
+            return patterns.foreign_in(folder)
+        return [p for p in folder_entries(folder) if p.is_symlink() or not p.is_file()
+                or not any(fnmatch.fnmatchcase(p.name, pattern) for pattern in patterns)]
 
     # ----------------------------------------------------------------------------------------------
     # One process at a time
@@ -150,7 +301,12 @@ class RunFolder:
         process that died is free again (the kernel drops a flock with its process; where flock is not
         supported, a recorded pid that no longer runs on this host counts as stale). Held until
         :meth:`release` or the end of the process; taking it again in the same process is a no-op."""
-        self.path.mkdir(parents=True, exist_ok=True)
+        if not self.path.exists():
+            created = self.path.absolute()
+            while not created.parent.exists():
+                created = created.parent
+            self.path.mkdir(parents=True, exist_ok=True)
+            self._created = self._created or created
         key = os.path.realpath(self.path)
         if key in _HELD:
             return
@@ -216,12 +372,45 @@ class RunFolder:
         return [p for p in paths if p.exists()]
 
     def clear(self) -> None:
-        """Remove the artefacts of a previous run (and nothing else)."""
+        """Remove the artefacts of a previous run (and nothing else: :meth:`prepare` checked that the folder holds
+        nothing this kind does not write)."""
         for path in self.owned_paths():
-            if path.is_dir():
+            if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path)
             else:
                 path.unlink()
+
+    #: the files a command writes before any result (a folder holding only these holds no finished work)
+    SETUP_FILES: tuple[str, ...] = ("config.json",)
+
+    def abandon(self) -> None:
+        """After a command failed: when the folder holds no result yet (only SETUP_FILES), remove what it holds
+        and the folders :meth:`lock` created, and give the lock up. A folder holding anything else is left."""
+        if not self.path.is_dir() or any(p.name not in self.SETUP_FILES or not p.is_file() or p.is_symlink()
+                                         for p in folder_entries(self.path)):
+            self.release()
+            return
+        if self._fresh and self.holds_lock():  # a resumed run's setup files stay: only what this run wrote goes
+            for entry in folder_entries(self.path):
+                entry.unlink()
+        self.release()
+        self._remove_created()
+        self._fresh = False
+
+    def _remove_created(self) -> None:
+        """Remove the folders :meth:`lock` created, innermost first, while they are empty."""
+        if self._created is None:
+            return
+        folder = self.path.absolute()
+        while True:
+            try:
+                folder.rmdir()
+            except OSError:  # not empty (someone else's files appeared) or already gone
+                break
+            if folder == self._created:
+                break
+            folder = folder.parent
+        self._created = None
 
     # ----------------------------------------------------------------------------------------------
     def write_config(self, config: Mapping[str, Any]) -> None:
@@ -305,6 +494,14 @@ class RunFolder:
         if missing:
             raise RunFolderError(f"checkpoint {path} is incomplete: missing {', '.join(missing)}")
         return state
+
+
+def _a(kind: str) -> str:
+    return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
+
+
+def _kind_phrase(kind: str) -> str:
+    return f"{_a(kind)} (written by {COMMANDS[kind]})"
 
 
 def config_differences(old: Mapping[str, Any], new: Mapping[str, Any], ignore: Iterable[str] = (), prefix: str = "") -> list[str]:

@@ -24,6 +24,7 @@ from typing import Any, Callable
 
 import torch
 
+from fooling_ext import _core
 from fooling_ext._version import __version__
 from fooling_ext.classifiers.classifier import Classifier
 from fooling_ext.classifiers.inference import choose_inference_settings, current_settings
@@ -270,19 +271,24 @@ def evolve(
     Ctrl-C (KeyboardInterrupt) checkpoints the generations that finished, writes the readable outputs and
     raises :class:`RunInterrupted`.
     """
-    held_before = out is not None and RunFolder(out).holds_lock()
+    folder = RunFolder(out) if out is not None else None
+    held_before = folder is not None and folder.holds_lock()
     try:
-        return _evolve(config, out, classifier=classifier, resume=resume, overwrite=overwrite, progress=progress,
-                       on_generation=on_generation)
+        return _evolve(config, folder, classifier=classifier, resume=resume, overwrite=overwrite,
+                       progress=progress, on_generation=on_generation)
+    except BaseException:
+        if folder is not None and not held_before:  # a run that failed before its first result leaves nothing
+            folder.abandon()
+        raise
     finally:
-        if out is not None and not held_before:
-            RunFolder(out).release()
+        if folder is not None and not held_before:
+            folder.release()
 
 
-def _evolve(config, out, *, classifier, resume, overwrite, progress, on_generation) -> EvolveResult:
+def _evolve(config, folder, *, classifier, resume, overwrite, progress, on_generation) -> EvolveResult:
     config.check()
     device = resolve_device(config.backend)
-    folder = RunFolder(out) if out is not None else None
+    out = folder.path if folder is not None else None
     if classifier is None and resume and folder is not None and folder.resume_path.exists():
         classifier = recorded_classifier(read_recorded_config(out), device, model=config.model)
     elif classifier is None:
@@ -315,6 +321,9 @@ def _evolve(config, out, *, classifier, resume, overwrite, progress, on_generati
     metrics: list[dict[str, Any]] = []
     start, evaluations, elapsed = 0, 0, 0.0
     if folder is not None:
+        # What can refuse the run (a render size, the core's FOOLING_NUM_THREADS) does so before the folder is made.
+        _core.num_threads()
+        encoding.render(encoding.initial(1, config.seed, device))
         folder.prepare(resume=resume, overwrite=overwrite)
         if resume:
             state = folder.load_checkpoint(required=("config", "generation", "archive", "metrics"))

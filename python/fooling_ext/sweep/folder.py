@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from fooling_ext._files import atomic_write_text
-from fooling_ext.runs.folder import RunFolder, RunFolderError
+from fooling_ext.runs.folder import RunFolder, RunFolderError, folder_entries
 
 SWEEP_FORMAT = "fooling_ext.sweep"
 SWEEP_VERSION = 1
@@ -34,6 +34,8 @@ class SweepFolder(RunFolder):
     FILES = ("sweep.json", "summary.json", "summary.csv", "summary_per_class.csv", "stop")
     DIRS = ("runs", "attempts")
     PATTERNS = ()
+    DIR_ENTRIES = {"attempts": ("*.jsonl",)}
+    SETUP_FILES = ("sweep.json",)
 
     sweep_path = property(lambda self: self.path / "sweep.json")
     config_path = sweep_path  # what marks the folder as holding a sweep
@@ -44,6 +46,14 @@ class SweepFolder(RunFolder):
     @property
     def resume_path(self) -> Path:
         return self.sweep_path
+
+    def _foreign_in_dir(self, folder: Path) -> list[Path]:
+        if folder.name != "runs":
+            return super()._foreign_in_dir(folder)
+        found: list[Path] = []
+        for run in folder_entries(folder):  # each a run folder the sweep started
+            found += [run] if run.is_symlink() or not run.is_dir() else RunFolder.foreign_in(run)
+        return found
 
     def run_path(self, name: str) -> Path:
         return self.runs_dir / name

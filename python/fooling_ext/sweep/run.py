@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fooling_ext import _core
 from fooling_ext._files import atomic_write_text
 from fooling_ext.classifiers.loading import check_folder_model
 from fooling_ext.runs.folder import RunFolder, RunFolderError, config_differences
@@ -155,8 +156,12 @@ def run_sweep(
             for model in spec.models:  # the folder chose these: it may come from elsewhere
                 check_folder_model(model, folder.path, "pass a spec that names it to run it")
         spec.check()
+        _core.num_threads()  # a bad FOOLING_NUM_THREADS, which the local workers inherit, is refused here
         require_ray()
         return _run(folder, spec, resume, overwrite, address, num_cpus, progress, on_progress, poll_seconds)
+    except BaseException:
+        folder.abandon()  # a sweep that failed before any run started leaves nothing
+        raise
     finally:
         folder.release()  # the head is done with the sweep folder
 

@@ -36,6 +36,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from fooling_ext import _core
 from fooling_ext._files import atomic_write_bytes, atomic_write_text
 from fooling_ext._version import __version__
 from fooling_ext.classifiers.datasets.photos import foolbox_photos, image_files, photo_views
@@ -52,7 +53,7 @@ from fooling_ext.experiments.imagenet_fooling_class.network import (
     probabilities_of,
 )
 from fooling_ext.runs.archive_file import read_archive
-from fooling_ext.runs.folder import LOCK_NAME, RunFolder, RunFolderError
+from fooling_ext.runs.folder import LOCK_NAME, RunFolder, RunFolderError, check_out_path
 from fooling_ext.search.config import EvolveConfig, upgrade_recorded_config
 from fooling_ext.search.evolve import evolve
 
@@ -137,11 +138,10 @@ class FoolingClassFolder(RunFolder):
     FILES = ("fooling_head.pt", "fooling_class.json", "report.txt")
     DIRS = ("after",)
     PATTERNS = ()
+    DIR_ENTRIES = {"after": RunFolder}
+    SETUP_FILES = ()
     RESUME_HINT = ""
     resume_path = property(lambda self: self.path / "fooling_class.json")
-
-    def holds_run(self) -> bool:
-        return any((self.path / name).exists() for name in (*self.FILES, *self.DIRS))
 
 
 def run_experiment(config: FoolingClassConfig, out: str | Path, *, overwrite: bool = False,
@@ -150,10 +150,15 @@ def run_experiment(config: FoolingClassConfig, out: str | Path, *, overwrite: bo
     fooling_head.pt (the new row), fooling_class.json and report.txt (the figures), after/ (the new run).
     `out` is locked for this process while the experiment writes it."""
     config.check()
+    _core.num_threads()  # a bad FOOLING_NUM_THREADS is refused before the folder is made
     folder = FoolingClassFolder(out)
     held_before = folder.holds_lock()
     try:
         return _run_experiment(config, folder, overwrite=overwrite, progress=progress)
+    except BaseException:
+        if not held_before:  # an experiment that failed before its first result leaves nothing
+            folder.abandon()
+        raise
     finally:
         if not held_before:
             folder.release()
@@ -166,6 +171,7 @@ def _run_experiment(config: FoolingClassConfig, folder: FoolingClassFolder, *, o
         raise RunFolderError(f"{out} exists and is not a folder")
     if out.is_dir() and any(p.name != LOCK_NAME for p in out.iterdir()) and not overwrite:
         raise RunFolderError(f"{out} is not empty; choose an empty folder or pass overwrite=True")
+    check_out_path(out, [*config.runs, *([config.natural] if config.natural is not None else [])])
     device = resolve_device(config.backend)
     sources = [load_source_run(path) for path in config.runs]
     spec = InputSpec(**sources[0]["config"]["classifier"]["spec"])

@@ -52,6 +52,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from fooling_ext import _core
 from fooling_ext._files import atomic_write_bytes, atomic_write_text
 from fooling_ext._version import __version__
 from fooling_ext.classifiers.classifier import Classifier
@@ -73,7 +74,7 @@ from fooling_ext.experiments.mnist_fooling_class.config import (
     training_seed,
 )
 from fooling_ext.experiments.mnist_fooling_class.report import write_summary
-from fooling_ext.runs.folder import RunFolder, RunFolderError, config_differences
+from fooling_ext.runs.folder import RunFolder, RunFolderError, config_differences, folder_entries
 from fooling_ext.runs.images import labelled_grid
 from fooling_ext.runs.report import format_confidence
 from fooling_ext.search.config import EvolveConfig
@@ -95,8 +96,18 @@ class ExperimentFolder(RunFolder):
     def resume_path(self) -> Path:
         return self.config_path
 
+    #: what a round folder holds (the module docstring)
+    ROUND_FILES = ("model.pt", "training.json", "fooling_images.npz", "measure_images.npz", "grid.png",
+                   "measure_grid.png", "metrics.json")
+
     def owned_paths(self) -> list[Path]:
         return super().owned_paths() + self.round_dirs()
+
+    def _foreign_in_dir(self, folder: Path) -> list[Path]:
+        if not _ROUND_DIR.fullmatch(folder.name):
+            return [folder]
+        return [p for p in folder_entries(folder)
+                if p.is_symlink() or not p.is_file() or p.name not in self.ROUND_FILES]
 
     def round_dirs(self, after: int = -1) -> list[Path]:
         """The round folders present, of rounds after `after`."""
@@ -129,11 +140,16 @@ def run_retrain(
     The results are the same whichever computes them.
     """
     config.check()
+    _core.num_threads()  # a bad FOOLING_NUM_THREADS is refused before the folder is made
     experiment = ExperimentFolder(out)
     held_before = experiment.holds_lock()
     try:
         return _run_rounds(config, experiment, resume=resume, overwrite=overwrite, progress=progress, data=data,
                            on_round=on_round, map_runs=map_runs)
+    except BaseException:
+        if not held_before:  # an experiment that failed before its first round leaves nothing
+            experiment.abandon()
+        raise
     finally:
         if not held_before:  # the folder is this call's while it runs
             experiment.release()
