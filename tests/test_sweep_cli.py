@@ -24,6 +24,7 @@ def specs(monkeypatch):
 
     def interrupted(spec, out, **options):
         given.append(spec)
+        options["on_ray_start"]()  # the folder is checked: Ray starts
         raise KeyboardInterrupt
 
     monkeypatch.setattr(fooling_ext.sweep, "run_sweep", interrupted)
@@ -38,7 +39,11 @@ def test_generations_is_the_option_of_every_run_and_ctrl_c_prints_the_command_th
     assert err[0] == f"fooling sweep: starting a local Ray with {os.cpu_count()} CPUs (this takes a while)..."
     assert err[1].endswith(f"continue with: fooling sweep --out '{out}' --resume")
     assert len(err) == 2
-    # Ray's notice that token authentication is on (its default) is dropped; its other warnings are not.
+
+def test_rays_token_notice_is_dropped_and_its_other_warnings_are_not():
+    from fooling_ext.sweep.ray_runner import drop_token_auth_notice
+
+    drop_token_auth_notice()  # as ray_session does before it starts Ray
     ray_logger = logging.getLogger("ray._private.authentication.authentication_token_setup")
     notice = ray_logger.makeRecord(ray_logger.name, logging.WARNING, __file__, 1, "Token authentication is enabled "
                                    "for this Ray cluster. Set RAY_AUTH_MODE=disabled to opt out.", (), None)

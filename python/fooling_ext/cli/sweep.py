@@ -98,15 +98,18 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     spec = spec_from_args(args)
     spec.check()  # a bad grid, or no Ray, is one line before the line that says Ray is starting
     require_ray()
-    if args.address:
-        print(f"fooling sweep: joining the Ray cluster at {args.address}...", file=sys.stderr)
-    else:
-        cpus = args.num_cpus or os.cpu_count()
-        print(f"fooling sweep: starting a local Ray with {cpus} CPU{'s' * (cpus != 1)} (this takes a while)...",
-              file=sys.stderr)
+
+    def announce_ray() -> None:  # once the folder is checked, before the long silent start of Ray
+        if args.address:
+            print(f"fooling sweep: joining the Ray cluster at {args.address}...", file=sys.stderr)
+        else:
+            cpus = args.num_cpus or os.cpu_count()
+            print(f"fooling sweep: starting a local Ray with {cpus} CPU{'s' * (cpus != 1)} (this takes a while)...",
+                  file=sys.stderr)
+
     try:
         result = run_sweep(spec, args.out, resume=args.resume, overwrite=args.overwrite, address=args.address,
-                           num_cpus=args.num_cpus, progress=not args.no_progress)
+                           num_cpus=args.num_cpus, progress=not args.no_progress, on_ray_start=announce_ray)
     except RayConnectionError as exc:
         raise CLIError(str(exc)) from exc
     except KeyboardInterrupt:

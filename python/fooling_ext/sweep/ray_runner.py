@@ -72,6 +72,11 @@ _TOKEN_AUTH_NOTICE = _TokenAuthNotice()
 _RAY_TOKEN_LOGGER = "ray._private.authentication.authentication_token_setup"
 
 
+def drop_token_auth_notice() -> None:
+    """Filter Ray's token-authentication notice out of its log (a filter is added once, however often)."""
+    logging.getLogger(_RAY_TOKEN_LOGGER).addFilter(_TOKEN_AUTH_NOTICE)
+
+
 def ray_available() -> bool:
     try:
         import ray  # noqa: F401
@@ -98,7 +103,7 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None) -> I
     if ray.is_initialized():
         yield ray
         return
-    logging.getLogger(_RAY_TOKEN_LOGGER).addFilter(_TOKEN_AUTH_NOTICE)  # a filter is added once, however often
+    drop_token_auth_notice()
     options: dict[str, Any] = {"include_dashboard": False, "logging_level": "WARNING"}
     if address:
         options["address"] = address

@@ -137,6 +137,7 @@ def run_sweep(
     progress: bool = True,
     on_progress: Callable[[SweepProgress], None] | None = None,
     poll_seconds: float = 2.0,
+    on_ray_start: Callable[[], None] | None = None,
 ) -> SweepResult:
     """Run (or resume) the sweep `spec` into folder `out` on Ray and write its summary.
 
@@ -158,7 +159,8 @@ def run_sweep(
         spec.check()
         _core.num_threads()  # a bad FOOLING_NUM_THREADS, which the local workers inherit, is refused here
         require_ray()
-        return _run(folder, spec, resume, overwrite, address, num_cpus, progress, on_progress, poll_seconds)
+        return _run(folder, spec, resume, overwrite, address, num_cpus, progress, on_progress, poll_seconds,
+                    on_ray_start)
     except BaseException:
         folder.abandon()  # a sweep that failed before any run started leaves nothing
         raise
@@ -167,7 +169,7 @@ def run_sweep(
 
 
 def _run(folder: SweepFolder, spec: SweepSpec, resume: bool, overwrite: bool, address: str | None,
-         num_cpus: int | None, progress: bool, on_progress, poll_seconds: float) -> SweepResult:
+         num_cpus: int | None, progress: bool, on_progress, poll_seconds: float, on_ray_start) -> SweepResult:
     folder.prepare(resume=resume, overwrite=overwrite)
     if resume:
         recorded = folder.read_state()["spec"]
@@ -180,6 +182,8 @@ def _run(folder: SweepFolder, spec: SweepSpec, resume: bool, overwrite: bool, ad
     todo = [p for p in points if head.records[p.name]["status"] != "done"]
     try:
         if todo:
+            if on_ray_start is not None:
+                on_ray_start()
             with ray_session(address, num_cpus=num_cpus) as ray:
                 head.run(ray, todo, progress, on_progress, poll_seconds)
     except BaseException:
