@@ -116,7 +116,7 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, default_model: str =
                        help="per-channel mean subtracted after scaling (default 0)")
     group.add_argument("--model-std", type=parse_floats, metavar="S[,S,S]",
                        help="per-channel std divided by after subtracting the mean (default 1)")
-    group.add_argument("--model-scale", type=float, metavar="X",
+    group.add_argument("--model-scale", type=real_number(0.0, low_open=True), metavar="X",
                        help="multiplier applied to [0, 1] images first, e.g. 255 (default 1)")
     group.add_argument("--model-output", choices=OUTPUT_KINDS, help="what the model returns (default logits)")
     group.add_argument("--model-classes", metavar="FILE",

@@ -74,6 +74,46 @@ class RunFolderBusy(RunFolderError):
     """Another process holds the folder's lock."""
 
 
+_JSON_KINDS = {list: "array", str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}
+
+# The sections of a recorded configuration (config.json): each, where present, is a JSON object.
+CONFIG_SECTIONS = ("run", "classifier", "encoding", "gradient", "experiment", "inference")
+
+
+def read_json_object(path: Path, what: str) -> dict[str, Any]:
+    """The JSON object in `path`; an unreadable file, or one holding another kind of value (an array, a number),
+    is a RunFolderError naming the file and `what` it should be."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RunFolderError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise RunFolderError(f"{path} is not {what}: it holds a JSON {_JSON_KINDS.get(type(data), 'value')}, "
+                             "not an object")
+    return data
+
+
+def check_config_shape(config: Mapping[str, Any], path: Path | str) -> None:
+    """A RunFolderError naming `path` where a recorded configuration's sections or the fields readers rely on
+    have the wrong JSON type (a section that is not an object, class names that are not a list of strings...)."""
+    def wrong(field: str, expected: str, value: Any) -> RunFolderError:
+        return RunFolderError(f"{path} is damaged: {field} must be {expected}, got {json.dumps(value)[:80]}")
+
+    for section in CONFIG_SECTIONS:
+        if section in config and not isinstance(config[section], dict):
+            raise wrong(section, "an object", config[section])
+    for section, field in (("run", "model"), ("run", "encoding"), ("classifier", "name")):
+        value = config.get(section, {}).get(field)
+        if value is not None and not isinstance(value, str):
+            raise wrong(f"{section}.{field}", "a string", value)
+    classifier = config.get("classifier", {})
+    names = classifier.get("class_names")
+    if names is not None and (not isinstance(names, list) or not all(isinstance(n, str) for n in names)):
+        raise wrong("classifier.class_names", "a list of strings", names)
+    if "spec" in classifier and not isinstance(classifier["spec"], dict):
+        raise wrong("classifier.spec", "an object", classifier["spec"])
+
+
 def _lock_owner(fd: int) -> str:
     os.lseek(fd, 0, os.SEEK_SET)
     return os.read(fd, 200).decode(errors="replace").strip()
@@ -230,10 +270,10 @@ class RunFolder:
         atomic_write_text(self.config_path, json.dumps(config, indent=2, sort_keys=True) + "\n")
 
     def read_config(self) -> dict[str, Any]:
-        try:
-            return json.loads(self.config_path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise RunFolderError(f"cannot read {self.config_path}: {exc}") from exc
+        """config.json, checked to hold a configuration's shape (:func:`check_config_shape`)."""
+        config = read_json_object(self.config_path, f"the configuration of a {self.KIND}")
+        check_config_shape(config, self.config_path)
+        return config
 
     def write_metrics(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Rewrite metrics.csv from the given rows (on start and resume)."""

@@ -12,7 +12,7 @@ from fooling_ext.core.backend import BACKENDS
 from fooling_ext.core.checks import check_whole
 from fooling_ext.core.cppn import DEFAULT_MAX_EDGES, DEFAULT_MAX_NODES, NUM_INPUTS
 from fooling_ext.core.render import COLORS, COORDS
-from fooling_ext.runs.folder import RunFolder, RunFolderError
+from fooling_ext.runs.folder import RunFolder, RunFolderError, check_config_shape
 from fooling_ext.search.archive import INSERTION_MODES
 from fooling_ext.search.encodings import ENCODINGS
 
@@ -122,19 +122,25 @@ def read_recorded_config(folder: str | os.PathLike) -> dict[str, Any]:
     run = RunFolder(folder)
     if not run.path.is_dir():
         raise RunFolderError(f"no run folder at {run.path}")
+    source = run.config_path
     if run.config_path.is_file():
         try:
             recorded = run.read_config()
         except RunFolderError:
             if not run.checkpoint_path.exists():
                 raise
-            recorded = run.load_checkpoint(required=("config",))["config"]
+            recorded, source = run.load_checkpoint(required=("config",))["config"], run.checkpoint_path
     elif run.checkpoint_path.exists():
-        recorded = run.load_checkpoint(required=("config",))["config"]
+        recorded, source = run.load_checkpoint(required=("config",))["config"], run.checkpoint_path
     else:
         raise RunFolderError(f"{run.path} holds no run: neither config.json nor checkpoint.pt")
     if not isinstance(recorded, dict):
-        raise RunFolderError(f"{run.config_path} does not hold a run configuration")
+        raise RunFolderError(f"{source} does not hold a run configuration")
+    check_config_shape(recorded, source)
+    missing = [key for key in ("run", "classifier") if key not in recorded]
+    if missing or "spec" not in recorded["classifier"] or "class_names" not in recorded["classifier"]:
+        raise RunFolderError(f"{source} does not hold an evolve run's configuration: it has no "
+                             f"{(missing + ['classifier.spec or class_names'])[0]}")
     return upgrade_recorded_config(recorded)
 
 

@@ -323,7 +323,7 @@ def _evolve(config, out, *, classifier, resume, overwrite, progress, on_generati
     if config.batch is None:
         config = dataclasses.replace(config, batch=paper_batch(classifier, config.encoding))
     if resume and out is not None and RunFolder(out).config_path.is_file():
-        config = resume_settings(config, RunFolder(out).read_config())
+        config = resume_settings(config, read_recorded_config(out))
     encoding = build_encoding(config, classifier)
     check_run_memory(config, encoding, len(classifier.class_names), device)
     classifier = classifier_for_renders(classifier, encoding.height, encoding.width)
