@@ -118,7 +118,7 @@ def test_option_flags_parse_to_numbers_words_and_switches():
     (dict(encodings=[]), "encodings must name at least one value"),
     (dict(resources={"cpus": 0}), "resources.cpus must be a finite number > 0, got 0"),
     (dict(resources={"gpu": 1}), "unknown key 'gpu' in resources; expected cpus, gpus, max_retries"),
-    (dict(resources={"max_retries": -1}), "resources.max_retries must be an integer >= 0, got -1"),
+    (dict(resources={"max_retries": -1}), "resources.max_retries must be a whole number >= 0, got -1"),
 ])
 def test_bad_specifications_are_refused_with_a_message_naming_the_problem(spec, message):
     with pytest.raises(SweepSpecError) as info:
