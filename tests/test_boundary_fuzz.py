@@ -334,8 +334,11 @@ def test_archive_add_stores_probabilities_only_and_names_the_first_bad_one(rows,
     archive = Archive([f"c{i}" for i in range(cells)], {"g": torch.zeros(1, 2)}, (1, 2, 2))
     before = {k: v.clone() for k, v in archive.state_dict().items()}
     bad = [(i, j) for i in range(rows) for j in range(cells) if not 0.0 <= float(probs[i, j]) <= 1.0]
-    call = lambda: archive.add({"g": torch.zeros(rows, 2)}, torch.zeros(rows, 1, 2, 2), probs, generation=0,  # noqa: E731
-                               ids=torch.arange(rows), parent_ids=torch.full((rows,), -1))
+
+    def call():
+        return archive.add({"g": torch.zeros(rows, 2)}, torch.zeros(rows, 1, 2, 2), probs, generation=0,
+                           ids=torch.arange(rows), parent_ids=torch.full((rows,), -1))
+
     if not bad:
         call()
         assert torch.equal(archive.confidence, probs.max(dim=0).values)

@@ -44,7 +44,8 @@ def register_cli(sub) -> None:
                    help="autocorrelation at the period for a repeat to count (default 0.5)")
     r.add_argument("--min-period", type=real_number(0.0, low_open=True), default=RepetitionConfig.min_period,
                    help="shortest period of a motif, in pixels (default 4)")
-    r.add_argument("--examples", type=whole_number(0), default=RepetitionConfig.examples, help="example triples (default 12)")
+    r.add_argument("--examples", type=whole_number(0), default=RepetitionConfig.examples,
+                   help="example triples (default 12)")
     r.add_argument("--seed", type=whole_number(0), default=0, help="seed of the control's random places (default 0)")
     _common(r)
     r.set_defaults(func=_cmd_repetition)
@@ -63,7 +64,8 @@ def register_cli(sub) -> None:
                    help="elites with occlusion maps (default 4)")
     s.add_argument("--patch", type=whole_number(0), default=0,
                    help="occluding patch side in pixels (default: a sixth of the side)")
-    s.add_argument("--seed", type=whole_number(0), default=0, help="seed of the tile orders and the natural images (default 0)")
+    s.add_argument("--seed", type=whole_number(0), default=0,
+                   help="seed of the tile orders and the natural images (default 0)")
     _common(s)
     s.set_defaults(func=_cmd_structure)
 

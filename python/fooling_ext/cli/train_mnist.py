@@ -45,7 +45,8 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
                         help=f"passes over the data (default {DEFAULT_EPOCHS})")
     parser.add_argument("--batch-size", type=whole_number(1), default=DEFAULT_BATCH_SIZE,
                         help=f"images per step (default {DEFAULT_BATCH_SIZE})")
-    parser.add_argument("--lr", type=real_number(0.0, low_open=True), default=DEFAULT_LR, help=f"peak learning rate (default {DEFAULT_LR})")
+    parser.add_argument("--lr", type=real_number(0.0, low_open=True), default=DEFAULT_LR,
+                        help=f"peak learning rate (default {DEFAULT_LR})")
     parser.add_argument("--seed", type=whole_number(0), default=DEFAULT_SEED,
                         help=f"seed for weights and shuffling (default {DEFAULT_SEED})")
     parser.add_argument("--threads", type=whole_number(1), default=DEFAULT_THREADS,
