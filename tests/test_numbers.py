@@ -238,6 +238,16 @@ def test_a_huge_batch_through_the_api_is_refused_before_the_folder_is_made(lenet
     assert not (tmp_path / "o").exists()
 
 
+def test_gradient_ascent_on_images_that_cannot_exist_is_refused_before_it_allocates(lenet):
+    from fooling_ext.experiments.gradient_ascent import gradient_ascent
+
+    with pytest.raises(ValueError, match=r"^gradient ascent on 2 images of 1x1000000x1000000 at once would need 24.0 TB"
+                                         r", more than this machine's memory \("):
+        gradient_ascent(lenet, GradientConfig(classes=[1, 2], steps=1), image_size=(1_000_000, 1_000_000))
+    with pytest.raises(ValueError, match=r"^image_size must be a whole number >= 1, got 2.5$"):
+        gradient_ascent(lenet, GradientConfig(classes=[1], steps=1), image_size=(28, 2.5))
+
+
 @pytest.fixture
 def resumable(files, tmp_path):
     out = tmp_path / "run"

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from fooling_ext._files import atomic_write_text
 from fooling_ext._version import __version__
 from fooling_ext.classifiers.protocol import DifferentiableScorer, describe_classifier
-from fooling_ext.core.checks import check_real, check_whole
+from fooling_ext.core.checks import check_memory, check_real, check_whole
 from fooling_ext.runs.folder import RunFolder
 from fooling_ext.runs.images import save_class_images, save_grids, to_uint8
 from fooling_ext.runs.notebook import class_grid_html
@@ -159,7 +159,13 @@ def gradient_ascent(clf: DifferentiableScorer, config: GradientConfig | None = N
     classes = resolve_classes(config.classes, clf.class_names)
     device = clf.device
     c = clf.spec.channels
-    h, w = image_size or (clf.spec.height, clf.spec.width)
+    if image_size is not None and (not isinstance(image_size, (tuple, list)) or len(image_size) != 2):
+        raise ValueError(f"image_size must be (height, width), got {image_size!r}")
+    h, w = (check_whole("image_size", side, 1) for side in image_size) if image_size else (clf.spec.height,
+                                                                                          clf.spec.width)
+    # Each step holds the batch's images, their gradient and the next step's images, float32.
+    n = min(config.batch, len(classes))
+    check_memory(f"gradient ascent on {n} images of {c}x{h}x{w} at once", 3 * 4 * n * c * h * w, device)
     mean = _mean_image(clf, (c, h, w), device)
     gen = torch.Generator(device="cpu").manual_seed(config.seed)
     history_sum: dict[int, list[float]] = {}
