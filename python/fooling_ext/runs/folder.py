@@ -345,6 +345,33 @@ class RunFolder:
         return state
 
 
+def check_checkpoint_agrees(state: dict[str, Any], batch: int, generations: int, path: Path) -> None:
+    """Refuse a checkpoint whose generation, metrics and evaluations disagree (one row per generation, numbered
+    from 0, `batch` evaluations each), or that holds more generations than the run is to have: resuming it
+    would skip generations or rewrite the outputs of a run that did not happen."""
+    generation, rows, evaluations = state["generation"], state["metrics"], state.get("evaluations")
+    if isinstance(generation, bool) or not isinstance(generation, int) or generation < 0:
+        raise RunFolderError(f"checkpoint {path} says generation {generation!r}, not a whole number >= 0")
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        raise RunFolderError(f"checkpoint {path}: its metrics are not a list of rows")
+    if len(rows) != generation:
+        raise RunFolderError(f"checkpoint {path} disagrees with its metrics: it says generation {generation} but "
+                             f"holds {len(rows)} metric rows")
+    for i, row in enumerate(rows):
+        if row.get("generation") != i:
+            raise RunFolderError(f"checkpoint {path}: metric row {i} is of generation {row.get('generation')!r}, "
+                                 f"expected {i} (generations are consecutive from 0)")
+        if "evaluations" in row and row["evaluations"] != (i + 1) * batch:
+            raise RunFolderError(f"checkpoint {path}: metric row {i} says {row['evaluations']!r} evaluations, "
+                                 f"expected {(i + 1) * batch} ({i + 1} generations of {batch} children)")
+    if evaluations is not None and evaluations != generation * batch:
+        raise RunFolderError(f"checkpoint {path} disagrees with itself: it says {evaluations!r} evaluations after "
+                             f"generation {generation}, expected {generation * batch} ({batch} per generation)")
+    if generation > generations:
+        raise RunFolderError(f"checkpoint {path} holds {generation} generations, more than the {generations} "
+                             "asked for: ask for at least as many")
+
+
 def config_differences(old: Mapping[str, Any], new: Mapping[str, Any], ignore: Iterable[str] = (), prefix: str = "") -> list[str]:
     """Dotted keys whose values differ between two nested configurations."""
     ignore = set(ignore)

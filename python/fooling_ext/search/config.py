@@ -9,7 +9,7 @@ from typing import Any
 
 from fooling_ext import _core
 from fooling_ext.core.backend import BACKENDS
-from fooling_ext.core.checks import check_whole
+from fooling_ext.core.checks import check_memory, check_whole
 from fooling_ext.core.cppn import DEFAULT_MAX_EDGES, DEFAULT_MAX_NODES, NUM_INPUTS
 from fooling_ext.core.render import COLORS, COORDS
 from fooling_ext.runs.folder import RunFolder, RunFolderError, check_config_shape
@@ -142,6 +142,22 @@ def read_recorded_config(folder: str | os.PathLike) -> dict[str, Any]:
         raise RunFolderError(f"{source} does not hold an evolve run's configuration: it has no "
                              f"{(missing + ['classifier.spec or class_names'])[0]}")
     return upgrade_recorded_config(recorded)
+
+
+def run_memory(config: EvolveConfig, encoding: Any, classes: int) -> int:
+    """Bytes a run needs at least: per child its float32 image and its genome twice (parent copy and child), per
+    class the archive's uint8 image and genome. A CPPN genome holds 4 bytes per node and 12 per edge of its
+    capacity; a direct genome 4 bytes per pixel and channel."""
+    pixels = encoding.channels * encoding.height * encoding.width
+    genome = 8 + 4 * config.max_nodes + 12 * config.max_edges if config.encoding == "cppn" else 4 * pixels
+    return config.batch * (4 * pixels + 2 * genome) + classes * (pixels + genome)
+
+
+def check_run_memory(config: EvolveConfig, encoding: Any, classes: int, device: Any) -> None:
+    """Refuse, before anything is allocated, a run whose population, images and archive cannot fit in the
+    memory of its device."""
+    check_memory(f"a run of {config.batch} children of {encoding.channels}x{encoding.height}x{encoding.width} "
+                 f"images against {classes} classes", run_memory(config, encoding, classes), device)
 
 
 def check_capacity(max_nodes: Any, max_edges: Any) -> None:

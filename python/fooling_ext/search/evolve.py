@@ -31,12 +31,17 @@ from fooling_ext.classifiers.loading import BUILTIN_MODELS, load_classifier
 from fooling_ext.classifiers.protocol import ImageScorer, describe_classifier
 from fooling_ext.classifiers.spec import InputSpec
 from fooling_ext.core.backend import resolve_device
-from fooling_ext.core.checks import check_memory
-from fooling_ext.runs.folder import RunFolder, RunFolderError, config_differences
+from fooling_ext.runs.folder import RunFolder, RunFolderError, check_checkpoint_agrees, config_differences
 from fooling_ext.runs.notebook import class_grid_html
 from fooling_ext.runs.report import confidence_stats, summary_line
 from fooling_ext.search.archive import Archive
-from fooling_ext.search.config import EvolveConfig, read_recorded_config, resume_settings, upgrade_recorded_config
+from fooling_ext.search.config import (
+    EvolveConfig,
+    check_run_memory,
+    read_recorded_config,
+    resume_settings,
+    upgrade_recorded_config,
+)
 from fooling_ext.search.defaults import paper_batch, render_size
 from fooling_ext.search.encodings import Encoding, make_encoding
 from fooling_ext.search.map_elites import MapElites
@@ -135,22 +140,6 @@ def build_encoding(config: EvolveConfig, clf: ImageScorer) -> Encoding:
                          halve_every=config.halve_every, quantize=config.quantize)
 
 
-def run_memory(config: EvolveConfig, encoding: Encoding, classes: int) -> int:
-    """Bytes a run needs at least: per child its float32 image and its genome twice (parent copy and child), per
-    class the archive's uint8 image and genome. A CPPN genome holds 4 bytes per node and 12 per edge of its
-    capacity; a direct genome 4 bytes per pixel and channel."""
-    pixels = encoding.channels * encoding.height * encoding.width
-    genome = 8 + 4 * config.max_nodes + 12 * config.max_edges if config.encoding == "cppn" else 4 * pixels
-    return config.batch * (4 * pixels + 2 * genome) + classes * (pixels + genome)
-
-
-def check_run_memory(config: EvolveConfig, encoding: Encoding, classes: int, device: torch.device) -> None:
-    """Refuse, before anything is allocated, a run whose population, images and archive cannot fit in the
-    memory of its device."""
-    check_memory(f"a run of {config.batch} children of {encoding.channels}x{encoding.height}x{encoding.width} "
-                 f"images against {classes} classes", run_memory(config, encoding, classes), device)
-
-
 def full_config(config: EvolveConfig, clf: ImageScorer, encoding: Encoding) -> dict[str, Any]:
     run = dataclasses.asdict(config)
     run["image_size"] = [encoding.height, encoding.width]
@@ -240,33 +229,6 @@ def check_moved_model(classifier: ImageScorer, encoding: Encoding, archive: Arch
     if worst > MOVED_MODEL_TOLERANCE:
         raise RunFolderError(f"{where}: the model {classifier.name!r} is not the one the run was made with: it scores "
                              f"the run's elites up to {worst:.3g} away from the recorded confidences")
-
-
-def check_checkpoint_agrees(state: dict[str, Any], batch: int, generations: int, path: Path) -> None:
-    """Refuse a checkpoint whose generation, metrics and evaluations disagree (one row per generation, numbered
-    from 0, `batch` evaluations each), or that holds more generations than the run is to have: resuming it
-    would skip generations or rewrite the outputs of a run that did not happen."""
-    generation, rows, evaluations = state["generation"], state["metrics"], state.get("evaluations")
-    if isinstance(generation, bool) or not isinstance(generation, int) or generation < 0:
-        raise RunFolderError(f"checkpoint {path} says generation {generation!r}, not a whole number >= 0")
-    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
-        raise RunFolderError(f"checkpoint {path}: its metrics are not a list of rows")
-    if len(rows) != generation:
-        raise RunFolderError(f"checkpoint {path} disagrees with its metrics: it says generation {generation} but "
-                             f"holds {len(rows)} metric rows")
-    for i, row in enumerate(rows):
-        if row.get("generation") != i:
-            raise RunFolderError(f"checkpoint {path}: metric row {i} is of generation {row.get('generation')!r}, "
-                                 f"expected {i} (generations are consecutive from 0)")
-        if "evaluations" in row and row["evaluations"] != (i + 1) * batch:
-            raise RunFolderError(f"checkpoint {path}: metric row {i} says {row['evaluations']!r} evaluations, "
-                                 f"expected {(i + 1) * batch} ({i + 1} generations of {batch} children)")
-    if evaluations is not None and evaluations != generation * batch:
-        raise RunFolderError(f"checkpoint {path} disagrees with itself: it says {evaluations!r} evaluations after "
-                             f"generation {generation}, expected {generation * batch} ({batch} per generation)")
-    if generation > generations:
-        raise RunFolderError(f"checkpoint {path} holds {generation} generations, more than the {generations} "
-                             "asked for: ask for at least as many")
 
 
 def complete_metrics(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
