@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -73,10 +75,16 @@ def test_images_are_stored_as_uint8():
     assert a.images[0].flatten().tolist() == [0, 85, 170, 255]
 
 
-def test_non_finite_probabilities_never_enter():
-    a = make_archive(k=2)
-    r = add(a, [[float("nan"), float("inf")]])
-    assert r.status.tolist() == [NOT_ADDED] and not a.occupied.any()
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf"), 7.0, -0.5, 1.5])
+def test_a_probability_that_is_not_one_is_refused_naming_the_child_and_class(bad):
+    a = make_archive(k=3)
+    add(a, [[0.2, 0.3, 0.5]])
+    before = {key: value.clone() for key, value in a.state_dict().items()}
+    with pytest.raises(ValueError, match=rf"^the probability of child 1 for class 2 \(c2\) is {re.escape(repr(bad))}: "
+                                         r"probabilities must be finite and in \[0, 1\]$"):
+        add(a, [[0.9, 0.9, 0.9], [0.1, 0.1, bad]], generation=1, start_id=1)
+    for key, value in a.state_dict().items():  # nothing was stored, not even the valid child 0
+        assert torch.equal(value, before[key]), key
 
 
 def test_shape_errors_name_the_field():

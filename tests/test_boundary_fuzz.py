@@ -9,7 +9,9 @@ with counts and indices of any value, with odd image sizes and thread counts. Th
   neither render nor mutation changes anything else: valid genomes render exactly as the NumPy reference does,
   and an invalid genome's image is zeros and its tensors are left as they were;
 - an index out of range is a ValueError naming its position;
-- the interpreter never crashes (a crash would end this test run).
+- the interpreter never crashes (a crash would end this test run);
+- a number from a command-line option, a configuration or the Python API (Archive.add's probabilities) that is
+  not finite, out of range or not whole is a ValueError naming it, and nothing is stored.
 
 The C++ entry points are fuzzed directly, under AddressSanitizer and UndefinedBehaviorSanitizer, by
 tests/cpp/test_fuzz.cpp.
@@ -17,7 +19,9 @@ tests/cpp/test_fuzz.cpp.
 
 from __future__ import annotations
 
+import math
 import os
+import re
 
 import numpy as np
 import pytest
@@ -27,11 +31,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fooling_ext import _core
+from fooling_ext.analyses import RepetitionConfig
+from fooling_ext.core.checks import check_real, check_whole
 from fooling_ext.core.cppn import CPPNPopulation, GenomeError
 from fooling_ext.core.direct import DirectPopulation
 from fooling_ext.core.mutation import DirectMutation, mutate_cppn, mutate_direct
 from fooling_ext.core.reference.render import render_reference
 from fooling_ext.core.render import render
+from fooling_ext.experiments.gradient_ascent import GradientConfig
+from fooling_ext.experiments.mnist_fooling_class import RetrainConfig
+from fooling_ext.search.archive import Archive
+from fooling_ext.search.config import EvolveConfig
 
 # 60 examples per property in CI; FOOLING_FUZZ_EXAMPLES=N fuzzes longer (derandomized: the same N cases each time).
 FUZZ = settings(max_examples=int(os.environ.get("FOOLING_FUZZ_EXAMPLES", "60")), deadline=None, derandomize=True,
@@ -223,3 +233,117 @@ def test_any_thread_count_renders_the_same_images(threads):
     finally:
         _core.set_num_threads(0)
     assert _core.num_threads() == before
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Numbers from the command line, configurations and the Python API: one checker per kind (core.checks), each
+# refusing exactly what is not finite, not in range, or not whole, with a message naming the parameter and value.
+
+ANY_NUMBER = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-2**70, 2**70), st.booleans(),
+                       st.sampled_from((float("nan"), float("inf"), -float("inf"), 0.0, -0.0, 1.0, 1e-300)),
+                       st.text(max_size=3), st.none())
+BOUND = st.one_of(st.none(), st.floats(-10, 10, allow_nan=False))
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+@FUZZ
+@given(value=ANY_NUMBER, low=BOUND, high=BOUND, low_open=st.booleans(), high_open=st.booleans())
+def test_check_real_refuses_exactly_what_is_not_a_finite_number_in_range(value, low, high, low_open, high_open):
+    finite = _is_real(value) and abs(value) < 2**1000 and math.isfinite(value)
+    inside = finite and (low is None or (value > low if low_open else value >= low)) and (
+        high is None or (value < high if high_open else value <= high))
+    if inside:
+        assert check_real("x", value, low, high, low_open=low_open, high_open=high_open) == float(value)
+        return
+    with pytest.raises(ValueError, match=rf"^x must be a finite number.*, got {re.escape(repr(value))}$"):
+        check_real("x", value, low, high, low_open=low_open, high_open=high_open)
+
+
+@FUZZ
+@given(value=ANY_NUMBER, low=st.integers(-5, 5), span=st.one_of(st.none(), st.integers(0, 10)))
+def test_check_whole_refuses_bools_fractions_and_numbers_out_of_range(value, low, span):
+    high = None if span is None else low + span
+    if isinstance(value, int) and not isinstance(value, bool) and low <= value and (high is None or value <= high):
+        assert check_whole("n", value, low, high) == value
+        return
+    with pytest.raises(ValueError, match=rf"^n must be a whole number .*, got {re.escape(repr(value))}$"):
+        check_whole("n", value, low, high)
+
+
+@FUZZ
+@given(text=st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(repr), st.integers(-5, 5).map(str),
+                      st.sampled_from(("nan", "inf", "-inf", "1e400", "", "0x10", "1.5", "  2 "))))
+def test_the_argparse_types_accept_exactly_what_the_checkers_accept(text):
+    import argparse
+
+    from fooling_ext.cli.options import probability, real_number, whole_number
+
+    for parse, check in ((real_number(0.0, low_open=True), lambda v: check_real("v", v, 0.0, low_open=True)),
+                         (probability, lambda v: check_real("v", v, 0.0, 1.0)),
+                         (whole_number(1), lambda v: check_whole("v", v, 1))):
+        try:
+            value = (int if parse.__name__.startswith("whole") else float)(text)
+            check(value)
+        except ValueError:
+            with pytest.raises(argparse.ArgumentTypeError, match=rf"^expected a .*, got {re.escape(repr(text))}$"):
+                parse(text)
+        else:
+            assert parse(text) == value
+
+
+CONFIG_NUMBERS = {  # configuration, field -> a value it accepts
+    "evolve": (lambda **kw: EvolveConfig(**kw), {"generations": 3, "batch": 4, "seed": 0, "checkpoint_every": 1}),
+    "gradient": (lambda **kw: GradientConfig(**kw), {"steps": 2, "target": 0.5, "decay": 0.0, "blur_radius": 0.0,
+                                                     "blur_every": 1, "lr": 0.1, "batch": 3, "noise_std": 0.0,
+                                                     "max_lr": 1.0, "early_progress": 0.03, "late_progress": 0.1,
+                                                     "max_log_gain": 1.0}),
+    "retrain": (lambda **kw: RetrainConfig(**kw), {"rounds": 1, "generations": 2, "batch": 5, "lr": 0.01,
+                                                  "measure_runs": 0, "threads": 1}),
+    "repetition": (lambda **kw: RepetitionConfig(**kw), {"min_peak": 0.5, "min_period": 4.0, "examples": 0,
+                                                         "batch": 2}),
+}
+
+
+@FUZZ
+@given(kind=st.sampled_from(sorted(CONFIG_NUMBERS)), data=st.data(),
+       bad=st.sampled_from((float("nan"), float("inf"), -float("inf"), -1, True, 2.5, "3", None, 10**400)))
+def test_each_configuration_names_the_field_of_a_bad_number(kind, data, bad):
+    make, fields = CONFIG_NUMBERS[kind]
+    name = data.draw(st.sampled_from(sorted(fields)))
+    if bad is None and (kind, name) in (("evolve", "batch"), ("gradient", "target")):
+        return  # None: the paper's batch; no target, every step
+    whole = isinstance(fields[name], int)
+    if bad == 2.5 and not whole:
+        bad = -2.5  # a fraction is bad where the number must be whole; a negative one everywhere here
+    if bad == 10**400 and whole:
+        bad = 2**63 if name == "seed" else -2  # a whole number: out of range only where a bound exists
+    make(**fields).check()  # the good values pass
+    with pytest.raises(ValueError, match=rf"^{name} "):
+        make(**{**fields, name: bad}).check()
+
+
+@FUZZ
+@given(rows=st.integers(1, 4), cells=st.integers(1, 4), data=st.data())
+def test_archive_add_stores_probabilities_only_and_names_the_first_bad_one(rows, cells, data):
+    values = data.draw(st.lists(st.lists(st.one_of(st.floats(0, 1), st.floats(allow_nan=True, allow_infinity=True)),
+                                         min_size=cells, max_size=cells), min_size=rows, max_size=rows))
+    probs = torch.tensor(values, dtype=torch.float32)
+    archive = Archive([f"c{i}" for i in range(cells)], {"g": torch.zeros(1, 2)}, (1, 2, 2))
+    before = {k: v.clone() for k, v in archive.state_dict().items()}
+    bad = [(i, j) for i in range(rows) for j in range(cells) if not 0.0 <= float(probs[i, j]) <= 1.0]
+
+    def call():
+        return archive.add({"g": torch.zeros(rows, 2)}, torch.zeros(rows, 1, 2, 2), probs, generation=0,
+                           ids=torch.arange(rows), parent_ids=torch.full((rows,), -1))
+
+    if not bad:
+        call()
+        assert torch.equal(archive.confidence, probs.max(dim=0).values)
+        return
+    with pytest.raises(ValueError, match=rf"^the probability of child {bad[0][0]} for class {bad[0][1]} "):
+        call()
+    for key, value in archive.state_dict().items():
+        assert torch.equal(value, before[key]), key

@@ -339,12 +339,12 @@ def test_resume_against_a_model_with_other_classes_is_refused(tmp_path, lenet):
 @pytest.mark.parametrize(
     "change, message",
     [
-        (dict(generations=0), "generations must be a positive integer"),
-        (dict(generations=-3), "generations must be a positive integer"),
-        (dict(batch=0), "batch must be a positive integer"),
+        (dict(generations=0), "generations must be a whole number >= 1, got 0"),
+        (dict(generations=-3), "generations must be a whole number >= 1, got -3"),
+        (dict(batch=0), "batch must be a whole number >= 1, got 0"),
         (dict(encoding="pixels"), "encoding must be one of"),
         (dict(insertion="best"), "insertion must be one of"),
-        (dict(checkpoint_every=0), "checkpoint_every must be a whole number > 0"),
+        (dict(checkpoint_every=0), "checkpoint_every must be a whole number >= 1, got 0"),
         (dict(seed=-1), r"seed must be a whole number in \[0, 2\^63\)"),
         (dict(backend="tpu"), "backend must be one of"),
         (dict(halve_every=1000), "halve_every applies to the direct encoding only, not to cppn"),

@@ -61,9 +61,9 @@ def test_classes_by_name_or_index_and_unknown_names(lenet):
 @pytest.mark.parametrize(
     "change, message",
     [
-        (dict(steps=0), "steps must be > 0"),
-        (dict(target=1.5), r"target must be in \(0, 1\]"),
-        (dict(decay=1.0), r"decay must be in \[0, 1\)"),
+        (dict(steps=0), "steps must be a whole number >= 1, got 0"),
+        (dict(target=1.5), r"target must be a finite number in \(0, 1\], got 1.5"),
+        (dict(decay=1.0), r"decay must be a finite number in \[0, 1\), got 1.0"),
         (dict(blur_radius=0.1), "blur_radius must be 0"),
         (dict(lr_policy="adam"), "lr_policy must be one of"),
         (dict(start="gray"), "start must be one of"),

@@ -86,7 +86,7 @@ def test_fitting_needs_both_kinds_and_valid_options():
     head = small_head()
     with pytest.raises(ValueError, match="needs positive .* and negative"):
         fit_fooling_row(head, blobs(3, 1.0, 1), blobs(0, 0.0, 1))
-    with pytest.raises(ValueError, match="weight_decay must be >= 0"):
+    with pytest.raises(ValueError, match="weight_decay must be a finite number >= 0"):
         fit_fooling_row(head, blobs(3, 1.0, 1), blobs(3, 0.0, 1), RowFit(weight_decay=-1.0))
 
 

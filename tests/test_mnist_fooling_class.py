@@ -203,17 +203,17 @@ def test_an_interrupted_experiment_resumes_from_the_command_line(tmp_path, mnist
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (dict(rounds=0), r"rounds must be an integer >= 1, got 0"),
-        (dict(rounds=-2), r"rounds must be an integer >= 1, got -2"),
-        (dict(rounds=True), r"rounds must be an integer >= 1, got True"),
+        (dict(rounds=0), r"rounds must be a whole number >= 1, got 0"),
+        (dict(rounds=-2), r"rounds must be a whole number >= 1, got -2"),
+        (dict(rounds=True), r"rounds must be a whole number >= 1, got True"),
         (dict(images_per_round=30), r"images_per_round must be a multiple of 20 .*got 30"),
-        (dict(images_per_round=0), r"images_per_round must be an integer >= 1, got 0"),
-        (dict(generations=0), r"generations must be an integer >= 1, got 0"),
-        (dict(measure_runs=-1), r"measure_runs must be an integer >= 0, got -1"),
-        (dict(epochs=1.5), r"epochs must be an integer >= 1, got 1.5"),
-        (dict(train_limit=0), r"train_limit must be an integer >= 1, got 0"),
-        (dict(seed=-1), r"seed must be an integer >= 0, got -1"),
-        (dict(lr=0.0), r"lr must be a positive number, got 0.0"),
+        (dict(images_per_round=0), r"images_per_round must be a whole number >= 1, got 0"),
+        (dict(generations=0), r"generations must be a whole number >= 1, got 0"),
+        (dict(measure_runs=-1), r"measure_runs must be a whole number >= 0, got -1"),
+        (dict(epochs=1.5), r"epochs must be a whole number >= 1, got 1.5"),
+        (dict(train_limit=0), r"train_limit must be a whole number >= 1, got 0"),
+        (dict(seed=-1), r"seed must be a whole number >= 0, got -1"),
+        (dict(lr=0.0), r"lr must be a finite number > 0, got 0.0"),
         (dict(backend="gpu"), r"backend must be one of \('cpu', 'cuda', 'auto'\), got 'gpu'"),
     ],
 )
@@ -225,7 +225,7 @@ def test_bad_sizes_are_refused_before_anything_is_written(tmp_path, change, mess
 
 def test_the_command_reports_bad_rounds_in_one_line(tmp_path, capsys):
     assert main(["retrain", "--rounds", "0", "--out", str(tmp_path / "out"), "--no-progress"]) == 2
-    assert capsys.readouterr().err.strip() == "fooling retrain: error: --rounds must be an integer >= 1, got 0"
+    assert capsys.readouterr().err.strip() == "fooling retrain: error: --rounds must be a whole number >= 1, got 0"
     assert not (tmp_path / "out").exists()
 
 

@@ -132,7 +132,7 @@ def test_option_flags_parse_to_numbers_words_and_switches():
     (dict(options={"generation": 5}), "unknown option 'generation'; expected one of generations, batch"),
     (dict(options={"seed": [1, 2]}), "'seed' is an axis of the grid: give it as seeds"),
     (dict(options={"direct_mutation.ratio": 0.1}), "unknown option 'direct_mutation.ratio'; direct_mutation has rate"),
-    (dict(options={"generations": 0}), "generations must be a positive integer, got 0"),
+    (dict(options={"generations": 0}), "generations must be a whole number >= 1, got 0"),
     (dict(options={"batch": [50, 2.5]}), "options.batch must be an integer, got 2.5"),
     (dict(options={"coords": "polar"}), "options.coords must be one of normalized, pixel, got 'polar'"),
     (dict(options={"batch": []}), "options.batch must name at least one value"),
@@ -140,9 +140,9 @@ def test_option_flags_parse_to_numbers_words_and_switches():
     (dict(seeds=[1, -1]), "seeds must be integers >= 0, got -1"),
     (dict(seeds=[3, 3]), "seeds lists 3 twice"),
     (dict(encodings=[]), "encodings must name at least one value"),
-    (dict(resources={"cpus": 0}), "resources.cpus must be a number > 0, got 0"),
+    (dict(resources={"cpus": 0}), "resources.cpus must be a finite number > 0, got 0"),
     (dict(resources={"gpu": 1}), "unknown key 'gpu' in resources; expected cpus, gpus, max_retries"),
-    (dict(resources={"max_retries": -1}), "resources.max_retries must be an integer >= 0, got -1"),
+    (dict(resources={"max_retries": -1}), "resources.max_retries must be a whole number >= 0, got -1"),
 ])
 def test_bad_specifications_are_refused_with_a_message_naming_the_problem(spec, message):
     with pytest.raises(SweepSpecError) as info:

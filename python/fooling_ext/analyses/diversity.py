@@ -39,6 +39,7 @@ from fooling_ext.analyses.sources import (
 )
 from fooling_ext.classifiers.protocol import ImageScorer
 from fooling_ext.runs.folder import check_out_path
+from fooling_ext.core.checks import check_whole
 from fooling_ext.runs.images import labelled_grid, safe_name
 from fooling_ext.runs.report import format_confidence
 
@@ -53,6 +54,12 @@ class DiversityConfig:
     batch: int = SCORE_BATCH
     top: int | None = None  # only the classes with the highest mean confidence over the runs (default: all)
 
+    def check(self) -> None:
+        for name in ("pixel_side", "grid_classes", "batch"):
+            check_whole(name, getattr(self, name), 1)
+        if self.top is not None:
+            check_whole("top", self.top, 1)
+
 
 def diversity(runs: Sequence[str | os.PathLike], out: str | os.PathLike, *, config: DiversityConfig | None = None,
               classifier: ImageScorer | None = None, model: str | None = None, device: Any = None,
@@ -64,6 +71,7 @@ def diversity(runs: Sequence[str | os.PathLike], out: str | os.PathLike, *, conf
     gets its own analysis folder, ``out/<model>-<encoding>``, and the result maps each group to its summary."""
     config = config or DiversityConfig()
     check_out_path(out, runs)
+    config.check()
     loaded = expand_runs(runs)
     groups = group_runs(loaded)
     if len(groups) > 1:

@@ -29,6 +29,7 @@ from fooling_ext.analyses.motifs import (
 from fooling_ext.analyses.sources import SCORE_BATCH, class_confidence, load_run, run_classifier
 from fooling_ext.classifiers.protocol import ImageScorer
 from fooling_ext.runs.folder import check_out_path
+from fooling_ext.core.checks import check_real, check_whole
 from fooling_ext.runs.images import labelled_grid
 
 THRESHOLDS = (0.9, 0.99)
@@ -45,6 +46,15 @@ class RepetitionConfig:
     batch: int = SCORE_BATCH
     top: int | None = None  # only the most confident elites (default: all)
 
+    def check(self) -> None:
+        check_real("min_peak", self.min_peak, 0.0, 1.0)
+        check_real("min_period", self.min_period, 0.0, low_open=True)
+        check_whole("examples", self.examples, 0)
+        check_whole("seed", self.seed, 0)
+        check_whole("batch", self.batch, 1)
+        if self.top is not None:
+            check_whole("top", self.top, 1)
+
 
 def repetition(run: str | os.PathLike, out: str | os.PathLike, *, config: RepetitionConfig | None = None,
                classifier: ImageScorer | None = None, model: str | None = None, device: Any = None,
@@ -53,6 +63,7 @@ def repetition(run: str | os.PathLike, out: str | os.PathLike, *, config: Repeti
     verdict on the paper's statement (:func:`conclusion`). `progress`: a progress bar on stderr."""
     config = config or RepetitionConfig()
     check_out_path(out, [run])
+    config.check()
     data = load_run(run)
     clf = classifier if classifier is not None else run_classifier(data, model=model, device=device)
     with AnalysisFolder(out).writing(overwrite=overwrite) as folder, \

@@ -25,6 +25,7 @@ from fooling_ext.analyses.sources import SCORE_BATCH, RunData, class_confidence,
 from fooling_ext.analyses.tiles import occluded, shuffle_tiles, tile_permutations
 from fooling_ext.classifiers.protocol import ImageScorer
 from fooling_ext.runs.folder import check_out_path
+from fooling_ext.core.checks import check_unique, check_whole
 from fooling_ext.runs.images import labelled_grid
 
 
@@ -40,6 +41,18 @@ class StructureConfig:
     natural: bool = field(default=True)  # compare with natural images where the project has them
     top: int | None = None  # only the most confident elites (default: all)
 
+    def check(self) -> None:
+        if not isinstance(self.grids, (tuple, list)) or not self.grids:
+            raise ValueError(f"grids must be a list of whole numbers >= 1, got {self.grids!r}")
+        for k in self.grids:
+            check_whole("grids", k, 1)
+        check_unique("grids", self.grids)
+        for name, low in (("permutations", 1), ("natural_per_class", 1), ("occlusion", 0), ("patch", 0), ("seed", 0),
+                          ("batch", 1)):
+            check_whole(name, getattr(self, name), low)
+        if self.top is not None:
+            check_whole("top", self.top, 1)
+
 
 def structure(run: str | os.PathLike, out: str | os.PathLike, *, config: StructureConfig | None = None,
               classifier: ImageScorer | None = None, model: str | None = None, device: Any = None,
@@ -50,6 +63,7 @@ def structure(run: str | os.PathLike, out: str | os.PathLike, *, config: Structu
     what they are) instead of the project's own set. `progress`: a progress bar on stderr."""
     config = config or StructureConfig()
     check_out_path(out, [run])
+    config.check()
     data = load_run(run)
     clf = classifier if classifier is not None else run_classifier(data, model=model, device=device)
     with AnalysisFolder(out).writing(overwrite=overwrite) as folder, progress_bar(0, "structure", progress) as bar:

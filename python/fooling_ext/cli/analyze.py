@@ -3,7 +3,7 @@ runs, removing repeated motifs, global structure), each into an analysis folder.
 
 from __future__ import annotations
 
-from fooling_ext.cli.options import BACKEND_CHOICES, CLIError
+from fooling_ext.cli.options import BACKEND_CHOICES, CLIError, real_number, whole_number
 
 
 def register_cli(sub) -> None:
@@ -18,9 +18,9 @@ def register_cli(sub) -> None:
                          description="Compare the elites of runs of one model and encoding, per class, across runs "
                                      "and against other classes, in pixel and feature space.")
     d.add_argument("runs", nargs="+", metavar="RUN", help="run folders (at least two), or sweep folders")
-    d.add_argument("--pixel-side", type=int, default=None,
+    d.add_argument("--pixel-side", type=whole_number(1), default=None,
                    help="images are area-averaged to at most this side for pixel distances (default 64)")
-    d.add_argument("--grid-classes", type=int, default=None,
+    d.add_argument("--grid-classes", type=whole_number(1), default=None,
                    help="classes in the classes x runs grid (default 10, the most confident)")
     _common(d)
     d.set_defaults(func=_cmd_diversity)
@@ -29,12 +29,13 @@ def register_cli(sub) -> None:
                          description="Find a repeated motif in each elite, keep one copy, paint the others with the "
                                      "background and score again; a control paints the same area at random places.")
     r.add_argument("run", metavar="RUN", help="a finished run folder")
-    r.add_argument("--min-peak", type=float, default=None,
+    r.add_argument("--min-peak", type=real_number(0.0, 1.0), default=None,
                    help="autocorrelation at the period for a repeat to count (default 0.5)")
-    r.add_argument("--min-period", type=float, default=None,
+    r.add_argument("--min-period", type=real_number(0.0, low_open=True), default=None,
                    help="shortest period of a motif, in pixels (default 4)")
-    r.add_argument("--examples", type=int, default=None, help="example triples (default 12)")
-    r.add_argument("--seed", type=int, default=0, help="seed of the control's random places (default 0)")
+    r.add_argument("--examples", type=whole_number(0), default=None,
+                   help="example triples (default 12)")
+    r.add_argument("--seed", type=whole_number(0), default=0, help="seed of the control's random places (default 0)")
     _common(r)
     r.set_defaults(func=_cmd_repetition)
 
@@ -43,16 +44,17 @@ def register_cli(sub) -> None:
                                      "of the same classes; occlusion maps of a few elites.")
     s.add_argument("run", metavar="RUN", help="a finished run folder")
     s.add_argument("--grids", default="2,4,8", help="k of the k x k grids, comma-separated (default 2,4,8)")
-    s.add_argument("--permutations", type=int, default=None,
+    s.add_argument("--permutations", type=whole_number(1), default=None,
                    help="random tile orders per grid (default 3)")
-    s.add_argument("--natural-per-class", type=int, default=None,
+    s.add_argument("--natural-per-class", type=whole_number(1), default=None,
                    help="MNIST test images per digit (default 20)")
     s.add_argument("--no-natural", action="store_true", help="skip the natural images")
-    s.add_argument("--occlusion", type=int, default=None,
+    s.add_argument("--occlusion", type=whole_number(0), default=None,
                    help="elites with occlusion maps (default 4)")
-    s.add_argument("--patch", type=int, default=0,
+    s.add_argument("--patch", type=whole_number(0), default=0,
                    help="occluding patch side in pixels (default: a sixth of the side)")
-    s.add_argument("--seed", type=int, default=0, help="seed of the tile orders and the natural images (default 0)")
+    s.add_argument("--seed", type=whole_number(0), default=0,
+                   help="seed of the tile orders and the natural images (default 0)")
     _common(s)
     s.set_defaults(func=_cmd_structure)
 
@@ -63,18 +65,13 @@ def _common(parser) -> None:
     parser.add_argument("--model", default=None, metavar="MODEL",
                         help="the classifier to score with, where the run's recorded model file moved: mnist, "
                              "imagenet or a model file (default: the run's; its input description stays the run's)")
-    parser.add_argument("--batch", type=int, default=256, help="images per classifier call (default 256)")
-    parser.add_argument("--top", type=int, default=None, metavar="N",
+    parser.add_argument("--batch", type=whole_number(1), default=256, help="images per classifier call (default 256)")
+    parser.add_argument("--top", type=whole_number(1), default=None, metavar="N",
                         help="only the N most confident classes (default: all)")
     parser.add_argument("--backend", choices=BACKEND_CHOICES, default=None,
                         help="where the classifier scores: cpu, cuda, or auto (cuda when the CUDA backend can be "
                              "used); default: the run's")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-
-def _positive(name: str, value: int | None) -> None:
-    if value is not None and value < 1:
-        raise CLIError(f"--{name} must be at least 1, got {value}")
 
 
 def _given(args, names) -> dict:
@@ -94,8 +91,6 @@ def _print(summary, out) -> int:
 def _cmd_diversity(args) -> int:
     from fooling_ext.analyses import DiversityConfig, diversity
 
-    for name in ("pixel_side", "grid_classes", "batch", "top"):
-        _positive(name.replace("_", "-"), getattr(args, name))
     config = DiversityConfig(**_given(args, ("pixel_side", "grid_classes", "batch", "top")))
     summary = diversity(args.runs, args.out, config=config, model=args.model, device=args.backend,
                         overwrite=args.overwrite, progress=not args.no_progress)
@@ -105,8 +100,6 @@ def _cmd_diversity(args) -> int:
 def _cmd_repetition(args) -> int:
     from fooling_ext.analyses import RepetitionConfig, repetition
 
-    _positive("batch", args.batch)
-    _positive("top", args.top)
     config = RepetitionConfig(**_given(args, ("min_peak", "min_period", "examples", "seed", "batch", "top")))
     summary = repetition(args.run, args.out, config=config, model=args.model, device=args.backend,
                          overwrite=args.overwrite, progress=not args.no_progress)
@@ -120,10 +113,8 @@ def _cmd_structure(args) -> int:
         grids = tuple(int(part) for part in args.grids.split(",") if part.strip())
     except ValueError:
         raise CLIError(f"--grids: expected numbers separated by commas, got {args.grids!r}") from None
-    if not grids or min(grids) < 1:
-        raise CLIError(f"--grids: expected positive numbers, got {args.grids!r}")
-    for name in ("permutations", "natural_per_class", "batch", "top"):
-        _positive(name.replace("_", "-"), getattr(args, name))
+    if not grids or min(grids) < 1 or len(set(grids)) < len(grids):
+        raise CLIError(f"--grids: expected distinct whole numbers >= 1, got {args.grids!r}")
     config = StructureConfig(grids=grids, natural=not args.no_natural, **_given(
         args, ("permutations", "natural_per_class", "occlusion", "patch", "seed", "batch", "top")))
     summary = structure(args.run, args.out, config=config, model=args.model, device=args.backend,

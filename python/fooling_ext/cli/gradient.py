@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fooling_ext.cli.options import add_model_arguments, classifier_from_args, whole_number
+from fooling_ext.cli.options import add_model_arguments, classifier_from_args, real_number, whole_number
 
 # experiments.gradient_ascent's START_MODES and LR_POLICIES, spelled here so that building the parser imports no
 # torch; tests/test_cli_help.py checks that they agree.
@@ -19,13 +19,15 @@ def register_cli(sub) -> None:
     p.add_argument("--classes", default=None,
                    help="comma-separated class indices or names (default: every class)")
     p.add_argument("--steps", type=whole_number(1), default=300, help="maximum steps (default 300)")
-    p.add_argument("--target", type=float, default=0.9999, help="stop a class at this confidence (default 0.9999)")
-    p.add_argument("--decay", type=float, default=0.0,
+    p.add_argument("--target", type=real_number(0.0, 1.0, low_open=True), default=0.9999,
+                   help="stop a class at this confidence (default 0.9999)")
+    p.add_argument("--decay", type=real_number(0.0, 1.0, high_open=True), default=0.0,
                    help="L2 decay towards the mean image per step (default 0; the original script used 0.01)")
-    p.add_argument("--blur", type=float, default=0.0, help="Gaussian blur sigma in pixels (default 0: off)")
+    p.add_argument("--blur", type=real_number(0.0), default=0.0, help="Gaussian blur sigma in pixels (default 0: off)")
     p.add_argument("--blur-every", type=whole_number(1), default=1, help="blur every N steps (default 1)")
     p.add_argument("--lr-policy", choices=LR_POLICIES, default="progress", help="step-size rule (default progress)")
-    p.add_argument("--lr", type=float, default=0.01, help="step size for --lr-policy constant (default 0.01)")
+    p.add_argument("--lr", type=real_number(0.0, low_open=True), default=0.01,
+                   help="step size for --lr-policy constant (default 0.01)")
     p.add_argument("--start", choices=START_MODES, default="mean_plus",
                    help="starting image: the model's mean image plus noise, uniform noise, or the "
                         "mean image (default mean_plus)")

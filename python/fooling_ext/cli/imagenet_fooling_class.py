@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from fooling_ext.cli.options import add_backend_argument
+from fooling_ext.cli.options import add_backend_argument, real_number, whole_number
 
 # classifiers.datasets.photos.FOOLBOX_HINT and RowFit().weight_decay, spelled here so that building the parser
 # imports no torch; tests/test_cli_help.py checks that they agree.
@@ -24,16 +24,21 @@ def register_cli(sub) -> None:
     p.add_argument("--natural", default=None, metavar="DIR",
                    help="natural images: an ImageNet-style folder (class subfolders) or a flat folder (default: "
                         f"the 60 sample photos of the foolbox wheel; {FOOLBOX_HINT})")
-    p.add_argument("--views", type=int, default=8, help="views per natural photo: whole + random crops (default 8)")
-    p.add_argument("--holdout", type=float, default=0.2, help="share of the elites held out (default 0.2)")
-    p.add_argument("--folds", type=int, default=5, help="cross-validation folds over the photos (default 5)")
-    p.add_argument("--weight-decay", type=float, default=WEIGHT_DECAY,
+    p.add_argument("--views", type=whole_number(1), default=8,
+                   help="views per natural photo: whole + random crops (default 8)")
+    p.add_argument("--holdout", type=real_number(0.0, 1.0, high_open=True), default=0.2,
+                   help="share of the elites held out (default 0.2)")
+    p.add_argument("--folds", type=whole_number(2), default=5,
+                   help="cross-validation folds over the photos (default 5)")
+    p.add_argument("--weight-decay", type=real_number(0.0), default=WEIGHT_DECAY,
                    help=f"L2 penalty on the new row (default {WEIGHT_DECAY})")
-    p.add_argument("--seed", type=int, default=0, help="seed of the hold-out split and the crops (default 0)")
+    p.add_argument("--seed", type=whole_number(0), default=0,
+                   help="seed of the hold-out split and the crops (default 0)")
     p.add_argument("--no-evolve", action="store_true", help="fit and measure the class only")
-    p.add_argument("--generations", type=int, default=None, help="generations of the new run (default: as RUN)")
-    p.add_argument("--batch", type=int, default=None, help="children per generation (default: as RUN)")
-    p.add_argument("--evolve-seed", type=int, default=None, help="seed of the new run (default: as RUN)")
+    p.add_argument("--generations", type=whole_number(1), default=None,
+                   help="generations of the new run (default: as RUN)")
+    p.add_argument("--batch", type=whole_number(1), default=None, help="children per generation (default: as RUN)")
+    p.add_argument("--evolve-seed", type=whole_number(0), default=None, help="seed of the new run (default: as RUN)")
     add_backend_argument(p, "where the networks and the new run compute")
     p.add_argument("--fast-inference", action=argparse.BooleanOptionalAction, default=None,
                    help="fastest classifier settings within 1e-3 of float32 (default: on for cuda)")

@@ -9,7 +9,14 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
-from fooling_ext.cli.options import CLIError, Option, add_backend_argument, fill_defaults, refuse_changes_on_resume
+from fooling_ext.cli.options import (
+    CLIError,
+    Option,
+    add_backend_argument,
+    fill_defaults,
+    real_number,
+    refuse_changes_on_resume,
+)
 
 
 def _recorded(key: str):
@@ -75,8 +82,9 @@ def register_cli(sub) -> None:
                         "in this process; auto: Ray when it is installed (default auto). The results are the same")
     p.add_argument("--address", default=None,
                    help="with Ray: the cluster to join (default: start a local Ray with every CPU)")
-    p.add_argument("--cpus-per-run", type=float, default=1.0, help="with Ray: CPUs of each run (default 1)")
-    p.add_argument("--gpus-per-run", type=float, default=0.0,
+    p.add_argument("--cpus-per-run", type=real_number(0.0, low_open=True), default=1.0,
+                   help="with Ray: CPUs of each run (default 1)")
+    p.add_argument("--gpus-per-run", type=real_number(0.0), default=0.0,
                    help="with Ray: GPUs of each run, a fraction to share one (default 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_retrain)
@@ -103,8 +111,6 @@ def _cmd_retrain(args: argparse.Namespace) -> int:
         test_limit=args.test_limit,
     )
     config.check()  # before Ray starts
-    if args.cpus_per_run <= 0 or args.gpus_per_run < 0:
-        raise CLIError("--cpus-per-run must be > 0 and --gpus-per-run >= 0")
     start = time.perf_counter()
     use_ray = args.runner == "ray" or (args.runner == "auto" and ray_available())
     map_runs = RayMap(args.address, cpus=args.cpus_per_run, gpus=args.gpus_per_run) if use_ray else None

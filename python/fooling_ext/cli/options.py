@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Mapping
+
+from fooling_ext._checks import check_real, check_whole, describe_range
 
 if TYPE_CHECKING:
     from fooling_ext.classifiers.classifier import Classifier
@@ -123,7 +126,7 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, default_model: str =
                        help="per-channel mean subtracted after scaling (default 0)")
     group.add_argument("--model-std", type=parse_floats, metavar="S[,S,S]",
                        help="per-channel std divided by after subtracting the mean (default 1)")
-    group.add_argument("--model-scale", type=float, metavar="X",
+    group.add_argument("--model-scale", type=real_number(0.0, low_open=True), metavar="X",
                        help="multiplier applied to [0, 1] images first, e.g. 255 (default 1)")
     group.add_argument("--model-output", choices=OUTPUT_CHOICES, help="what the model returns (default logits)")
     group.add_argument("--model-classes", metavar="FILE",
@@ -179,33 +182,44 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def parse_floats(text: str) -> tuple[float, ...]:
-    """Numbers separated by commas."""
+    """Finite numbers separated by commas."""
     try:
-        return tuple(float(part) for part in text.split(","))
+        values = tuple(float(part) for part in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
+        values = ()
+    if not values or not all(math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(f"expected finite numbers separated by commas, got {text!r}")
+    return values
 
 
-def whole_number(low: int):
-    """An argparse type: a whole number >= `low` (argparse names the option in its message)."""
+def whole_number(low: int, high: int | None = None):
+    """An argparse type: a whole number in [low, high] (high None: >= low); argparse names the option in its
+    message."""
     def parse(text: str) -> int:
         try:
-            value = int(text)
+            return check_whole("value", int(text), low, high)
         except ValueError:
-            value = None
-        if value is None or value < low:
-            raise argparse.ArgumentTypeError(f"expected a whole number >= {low}, got {text!r}")
-        return value
-    parse.__name__ = f"whole number >= {low}"
+            raise argparse.ArgumentTypeError(f"expected a whole number {describe_range(low, high)}, got {text!r}") \
+                from None
+    parse.__name__ = f"whole number {describe_range(low, high)}"
     return parse
 
 
-def probability(text: str) -> float:
-    """An argparse type: a number in [0, 1]."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
-    return value
+def real_number(low: float | None = None, high: float | None = None, *, low_open: bool = False,
+                high_open: bool = False):
+    """An argparse type: a finite number in the range given (core.checks.check_real); argparse names the option
+    in its message."""
+    within = describe_range(low, high, low_open=low_open, high_open=high_open)
+
+    def parse(text: str) -> float:
+        try:
+            return check_real("value", float(text), low, high, low_open=low_open, high_open=high_open)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a finite number{' ' + within if within else ''}, "
+                                             f"got {text!r}") from None
+    parse.__name__ = f"finite number {within}".strip()
+    return parse
+
+
+#: An argparse type: a number in [0, 1].
+probability = real_number(0.0, 1.0)

@@ -7,7 +7,7 @@ import os
 import shlex
 import sys
 
-from fooling_ext.cli.options import CLIError, whole_number
+from fooling_ext.cli.options import CLIError, real_number, whole_number
 
 
 def register_cli(sub) -> None:
@@ -35,14 +35,17 @@ def register_cli(sub) -> None:
                    help="an evolve setting and its values, e.g. generations=200 or batch=100,200; repeat for "
                         "several (the keys of EvolveConfig, and cppn_mutation.<field> / direct_mutation.<field>; "
                         "default: none, EvolveConfig's defaults)")
-    p.add_argument("--cpus-per-run", type=float, metavar="N", help="CPUs of each run, also its threads (default 1)")
-    p.add_argument("--gpus-per-run", type=float, metavar="F",
+    p.add_argument("--cpus-per-run", type=real_number(0.0, low_open=True), metavar="N",
+                   help="CPUs of each run, also its threads (default 1)")
+    p.add_argument("--gpus-per-run", type=real_number(0.0), metavar="F",
                    help="GPUs of each run; a fraction shares one GPU (default 0)")
-    p.add_argument("--max-retries", type=int, metavar="N", help="restarts of a run whose worker died (default 3)")
+    p.add_argument("--max-retries", type=whole_number(0), metavar="N",
+                   help="restarts of a run whose worker died (default 3)")
     p.add_argument("--address", default=None, metavar="ADDRESS",
                    help="the Ray cluster to join: auto (the one ray start made here) or HEAD:6379 "
                         "(default: start a local Ray)")
-    p.add_argument("--num-cpus", type=int, default=None, metavar="N", help="CPUs of a local Ray (default: all)")
+    p.add_argument("--num-cpus", type=whole_number(1), default=None, metavar="N",
+                   help="CPUs of a local Ray (default: all)")
     p.add_argument("--resume", action="store_true",
                    help="continue the sweep in --out: finished runs are skipped, the others resume")
     p.add_argument("--overwrite", action="store_true", help="replace a sweep already in --out")

@@ -9,7 +9,7 @@ import json
 import os
 from pathlib import Path
 
-from fooling_ext.cli.options import whole_number
+from fooling_ext.cli.options import real_number, whole_number
 
 # classifiers.training's DEFAULT_* and pinned_training.PINNED_ISA, spelled here so that building the parser
 # imports no torch; tests/test_cli_help.py checks that they agree.
@@ -40,7 +40,8 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
                         help=f"passes over the data (default {DEFAULT_EPOCHS})")
     parser.add_argument("--batch-size", type=whole_number(1), default=DEFAULT_BATCH_SIZE,
                         help=f"images per step (default {DEFAULT_BATCH_SIZE})")
-    parser.add_argument("--lr", type=float, default=DEFAULT_LR, help=f"peak learning rate (default {DEFAULT_LR})")
+    parser.add_argument("--lr", type=real_number(0.0, low_open=True), default=DEFAULT_LR,
+                        help=f"peak learning rate (default {DEFAULT_LR})")
     parser.add_argument("--seed", type=whole_number(0), default=DEFAULT_SEED,
                         help=f"seed for weights and shuffling (default {DEFAULT_SEED})")
     parser.add_argument("--threads", type=whole_number(1), default=DEFAULT_THREADS,
@@ -52,7 +53,7 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
                              "of CPU)")
     parser.add_argument("--data", type=Path, default=None,
                         help="MNIST as a .npz or a folder of the four IDX files (default: the copy in the package)")
-    parser.add_argument("--limit-train", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--limit-train", type=whole_number(1), default=None, help=argparse.SUPPRESS)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=_run_train_mnist)
 

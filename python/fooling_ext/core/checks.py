@@ -1,12 +1,21 @@
 """The checks every value passes before it reaches the compiled core, which takes raw pointers and counts:
-a wrong type, dtype, shape, layout, device or range is a ValueError naming the parameter, never a crash."""
+a wrong type, dtype, shape, layout, device or range is a ValueError naming the parameter, never a crash.
+
+The same checks guard every other boundary (command-line options, configurations, the Python API), one
+function per kind: :func:`check_real` (a finite number in a range), :func:`check_whole` (a whole number in a
+range; a bool is not one), :func:`check_unique` (no value twice) and :func:`check_memory` (a size that can
+exist). Each message names the parameter and the value."""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+import math
+import os
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import torch
+
+from fooling_ext._checks import check_real, check_unique, check_whole, describe_range, in_range  # noqa: F401
 
 
 def check_tensor(
@@ -45,6 +54,39 @@ def check_number(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise ValueError(f"{name} must be a number, got {value!r}")
     return float(value)
+
+
+def physical_memory(device: Any = "cpu") -> int | None:
+    """Bytes of memory on `device`: the machine's physical memory for the CPU, the GPU's for CUDA (None when
+    it cannot be told)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        try:
+            return int(torch.cuda.get_device_properties(device).total_memory)
+        except (RuntimeError, AssertionError):
+            return None
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def format_bytes(n: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB"):
+        if n < 1000 or unit == "PB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    raise AssertionError
+
+
+def check_memory(what: str, nbytes: int, device: Any = "cpu") -> None:
+    """Refuse, before anything is allocated, `what` whose `nbytes` exceed the memory of `device`
+    (:func:`physical_memory`): a ValueError saying the size it would need and the memory there is."""
+    available = physical_memory(device)
+    if available is not None and nbytes > available:
+        where = "this machine's memory" if torch.device(device).type == "cpu" else f"the memory of {device}"
+        raise ValueError(f"{what} would need {format_bytes(nbytes)}, more than {where} "
+                         f"({format_bytes(available)})")
 
 
 def index_tensor(index: torch.Tensor | Sequence[int], device: torch.device) -> torch.Tensor:

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from fooling_ext._files import atomic_write_text
 from fooling_ext._version import __version__
 from fooling_ext.classifiers.protocol import DifferentiableScorer, describe_classifier
+from fooling_ext.core.checks import check_memory, check_real, check_whole
 from fooling_ext.runs.folder import RunFolder
 from fooling_ext.runs.images import save_class_images, save_grids, to_uint8
 from fooling_ext.runs.notebook import class_grid_html
@@ -63,16 +64,21 @@ class GradientConfig:
     def check(self) -> None:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
             raise ValueError(f"seed must be a whole number in [0, 2^63), got {self.seed!r}")
-        if self.steps <= 0:
-            raise ValueError(f"steps must be > 0, got {self.steps}")
-        if self.target is not None and not 0.0 < self.target <= 1.0:
-            raise ValueError(f"target must be in (0, 1], got {self.target}")
-        if not 0.0 <= self.decay < 1.0:
-            raise ValueError(f"decay must be in [0, 1), got {self.decay}")
-        if self.blur_radius < 0 or (0 < self.blur_radius < 0.3):
+        if self.classes is not None and (isinstance(self.classes, (str, bytes)) or
+                                         not isinstance(self.classes, Sequence)):
+            raise ValueError(f"classes must be a list of class indices or names, got {self.classes!r}")
+        for name in ("steps", "blur_every", "batch"):
+            check_whole(name, getattr(self, name), 1)
+        if self.target is not None:
+            check_real("target", self.target, 0.0, 1.0, low_open=True)
+        check_real("decay", self.decay, 0.0, 1.0, high_open=True)
+        if check_real("blur_radius", self.blur_radius, 0.0) and self.blur_radius < 0.3:
             raise ValueError(f"blur_radius must be 0 (off) or >= 0.3, got {self.blur_radius}")
-        if self.blur_every <= 0 or self.batch <= 0:
-            raise ValueError("blur_every and batch must be > 0")
+        for name in ("lr", "max_lr", "max_log_gain"):
+            check_real(name, getattr(self, name), 0.0, low_open=True)
+        for name in ("early_progress", "late_progress"):
+            check_real(name, getattr(self, name), 0.0, 1.0, low_open=True)
+        check_real("noise_std", self.noise_std, 0.0)
         if self.lr_policy not in LR_POLICIES:
             raise ValueError(f"lr_policy must be one of {LR_POLICIES}, got {self.lr_policy!r}")
         if self.start not in START_MODES:
@@ -119,6 +125,12 @@ def resolve_classes(classes: Sequence[int | str] | None, class_names: Sequence[s
             raise ValueError(f"unknown class name {c!r}; the model's classes are e.g. {sample}")
     if not out:
         raise ValueError("no classes chosen")
+    seen: dict[int, Any] = {}
+    for c, k in zip(classes, out):
+        if k in seen:
+            given = "" if seen[k] == c else f" (as {seen[k]!r} and {c!r})"
+            raise ValueError(f"classes lists class {k} ({class_names[k]}) twice{given}")
+        seen[k] = c
     return out
 
 
@@ -152,7 +164,13 @@ def gradient_ascent(clf: DifferentiableScorer, config: GradientConfig | None = N
     classes = resolve_classes(config.classes, clf.class_names)
     device = clf.device
     c = clf.spec.channels
-    h, w = image_size or (clf.spec.height, clf.spec.width)
+    if image_size is not None and (not isinstance(image_size, (tuple, list)) or len(image_size) != 2):
+        raise ValueError(f"image_size must be (height, width), got {image_size!r}")
+    h, w = (check_whole("image_size", side, 1) for side in image_size) if image_size else (clf.spec.height,
+                                                                                          clf.spec.width)
+    # Each step holds the batch's images, their gradient and the next step's images, float32.
+    n = min(config.batch, len(classes))
+    check_memory(f"gradient ascent on {n} images of {c}x{h}x{w} at once", 3 * 4 * n * c * h * w, device)
     mean = _mean_image(clf, (c, h, w), device)
     gen = torch.Generator(device="cpu").manual_seed(config.seed)
     history_sum: dict[int, list[float]] = {}

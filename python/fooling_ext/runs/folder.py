@@ -148,6 +148,44 @@ def check_out_path(out: str | os.PathLike, inputs: Iterable[str | os.PathLike] =
         if source.startswith(target.rstrip(os.sep) + os.sep):
             raise RunFolderError(f"the {what} {out} holds the input {given}: a command never writes over what it "
                                  "reads; choose another folder")
+_JSON_KINDS = {list: "array", str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}
+
+# The sections of a recorded configuration (config.json): each, where present, is a JSON object.
+CONFIG_SECTIONS = ("run", "classifier", "encoding", "gradient", "experiment", "inference")
+
+
+def read_json_object(path: Path, what: str) -> dict[str, Any]:
+    """The JSON object in `path`; an unreadable file, or one holding another kind of value (an array, a number),
+    is a RunFolderError naming the file and `what` it should be."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # Recursion: nested too deeply
+        raise RunFolderError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise RunFolderError(f"{path} is not {what}: it holds a JSON {_JSON_KINDS.get(type(data), 'value')}, "
+                             "not an object")
+    return data
+
+
+def check_config_shape(config: Mapping[str, Any], path: Path | str) -> None:
+    """A RunFolderError naming `path` where a recorded configuration's sections or the fields readers rely on
+    have the wrong JSON type (a section that is not an object, class names that are not a list of strings...)."""
+    def wrong(field: str, expected: str, value: Any) -> RunFolderError:
+        return RunFolderError(f"{path} is damaged: {field} must be {expected}, got {json.dumps(value)[:80]}")
+
+    for section in CONFIG_SECTIONS:
+        if section in config and not isinstance(config[section], dict):
+            raise wrong(section, "an object", config[section])
+    for section, field in (("run", "model"), ("run", "encoding"), ("classifier", "name")):
+        value = config.get(section, {}).get(field)
+        if value is not None and not isinstance(value, str):
+            raise wrong(f"{section}.{field}", "a string", value)
+    classifier = config.get("classifier", {})
+    names = classifier.get("class_names")
+    if names is not None and (not isinstance(names, list) or not all(isinstance(n, str) for n in names)):
+        raise wrong("classifier.class_names", "a list of strings", names)
+    if "spec" in classifier and not isinstance(classifier["spec"], dict):
+        raise wrong("classifier.spec", "an object", classifier["spec"])
 
 
 def _lock_owner(fd: int) -> str:
@@ -417,10 +455,10 @@ class RunFolder:
         atomic_write_text(self.config_path, json.dumps(config, indent=2, sort_keys=True) + "\n")
 
     def read_config(self) -> dict[str, Any]:
-        try:
-            return json.loads(self.config_path.read_text())
-        except (OSError, json.JSONDecodeError, RecursionError) as exc:  # RecursionError: nested too deeply
-            raise RunFolderError(f"cannot read {self.config_path}: {exc}") from exc
+        """config.json, checked to hold a configuration's shape (:func:`check_config_shape`)."""
+        config = read_json_object(self.config_path, f"the configuration of a {self.KIND}")
+        check_config_shape(config, self.config_path)
+        return config
 
     def write_metrics(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Rewrite metrics.csv from the given rows (on start and resume)."""
@@ -502,6 +540,31 @@ def _a(kind: str) -> str:
 
 def _kind_phrase(kind: str) -> str:
     return f"{_a(kind)} (written by {COMMANDS[kind]})"
+def check_checkpoint_agrees(state: dict[str, Any], batch: int, generations: int, path: Path) -> None:
+    """Refuse a checkpoint whose generation, metrics and evaluations disagree (one row per generation, numbered
+    from 0, `batch` evaluations each), or that holds more generations than the run is to have: resuming it
+    would skip generations or rewrite the outputs of a run that did not happen."""
+    generation, rows, evaluations = state["generation"], state["metrics"], state.get("evaluations")
+    if isinstance(generation, bool) or not isinstance(generation, int) or generation < 0:
+        raise RunFolderError(f"checkpoint {path} says generation {generation!r}, not a whole number >= 0")
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        raise RunFolderError(f"checkpoint {path}: its metrics are not a list of rows")
+    if len(rows) != generation:
+        raise RunFolderError(f"checkpoint {path} disagrees with its metrics: it says generation {generation} but "
+                             f"holds {len(rows)} metric rows")
+    for i, row in enumerate(rows):
+        if row.get("generation") != i:
+            raise RunFolderError(f"checkpoint {path}: metric row {i} is of generation {row.get('generation')!r}, "
+                                 f"expected {i} (generations are consecutive from 0)")
+        if "evaluations" in row and row["evaluations"] != (i + 1) * batch:
+            raise RunFolderError(f"checkpoint {path}: metric row {i} says {row['evaluations']!r} evaluations, "
+                                 f"expected {(i + 1) * batch} ({i + 1} generations of {batch} children)")
+    if evaluations is not None and evaluations != generation * batch:
+        raise RunFolderError(f"checkpoint {path} disagrees with itself: it says {evaluations!r} evaluations after "
+                             f"generation {generation}, expected {generation * batch} ({batch} per generation)")
+    if generation > generations:
+        raise RunFolderError(f"checkpoint {path} holds {generation} generations, more than the {generations} "
+                             "asked for: ask for at least as many")
 
 
 def config_differences(old: Mapping[str, Any], new: Mapping[str, Any], ignore: Iterable[str] = (), prefix: str = "") -> list[str]:

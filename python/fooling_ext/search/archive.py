@@ -20,6 +20,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import torch
 
+from fooling_ext.core.checks import check_memory, check_whole
 from fooling_ext.core.cppn import GenomeError
 from fooling_ext.runs.archive_file import check_archive, write_archive
 from fooling_ext.runs.images import to_uint8
@@ -59,10 +60,18 @@ class Archive:
             raise ValueError(f"insertion must be one of {INSERTION_MODES}, got {insertion!r}")
         if len(class_names) < 1:
             raise ValueError("an archive needs at least one class")
+        if not isinstance(image_shape, (tuple, list, torch.Size)) or len(image_shape) != 3:
+            raise ValueError(f"image_shape must be (channels, height, width), got {image_shape!r}")
+        for side in image_shape:
+            check_whole("image_shape", side, 1)
         self.class_names = [str(c) for c in class_names]
         self.insertion = insertion
         self.device = torch.device(device)
         k = len(self.class_names)
+        genome_bytes = sum(t[:1].numel() * t.element_size() for t in genome_template.values())
+        c, h, w = (int(side) for side in image_shape)
+        check_memory(f"an archive of {k} cells of {c}x{h}x{w} images", k * (c * h * w + genome_bytes + 64),
+                     self.device)
         self.genomes = {
             name: torch.zeros((k, *t.shape[1:]), dtype=t.dtype, device=self.device)
             for name, t in genome_template.items()
@@ -93,7 +102,13 @@ class Archive:
     ) -> AddResult:
         """Insert a batch of children. probabilities: [B, K] (the fitness of child j for cell k is its
         probability of class k). A cell takes the best child for it when that child's confidence is strictly
-        higher than the elite's (ties keep the elite; among tied children the first wins)."""
+        higher than the elite's (ties keep the elite; among tied children the first wins). A probability that is
+        not finite or lies outside [0, 1] is a ValueError naming the child and the class, and nothing is stored."""
+        for name, value in (("probabilities", probabilities), ("images", images), ("ids", ids),
+                            ("parent_ids", parent_ids)):
+            if not isinstance(value, torch.Tensor):
+                raise ValueError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+        check_whole("generation", generation, 0)
         probs = probabilities.to(self.device, torch.float32)
         b = probs.shape[0]
         if probs.dim() != 2 or probs.shape[1] != self.num_cells:
@@ -107,10 +122,16 @@ class Archive:
             if g is None or g.shape[0] != b or g.shape[1:] != t.shape[1:]:
                 got = None if g is None else list(g.shape)
                 raise ValueError(f"genome field {name!r} must be [{b}, {', '.join(map(str, t.shape[1:]))}], got {got}")
+        for name, t in (("ids", ids), ("parent_ids", parent_ids)):
+            if tuple(t.shape) != (b,) or t.dtype != torch.int64:
+                raise ValueError(f"{name} must be int64 [{b}], got {t.dtype} {list(t.shape)}")
         if b == 0:
             return AddResult(torch.zeros(0, dtype=torch.int8, device=self.device), 0, 0)
-        # Non-finite confidences never enter the archive.
-        probs = torch.nan_to_num(probs, nan=-2.0, posinf=-2.0, neginf=-2.0)
+        outside = ~((probs >= 0.0) & (probs <= 1.0))  # NaN is outside too
+        if bool(outside.any()):
+            child, cell = (int(i) for i in torch.nonzero(outside)[0])
+            raise ValueError(f"the probability of child {child} for class {cell} ({self.class_names[cell]}) is "
+                             f"{float(probs[child, cell])!r}: probabilities must be finite and in [0, 1]")
         if self.insertion == "top":
             top = probs.argmax(dim=1, keepdim=True)
             probs = torch.full_like(probs, -2.0).scatter_(1, top, probs.gather(1, top))

@@ -9,9 +9,10 @@ from typing import Any
 
 from fooling_ext import _core
 from fooling_ext.core.backend import BACKENDS
+from fooling_ext.core.checks import check_memory, check_whole
 from fooling_ext.core.cppn import DEFAULT_MAX_EDGES, DEFAULT_MAX_NODES, NUM_INPUTS
 from fooling_ext.core.render import COLORS, COORDS
-from fooling_ext.runs.folder import RunFolder, RunFolderError
+from fooling_ext.runs.folder import RunFolder, RunFolderError, check_config_shape
 from fooling_ext.search.archive import INSERTION_MODES
 from fooling_ext.search.encodings import ENCODINGS
 
@@ -58,28 +59,34 @@ class EvolveConfig:
     def check(self) -> None:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
             raise ValueError(f"seed must be a whole number in [0, 2^63), got {self.seed!r}")
-        if not isinstance(self.generations, int) or self.generations <= 0:
-            raise ValueError(f"generations must be a positive integer, got {self.generations!r}")
-        if self.batch is not None and (not isinstance(self.batch, int) or self.batch <= 0):
-            raise ValueError(f"batch must be a positive integer or None, got {self.batch!r}")
-        if isinstance(self.checkpoint_every, bool) or not isinstance(self.checkpoint_every, int) or self.checkpoint_every <= 0:
-            raise ValueError(f"checkpoint_every must be a whole number > 0, got {self.checkpoint_every!r}")
+        check_whole("generations", self.generations, 1)
+        if self.batch is not None:
+            check_whole("batch", self.batch, 1)
+        check_whole("checkpoint_every", self.checkpoint_every, 1)
         if self.encoding not in ENCODINGS:
             raise ValueError(f"encoding must be one of {ENCODINGS}, got {self.encoding!r}")
         if self.backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
         if self.insertion not in INSERTION_MODES:
             raise ValueError(f"insertion must be one of {INSERTION_MODES}, got {self.insertion!r}")
-        if self.image_size is not None and (len(self.image_size) != 2 or min(self.image_size) < 1):
-            raise ValueError(f"image_size must be (height, width) >= 1, got {self.image_size!r}")
+        if self.image_size is not None:
+            if not isinstance(self.image_size, (tuple, list)) or len(self.image_size) != 2:
+                raise ValueError(f"image_size must be (height, width), got {self.image_size!r}")
+            for side in self.image_size:
+                check_whole("image_size", side, 1, _core.MAX_IMAGE_SIDE)
         if self.coords not in COORDS:
             raise ValueError(f"coords must be one of {tuple(COORDS)}, got {self.coords!r}")
         if self.color not in COLORS:
             raise ValueError(f"color must be one of {tuple(COLORS)}, got {self.color!r}")
         if not isinstance(self.quantize, bool):
             raise ValueError(f"quantize must be True or False, got {self.quantize!r}")
-        if self.halve_every is not None and self.halve_every <= 0:
-            raise ValueError(f"halve_every must be > 0 when given, got {self.halve_every}")
+        if self.halve_every is not None:
+            check_whole("halve_every", self.halve_every, 1)
+        if self.fast_inference is not None and not isinstance(self.fast_inference, bool):
+            raise ValueError(f"fast_inference must be True, False or None, got {self.fast_inference!r}")
+        for name in ("cppn_mutation", "direct_mutation"):
+            if not isinstance(getattr(self, name), dict):
+                raise ValueError(f"{name} must be a dict of mutation settings, got {getattr(self, name)!r}")
         for name, (encoding, unset) in ENCODING_SETTINGS.items():
             if self.encoding != encoding and getattr(self, name) != unset:
                 raise ValueError(f"{name} applies to the {encoding} encoding only, not to {self.encoding} "
@@ -115,20 +122,42 @@ def read_recorded_config(folder: str | os.PathLike) -> dict[str, Any]:
     run = RunFolder(folder)
     if not run.path.is_dir():
         raise RunFolderError(f"no run folder at {run.path}")
+    source = run.config_path
     if run.config_path.is_file():
         try:
             recorded = run.read_config()
         except RunFolderError:
             if not run.checkpoint_path.exists():
                 raise
-            recorded = run.load_checkpoint(required=("config",))["config"]
+            recorded, source = run.load_checkpoint(required=("config",))["config"], run.checkpoint_path
     elif run.checkpoint_path.exists():
-        recorded = run.load_checkpoint(required=("config",))["config"]
+        recorded, source = run.load_checkpoint(required=("config",))["config"], run.checkpoint_path
     else:
         raise RunFolderError(f"{run.path} holds no run: neither config.json nor checkpoint.pt")
     if not isinstance(recorded, dict):
-        raise RunFolderError(f"{run.config_path} does not hold a run configuration")
+        raise RunFolderError(f"{source} does not hold a run configuration")
+    check_config_shape(recorded, source)
+    missing = [key for key in ("run", "classifier") if key not in recorded]
+    if missing or "spec" not in recorded["classifier"] or "class_names" not in recorded["classifier"]:
+        raise RunFolderError(f"{source} does not hold an evolve run's configuration: it has no "
+                             f"{(missing + ['classifier.spec or class_names'])[0]}")
     return upgrade_recorded_config(recorded)
+
+
+def run_memory(config: EvolveConfig, encoding: Any, classes: int) -> int:
+    """Bytes a run needs at least: per child its float32 image and its genome twice (parent copy and child), per
+    class the archive's uint8 image and genome. A CPPN genome holds 4 bytes per node and 12 per edge of its
+    capacity; a direct genome 4 bytes per pixel and channel."""
+    pixels = encoding.channels * encoding.height * encoding.width
+    genome = 8 + 4 * config.max_nodes + 12 * config.max_edges if config.encoding == "cppn" else 4 * pixels
+    return config.batch * (4 * pixels + 2 * genome) + classes * (pixels + genome)
+
+
+def check_run_memory(config: EvolveConfig, encoding: Any, classes: int, device: Any) -> None:
+    """Refuse, before anything is allocated, a run whose population, images and archive cannot fit in the
+    memory of its device."""
+    check_memory(f"a run of {config.batch} children of {encoding.channels}x{encoding.height}x{encoding.width} "
+                 f"images against {classes} classes", run_memory(config, encoding, classes), device)
 
 
 def check_capacity(max_nodes: Any, max_edges: Any) -> None:

@@ -32,11 +32,17 @@ from fooling_ext.classifiers.loading import BUILTIN_MODELS, CUSTOM_MODEL, load_c
 from fooling_ext.classifiers.protocol import ImageScorer, describe_classifier
 from fooling_ext.classifiers.spec import InputSpec
 from fooling_ext.core.backend import resolve_device
-from fooling_ext.runs.folder import RunFolder, RunFolderError, config_differences
+from fooling_ext.runs.folder import RunFolder, RunFolderError, check_checkpoint_agrees, config_differences
 from fooling_ext.runs.notebook import class_grid_html
 from fooling_ext.runs.report import confidence_stats, summary_line
 from fooling_ext.search.archive import Archive
-from fooling_ext.search.config import EvolveConfig, read_recorded_config, resume_settings, upgrade_recorded_config
+from fooling_ext.search.config import (
+    EvolveConfig,
+    check_run_memory,
+    read_recorded_config,
+    resume_settings,
+    upgrade_recorded_config,
+)
 from fooling_ext.search.defaults import paper_batch, render_size
 from fooling_ext.search.encodings import Encoding, make_encoding
 from fooling_ext.search.map_elites import MapElites
@@ -300,8 +306,9 @@ def _evolve(config, folder, *, classifier, resume, overwrite, progress, on_gener
     if config.batch is None:
         config = dataclasses.replace(config, batch=paper_batch(classifier, config.encoding))
     if resume and out is not None and RunFolder(out).config_path.is_file():
-        config = resume_settings(config, RunFolder(out).read_config())
+        config = resume_settings(config, read_recorded_config(out))
     encoding = build_encoding(config, classifier)
+    check_run_memory(config, encoding, len(classifier.class_names), device)
     classifier = classifier_for_renders(classifier, encoding.height, encoding.width)
     fast = config.fast_inference if config.fast_inference is not None else device.type == "cuda"
     if fast and isinstance(classifier, Classifier):
@@ -345,10 +352,12 @@ def _evolve(config, folder, *, classifier, resume, overwrite, progress, on_gener
             except ValueError as exc:  # a resumed run never carries an invalid genome or score forward
                 raise RunFolderError(str(exc) if "checkpoint" in str(exc) else
                                      f"checkpoint {folder.checkpoint_path}: {exc}") from exc
-            start = int(state["generation"])
-            if config.generations < start:  # it counts generations in all: fewer would end before the run's start
+            start = state["generation"]
+            if isinstance(start, int) and config.generations < start:  # generations in all, not the number to add
                 raise RunFolderError(f"{folder.path} already has {start} generations: generations must be at least "
                                      f"{start} (the number in all, not the number to add)")
+            check_checkpoint_agrees(state, config.batch, config.generations, folder.checkpoint_path)
+            start = int(start)
             metrics = complete_metrics(list(state["metrics"]))
             evaluations = int(state.get("evaluations", start * config.batch))
             elapsed = float(state.get("elapsed", 0.0))

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from fooling_ext._files import atomic_write_text
-from fooling_ext.runs.folder import RunFolder, RunFolderError, folder_entries
+from fooling_ext.runs.folder import RunFolder, RunFolderError, folder_entries, read_json_object
 
 SWEEP_FORMAT = "fooling_ext.sweep"
 SWEEP_VERSION = 1
@@ -64,11 +64,8 @@ class SweepFolder(RunFolder):
     # ----------------------------------------------------------------------------------------------
     def read_state(self) -> dict[str, Any]:
         """sweep.json, checked to be a sweep's."""
-        try:
-            state = json.loads(self.sweep_path.read_text())
-        except (OSError, json.JSONDecodeError, RecursionError) as exc:  # RecursionError: nested too deeply
-            raise RunFolderError(f"cannot read {self.sweep_path}: {exc}") from exc
-        if not isinstance(state, dict) or state.get("format") != SWEEP_FORMAT:
+        state = read_json_object(self.sweep_path, "a fooling_ext sweep")
+        if state.get("format") != SWEEP_FORMAT:
             raise RunFolderError(f"{self.sweep_path} is not a fooling_ext sweep")
         if state.get("version") != SWEEP_VERSION:
             raise RunFolderError(f"{self.sweep_path} has sweep version {state.get('version')}, "

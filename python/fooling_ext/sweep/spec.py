@@ -29,12 +29,14 @@ import collections
 import dataclasses
 import itertools
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 from fooling_ext.classifiers.loading import BUILTIN_MODELS
+from fooling_ext.core.checks import check_real, check_whole
 from fooling_ext.core.mutation import CPPNMutation, DirectMutation
 from fooling_ext.core.render import COLORS, COORDS
 from fooling_ext.search.config import ENCODING_SETTINGS, EvolveConfig
@@ -165,13 +167,12 @@ class SweepSpec:
         unknown = sorted(set(self.resources) - set(RESOURCE_DEFAULTS))
         if unknown:
             raise SweepSpecError(f"unknown key {unknown[0]!r} in resources; expected {', '.join(RESOURCE_DEFAULTS)}")
-        cpus, gpus, retries = (self.resources[k] for k in ("cpus", "gpus", "max_retries"))
-        if not _is_number(cpus) or cpus <= 0:
-            raise SweepSpecError(f"resources.cpus must be a number > 0, got {cpus!r}")
-        if not _is_number(gpus) or gpus < 0:
-            raise SweepSpecError(f"resources.gpus must be a number >= 0, got {gpus!r}")
-        if not (isinstance(retries, int) and not isinstance(retries, bool) and retries >= 0):
-            raise SweepSpecError(f"resources.max_retries must be an integer >= 0, got {retries!r}")
+        try:
+            check_real("resources.cpus", self.resources["cpus"], 0.0, low_open=True)
+            check_real("resources.gpus", self.resources["gpus"], 0.0)
+            check_whole("resources.max_retries", self.resources["max_retries"], 0)
+        except ValueError as exc:
+            raise SweepSpecError(str(exc)) from None
 
     def _check_points(self) -> None:
         """Every distinct configuration (seeds and models aside) makes a valid EvolveConfig and encoding."""
@@ -311,6 +312,9 @@ def check_option_key(key: str) -> None:
 
 
 def _check_option_value(key: str, value: Any) -> None:
+    numbers = value if isinstance(value, (list, tuple)) else [value]
+    if any(isinstance(v, float) and not math.isfinite(v) for v in numbers):  # NaN and inf, which JSON and TOML allow
+        raise SweepSpecError(f"options.{key} must be finite, got {value!r}")
     if key in _INT_OPTIONS and value is not None and (not isinstance(value, int) or isinstance(value, bool)):
         raise SweepSpecError(f"options.{key} must be an integer, got {value!r}")
     if key == "fast_inference" and value is not None and not isinstance(value, bool):
@@ -360,6 +364,3 @@ def _as_list(key: str, value: Any) -> list[Any]:
         raise SweepSpecError(f"{key} must be a value or a list of values, got a table")
     return [value]
 
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)

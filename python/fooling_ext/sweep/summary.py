@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from fooling_ext._files import atomic_write_text
+from fooling_ext.runs.folder import RunFolderError, read_json_object
 from fooling_ext.sweep.spec import RunPoint
 
 RUN_COLUMNS = ("name", "folder", "model", "encoding", "seed", "generations", "median", "mean", "classes_ge_99",
@@ -28,15 +29,19 @@ def sweep_summary(sweep_dir: Path, points: Sequence[RunPoint], done: set[str]) -
     for point in points:
         if point.name not in done:
             continue
-        summary = json.loads((sweep_dir / point.folder / "summary.json").read_text())
-        classes = summary["classes"]
-        runs.append({
-            "name": point.name, "folder": point.folder, "model": point.model, "encoding": point.encoding,
-            "seed": point.seed, "options": dict(point.options), "generations": summary["generations"],
-            "median": summary["median"], "mean": summary["mean"], "classes_ge_99": summary["n99"],
-            "classes_ge_9999": summary["n9999"], "evaluations": summary["evaluations"],
-            "seconds": summary["seconds"],
-        })
+        path = sweep_dir / point.folder / "summary.json"
+        summary = read_json_object(path, "a run's summary")
+        try:
+            classes = [{"name": str(c["name"]), "confidence": float(c["confidence"])} for c in summary["classes"]]
+            runs.append({
+                "name": point.name, "folder": point.folder, "model": point.model, "encoding": point.encoding,
+                "seed": point.seed, "options": dict(point.options), "generations": int(summary["generations"]),
+                "median": float(summary["median"]), "mean": float(summary["mean"]),
+                "classes_ge_99": int(summary["n99"]), "classes_ge_9999": int(summary["n9999"]),
+                "evaluations": int(summary["evaluations"]), "seconds": float(summary["seconds"]),
+            })
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RunFolderError(f"{path} is damaged: {type(exc).__name__}: {exc}") from exc
         per_run_classes[point.name] = classes
     per_class = []
     groups: dict[str, list[RunPoint]] = {}

@@ -43,6 +43,7 @@ from fooling_ext.classifiers.datasets.photos import foolbox_photos, image_files,
 from fooling_ext.classifiers.loading import load_classifier
 from fooling_ext.classifiers.spec import InputSpec
 from fooling_ext.core.backend import resolve_device
+from fooling_ext.core.checks import check_real, check_whole
 from fooling_ext.experiments.imagenet_fooling_class.network import (
     FoolingHead,
     RowFit,
@@ -85,12 +86,15 @@ class FoolingClassConfig:
     def check(self) -> None:
         if not self.runs:
             raise ValueError("give at least one finished CPPN run against the imagenet model")
-        if self.views < 1:
-            raise ValueError(f"views must be >= 1, got {self.views}")
-        if not 0.0 <= self.holdout < 1.0:
-            raise ValueError(f"holdout must be in [0, 1), got {self.holdout}")
-        if self.folds < 2:
-            raise ValueError(f"folds must be >= 2, got {self.folds}")
+        check_whole("views", self.views, 1)
+        check_real("holdout", self.holdout, 0.0, 1.0, high_open=True)
+        check_whole("folds", self.folds, 2)
+        check_whole("seed", self.seed, 0)
+        for name in ("generations", "batch"):
+            if getattr(self, name) is not None:
+                check_whole(name, getattr(self, name), 1)
+        if self.evolve_seed is not None:
+            check_whole("evolve_seed", self.evolve_seed, 0)
         self.fit.check()
 
 

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fooling_ext.classifiers.classifier import Classifier
+from fooling_ext.core.checks import check_real, check_whole
 from fooling_ext.classifiers.models.imagenet import DESCRIPTION, imagenet_class_names, load_efficientnet_lite0
 
 FOOLING_CLASS = "fooling image"
@@ -107,10 +108,8 @@ class RowFit:
     max_iter: int = 200  # L-BFGS iterations
 
     def check(self) -> None:
-        if self.weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
-        if self.max_iter < 1:
-            raise ValueError(f"max_iter must be >= 1, got {self.max_iter}")
+        check_real("weight_decay", self.weight_decay, 0.0)
+        check_whole("max_iter", self.max_iter, 1)
 
 
 def fit_fooling_row(head: FoolingHead, positives: torch.Tensor, negatives: torch.Tensor,

@@ -12,6 +12,7 @@ import numpy as np
 from fooling_ext.classifiers.datasets.mnist import MNIST_NUM_CLASSES
 from fooling_ext.classifiers.training import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_LR, DEFAULT_THREADS
 from fooling_ext.core.backend import BACKENDS
+from fooling_ext.core.checks import check_real, check_whole
 from fooling_ext.core.seeds import derive_seed
 from fooling_ext.search.encodings import ENCODINGS
 
@@ -59,27 +60,21 @@ class RetrainConfig:
     def check(self) -> None:
         for name in ("rounds", "images_per_round", "generations", "measure_generations", "batch", "epochs",
                      "train_batch_size", "threads"):
-            _require_int(name, getattr(self, name), minimum=1)
+            check_whole(name, getattr(self, name), 1)
         for name in ("seed", "measure_runs"):
-            _require_int(name, getattr(self, name), minimum=0)
+            check_whole(name, getattr(self, name), 0)
         for name in ("train_limit", "test_limit"):
             if getattr(self, name) is not None:
-                _require_int(name, getattr(self, name), minimum=1)
+                check_whole(name, getattr(self, name), 1)
         per_round = len(ENCODINGS) * IMAGES_PER_RUN
         if self.images_per_round % per_round:
             raise ValueError(
                 f"images_per_round must be a multiple of {per_round} (each run gives {IMAGES_PER_RUN} digit elites, "
                 f"for each of the {len(ENCODINGS)} encodings), got {self.images_per_round}"
             )
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
-            raise ValueError(f"lr must be a positive number, got {self.lr!r}")
+        check_real("lr", self.lr, 0.0, low_open=True)
         if self.backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
-
-
-def _require_int(name: str, value: Any, *, minimum: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
 @dataclass
