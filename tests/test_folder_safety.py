@@ -260,7 +260,7 @@ def test_train_mnist_never_writes_over_its_data(tmp_path, capsys):
 def test_a_refused_option_leaves_no_folder_and_the_rerun_works(tmp_path, capsys):
     out = tmp_path / "a" / "b" / "run"
     code, err = run(EVOLVE + ["--image-size", "2000", "--out", out], capsys)
-    assert (code, err) == (2, "fooling evolve: error: height must be an int in [1, 1024], got 2000")
+    assert (code, err) == (2, "fooling evolve: error: --image-size must be a whole number in [1, 1024], got 2000")
     assert list(tmp_path.iterdir()) == []  # the folders it would have made, too
     mine = tmp_path / "mine"
     mine.mkdir()  # a folder the user made stays, empty

@@ -289,8 +289,8 @@ def test_a_checkpoint_that_disagrees_with_its_metrics_is_not_resumed(resumable, 
 def test_a_checkpoint_beyond_the_generations_asked_is_not_resumed(resumable, lenet):
     before = snapshot(resumable)
     config = dataclasses.replace(EvolveConfig.from_run(resumable), generations=1)
-    with pytest.raises(RunFolderError, match=r"holds 2 generations, more than the 1 asked for: ask for at least as "
-                                             "many$"):
+    with pytest.raises(RunFolderError, match=r"already has 2 generations: generations must be at least 2 \(the "
+                                             r"number in all, not the number to add\)$"):
         evolve(config, resumable, classifier=lenet, resume=True, progress=False)
     assert snapshot(resumable) == before
 

@@ -540,10 +540,10 @@ def _a(kind: str) -> str:
 
 def _kind_phrase(kind: str) -> str:
     return f"{_a(kind)} (written by {COMMANDS[kind]})"
-def check_checkpoint_agrees(state: dict[str, Any], batch: int, generations: int, path: Path) -> None:
+def check_checkpoint_agrees(state: dict[str, Any], batch: int, path: Path) -> None:
     """Refuse a checkpoint whose generation, metrics and evaluations disagree (one row per generation, numbered
-    from 0, `batch` evaluations each), or that holds more generations than the run is to have: resuming it
-    would skip generations or rewrite the outputs of a run that did not happen."""
+    from 0, `batch` evaluations each): resuming it would skip generations or rewrite the outputs of a run that
+    did not happen."""
     generation, rows, evaluations = state["generation"], state["metrics"], state.get("evaluations")
     if isinstance(generation, bool) or not isinstance(generation, int) or generation < 0:
         raise RunFolderError(f"checkpoint {path} says generation {generation!r}, not a whole number >= 0")
@@ -562,9 +562,6 @@ def check_checkpoint_agrees(state: dict[str, Any], batch: int, generations: int,
     if evaluations is not None and evaluations != generation * batch:
         raise RunFolderError(f"checkpoint {path} disagrees with itself: it says {evaluations!r} evaluations after "
                              f"generation {generation}, expected {generation * batch} ({batch} per generation)")
-    if generation > generations:
-        raise RunFolderError(f"checkpoint {path} holds {generation} generations, more than the {generations} "
-                             "asked for: ask for at least as many")
 
 
 def config_differences(old: Mapping[str, Any], new: Mapping[str, Any], ignore: Iterable[str] = (), prefix: str = "") -> list[str]:

@@ -352,12 +352,11 @@ def _evolve(config, folder, *, classifier, resume, overwrite, progress, on_gener
             except ValueError as exc:  # a resumed run never carries an invalid genome or score forward
                 raise RunFolderError(str(exc) if "checkpoint" in str(exc) else
                                      f"checkpoint {folder.checkpoint_path}: {exc}") from exc
-            start = state["generation"]
-            if isinstance(start, int) and config.generations < start:  # generations in all, not the number to add
+            check_checkpoint_agrees(state, config.batch, folder.checkpoint_path)
+            start = int(state["generation"])
+            if config.generations < start:  # it counts generations in all: fewer would end before the run's start
                 raise RunFolderError(f"{folder.path} already has {start} generations: generations must be at least "
                                      f"{start} (the number in all, not the number to add)")
-            check_checkpoint_agrees(state, config.batch, config.generations, folder.checkpoint_path)
-            start = int(start)
             metrics = complete_metrics(list(state["metrics"]))
             evaluations = int(state.get("evaluations", start * config.batch))
             elapsed = float(state.get("elapsed", 0.0))
