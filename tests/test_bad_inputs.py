@@ -231,3 +231,13 @@ def test_a_huge_thread_count_is_capped_not_fatal(tmp_path):
     assert done.returncode == 0, done.stderr
     threads, cpus = map(int, done.stdout.split())
     assert threads == cpus
+
+
+def test_a_path_that_ends_in_an_option_name_keeps_its_name_in_the_message(tmp_path, capsys):
+    # The library's "out is ..." becomes "--out is ..." on the command line, but a folder called out is a path.
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "mine.txt").write_text("mine")
+    code, err = run_in_process(["evolve", "--generations", "1", "--batch", "4", "--no-progress", "--out", str(out)],
+                               capsys)
+    assert code == 2 and f"{tmp_path}/out " in err and "/--out" not in err

@@ -56,7 +56,7 @@ def _as_flags(message: str, parser: argparse.ArgumentParser, command: str) -> st
     for action in subparsers.choices[command]._actions:
         flags = [o for o in action.option_strings if o.startswith("--")]
         if flags and action.dest != "help":
-            message = re.sub(rf"(?<![\w.-]){re.escape(action.dest)}(?= must| is | =)", max(flags, key=len), message)
+            message = re.sub(rf"(?<![\w./\\-]){re.escape(action.dest)}(?= must| is | =)", max(flags, key=len), message)
     return message
 
 
