@@ -26,7 +26,7 @@ import torch
 
 from fooling_ext._version import __version__
 from fooling_ext.classifiers.classifier import Classifier
-from fooling_ext.classifiers.inference import choose_inference_settings, current_settings
+from fooling_ext.classifiers.inference import apply_recorded, choose_inference_settings, current_settings
 from fooling_ext.classifiers.loading import BUILTIN_MODELS, load_classifier
 from fooling_ext.classifiers.protocol import ImageScorer, describe_classifier
 from fooling_ext.classifiers.spec import InputSpec
@@ -282,12 +282,22 @@ def _evolve(config, out, *, classifier, resume, overwrite, progress, on_generati
         config = resume_settings(config, RunFolder(out).read_config())
     encoding = build_encoding(config, classifier)
     classifier = classifier_for_renders(classifier, encoding.height, encoding.width)
-    fast = config.fast_inference if config.fast_inference is not None else device.type == "cuda"
+    fast = config.fast_inference if config.fast_inference is not None else True
     if fast and isinstance(classifier, Classifier):
-        choice = choose_inference_settings(classifier, probe_images(encoding, config, device))
+        recorded_choice = None
+        if resume and folder is not None and folder.config_path.is_file():
+            recorded_choice = (folder.read_config().get("inference") or {}).get("chosen")
+        probe = probe_images(encoding, config, device)
+        if recorded_choice:  # a resumed run keeps its engine and settings (its scores' last bits depend on them)
+            choice = apply_recorded(classifier, probe, recorded_choice)
+        else:
+            choice = choose_inference_settings(classifier, probe)
         inference = choice.to_dict()
         if progress:
             print(choice.summary(), file=sys.stderr)
+        else:
+            for line in choice.fallbacks():
+                print(line, file=sys.stderr)
     elif isinstance(classifier, Classifier):
         inference = {"chosen": current_settings(classifier).to_dict()}
     else:
