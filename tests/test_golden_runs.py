@@ -33,13 +33,15 @@ import pytest
 # the checksum, the metadata gives the second digests: 5797b884... for cppn, 21189e6c... for direct), and when
 # run.quantize and encoding.quantize were added (without them, the third: d7c2fcb1... for cppn, f5feebad... for
 # direct). The commands pass the float pixels that were the default then (--no-quantize; --color hsl for CPPNs).
-# The cppn arrays changed once, when add connection became the original code's rule by default: the same
+# The metadata digests changed again when the commands gained --no-fast-inference, which records
+# run.fast_inference as false instead of null (with it null, the metadata gives the fourth: 17906a7d... for cppn,
+# e9ab6feeb... for direct). The cppn arrays changed once, when add connection became the original code's rule by default: the same
 # command with --add-edge rejection still gives the arrays recorded before (5405a993...; metadata 66c00ea1...).
 RECORDED = {
     "cppn": ("1a10ac7e67488909111b12ecd1fc5a694204020547d224db64a26618670eba14",
-             "17906a7d66c02724f22b95f483526f6e6e1cdd662cee359de78a2caa5661fd5c"),
+             "2a7fe378d49359de4409f92ca3f4102f512866910912d28625fe5fcca4061aa8"),
     "direct": ("01526124c98d28dd7649a8a638a172ce8234c2255b22db43981f65c0b217cc4e",
-               "e9ab6feeb6e48d964b5f5faf885ea2ffdc1498f85d3f4d6fb45b3779ee3607e6"),
+               "0dc7cd724f9b2912a58cfab5569c48a04a9aa2ff598f00a978fddde0014526f5"),
 }
 PORTABLE_KERNELS = {"ATEN_CPU_CAPABILITY": "default", "DNNL_MAX_CPU_ISA": "SSE41"}
 

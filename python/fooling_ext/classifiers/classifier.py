@@ -316,6 +316,10 @@ class Classifier:
         """Call the model (with `fast`, on the engine built for this input shape, where there is one) and check
         that it returned a [N, K] tensor; float32 whatever the autocast dtype."""
         engine = self.engine if fast and self.engine is not None else None
+        if engine is not None and not engine.current_for(self._model):
+            warnings.warn(f"{self.name}: the model's weights changed since its {engine.engine} engine was built; "
+                          "it scores with PyTorch from now on", RuntimeWarning, stacklevel=2)
+            self.engine = engine = None
         if engine is not None and tuple(inputs.shape[1:]) == engine.input_shape:
             if self.channels_last:  # torch.compile of a channels-last module
                 inputs = inputs.contiguous(memory_format=torch.channels_last)

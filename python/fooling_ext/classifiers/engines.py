@@ -16,6 +16,7 @@ of torch and the exporter. A file whose digest does not match is exported again.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import inspect
 import io
@@ -49,9 +50,22 @@ class EngineRunner:
     input_shape: tuple[int, ...]
     run: Callable[[torch.Tensor], torch.Tensor]
     info: dict[str, Any] = field(default_factory=dict)
+    session: Any = None  # the ONNX Runtime session
+    weights: tuple[int, ...] = ()  # the model's weights' versions when it was built
 
     def __call__(self, inputs: torch.Tensor) -> torch.Tensor:
         return self.run(inputs)
+
+    def current_for(self, model: Any) -> bool:
+        """Whether the model's weights are still the ones the engine was built from (an in-place change, such
+        as the fooling-class experiment fitting its new row, bumps their versions)."""
+        return weights_version(model) == self.weights
+
+
+def weights_version(model: Any) -> tuple[int, ...]:
+    if not isinstance(model, nn.Module):
+        return ()
+    return tuple(t._version for t in (*model.parameters(), *model.buffers()))
 
 
 _SESSIONS: dict[tuple[Any, ...], EngineRunner] = {}
@@ -115,7 +129,7 @@ def onnxruntime_runner(model: Any, input_shape: tuple[int, ...], device: torch.d
     key = _export_key(model, input_shape)
     session_key = (key, threads, str(device))
     if session_key in _SESSIONS:
-        return _SESSIONS[session_key]
+        return dataclasses.replace(_SESSIONS[session_key], weights=weights_version(model))
     path, onnx_digest, export_seconds = _cached_export(model, input_shape, key)
     start = time.perf_counter()
     session = _session(path, device, threads)
@@ -129,7 +143,7 @@ def onnxruntime_runner(model: Any, input_shape: tuple[int, ...], device: torch.d
         "engine": "onnxruntime", "version": onnxruntime_version(), "provider": session.get_providers()[0],
         "threads": threads, "onnx_sha256": onnx_digest, "onnx_file": str(path),
         "export_seconds": export_seconds, "session_seconds": time.perf_counter() - start,
-    })
+    }, session, weights_version(model))
     _SESSIONS[session_key] = runner
     return runner
 
@@ -148,7 +162,7 @@ def compile_runner(model: Any, input_shape: tuple[int, ...], device: torch.devic
             raise EngineUnavailable(f"torch.compile failed: {type(exc).__name__}: {_first_line(exc)}") from exc
         _SESSIONS[key] = EngineRunner("compile", tuple(input_shape), compiled, {
             "engine": "compile", "version": torch.__version__, "export_seconds": time.perf_counter() - start})
-    return _SESSIONS[key]
+    return dataclasses.replace(_SESSIONS[key], weights=weights_version(model))
 
 
 def engine_runner(engine: str, model: Any, input_shape: tuple[int, ...], device: torch.device) -> EngineRunner:

@@ -90,9 +90,11 @@ class Trial:
     reason: str = ""
 
     def to_dict(self) -> dict[str, object]:
-        finite = self.seconds == self.seconds
-        return {**self.settings.to_dict(), "seconds": self.seconds if finite else None,
-                "max_abs_error": self.max_abs_error if finite else None, "accepted": self.accepted,
+        def measured(value: float) -> float | None:  # NaN: not measured (JSON has no NaN)
+            return value if value == value else None
+
+        return {**self.settings.to_dict(), "seconds": measured(self.seconds),
+                "max_abs_error": measured(self.max_abs_error), "accepted": self.accepted,
                 **({"reason": self.reason} if self.reason else {})}
 
 
