@@ -161,7 +161,7 @@ def compile_runner(model: Any, input_shape: tuple[int, ...], device: torch.devic
         except Exception as exc:  # any failure is a reason to keep eager, never a crash
             raise EngineUnavailable(f"torch.compile failed: {type(exc).__name__}: {_first_line(exc)}") from exc
         _SESSIONS[key] = EngineRunner("compile", tuple(input_shape), compiled, {
-            "engine": "compile", "version": torch.__version__, "export_seconds": time.perf_counter() - start})
+            "engine": "compile", "version": str(torch.__version__), "export_seconds": time.perf_counter() - start})
     return dataclasses.replace(_SESSIONS[key], weights=weights_version(model))
 
 

@@ -111,7 +111,7 @@ class InferenceChoice:
 
     def to_dict(self) -> dict[str, object]:
         return {"chosen": self.settings.to_dict(), "tolerance": self.tolerance, "probe_batch": self.probe_batch,
-                "engine": self.engine or {"engine": "eager", "version": torch.__version__},
+                "engine": self.engine or {"engine": "eager", "version": str(torch.__version__)},
                 "trials": [trial.to_dict() for trial in self.trials]}
 
     def fallbacks(self) -> list[str]:
@@ -288,7 +288,7 @@ def engine_info(classifier) -> dict[str, object]:
     """The engine the classifier runs on: its name and version, and for ONNX Runtime the exported file's
     digest and the seconds export and session creation took."""
     runner = getattr(classifier, "engine", None)
-    return dict(runner.info) if runner is not None else {"engine": "eager", "version": torch.__version__}
+    return dict(runner.info) if runner is not None else {"engine": "eager", "version": str(torch.__version__)}
 
 
 def _timed(classifier, images: torch.Tensor) -> float:
