@@ -35,7 +35,8 @@ import pytest
 # direct). The commands pass the float pixels that were the default then (--no-quantize; --color hsl for CPPNs).
 # The metadata digests changed again when the commands gained --no-fast-inference, which records
 # run.fast_inference as false instead of null (with it null, the metadata gives the fourth: 17906a7d... for cppn,
-# e9ab6feeb... for direct). The cppn arrays changed once, when add connection became the original code's rule by default: the same
+# e9ab6feeb... for direct). The cppn arrays changed once, when add connection became the original code's rule by
+# default: the same
 # command with --add-edge rejection still gives the arrays recorded before (5405a993...; metadata 66c00ea1...).
 RECORDED = {
     "cppn": ("1a10ac7e67488909111b12ecd1fc5a694204020547d224db64a26618670eba14",
@@ -68,7 +69,8 @@ def archive_digests(path) -> tuple[str, str]:
 def test_short_mnist_run_gives_the_recorded_archive(tmp_path, encoding):
     command = [sys.executable, "-m", "fooling_ext", "evolve", "--model", "mnist", "--encoding", encoding,
                "--generations", "20", "--batch", "100", "--seed", "7", "--backend", "cpu", "--no-progress",
-               "--no-quantize", "--no-fast-inference", *(["--color", "hsl"] if encoding == "cppn" else []),  # the defaults then
+               "--no-quantize", "--no-fast-inference",  # the defaults then
+               *(["--color", "hsl"] if encoding == "cppn" else []),
                "--out", str(tmp_path / "run")]
     done = subprocess.run(command, env={**os.environ, **PORTABLE_KERNELS}, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

@@ -13,7 +13,8 @@ inexact). Beside PyTorch eager, the engines of :mod:`~fooling_ext.classifiers.en
 provider on a CPU, its CUDA provider on a GPU where the installed onnxruntime has one) by default, torch.compile
 when asked for (``engines=``): its first compile takes minutes on a CPU (112 s for EfficientNet-Lite0 on 2 cores,
 for 1.6x where ONNX Runtime gives 7x), more than a short run saves. An engine that cannot run the model
-(export failed, no provider) is a rejected trial with its reason, never an error. Strict float32 means TF32 off: PyTorch lets cuDNN convolutions use TF32 by default on GPUs that have
+(export failed, no provider) is a rejected trial with its reason, never an error. Strict float32 means TF32
+off: PyTorch lets cuDNN convolutions use TF32 by default on GPUs that have
 it, so a :class:`~fooling_ext.classifiers.classifier.Classifier` scores in strict float32 unless its ``tf32``
 setting is on, and TF32 is measured here like any other candidate instead of being taken as the reference.
 """
@@ -140,7 +141,8 @@ class InferenceChoice:
         if engine.get("engine") == "onnxruntime":
             built = (f"; onnxruntime {engine['version']} {engine['provider']}, {engine['threads']} thread(s), "
                      f"onnx {str(engine['onnx_sha256'])[:12]}, export {engine['export_seconds']:.1f} s"
-                     f"{' (cached)' if not engine['export_seconds'] else ''}, session {engine['session_seconds']:.2f} s")
+                     f"{' (cached)' if not engine['export_seconds'] else ''}, "
+                     f"session {engine['session_seconds']:.2f} s")
         lines = [f"inference settings: {self.settings.describe()} (probe batch {self.probe_batch}, "
                  f"tolerance {self.tolerance:g}{built})"]
         for trial in self.trials:
