@@ -69,7 +69,8 @@ def archive_digests(path) -> tuple[str, str]:
 def test_short_mnist_run_gives_the_recorded_archive(tmp_path, encoding):
     command = [sys.executable, "-m", "fooling_ext", "evolve", "--model", "mnist", "--encoding", encoding,
                "--generations", "20", "--batch", "100", "--seed", "7", "--backend", "cpu", "--no-progress",
-               "--no-quantize", *(["--color", "hsl"] if encoding == "cppn" else []),  # the defaults then
+               "--no-quantize",  # the defaults then
+               *(["--color", "hsl"] if encoding == "cppn" else []),
                "--out", str(tmp_path / "run")]
     done = subprocess.run(command, env={**os.environ, **PORTABLE_KERNELS}, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

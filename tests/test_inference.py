@@ -96,9 +96,13 @@ def test_when_nothing_passes_the_classifier_keeps_its_settings():
 
 
 def test_candidates_are_float32_on_the_cpu_and_add_reduced_precision_on_cuda():
-    assert candidate_settings(torch.device("cpu")) == [FLOAT32, FLOAT32_CL]
-    cuda = candidate_settings(torch.device("cuda"))
+    onnx = InferenceSettings(engine="onnxruntime")
+    assert candidate_settings(torch.device("cpu")) == [FLOAT32, FLOAT32_CL, onnx]
+    assert candidate_settings(torch.device("cpu"), engines=("eager",)) == [FLOAT32, FLOAT32_CL]
+    assert candidate_settings(torch.device("cpu"), engines=("eager", "compile"))[-1].engine == "compile"
+    cuda = candidate_settings(torch.device("cuda"), engines=("eager",))
     assert {s.dtype for s in cuda} == {torch.float32, torch.float16, torch.bfloat16} and len(cuda) == 8
+    assert candidate_settings(torch.device("cuda")) == [*cuda, onnx]
     assert [(s.channels_last, s.tf32) for s in cuda if s.dtype == torch.float32] == [
         (False, False), (True, False), (False, True), (True, True)]
     assert cuda[0] == FLOAT32  # strict float32, the reference, is measured first
@@ -133,15 +137,21 @@ def test_evolve_records_the_measured_choice_and_runs_with_it(tmp_path):
     evolve(config, tmp_path / "run", classifier=lenet, progress=False)
     inference = json.loads((tmp_path / "run" / "config.json").read_text())["inference"]
     assert inference["probe_batch"] == 16 and inference["tolerance"] == 1e-3
-    assert [(t["dtype"], t["channels_last"]) for t in inference["trials"]] == [("float32", False), ("float32", True)]
+    assert [(t.get("engine", "eager"), t["dtype"], t["channels_last"]) for t in inference["trials"]] == [
+        ("eager", "float32", False), ("eager", "float32", True), ("onnxruntime", "float32", False)]
     assert all(t["accepted"] and t["max_abs_error"] <= 1e-3 for t in inference["trials"])
     assert inference["chosen"]["dtype"] == "float32"
+    assert inference["engine"]["engine"] == inference["chosen"].get("engine", "eager")
 
 
-def test_fast_inference_is_off_on_the_cpu_by_default(tmp_path):
+def test_fast_inference_is_on_on_the_cpu_by_default_and_off_keeps_plain_pytorch(tmp_path):
     lenet = load_classifier("mnist")
     evolve(EvolveConfig(generations=1, batch=8, backend="cpu"), tmp_path / "run", classifier=lenet, progress=False)
     inference = json.loads((tmp_path / "run" / "config.json").read_text())["inference"]
+    assert len(inference["trials"]) == 3
+    config = EvolveConfig(generations=1, batch=8, backend="cpu", fast_inference=False)
+    evolve(config, tmp_path / "plain", classifier=load_classifier("mnist"), progress=False)
+    inference = json.loads((tmp_path / "plain" / "config.json").read_text())["inference"]
     assert inference == {"chosen": {"dtype": "float32", "channels_last": False, "tf32": False}}
 
 

@@ -90,6 +90,7 @@ class Classifier:
         self.channels_last = channels_last
         self.dtype = dtype
         self.tf32 = bool(tf32)
+        self.engine = None  # an EngineRunner (fooling_ext.classifiers.engines) for probabilities(); None: PyTorch
         self.nonfinite_count = 0
         self._warned_nonfinite = False
         self._model = model
@@ -167,7 +168,7 @@ class Classifier:
         result = torch.empty((batch, self._model_classes), dtype=torch.float32, device=self.device)
         with torch.inference_mode():
             for start in range(0, batch, per_chunk):
-                result[start : start + per_chunk] = self._probabilities(images[start : start + per_chunk])
+                result[start : start + per_chunk] = self._probabilities(images[start : start + per_chunk], fast=True)
         return self._scored(self._without_nonfinite(result))
 
     def differentiable_probabilities(self, images: ImageBatch) -> torch.Tensor:
@@ -297,15 +298,16 @@ class Classifier:
             images = images * self.spec.scale
         return (images - self._mean) / self._std
 
-    def _probabilities(self, images: torch.Tensor) -> torch.Tensor:
-        scores = self._model_scores(self._preprocessed(images))
+    def _probabilities(self, images: torch.Tensor, *, fast: bool = False) -> torch.Tensor:
+        """fast: on the classifier's engine where it has one (no autograd there); else the PyTorch model."""
+        scores = self._model_scores(self._preprocessed(images), fast=fast)
         probabilities = torch.softmax(scores, dim=1) if self.spec.output == "logits" else scores
         if self.spec.crops is not None:
             probabilities = probabilities.view(len(images), 10, self._model_classes).mean(dim=1)
         return probabilities
 
-    def _model_scores(self, inputs: torch.Tensor) -> torch.Tensor:
-        scores = self._run_model(inputs)
+    def _model_scores(self, inputs: torch.Tensor, *, fast: bool = False) -> torch.Tensor:
+        scores = self._run_model(inputs, fast=fast)
         if scores.shape[1] != self._model_classes:
             raise ValueError(
                 f"{self.name}: model output has {scores.shape[1]} classes, but the classifier has {self._model_classes} "
@@ -313,8 +315,18 @@ class Classifier:
             )
         return scores
 
-    def _run_model(self, inputs: torch.Tensor, *, probe: bool = False) -> torch.Tensor:
-        """Call the model and check that it returned a [N, K] tensor; float32 whatever the autocast dtype."""
+    def _run_model(self, inputs: torch.Tensor, *, probe: bool = False, fast: bool = False) -> torch.Tensor:
+        """Call the model (with `fast`, on the engine built for this input shape, where there is one) and check
+        that it returned a [N, K] tensor; float32 whatever the autocast dtype."""
+        engine = self.engine if fast and self.engine is not None else None
+        if engine is not None and not engine.current_for(self._model):
+            warnings.warn(f"{self.name}: the model's weights changed since its {engine.engine} engine was built; "
+                          "it scores with PyTorch from now on", RuntimeWarning, stacklevel=2)
+            self.engine = engine = None
+        if engine is not None and tuple(inputs.shape[1:]) == engine.input_shape:
+            if self.channels_last:  # torch.compile of a channels-last module
+                inputs = inputs.contiguous(memory_format=torch.channels_last)
+            return self._checked_output(engine(inputs), inputs)
         if self.channels_last:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
         if self.dtype != torch.float32:
@@ -339,6 +351,9 @@ class Classifier:
                 f"{self.name}: the model rejected input of shape {format_shape(inputs.shape)} (made from the input "
                 f"spec {self.spec.describe()}{hint}): {type(exc).__name__}: {first_line(exc)}"
             ) from exc
+        return self._checked_output(output, inputs)
+
+    def _checked_output(self, output: Any, inputs: torch.Tensor) -> torch.Tensor:
         if not isinstance(output, torch.Tensor):
             raise ValueError(
                 f"{self.name}: the model returned {type(output).__name__}; it must return one tensor of shape [B, K]"

@@ -152,9 +152,10 @@ def register_cli(sub) -> None:
                    help="direct encoding: halve the mutation rate every N generations (default: never; the paper: "
                         "1000)")
     p.add_argument("--fast-inference", action=argparse.BooleanOptionalAction, default=None,
-                   help="run the classifier with the fastest settings (reduced precision, channels-last) whose "
-                        "probabilities stay within 1e-3 of float32, measured at start (default: on for cuda, "
-                        "off for cpu)")
+                   help="run the classifier with the fastest engine and settings (ONNX Runtime, reduced "
+                        "precision, channels-last) whose probabilities stay within 1e-3 of float32, measured at "
+                        "start; a resumed run keeps the recorded ones (default: on with a GPU, off on the CPU, where "
+                        "runs of one seed then score alike; --no-fast-inference: plain PyTorch)")
     p.add_argument("--no-progress", action="store_true", default=None, help="no progress bar")
     p.set_defaults(func=_cmd_evolve)
 

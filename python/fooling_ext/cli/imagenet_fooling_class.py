@@ -41,7 +41,7 @@ def register_cli(sub) -> None:
     p.add_argument("--evolve-seed", type=whole_number(0), default=None, help="seed of the new run (default: as RUN)")
     add_backend_argument(p, "where the networks and the new run compute")
     p.add_argument("--fast-inference", action=argparse.BooleanOptionalAction, default=None,
-                   help="fastest classifier settings within 1e-3 of float32 (default: on for cuda)")
+                   help="fastest classifier engine and settings within 1e-3 of float32 (default: on)")
     p.add_argument("--overwrite", action="store_true", help="write into a folder that is not empty")
     p.add_argument("--no-progress", action="store_true", help="no progress output")
     p.set_defaults(func=_cmd_fooling_class)

@@ -53,7 +53,7 @@ class EvolveConfig:
     halve_every: int | None = None
     # Both: 8-bit pixels, trunc(255 a) / 255, as the original's images (colour mode hls8 is 8-bit either way)
     quantize: bool = True
-    # Fastest classifier settings within 1e-3 of float32, measured at start (None: on for CUDA, off on CPU)
+    # Fastest classifier engine and settings within 1e-3 of float32, measured at start (None: on)
     fast_inference: bool | None = None
 
     def check(self) -> None:

@@ -27,7 +27,7 @@ import torch
 from fooling_ext import _core
 from fooling_ext._version import __version__
 from fooling_ext.classifiers.classifier import Classifier
-from fooling_ext.classifiers.inference import choose_inference_settings, current_settings
+from fooling_ext.classifiers.inference import apply_recorded, choose_inference_settings, current_settings
 from fooling_ext.classifiers.loading import BUILTIN_MODELS, CUSTOM_MODEL, load_classifier, recorded_model
 from fooling_ext.classifiers.protocol import ImageScorer, describe_classifier
 from fooling_ext.classifiers.spec import InputSpec
@@ -128,9 +128,15 @@ def generation_step(me: MapElites, classifier: ImageScorer, images: torch.Tensor
     return images, me.tell(classifier.probabilities(images), images)
 
 
+# Fast inference's probe: at most this many renders, so that measuring every candidate costs seconds, not minutes
+# (EfficientNet-Lite0 in eager PyTorch scores about 20 images/s on 2 cores, and each candidate runs twice or more).
+PROBE_LIMIT = 64
+
+
 def probe_images(encoding: Encoding, config: EvolveConfig, device: torch.device) -> torch.Tensor:
-    """A batch like the ones the run scores: the renders of a starting population of the run's batch size."""
-    return encoding.render(encoding.initial(config.batch, seed=config.seed, device=device))
+    """A batch like the ones the run scores: the renders of a starting population of the run's batch size (at
+    most PROBE_LIMIT)."""
+    return encoding.render(encoding.initial(min(config.batch, PROBE_LIMIT), seed=config.seed, device=device))
 
 
 def build_encoding(config: EvolveConfig, clf: ImageScorer) -> Encoding:
@@ -310,12 +316,24 @@ def _evolve(config, folder, *, classifier, resume, overwrite, progress, on_gener
     encoding = build_encoding(config, classifier)
     check_run_memory(config, encoding, len(classifier.class_names), device)
     classifier = classifier_for_renders(classifier, encoding.height, encoding.width)
+    # On by default on a GPU; on the CPU only when asked (--fast-inference): its choice is made by timing, so two
+    # runs of one seed may score with different engines, whose last bits differ (docs/classifiers.md).
     fast = config.fast_inference if config.fast_inference is not None else device.type == "cuda"
     if fast and isinstance(classifier, Classifier):
-        choice = choose_inference_settings(classifier, probe_images(encoding, config, device))
+        recorded_choice = None
+        if resume and folder is not None and folder.config_path.is_file():
+            recorded_choice = (folder.read_config().get("inference") or {}).get("chosen")
+        probe = probe_images(encoding, config, device)
+        if recorded_choice:  # a resumed run keeps its engine and settings (its scores' last bits depend on them)
+            choice = apply_recorded(classifier, probe, recorded_choice)
+        else:
+            choice = choose_inference_settings(classifier, probe)
         inference = choice.to_dict()
         if progress:
             print(choice.summary(), file=sys.stderr)
+        else:
+            for line in choice.fallbacks():
+                print(line, file=sys.stderr)
     elif isinstance(classifier, Classifier):
         inference = {"chosen": current_settings(classifier).to_dict()}
     else:
