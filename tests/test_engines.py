@@ -224,7 +224,7 @@ def test_a_resumed_run_keeps_its_engine_and_re_exports_it(tmp_path, monkeypatch,
     # the first call picks ONNX Runtime whatever the timings say (both are within tolerance)
     monkeypatch.setattr(evolve_module, "choose_inference_settings",
                         lambda clf, probe: choose_inference_settings(clf, probe, candidates=[ONNX], repeats=1))
-    config = EvolveConfig(generations=2, batch=16, backend="cpu", seed=3, checkpoint_every=1)
+    config = EvolveConfig(generations=2, batch=16, backend="cpu", seed=3, checkpoint_every=1, fast_inference=True)
     evolve(config, tmp_path / "run", progress=False)
     recorded = json.loads((tmp_path / "run" / "config.json").read_text())["inference"]
     assert recorded["chosen"]["engine"] == "onnxruntime" and recorded["engine"]["engine"] == "onnxruntime"
@@ -247,7 +247,7 @@ def test_a_resumed_run_keeps_its_engine_and_re_exports_it(tmp_path, monkeypatch,
 def test_a_resumed_run_whose_engine_cannot_be_built_falls_back_to_pytorch(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(evolve_module, "choose_inference_settings",
                         lambda clf, probe: choose_inference_settings(clf, probe, candidates=[ONNX], repeats=1))
-    config = EvolveConfig(generations=1, batch=8, backend="cpu", seed=3, checkpoint_every=1)
+    config = EvolveConfig(generations=1, batch=8, backend="cpu", seed=3, checkpoint_every=1, fast_inference=True)
     evolve(config, tmp_path / "run", progress=False)
     monkeypatch.setattr(engines, "_SESSIONS", {})
     monkeypatch.setenv(engines.CACHE_ENV, str(tmp_path / "other_cache"))
