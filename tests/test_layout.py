@@ -19,7 +19,7 @@ needs_readme = pytest.mark.skipif(not README.is_file(), reason="tests/ copied ou
 # Top-level parts of the package and their layer: a module may import from lower layers and from its own part.
 LAYERS = {
     "_core": -1,
-    "_version": 0, "_files": 0,
+    "_version": 0, "_files": 0, "_checks": 0,
     "core": 1,
     "classifiers": 2, "runs": 2,
     "search": 3,

@@ -31,7 +31,7 @@ def commands(run, tmp_path):
                    "--out", str(tmp_path / "evolved")],
         "gradient": ["gradient", "--classes", "0", "--steps", "2", "--backend", "cpu", "--no-progress",
                      "--out", str(tmp_path / "gradient")],
-        "analyze": ["analyze", "structure", str(run), "--out", str(tmp_path / "structure")],
+        "analyze": ["analyze", "structure", str(run), "--no-progress", "--out", str(tmp_path / "structure")],
         "gallery": ["gallery", str(run), "--out", str(tmp_path / "gallery")],
     }
 
@@ -79,7 +79,7 @@ def test_a_broken_pipe_that_is_not_stdout_is_still_an_error(monkeypatch, capsys,
     def broken(*args, **kwargs):
         raise BrokenPipeError(32, "Broken pipe")
 
-    monkeypatch.setattr("fooling_ext.cli.evolve.load_report", broken)
+    monkeypatch.setattr("fooling_ext.runs.report.load_report", broken)
     code = main(["report", str(run)])
     err = capsys.readouterr().err
     assert code == 2 and err.strip() == "fooling report: error: Broken pipe"

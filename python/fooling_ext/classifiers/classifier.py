@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fooling_ext.classifiers.messages import first_line, format_shape  # noqa: F401 (importers use them here)
 from fooling_ext.classifiers.precision import float32_precision
 from fooling_ext.classifiers.spec import InputSpec
 from fooling_ext.core.backend import resolve_device
@@ -429,23 +430,6 @@ def _ten_crops(images: torch.Tensor, size: int) -> torch.Tensor:
     crops = [images[:, :, y : y + size, x : x + size] for y, x in offsets]
     crops += [crop.flip(-1) for crop in crops]
     return torch.stack(crops, dim=1).reshape(-1, images.shape[1], size, size)
-
-
-def first_line(exc: BaseException) -> str:
-    """The line of an exception's message that says what went wrong: its first, except for TorchScript, which
-    puts a traceback of the scripted code first and the error itself last."""
-    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-    if not lines:
-        return "(no message)"
-    if len(lines) > 1 and "TorchScript interpreter" in lines[0]:
-        name, sep, rest = lines[-1].partition(": ")
-        return rest if sep and name == type(exc).__name__ else lines[-1]
-    return lines[0]
-
-
-def format_shape(shape: Sequence[int | None]) -> str:
-    """``[N, 1, 28, 28]``: sizes that are free (symbolic, None) are shown as N."""
-    return "[" + ", ".join("N" if size is None else str(size) for size in shape) + "]"
 
 
 def exported_input_shape(model: Any) -> list[int | None] | None:

@@ -29,12 +29,22 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from fooling_ext._files import atomic_write_bytes, atomic_write_text
+from fooling_ext.runs.kinds import COMMANDS, check_out_path, folder_kind  # noqa: F401 (part of this module's API)
+from fooling_ext.runs.recorded import (  # noqa: F401 (part of this module's API)
+    CHECKPOINT_MAGIC,
+    CONFIG_SECTIONS,
+    RunFolderBusy,
+    RunFolderError,
+    check_checkpoint_agrees,
+    check_config_shape,
+    config_differences,
+    read_json_object,
+)
 
 CHECKPOINT_FORMAT = "fooling_ext.checkpoint"
 # Version 2: a header line with the SHA-256 of the torch payload before it; version 1 (a bare torch file)
 # is still read.
 CHECKPOINT_VERSION = 2
-CHECKPOINT_MAGIC = b"FOOLING_EXT CHECKPOINT\n"
 
 
 LOCK_NAME = ".fooling.lock"
@@ -65,127 +75,9 @@ def _release_all() -> None:
         _release(key)
 
 
-class RunFolderError(ValueError):
-    """The output folder cannot be used as asked (it holds another run, nothing to resume, ...)."""
-
-
-class RunFolderBusy(RunFolderError):
-    """Another process holds the folder's lock."""
-
-
-# What each kind of folder is called, and the command that writes it (a RunFolder subclass's KIND is one of these).
-COMMANDS = {"run": "fooling evolve", "gradient run": "fooling gradient", "analysis": "fooling analyze",
-            "sweep": "fooling sweep", "experiment": "fooling retrain",
-            "fooling-class experiment": "fooling imagenet-fooling-class", "gallery": "fooling gallery"}
-
-
-def _json_object(path: Path) -> dict[str, Any] | None:
-    try:
-        if not path.is_file() or path.is_symlink() or path.stat().st_size > 64 * 1024 * 1024:
-            return None
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def folder_kind(path: str | os.PathLike) -> str | None:
-    """Which command's folder `path` is, told by the content of the file that command writes first (not by file
-    names alone: a user's own config.json is no run): one of COMMANDS' keys, or None."""
-    path = Path(path)
-    for name, fmt, kind in (("sweep.json", "fooling_ext.sweep", "sweep"),
-                            ("analysis.json", "fooling_ext.analysis", "analysis")):
-        data = _json_object(path / name)
-        if data is not None and data.get("format") == fmt:
-            return kind
-    config = _json_object(path / "config.json")
-    if config is not None and "fooling_ext" in config:
-        if config.get("method") == "gradient":
-            return "gradient run"
-        if isinstance(config.get("experiment"), dict):
-            return "experiment"
-        if isinstance(config.get("run"), dict):
-            return "run"
-    checkpoint = path / "checkpoint.pt"
-    if config is None and checkpoint.is_file() and not checkpoint.is_symlink():
-        with open(checkpoint, "rb") as fh:
-            if fh.read(len(CHECKPOINT_MAGIC)) == CHECKPOINT_MAGIC:
-                return "run"
-    result = _json_object(path / "fooling_class.json")
-    if result is not None and "fooling_ext" in result and "source_runs" in result:
-        return "fooling-class experiment"
-    head = path / "fooling_head.pt"
-    if head.is_file() and not head.is_symlink() and head.stat().st_size < 64 * 1024 * 1024:
-        try:
-            state = torch.load(head, map_location="cpu", weights_only=True)
-        except Exception:  # not a torch file of plain tensors: not ours
-            state = None
-        if isinstance(state, dict) and state.get("format") == "fooling_ext.fooling_head":
-            return "fooling-class experiment"
-    gallery = _json_object(path / "gallery.json")
-    if gallery is not None and (path / "index.html").is_file():
-        return "gallery"
-    return None
-
-
 def folder_entries(folder: Path) -> list[Path]:
     """A folder's entries in name order, without the lock file and writers' temporary files."""
     return sorted(p for p in folder.iterdir() if p.name != LOCK_NAME and not _TEMPORARY.match(p.name))
-
-
-def check_out_path(out: str | os.PathLike, inputs: Iterable[str | os.PathLike] = (), *, what: str = "output folder"
-                   ) -> None:
-    """Refuse an output path that is empty, or that is, lies inside or holds one of the command's `inputs` (after
-    symlinks), before anything is written."""
-    if os.fspath(out) == "":
-        raise RunFolderError(f"the {what} is empty: name a folder")
-    target = os.path.realpath(out)
-    for given in inputs:
-        source = os.path.realpath(given)
-        if target == source or target.startswith(source.rstrip(os.sep) + os.sep):
-            raise RunFolderError(f"the {what} {out} is {'' if target == source else 'inside '}the input {given}: "
-                                 "a command never writes into what it reads; choose another folder")
-        if source.startswith(target.rstrip(os.sep) + os.sep):
-            raise RunFolderError(f"the {what} {out} holds the input {given}: a command never writes over what it "
-                                 "reads; choose another folder")
-_JSON_KINDS = {list: "array", str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}
-
-# The sections of a recorded configuration (config.json): each, where present, is a JSON object.
-CONFIG_SECTIONS = ("run", "classifier", "encoding", "gradient", "experiment", "inference")
-
-
-def read_json_object(path: Path, what: str) -> dict[str, Any]:
-    """The JSON object in `path`; an unreadable file, or one holding another kind of value (an array, a number),
-    is a RunFolderError naming the file and `what` it should be."""
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # Recursion: nested too deeply
-        raise RunFolderError(f"cannot read {path}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise RunFolderError(f"{path} is not {what}: it holds a JSON {_JSON_KINDS.get(type(data), 'value')}, "
-                             "not an object")
-    return data
-
-
-def check_config_shape(config: Mapping[str, Any], path: Path | str) -> None:
-    """A RunFolderError naming `path` where a recorded configuration's sections or the fields readers rely on
-    have the wrong JSON type (a section that is not an object, class names that are not a list of strings...)."""
-    def wrong(field: str, expected: str, value: Any) -> RunFolderError:
-        return RunFolderError(f"{path} is damaged: {field} must be {expected}, got {json.dumps(value)[:80]}")
-
-    for section in CONFIG_SECTIONS:
-        if section in config and not isinstance(config[section], dict):
-            raise wrong(section, "an object", config[section])
-    for section, field in (("run", "model"), ("run", "encoding"), ("classifier", "name")):
-        value = config.get(section, {}).get(field)
-        if value is not None and not isinstance(value, str):
-            raise wrong(f"{section}.{field}", "a string", value)
-    classifier = config.get("classifier", {})
-    names = classifier.get("class_names")
-    if names is not None and (not isinstance(names, list) or not all(isinstance(n, str) for n in names)):
-        raise wrong("classifier.class_names", "a list of strings", names)
-    if "spec" in classifier and not isinstance(classifier["spec"], dict):
-        raise wrong("classifier.spec", "an object", classifier["spec"])
 
 
 def _lock_owner(fd: int) -> str:
@@ -540,41 +432,3 @@ def _a(kind: str) -> str:
 
 def _kind_phrase(kind: str) -> str:
     return f"{_a(kind)} (written by {COMMANDS[kind]})"
-def check_checkpoint_agrees(state: dict[str, Any], batch: int, path: Path) -> None:
-    """Refuse a checkpoint whose generation, metrics and evaluations disagree (one row per generation, numbered
-    from 0, `batch` evaluations each): resuming it would skip generations or rewrite the outputs of a run that
-    did not happen."""
-    generation, rows, evaluations = state["generation"], state["metrics"], state.get("evaluations")
-    if isinstance(generation, bool) or not isinstance(generation, int) or generation < 0:
-        raise RunFolderError(f"checkpoint {path} says generation {generation!r}, not a whole number >= 0")
-    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
-        raise RunFolderError(f"checkpoint {path}: its metrics are not a list of rows")
-    if len(rows) != generation:
-        raise RunFolderError(f"checkpoint {path} disagrees with its metrics: it says generation {generation} but "
-                             f"holds {len(rows)} metric rows")
-    for i, row in enumerate(rows):
-        if row.get("generation") != i:
-            raise RunFolderError(f"checkpoint {path}: metric row {i} is of generation {row.get('generation')!r}, "
-                                 f"expected {i} (generations are consecutive from 0)")
-        if "evaluations" in row and row["evaluations"] != (i + 1) * batch:
-            raise RunFolderError(f"checkpoint {path}: metric row {i} says {row['evaluations']!r} evaluations, "
-                                 f"expected {(i + 1) * batch} ({i + 1} generations of {batch} children)")
-    if evaluations is not None and evaluations != generation * batch:
-        raise RunFolderError(f"checkpoint {path} disagrees with itself: it says {evaluations!r} evaluations after "
-                             f"generation {generation}, expected {generation * batch} ({batch} per generation)")
-
-
-def config_differences(old: Mapping[str, Any], new: Mapping[str, Any], ignore: Iterable[str] = (), prefix: str = "") -> list[str]:
-    """Dotted keys whose values differ between two nested configurations."""
-    ignore = set(ignore)
-    diffs = []
-    for key in sorted(set(old) | set(new)):
-        dotted = f"{prefix}{key}"
-        if dotted in ignore:
-            continue
-        a, b = old.get(key, "<missing>"), new.get(key, "<missing>")
-        if isinstance(a, Mapping) and isinstance(b, Mapping):
-            diffs.extend(config_differences(a, b, ignore, prefix=f"{dotted}."))
-        elif a != b:
-            diffs.append(f"{dotted}: {a!r} -> {b!r}")
-    return diffs

@@ -14,9 +14,7 @@ whose probabilities stay within 1e-3 of float32 (see :mod:`fooling_ext.classifie
 from __future__ import annotations
 
 import dataclasses
-import signal
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +43,7 @@ from fooling_ext.search.config import (
 )
 from fooling_ext.search.defaults import paper_batch, render_size
 from fooling_ext.search.encodings import Encoding, make_encoding
+from fooling_ext.search.interrupts import GenerationBoundaryInterrupts
 from fooling_ext.search.map_elites import MapElites
 from fooling_ext.search.outputs import write_outputs
 
@@ -399,7 +398,7 @@ def _evolve(config, folder, *, classifier, resume, overwrite, progress, on_gener
     bar = _progress_bar(config.generations, start, progress)
     images = None
     t0 = time.perf_counter() - elapsed
-    interrupts = _GenerationBoundaryInterrupts()
+    interrupts = GenerationBoundaryInterrupts()
     try:
         for g in interrupts.generations(start, config.generations):
             images, result = generation_step(me, classifier, images)
@@ -437,39 +436,6 @@ def _evolve(config, folder, *, classifier, resume, overwrite, progress, on_gener
     if folder is not None:
         write_outputs(folder, archive, metrics, cfg)
     return EvolveResult(folder.path if folder else None, archive, metrics, me.generation, cfg)
-
-
-class _GenerationBoundaryInterrupts:
-    """Ctrl-C (SIGINT) during a generation takes effect when that generation's bookkeeping is done (archive
-    updated, metrics row written, checkpoint if due), so that what Ctrl-C saves is one consistent state: a
-    checkpoint whose generation, archive and metrics agree. A second Ctrl-C interrupts at once. Only in the main
-    thread, and only while SIGINT has Python's default handler (a host that handles SIGINT itself keeps it)."""
-
-    def __init__(self) -> None:
-        self.pending = False
-        self._previous = None
-
-    def generations(self, start: int, stop: int):
-        if threading.current_thread() is threading.main_thread() and \
-                signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-            self._previous = signal.signal(signal.SIGINT, self._hold)
-        for g in range(start, stop):
-            if self.pending:
-                self.pending = False
-                raise KeyboardInterrupt
-            yield g
-        if self.pending:  # after the last generation: the run is complete, and ends as it would have
-            self.pending = False
-
-    def _hold(self, signum, frame) -> None:
-        if self.pending:
-            raise KeyboardInterrupt
-        self.pending = True
-
-    def restore(self) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-            self._previous = None
 
 
 def _progress_bar(total: int, initial: int, enabled: bool):
