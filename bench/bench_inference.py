@@ -58,7 +58,7 @@ def mnist(repeats: int, generations: int) -> None:
     confidences = {}
     chosen = {}
     for _ in range(repeats):
-        for name, fast in (("old", False), ("new", None)):
+        for name, fast in (("old", False), ("new", True)):
             config = EvolveConfig(encoding="cppn", generations=generations, batch=200, seed=1, backend="cpu",
                                   fast_inference=fast)
             start = time.perf_counter()

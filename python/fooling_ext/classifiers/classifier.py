@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fooling_ext.classifiers.engines import torch_threads_around
 from fooling_ext.classifiers.messages import first_line, format_shape  # noqa: F401 (importers use them here)
 from fooling_ext.classifiers.precision import float32_precision
 from fooling_ext.classifiers.spec import InputSpec
@@ -163,14 +164,16 @@ class Classifier:
 
     def probabilities(self, images: ImageBatch) -> torch.Tensor:
         """Class probabilities [B, K] (float32, on ``device``) of images [B, C, H, W] in [0, 1], without autograd."""
-        images = self._validated(images)
-        batch = len(images)
         per_chunk = max(1, self.max_batch // (10 if self.spec.crops is not None else 1))
-        result = torch.empty((batch, self._model_classes), dtype=torch.float32, device=self.device)
-        with torch.inference_mode():
-            for start in range(0, batch, per_chunk):
-                result[start : start + per_chunk] = self._probabilities(images[start : start + per_chunk], fast=True)
-        return self._scored(self._without_nonfinite(result))
+        with torch_threads_around(self.engine, per_chunk * math.prod(tuple(getattr(images, "shape", ()))[1:])):
+            images = self._validated(images)
+            batch = len(images)
+            result = torch.empty((batch, self._model_classes), dtype=torch.float32, device=self.device)
+            with torch.inference_mode():
+                for start in range(0, batch, per_chunk):
+                    result[start : start + per_chunk] = self._probabilities(images[start : start + per_chunk],
+                                                                            fast=True)
+            return self._scored(self._without_nonfinite(result))
 
     def differentiable_probabilities(self, images: ImageBatch) -> torch.Tensor:
         """Class probabilities [B, K] that keep the autograd graph back to ``images``, in one batch.
