@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+# The suite scores with plain PyTorch unless a test asks for fast inference: its many byte-for-byte comparisons of
+# runs then hold whatever engine this machine would choose. Exported models and kept choices go to a folder of
+# the session's own, never the user's cache (the command-line tests' subprocesses inherit both).
+os.environ["FOOLING_FAST_INFERENCE"] = "0"
+os.environ["FOOLING_CACHE_DIR"] = tempfile.mkdtemp(prefix="fooling-test-cache-")
+atexit.register(shutil.rmtree, os.environ["FOOLING_CACHE_DIR"], True)
 
 from fooling_ext.core.backend import cuda_available  # noqa: E402
 

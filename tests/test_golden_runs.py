@@ -26,22 +26,23 @@ import numpy as np
 import pytest
 
 # encoding -> (digest of the arrays, digest of the metadata). The metadata digests changed with the recorded
-# configuration (new settings such as the capacity and the add-connection rule, settings of the other encoding no
-# longer recorded), the direct arrays not (but see below): when the configuration key run.pixel_mutation became
+# configuration (new settings such as the capacity and the add-connection rule, settings of the other encoding no longer
+# recorded), the direct arrays not (but see below): when the configuration key run.pixel_mutation became
 # run.direct_mutation (with that key renamed back, the metadata gives the first digests: c3030051... for cppn,
-# 02fa428a... for direct), when the archive format went to version 2, which adds the arrays' checksum (with "version":
-# 1 and without the checksum, the metadata gives the second digests: 5797b884... for cppn, 21189e6c... for direct),
-# and when run.quantize and encoding.quantize were added (without them, the third: d7c2fcb1... for cppn, f5feebad...
-# for direct). The direct arrays were 01526124... until MKL's kernels were pinned too (MKL_CBWR, one thread: the same
-# code, its sgemm no longer chosen by the CPU). The commands pass the float pixels that were the default then
-# (--no-quantize; --color hsl for CPPNs). The cppn arrays changed once, when add connection became the original code's
-# rule by default: the same command with --add-edge rejection still gives the arrays recorded before (5405a993...;
-# metadata 66c00ea1...).
+# 02fa428a... for direct), when the archive format went to version 2, which adds the arrays' checksum (with "version": 1
+# and without the checksum, the metadata gives the second digests: 5797b884... for cppn, 21189e6c... for direct), when
+# run.quantize and encoding.quantize were added (without them, the third: d7c2fcb1... for cppn, f5feebad... for direct),
+# and when run.fast_inference began to record the value used, not None for "the default" (with None, the fourth:
+# 17906a7d... for cppn, e9ab6fee... for direct). The direct arrays were 01526124... until MKL's kernels were pinned too
+# (MKL_CBWR, one thread: the same code, its sgemm no longer chosen by the CPU). The commands pass the float pixels that
+# were the default then (--no-quantize; --color hsl for CPPNs) and plain PyTorch (--no-fast-inference). The cppn arrays
+# changed once, when add connection became the original code's rule by default: the same command with --add-edge
+# rejection still gives the arrays recorded before (5405a993...; metadata 66c00ea1...).
 RECORDED = {
     "cppn": ("1a10ac7e67488909111b12ecd1fc5a694204020547d224db64a26618670eba14",
-             "17906a7d66c02724f22b95f483526f6e6e1cdd662cee359de78a2caa5661fd5c"),
+             "2a7fe378d49359de4409f92ca3f4102f512866910912d28625fe5fcca4061aa8"),
     "direct": ("7446704df38a9cc3212cec2b0dbd19aaad431bcdc165fed2de48c8941824f845",
-               "e9ab6feeb6e48d964b5f5faf885ea2ffdc1498f85d3f4d6fb45b3779ee3607e6"),
+               "0dc7cd724f9b2912a58cfab5569c48a04a9aa2ff598f00a978fddde0014526f5"),
 }
 PORTABLE_KERNELS = {"ATEN_CPU_CAPABILITY": "default", "DNNL_MAX_CPU_ISA": "SSE41", "MKL_CBWR": "COMPATIBLE",
                     "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -69,7 +70,7 @@ def archive_digests(path) -> tuple[str, str]:
 def test_short_mnist_run_gives_the_recorded_archive(tmp_path, encoding):
     command = [sys.executable, "-m", "fooling_ext", "evolve", "--model", "mnist", "--encoding", encoding,
                "--generations", "20", "--batch", "100", "--seed", "7", "--backend", "cpu", "--no-progress",
-               "--no-quantize",  # the defaults then
+               "--no-quantize", "--no-fast-inference",  # the defaults then
                *(["--color", "hsl"] if encoding == "cppn" else []),
                "--out", str(tmp_path / "run")]
     done = subprocess.run(command, env={**os.environ, **PORTABLE_KERNELS}, capture_output=True, text=True)

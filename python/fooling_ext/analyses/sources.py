@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -12,6 +13,9 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from fooling_ext.classifiers.choice_cache import default_fast_inference
+from fooling_ext.classifiers.classifier import Classifier
+from fooling_ext.classifiers.inference import apply_recorded
 from fooling_ext.classifiers.loading import CUSTOM_MODEL, load_classifier
 from fooling_ext.classifiers.protocol import ImageScorer
 from fooling_ext.classifiers.spec import InputSpec
@@ -19,6 +23,7 @@ from fooling_ext.core.backend import resolve_device
 from fooling_ext.runs.archive_file import read_archive
 from fooling_ext.runs.folder import RunFolder, RunFolderError
 from fooling_ext.search.config import upgrade_recorded_config
+from fooling_ext.search.evolve import PROBE_LIMIT
 
 SCORE_BATCH = 256  # images per call to the classifier
 DONE = "done"
@@ -140,11 +145,29 @@ def group_runs(runs: Sequence[RunData]) -> dict[tuple[str, str], list[RunData]]:
 
 
 def run_classifier(run: RunData, *, model: str | os.PathLike | None = None,
-                   device: str | torch.device | None = None) -> ImageScorer:
+                   device: str | torch.device | None = None, fast_inference: bool | None = None) -> ImageScorer:
     """The classifier the run scored its renders with: the recorded model (or `model`, where it moved), its
     recorded input spec (already adapted to the render size) and class names, on `device` (default: the run's
     backend). The recorded model is loaded only when it is built in or a file inside the run folder that runs
-    no code (load_classifier's confine_to); `model` is the caller's choice."""
+    no code (load_classifier's confine_to); `model` is the caller's choice.
+
+    With fast inference (`fast_inference`, default on unless ``$FOOLING_FAST_INFERENCE`` says 0) it scores with
+    the engine and settings the run recorded, checked on the run's elites against strict float32 (plain
+    PyTorch when the check fails), so an analysis scores an elite as the run did."""
+    classifier = _recorded_classifier(run, model, device)
+    fast = default_fast_inference() if fast_inference is None else fast_inference
+    recorded = (run.config.get("inference") or {}).get("chosen")
+    if fast and recorded and isinstance(classifier, Classifier) and run.occupied.any():
+        elites = torch.from_numpy(run.images[run.occupied][:PROBE_LIMIT]).float().div_(255)
+        trial = apply_recorded(classifier, elites.to(classifier.device), recorded).trials[0]
+        if not trial.accepted:
+            why = trial.reason or f"result outside tolerance (max |p - p_float32| {trial.max_abs_error:.2e})"
+            print(f"{trial.settings.describe()}, as {run.path} recorded, not used, PyTorch kept: {why}",
+                  file=sys.stderr)
+    return classifier
+
+
+def _recorded_classifier(run: RunData, model, device) -> ImageScorer:
     recorded = run.config.get("classifier", {})
     source = model if model is not None else run.config.get("run", {}).get("model")
     if source is None or "spec" not in recorded:

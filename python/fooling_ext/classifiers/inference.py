@@ -109,11 +109,13 @@ class InferenceChoice:
     tolerance: float
     probe_batch: int
     engine: dict[str, object] | None = None
+    kept_from: str | None = None  # the file of an earlier measurement this choice was kept from (choice_cache)
 
     def to_dict(self) -> dict[str, object]:
         return {"chosen": self.settings.to_dict(), "tolerance": self.tolerance, "probe_batch": self.probe_batch,
                 "engine": self.engine or {"engine": "eager", "version": str(torch.__version__)},
-                "trials": [trial.to_dict() for trial in self.trials]}
+                "trials": [trial.to_dict() for trial in self.trials],
+                **({"kept_from": self.kept_from} if self.kept_from else {})}
 
     def fallbacks(self) -> list[str]:
         """One line per engine tried and not chosen: why the run does not use it."""
@@ -143,8 +145,9 @@ class InferenceChoice:
                      f"onnx {str(engine['onnx_sha256'])[:12]}, export {engine['export_seconds']:.1f} s"
                      f"{' (cached)' if not engine['export_seconds'] else ''}, "
                      f"session {engine['session_seconds']:.2f} s")
+        kept = f"; as measured before, kept in {self.kept_from}" if self.kept_from else ""
         lines = [f"inference settings: {self.settings.describe()} (probe batch {self.probe_batch}, "
-                 f"tolerance {self.tolerance:g}{built})"]
+                 f"tolerance {self.tolerance:g}{built}{kept})"]
         for trial in self.trials:
             if trial.reason:
                 lines.append(f"  {trial.settings.describe():<30} unavailable: {trial.reason}")

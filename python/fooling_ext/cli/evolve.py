@@ -154,8 +154,9 @@ def register_cli(sub) -> None:
     p.add_argument("--fast-inference", action=argparse.BooleanOptionalAction, default=None,
                    help="run the classifier with the fastest engine and settings (ONNX Runtime, reduced "
                         "precision, channels-last) whose probabilities stay within 1e-3 of float32, measured at "
-                        "start; a resumed run keeps the recorded ones (default: on with a GPU, off on the CPU, where "
-                        "runs of one seed then score alike; --no-fast-inference: plain PyTorch)")
+                        "start (once per model and machine, then kept, so runs of one seed score alike); a resumed "
+                        "run keeps the recorded ones (default: on, unless FOOLING_FAST_INFERENCE=0; "
+                        "--no-fast-inference: plain PyTorch)")
     p.add_argument("--no-progress", action="store_true", default=None, help="no progress bar")
     p.set_defaults(func=_cmd_evolve)
 

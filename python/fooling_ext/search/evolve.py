@@ -24,8 +24,9 @@ import torch
 
 from fooling_ext import _core
 from fooling_ext._version import __version__
+from fooling_ext.classifiers.choice_cache import choose_once, default_fast_inference
 from fooling_ext.classifiers.classifier import Classifier
-from fooling_ext.classifiers.inference import apply_recorded, choose_inference_settings, current_settings
+from fooling_ext.classifiers.inference import apply_recorded, current_settings
 from fooling_ext.classifiers.loading import BUILTIN_MODELS, CUSTOM_MODEL, load_classifier, recorded_model
 from fooling_ext.classifiers.protocol import ImageScorer, describe_classifier
 from fooling_ext.classifiers.spec import InputSpec
@@ -315,9 +316,11 @@ def _evolve(config, folder, *, classifier, resume, overwrite, progress, on_gener
     encoding = build_encoding(config, classifier)
     check_run_memory(config, encoding, len(classifier.class_names), device)
     classifier = classifier_for_renders(classifier, encoding.height, encoding.width)
-    # On by default on a GPU; on the CPU only when asked (--fast-inference): its choice is made by timing, so two
-    # runs of one seed may score with different engines, whose last bits differ (docs/classifiers.md).
-    fast = config.fast_inference if config.fast_inference is not None else device.type == "cuda"
+    # On unless the run or $FOOLING_FAST_INFERENCE says otherwise; the value used is recorded, so a resumed run
+    # scores as it began. A machine measures its choice once per model and keeps it (choice_cache), so that runs
+    # of one seed score with the same engine, whose last bits differ from another's (docs/classifiers.md).
+    fast = config.fast_inference if config.fast_inference is not None else default_fast_inference()
+    config = dataclasses.replace(config, fast_inference=fast)
     if fast and isinstance(classifier, Classifier):
         recorded_choice = None
         if resume and folder is not None and folder.config_path.is_file():
@@ -326,7 +329,7 @@ def _evolve(config, folder, *, classifier, resume, overwrite, progress, on_gener
         if recorded_choice:  # a resumed run keeps its engine and settings (its scores' last bits depend on them)
             choice = apply_recorded(classifier, probe, recorded_choice)
         else:
-            choice = choose_inference_settings(classifier, probe)
+            choice = choose_once(classifier, probe)
         inference = choice.to_dict()
         if progress:
             print(choice.summary(), file=sys.stderr)
