@@ -127,8 +127,8 @@ def register_cli(sub) -> None:
     p.add_argument("--class-map", metavar="FILE",
                    help="with several --model whose class names differ from the first's: a JSON object mapping "
                         "each other --model (as given) to \"index\" (classes by position) or to {its class name: "
-                        "the first model's class name} (docs/classifiers.md) (default: none; every model has the first's class "
-                        "names in the same order)")
+                        "the first model's class name} (docs/classifiers.md) (default: none; every model has the "
+                        "first's class names in the same order)")
     p.add_argument("--encoding", choices=ENCODING_CHOICES, default=None,
                    help=f"genome encoding ({_default('encoding')})")
     p.add_argument("--generations", type=whole_number(1), default=None,
@@ -223,7 +223,8 @@ def _new_run(args):
     check_capacity(**capacity)
     config = EvolveConfig(
         **capacity, cppn_mutation=cppn_mutation,
-        model=models[0], models=models if len(models) > 1 else None, combine=args.combine, encoding=args.encoding, generations=args.generations, batch=args.batch, seed=args.seed,
+        model=models[0], models=models if len(models) > 1 else None, combine=args.combine,
+        encoding=args.encoding, generations=args.generations, batch=args.batch, seed=args.seed,
         backend=args.backend, insertion=args.insertion, image_size=args.image_size,
         checkpoint_every=args.checkpoint_every, coords=args.coords, color=args.color, quantize=args.quantize,
         direct_mutation=direct_mutation, halve_every=args.halve_every, fast_inference=args.fast_inference,
