@@ -24,7 +24,7 @@ from fooling_ext.classifiers.inference import (
 from fooling_ext.search import EvolveConfig, evolve
 from fooling_ext.search.evolve import resume
 
-evolve_module = importlib.import_module("fooling_ext.search.evolve")  # the package exports its function evolve
+models_module = importlib.import_module("fooling_ext.search.models")  # where evolve chooses the inference settings
 
 EAGER = InferenceSettings()
 ONNX = InferenceSettings(engine="onnxruntime")
@@ -222,7 +222,7 @@ def test_gradients_and_a_weight_change_keep_pytorch(tmp_path):
 
 def test_a_resumed_run_keeps_its_engine_and_re_exports_it(tmp_path, monkeypatch, exports):
     # the first call picks ONNX Runtime whatever the timings say (both are within tolerance)
-    monkeypatch.setattr(evolve_module, "choose_inference_settings",
+    monkeypatch.setattr(models_module, "choose_inference_settings",
                         lambda clf, probe: choose_inference_settings(clf, probe, candidates=[ONNX], repeats=1))
     config = EvolveConfig(generations=2, batch=16, backend="cpu", seed=3, checkpoint_every=1, fast_inference=True)
     evolve(config, tmp_path / "run", progress=False)
@@ -233,7 +233,7 @@ def test_a_resumed_run_keeps_its_engine_and_re_exports_it(tmp_path, monkeypatch,
     def never(*args, **kwargs):
         raise AssertionError("a resumed run measures nothing: it uses the recorded choice")
 
-    monkeypatch.setattr(evolve_module, "choose_inference_settings", never)
+    monkeypatch.setattr(models_module, "choose_inference_settings", never)
     monkeypatch.setattr(engines, "_SESSIONS", {})  # as in a new process
     monkeypatch.setenv(engines.CACHE_ENV, str(tmp_path / "other_cache"))  # and on a machine without the file
     resume(tmp_path / "run", generations=4, progress=False)
@@ -245,7 +245,7 @@ def test_a_resumed_run_keeps_its_engine_and_re_exports_it(tmp_path, monkeypatch,
 
 
 def test_a_resumed_run_whose_engine_cannot_be_built_falls_back_to_pytorch(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(evolve_module, "choose_inference_settings",
+    monkeypatch.setattr(models_module, "choose_inference_settings",
                         lambda clf, probe: choose_inference_settings(clf, probe, candidates=[ONNX], repeats=1))
     config = EvolveConfig(generations=1, batch=8, backend="cpu", seed=3, checkpoint_every=1, fast_inference=True)
     evolve(config, tmp_path / "run", progress=False)
