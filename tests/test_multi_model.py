@@ -5,6 +5,7 @@ the command line's one-line errors."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 
@@ -347,3 +348,30 @@ def test_a_run_of_one_model_records_what_it_always_did(tmp_path):
         assert "model_confidence" not in json.loads(bytes(z["meta"]).decode())
     assert "models" not in json.loads((tmp_path / "run" / "summary.json").read_text())
     assert result.config["run"]["model"] == "mnist"
+
+
+def test_fast_inference_chooses_and_on_resume_keeps_each_models_settings(tmp_path, monkeypatch):
+    from fooling_ext.classifiers import inference
+    from fooling_ext.search import models as models_module
+
+    chosen, applied = [], []
+
+    def choose(classifier, images):  # eager candidates only: the choice per model is what is checked here
+        chosen.append(classifier.name)
+        return inference.choose_inference_settings(classifier, images, engines=("eager",), repeats=1)
+
+    def apply(classifier, images, recorded):
+        applied.append((classifier.name, recorded))
+        return inference.apply_recorded(classifier, images, recorded)
+
+    monkeypatch.setattr(models_module, "choose_inference_settings", choose)
+    monkeypatch.setattr(models_module, "apply_recorded", apply)
+    a, b = fixed([0.7, 0.2, 0.1], name="A"), fixed([0.5, 0.4, 0.1], name="B")
+    config = small(encoding="direct", generations=2, fast_inference=True)
+    result = evolve(config, tmp_path / "run", classifier=[a, b], progress=False)
+    assert chosen == ["A", "B"] and applied == []
+    records = result.config["inference"]["models"]
+    assert [len(r["trials"]) for r in records] == [len(inference.candidate_settings(torch.device("cpu"), ("eager",)))] * 2
+    evolve(dataclasses.replace(config, generations=3), tmp_path / "run", classifier=[a, b], resume=True,
+           progress=False)
+    assert chosen == ["A", "B"] and applied == [("A", records[0]["chosen"]), ("B", records[1]["chosen"])]

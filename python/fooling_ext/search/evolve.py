@@ -212,7 +212,7 @@ def evolve(
     config: EvolveConfig,
     out: str | Path | None = None,
     *,
-    classifier: ImageScorer | None = None,
+    classifier: ImageScorer | Sequence[ImageScorer] | None = None,
     resume: bool = False,
     overwrite: bool = False,
     progress: bool = True,
@@ -226,6 +226,9 @@ def evolve(
     classifier: what scores the images (see :class:`~fooling_ext.classifiers.protocol.ImageScorer`); by
     default the Classifier `config.model` names, on the run's device. A Classifier is adapted to renders of
     another size and, with fast inference, run with its fastest settings; any other object is used as it is.
+    Several models at once: a list of them, combined by `config.combine` (a CombinedClassifier, which may also
+    be given itself, with class maps; see :mod:`~fooling_ext.classifiers.combined`), or `config.models`; each
+    model is adapted and given its fast inference settings on its own.
     config.batch None: the paper's number of children for the classifier and encoding (search.defaults).
     on_generation: called with each generation's metrics (after the archive update).
     resume: continue the run in `out` (:func:`resume` reads its configuration from the folder). `config` may

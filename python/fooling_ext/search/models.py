@@ -55,7 +55,9 @@ def run_classifier(config: EvolveConfig, classifier: ImageScorer | Sequence[Imag
         classifier = combined_classifier([load_classifier(m, device=device) for m in models], config.combine)
     else:
         classifier = classifier.to(device)
-        if not resume:  # record the models really used, not config.model's default
+        # Record the models really used, not config.model's default; on resume, where a model may have moved (and
+        # is checked on the run's elites), only the list of several that `config` does not name.
+        if not resume or (isinstance(classifier, CombinedClassifier) and config.models is None):
             config = _with_models(config, classifier)
     if isinstance(classifier, CombinedClassifier):
         if config.combine not in (None, classifier.combine):
