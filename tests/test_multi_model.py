@@ -371,7 +371,8 @@ def test_fast_inference_chooses_and_on_resume_keeps_each_models_settings(tmp_pat
     result = evolve(config, tmp_path / "run", classifier=[a, b], progress=False)
     assert chosen == ["A", "B"] and applied == []
     records = result.config["inference"]["models"]
-    assert [len(r["trials"]) for r in records] == [len(inference.candidate_settings(torch.device("cpu"), ("eager",)))] * 2
+    candidates = inference.candidate_settings(torch.device("cpu"), ("eager",))
+    assert [len(r["trials"]) for r in records] == [len(candidates)] * 2
     evolve(dataclasses.replace(config, generations=3), tmp_path / "run", classifier=[a, b], resume=True,
            progress=False)
     assert chosen == ["A", "B"] and applied == [("A", records[0]["chosen"]), ("B", records[1]["chosen"])]
