@@ -376,3 +376,20 @@ def test_fast_inference_chooses_and_on_resume_keeps_each_models_settings(tmp_pat
     evolve(dataclasses.replace(config, generations=3), tmp_path / "run", classifier=[a, b], resume=True,
            progress=False)
     assert chosen == ["A", "B"] and applied == [("A", records[0]["chosen"]), ("B", records[1]["chosen"])]
+
+
+def test_analyses_score_a_run_against_several_models_with_all_of_them(tmp_path, linear_model):
+    from fooling_ext.analyses import load_run, run_classifier
+    from fooling_ext.analyses.sources import class_confidence
+
+    evolve(small(model="mnist", models=["mnist", str(linear_model / "linear.json")], generations=3), tmp_path / "run",
+           progress=False)
+    (tmp_path / "run" / "linear.pt2").write_bytes((linear_model / "linear.pt2").read_bytes())
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    cfg["run"]["models"][1] = str(tmp_path / "run" / "linear.pt2")  # a folder may name a file inside it
+    (tmp_path / "run" / "config.json").write_text(json.dumps(cfg))
+    run = load_run(tmp_path / "run")
+    clf = run_classifier(run, device="cpu")
+    assert isinstance(clf, CombinedClassifier) and clf.combine == "min"
+    images = torch.from_numpy(run.images).float() / 255
+    np.testing.assert_allclose(class_confidence(clf, images, np.arange(10)), run.confidence, atol=1e-5)

@@ -19,6 +19,7 @@ from fooling_ext.core.backend import resolve_device
 from fooling_ext.runs.archive_file import read_archive
 from fooling_ext.runs.folder import RunFolder, RunFolderError
 from fooling_ext.search.config import upgrade_recorded_config
+from fooling_ext.search.models import recorded_classifier
 
 SCORE_BATCH = 256  # images per call to the classifier
 DONE = "done"
@@ -144,12 +145,16 @@ def run_classifier(run: RunData, *, model: str | os.PathLike | None = None,
     """The classifier the run scored its renders with: the recorded model (or `model`, where it moved), its
     recorded input spec (already adapted to the render size) and class names, on `device` (default: the run's
     backend). The recorded model is loaded only when it is built in or a file inside the run folder that runs
-    no code (load_classifier's confine_to); `model` is the caller's choice."""
+    no code (load_classifier's confine_to); `model` is the caller's choice. A run against several models is
+    scored by all of them combined, as it was evolved (search.models.recorded_classifier)."""
     recorded = run.config.get("classifier", {})
     source = model if model is not None else run.config.get("run", {}).get("model")
     if source is None or "spec" not in recorded:
         raise ValueError(f"{run.path}/config.json does not say which classifier the run used")
     device = resolve_device(device if device is not None else run.config.get("run", {}).get("backend", "auto"))
+    if run.config.get("run", {}).get("models") is not None:  # several models: scored combined, as the run was
+        return recorded_classifier(run.config, device, model=None if model is None else [str(model)],
+                                   folder=run.path)
     source = str(source)
     if model is None and source == CUSTOM_MODEL:
         raise ValueError(f"{run.path} was made with a classifier given in memory "
