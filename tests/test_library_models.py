@@ -234,3 +234,13 @@ def test_a_run_against_a_torchvision_and_a_timm_model_resumes_from_its_record(to
     # From the record alone: library models are names, not files, so a folder may name them.
     continued = resume(tmp_path / "run", generations=5, progress=False)
     assert continued.generation == 5 and digest(tmp_path / "run") == digest(tmp_path / "straight")
+
+
+def test_fooling_analyze_loads_a_library_model_a_run_records(torchvision, tmp_path):
+    from fooling_ext.analyses import load_run, run_classifier
+    from fooling_ext.search import EvolveConfig, evolve
+
+    evolve(EvolveConfig(model="torchvision:tinynet", generations=2, batch=6, backend="cpu", fast_inference=False),
+           tmp_path / "run", progress=False)
+    clf = run_classifier(load_run(tmp_path / "run"), device="cpu")
+    assert clf.source == "torchvision:tinynet" and clf.class_names == CATEGORIES and clf.spec.height == 16

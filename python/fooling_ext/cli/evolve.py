@@ -206,10 +206,9 @@ def _cmd_evolve(args) -> int:
 
 
 def _new_run(args):
+    from fooling_ext.classifiers.combined import combined_classifier, read_class_maps
     from fooling_ext.search.config import EvolveConfig, check_capacity
     from fooling_ext.search.evolve import evolve
-
-    from fooling_ext.classifiers.combined import combined_classifier, read_class_maps
 
     check_applies(args, EVOLVE_OPTIONS, "encoding")
     fill_defaults(args, EVOLVE_OPTIONS)
