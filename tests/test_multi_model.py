@@ -393,3 +393,13 @@ def test_analyses_score_a_run_against_several_models_with_all_of_them(tmp_path, 
     assert isinstance(clf, CombinedClassifier) and clf.combine == "min"
     images = torch.from_numpy(run.images).float() / 255
     np.testing.assert_allclose(class_confidence(clf, images, np.arange(10)), run.confidence, atol=1e-5)
+
+
+def test_resume_refuses_combine_and_class_map_naming_what_the_run_was_made_with(tmp_path, capsys):
+    evolve(small(encoding="direct", generations=1), tmp_path / "run",
+           classifier=[fixed([0.7, 0.2, 0.1]), fixed([0.5, 0.4, 0.1])], progress=False)
+    code, err = run_cli(["evolve", "--out", tmp_path / "run", "--resume", "--combine", "mean", "--class-map", "m.json"],
+                        capsys)
+    assert code == 2 and err.startswith(f"fooling evolve: error: --combine, --class-map cannot be given with --resume: "
+                                        f"the run in {tmp_path / 'run'} was made with --combine min, without "
+                                        "--class-map and continues with it")

@@ -53,9 +53,9 @@ def _classes(cfg) -> str:
     return f"its {len(names)} recorded class names ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''})"
 
 
-def _class_maps(cfg) -> str:
+def _class_maps(cfg) -> str | None:
     maps = [m.get("class_map") for m in cfg["classifier"].get("models", [])]
-    return "its recorded class maps" if any(maps) else "no class map"
+    return "its recorded class maps" if any(maps) else None
 
 
 def _add_edge(cfg) -> str | None:
