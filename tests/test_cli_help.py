@@ -72,6 +72,7 @@ def test_the_choices_and_defaults_the_parser_spells_agree_with_the_package():
     # The parser spells them itself so that `fooling --help` imports no torch; they must stay the package's.
     gradient_ascent = importlib.import_module("fooling_ext.experiments.gradient_ascent")  # the module
     from fooling_ext.classifiers import pinned_training, training
+    from fooling_ext.classifiers.combined import COMBINE_RULES
     from fooling_ext.classifiers.datasets.photos import FOOLBOX_HINT
     from fooling_ext.classifiers.spec import OUTPUT_KINDS
     from fooling_ext.cli import gradient, imagenet_fooling_class, mnist_fooling_class, options, train_mnist
@@ -88,6 +89,7 @@ def test_the_choices_and_defaults_the_parser_spells_agree_with_the_package():
     assert options.ENCODING_CHOICES == ENCODINGS and options.INSERTION_CHOICES == INSERTION_MODES
     assert options.COORDS_CHOICES == tuple(COORDS) and set(options.COLOR_CHOICES) == set(COLORS)
     assert options.ADD_EDGE_CHOICES == tuple(ADD_EDGE_MODES)
+    assert options.COMBINE_CHOICES == COMBINE_RULES
     assert (options.DEFAULT_MAX_NODES, options.DEFAULT_MAX_EDGES) == (DEFAULT_MAX_NODES, DEFAULT_MAX_EDGES)
     assert (gradient.START_MODES, gradient.LR_POLICIES) == (gradient_ascent.START_MODES, gradient_ascent.LR_POLICIES)
     assert imagenet_fooling_class.FOOLBOX_HINT == FOOLBOX_HINT

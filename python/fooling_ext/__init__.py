@@ -32,7 +32,8 @@ from fooling_ext._version import __version__
 _EXPORTS = {
     "fooling_ext.analyses": ("DiversityConfig", "RepetitionConfig", "StructureConfig", "diversity", "repetition",
                              "structure"),
-    "fooling_ext.classifiers": ("Classifier", "ImageScorer", "InputSpec", "ModelSpec", "load_classifier"),
+    "fooling_ext.classifiers": ("Classifier", "CombinedClassifier", "ImageScorer", "InputSpec", "ModelSpec",
+                                "load_classifier"),
     "fooling_ext.core": ("CPPNMutation", "CPPNPopulation", "DirectMutation", "DirectPopulation", "GenomeError",
                          "Population", "build_info", "cuda_available", "halving_rate", "mutate_cppn", "mutate_direct",
                          "render", "resolve_backend", "resolve_device", "select_parents"),
@@ -51,6 +52,7 @@ __all__ = [
     "CPPNMutation",
     "CPPNPopulation",
     "Classifier",
+    "CombinedClassifier",
     "DirectEncoding",
     "DirectMutation",
     "DirectPopulation",

@@ -16,6 +16,7 @@ import torch
 from fooling_ext.classifiers.choice_cache import default_fast_inference
 from fooling_ext.classifiers.classifier import Classifier
 from fooling_ext.classifiers.inference import apply_recorded
+from fooling_ext.classifiers.library import is_library_model
 from fooling_ext.classifiers.loading import CUSTOM_MODEL, load_classifier
 from fooling_ext.classifiers.protocol import ImageScorer
 from fooling_ext.classifiers.spec import InputSpec
@@ -23,7 +24,7 @@ from fooling_ext.core.backend import resolve_device
 from fooling_ext.runs.archive_file import read_archive
 from fooling_ext.runs.folder import RunFolder, RunFolderError
 from fooling_ext.search.config import upgrade_recorded_config
-from fooling_ext.search.evolve import PROBE_LIMIT
+from fooling_ext.search.models import PROBE_LIMIT, recorded_classifier
 
 SCORE_BATCH = 256  # images per call to the classifier
 DONE = "done"
@@ -149,7 +150,8 @@ def run_classifier(run: RunData, *, model: str | os.PathLike | None = None,
     """The classifier the run scored its renders with: the recorded model (or `model`, where it moved), its
     recorded input spec (already adapted to the render size) and class names, on `device` (default: the run's
     backend). The recorded model is loaded only when it is built in or a file inside the run folder that runs
-    no code (load_classifier's confine_to); `model` is the caller's choice.
+    no code (load_classifier's confine_to); `model` is the caller's choice. A run against several models is
+    scored by all of them combined, as it was evolved (search.models.recorded_classifier).
 
     With fast inference (`fast_inference`, default on unless ``$FOOLING_FAST_INFERENCE`` says 0) it scores with
     the engine and settings the run recorded, checked on the run's elites against strict float32 (plain
@@ -173,11 +175,14 @@ def _recorded_classifier(run: RunData, model, device) -> ImageScorer:
     if source is None or "spec" not in recorded:
         raise ValueError(f"{run.path}/config.json does not say which classifier the run used")
     device = resolve_device(device if device is not None else run.config.get("run", {}).get("backend", "auto"))
+    if run.config.get("run", {}).get("models") is not None:  # several models: scored combined, as the run was
+        return recorded_classifier(run.config, device, model=None if model is None else [str(model)],
+                                   folder=run.path)
     source = str(source)
     if model is None and source == CUSTOM_MODEL:
         raise ValueError(f"{run.path} was made with a classifier given in memory "
                          f"({recorded.get('description')}): pass model=PATH, a file of the same model")
-    if source not in ("mnist", "imagenet") and not Path(source).exists():
+    if source not in ("mnist", "imagenet") and not is_library_model(source) and not Path(source).exists():
         raise FileNotFoundError(f"the model of {run.path} ({source}) is not there any more; pass --model")
     return load_classifier(source, spec=InputSpec(**recorded["spec"]), class_names=run.class_names, device=device,
                            confine_to=run.path if model is None else None)

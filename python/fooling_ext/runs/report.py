@@ -28,22 +28,45 @@ def class_table(
     generation: np.ndarray,
     elite_id: np.ndarray,
     parent_id: np.ndarray,
+    models: Sequence[tuple[str, Sequence[float | None]]] = (),
 ) -> str:
-    """The per-class table `fooling report` prints."""
+    """The per-class table `fooling report` prints. `models`: for a run against several models, each model's
+    name and its probability of each class's elite (None: empty), shown as a column each and a summary line
+    each after the combined one."""
     width = max(10, min(40, max(len(n) for n in class_names)))
-    lines = [f"{'class':>5}  {'name':<{width}}  {'confidence':>11}  {'generation':>10}  {'elite':>9}  {'parent':>9}"]
+    heads = "".join(f"  {name[:11]:>11}" for name, _ in models)
+    lines = [f"{'class':>5}  {'name':<{width}}  {'confidence':>11}{heads}  {'generation':>10}  {'elite':>9}  "
+             f"{'parent':>9}"]
     for k, name in enumerate(class_names):
         if occupied[k]:
+            cells = "".join(f"  {format_confidence(_known(values[k])):>11}" for _, values in models)
             lines.append(
-                f"{k:>5}  {name[:width]:<{width}}  {format_confidence(float(confidence[k])):>11}  "
+                f"{k:>5}  {name[:width]:<{width}}  {format_confidence(float(confidence[k])):>11}{cells}  "
                 f"{int(generation[k]):>10}  {int(elite_id[k]):>9}  {int(parent_id[k]):>9}"
             )
         else:
             lines.append(f"{k:>5}  {name[:width]:<{width}}  {'empty':>11}")
     conf = np.where(occupied, confidence, 0.0)
     lines.append("")
-    lines.append(summary_line(conf))
+    lines.append(summary_line(conf) + ("  (combined)" if models else ""))
+    for name, values in models:
+        lines.append(f"{name}: " + summary_line(np.array([_known(v) for v in values])))
     return "\n".join(lines)
+
+
+def _known(value: float | None) -> float:
+    """A model's probability of an elite; an empty cell counts 0, as in the combined figures."""
+    return 0.0 if value is None else float(value)
+
+
+def model_columns(config: dict, table: Sequence[Sequence[float | None]] | None) -> list[tuple[str, list]]:
+    """(name, probabilities) per model of a run against several, from its configuration and the table
+    archive.npz keeps (meta "model_confidence"); [] for a run against one model."""
+    members = (config.get("classifier") or {}).get("models")
+    if not table or not isinstance(members, list) or len(members) != len(table):
+        return []
+    return [(str(member.get("name", f"model {i + 1}")), list(values)) for i, (member, values) in
+            enumerate(zip(members, table))]
 
 
 def confidence_stats(conf) -> dict[str, float | int]:
@@ -118,16 +141,19 @@ def load_report(run: str | Path) -> str:
         return f"run {folder.path} (gradient ascent)\n" + report.read_text().rstrip()
     if not folder.archive_path.exists() and not folder.checkpoint_path.exists():
         raise RunFolderError(f"{folder.path} holds no run: no archive.npz, checkpoint.pt or gradient report")
+    models: list[tuple[str, list]] = []
     if folder.archive_path.exists():
         meta, fields = read_archive(folder.archive_path, _TABLE_FIELDS)
         names = meta["class_names"]
+        models = model_columns(meta.get("config") or {}, meta.get("model_confidence"))
     else:
         state = folder.load_checkpoint(required=("archive", "generation", "config"))
         fields = {k: state["archive"][k].numpy() for k in _TABLE_FIELDS}
         names = state["config"]["classifier"]["class_names"]
     conf = np.clip(fields["confidence"], 0.0, None)
     head = f"run {folder.path} ({run_state(folder.path).describe()})"
-    table = class_table(names, conf, fields["occupied"], fields["generation"], fields["elite_id"], fields["parent_id"])
+    table = class_table(names, conf, fields["occupied"], fields["generation"], fields["elite_id"], fields["parent_id"],
+                        models)
     return "\n".join([head, table, *_capacity_from_folder(folder)])
 
 

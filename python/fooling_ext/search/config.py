@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fooling_ext import _core
+from fooling_ext.classifiers.combined import COMBINE_RULES
 from fooling_ext.core.backend import BACKENDS
 from fooling_ext.core.checks import check_memory, check_whole
 from fooling_ext.core.cppn import DEFAULT_MAX_EDGES, DEFAULT_MAX_NODES, NUM_INPUTS
@@ -55,6 +56,11 @@ class EvolveConfig:
     quantize: bool = True
     # Fastest classifier engine and settings within 1e-3 of float32, measured at start (None: on)
     fast_inference: bool | None = None
+    # Several models at once: all of them, `model` first (None: `model` alone), and how a class's probabilities
+    # under them combine into its fitness (classifiers.combined; None: "min"). A run of one model records
+    # neither (search.evolve.full_config), so its configuration is the one it always was.
+    models: list[str] | None = None
+    combine: str | None = None
 
     def check(self) -> None:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
@@ -92,6 +98,21 @@ class EvolveConfig:
                 raise ValueError(f"{name} applies to the {encoding} encoding only, not to {self.encoding} "
                                  f"(got {name}={getattr(self, name)!r})")
         check_capacity(self.max_nodes, self.max_edges)
+        self._check_models()
+
+    def _check_models(self) -> None:
+        if self.models is not None:
+            if (not isinstance(self.models, (list, tuple)) or len(self.models) < 2
+                    or not all(isinstance(m, str) and m for m in self.models)):
+                raise ValueError(f"models must be a list of 2 or more model names or files, got {self.models!r}")
+            if self.model != self.models[0]:
+                raise ValueError(f"model must be the first of models ({self.models[0]!r}), got {self.model!r}")
+        if self.combine is not None:
+            if self.models is None:
+                raise ValueError(f"combine applies to several models (models=[...]), got combine={self.combine!r} "
+                                 "with one")
+            if self.combine not in COMBINE_RULES:
+                raise ValueError(f"combine must be one of {COMBINE_RULES}, got {self.combine!r}")
 
     @classmethod
     def from_run(cls, folder: str | os.PathLike) -> EvolveConfig:
@@ -113,6 +134,8 @@ class EvolveConfig:
         values = dict(run)
         if values.get("image_size") is not None:
             values["image_size"] = tuple(values["image_size"])
+        if values.get("models") is not None:
+            values["models"] = list(values["models"])
         return cls(**values)
 
 

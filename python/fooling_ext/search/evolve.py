@@ -18,18 +18,14 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 
 from fooling_ext import _core
 from fooling_ext._version import __version__
-from fooling_ext.classifiers.choice_cache import choose_once, default_fast_inference
-from fooling_ext.classifiers.classifier import Classifier
-from fooling_ext.classifiers.inference import apply_recorded, current_settings
-from fooling_ext.classifiers.loading import BUILTIN_MODELS, CUSTOM_MODEL, load_classifier, recorded_model
+from fooling_ext.classifiers.choice_cache import default_fast_inference
 from fooling_ext.classifiers.protocol import ImageScorer, describe_classifier
-from fooling_ext.classifiers.spec import InputSpec
 from fooling_ext.core.backend import resolve_device
 from fooling_ext.runs.folder import RunFolder, RunFolderError, check_checkpoint_agrees, config_differences
 from fooling_ext.runs.notebook import class_grid_html
@@ -46,14 +42,22 @@ from fooling_ext.search.defaults import paper_batch, render_size
 from fooling_ext.search.encodings import Encoding, make_encoding
 from fooling_ext.search.interrupts import GenerationBoundaryInterrupts
 from fooling_ext.search.map_elites import MapElites
+from fooling_ext.search.models import (  # noqa: F401 (PROBE_LIMIT, probe_images: importers use them here)
+    PROBE_LIMIT,
+    check_moved_model,
+    classifier_for_renders,
+    inference_record,
+    lead_model,
+    model_confidences,
+    probe_images,
+    recorded_classifier,
+    run_classifier,
+)
 from fooling_ext.search.outputs import write_outputs
 
 # Settings that may change when a run is resumed: they do not change what the run computes. (`model` may change
 # too, to the place a model file moved to: accepted when that model scores the run's elites as recorded.)
 RESUMABLE_CHANGES = ("run.generations", "run.checkpoint_every", "run.backend", "run.fast_inference")
-# How far a moved model's probabilities for the run's elites may lie from the recorded ones: fast inference
-# keeps each run within 1e-3 of float32, so two runs' settings within 2e-3 of each other.
-MOVED_MODEL_TOLERANCE = 2e-3
 # Parts of the recorded configuration measured anew each time a run starts or resumes.
 MEASURED_AT_START = ("inference",)
 
@@ -97,25 +101,6 @@ class EvolveResult:
                                a.class_names, title=title)
 
 
-def classifier_for_renders(clf: ImageScorer, height: int, width: int) -> ImageScorer:
-    """The classifier a run scores its height x width renders with.
-
-    A classifier that takes the render size, or that resizes its input itself, is used as it is. Otherwise
-    the renders reach the model as the paper fed CaffeNet its 256 x 256 images: a classifier that scores
-    crops gets the 10 crops cut from the render itself; one that does not gets the render resized to its
-    input size (bilinear, antialiased). The adapted classifier shares the model; the given one is unchanged.
-    Any other :class:`ImageScorer` is used as it is: it must take the render size itself.
-    """
-    spec = clf.spec
-    if (height, width) == (spec.height, spec.width) or spec.resize or not isinstance(clf, Classifier):
-        return clf
-    if spec.crops is not None and spec.crops <= min(height, width):
-        spec = dataclasses.replace(spec, height=height, width=width)
-    else:
-        spec = dataclasses.replace(spec, resize=True)
-    return clf.with_spec(spec)
-
-
 def generation_step(me: MapElites, classifier: ImageScorer, images: torch.Tensor | None):
     """One generation: ask for children, render them into `images` (reused when it has the batch's shape),
     score them and tell the archive. Returns (images, AddResult)."""
@@ -126,17 +111,6 @@ def generation_step(me: MapElites, classifier: ImageScorer, images: torch.Tensor
         images = torch.empty(shape, dtype=torch.float32, device=me.device)
     images = encoding.render(children, out=images)
     return images, me.tell(classifier.probabilities(images), images)
-
-
-# Fast inference's probe: at most this many renders, so that measuring every candidate costs seconds, not minutes
-# (EfficientNet-Lite0 in eager PyTorch scores about 20 images/s on 2 cores, and each candidate runs twice or more).
-PROBE_LIMIT = 64
-
-
-def probe_images(encoding: Encoding, config: EvolveConfig, device: torch.device) -> torch.Tensor:
-    """A batch like the ones the run scores: the renders of a starting population of the run's batch size (at
-    most PROBE_LIMIT)."""
-    return encoding.render(encoding.initial(min(config.batch, PROBE_LIMIT), seed=config.seed, device=device))
 
 
 def build_encoding(config: EvolveConfig, clf: ImageScorer) -> Encoding:
@@ -157,6 +131,10 @@ def build_encoding(config: EvolveConfig, clf: ImageScorer) -> Encoding:
 def full_config(config: EvolveConfig, clf: ImageScorer, encoding: Encoding) -> dict[str, Any]:
     run = dataclasses.asdict(config)
     run["image_size"] = [encoding.height, encoding.width]
+    if config.models is None:  # one model: the configuration it always was
+        del run["models"], run["combine"]
+    else:
+        run["models"] = list(config.models)
     return {
         "fooling_ext": __version__,
         "torch": str(torch.__version__),
@@ -185,27 +163,6 @@ def generation_metrics(archive: Archive, generation: int, result, evaluations: i
     }
 
 
-def recorded_classifier(recorded: dict[str, Any], device: str | torch.device = "cpu", *,
-                        model: str | None = None, folder: str | Path | None = None) -> Classifier:
-    """The classifier a run was made with, from its recorded configuration: the recorded model (or `model`,
-    where the file is now) with the recorded input spec, class names and name, so that a model file described
-    by flags when the run started needs no description again. The recorded model of the run `folder` is loaded
-    only when it is built in or a file inside `folder` that runs no code (see load_classifier's confine_to):
-    a run folder may come from elsewhere; `model` is the caller's choice."""
-    run, described = recorded["run"], recorded["classifier"]
-    path = str(model if model is not None else run["model"])
-    if path == CUSTOM_MODEL:
-        raise ValueError(f"the run was made with a classifier given in memory ({described.get('description')}), "
-                         "which it cannot load again: pass classifier=... (Python), or model=PATH, a file of the "
-                         "same model")
-    if path not in BUILTIN_MODELS and not Path(path).exists():
-        raise FileNotFoundError(f"the run's model file {path!r} is not there (moved?): pass model=PATH with the "
-                                "place it is now")
-    spec = InputSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in described["spec"].items()})
-    return load_classifier(path, spec=spec, class_names=described["class_names"], name=described["name"],
-                           device=device, confine_to=folder if model is None else None)
-
-
 def resume(
     folder: str | Path,
     *,
@@ -213,7 +170,7 @@ def resume(
     checkpoint_every: int | None = None,
     backend: str | None = None,
     fast_inference: bool | None = None,
-    model: str | None = None,
+    model: str | Sequence[str] | None = None,
     classifier: ImageScorer | None = None,
     progress: bool = True,
     on_generation: Callable[[dict[str, Any]], None] | None = None,
@@ -221,34 +178,29 @@ def resume(
     """Continue the run in `folder` with the configuration it records (:meth:`EvolveConfig.from_run`). Only
     what does not change the results may be given: more (or the same) `generations`, `checkpoint_every`,
     `backend`, `fast_inference` (None keeps the recorded value), and `model`, the place a model file moved
-    to, accepted when it scores the run's elites as recorded. `classifier` replaces the recorded model by an
-    object in memory (checked against the recorded classes and input spec)."""
+    to, accepted when it scores the run's elites as recorded (a run against several models: a list of all of
+    them, in the recorded order). `classifier` replaces the recorded model by an object in memory (checked
+    against the recorded classes and input spec)."""
     if not RunFolder(folder).resume_path.exists():
         raise RunFolderError(f"nothing to resume: {RunFolder(folder).resume_path} does not exist")
     recorded = read_recorded_config(folder)
     config = EvolveConfig.from_recorded(recorded)
+    if model is not None and not isinstance(model, (str, Path)):
+        model = [str(m) for m in model]
+        if config.models is None:
+            if len(model) != 1:
+                raise ValueError(f"the run was made with one model ({config.model}): give one, got {len(model)}")
+            model = model[0]
     changes = dict(generations=generations, checkpoint_every=checkpoint_every, backend=backend,
-                   fast_inference=fast_inference, model=None if model is None else str(model))
+                   fast_inference=fast_inference)
+    if isinstance(model, list):
+        changes.update(model=model[0], models=model)
+    elif model is not None:
+        changes["model"] = str(model)
     config = dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})
     if classifier is None:
         classifier = recorded_classifier(recorded, resolve_device(config.backend), model=model, folder=folder)
     return evolve(config, folder, classifier=classifier, resume=True, progress=progress, on_generation=on_generation)
-
-
-def check_moved_model(classifier: ImageScorer, encoding: Encoding, archive: Archive, batch: int, where: str) -> None:
-    """Refuse a model that does not score the run's elites as recorded: the run continues only with the
-    classifier it was made with (a model file may move, not change)."""
-    cells = archive.occupied_cells()
-    worst = 0.0
-    for start in range(0, cells.numel(), batch):
-        ids = cells[start:start + batch]
-        genomes = encoding.from_tensors({k: v[ids].contiguous() for k, v in archive.genomes.items()})
-        probs = classifier.probabilities(encoding.render(genomes))
-        got = probs[torch.arange(ids.numel(), device=probs.device), ids.to(probs.device)].double().cpu()
-        worst = max(worst, float((got - archive.confidence[ids].double().cpu()).abs().max()))
-    if worst > MOVED_MODEL_TOLERANCE:
-        raise RunFolderError(f"{where}: the model {classifier.name!r} is not the one the run was made with: it scores "
-                             f"the run's elites up to {worst:.3g} away from the recorded confidences")
 
 
 def complete_metrics(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -261,7 +213,7 @@ def evolve(
     config: EvolveConfig,
     out: str | Path | None = None,
     *,
-    classifier: ImageScorer | None = None,
+    classifier: ImageScorer | Sequence[ImageScorer] | None = None,
     resume: bool = False,
     overwrite: bool = False,
     progress: bool = True,
@@ -275,6 +227,9 @@ def evolve(
     classifier: what scores the images (see :class:`~fooling_ext.classifiers.protocol.ImageScorer`); by
     default the Classifier `config.model` names, on the run's device. A Classifier is adapted to renders of
     another size and, with fast inference, run with its fastest settings; any other object is used as it is.
+    Several models at once: a list of them, combined by `config.combine` (a CombinedClassifier, which may also
+    be given itself, with class maps; see :mod:`~fooling_ext.classifiers.combined`), or `config.models`; each
+    model is adapted and given its fast inference settings on its own.
     config.batch None: the paper's number of children for the classifier and encoding (search.defaults).
     on_generation: called with each generation's metrics (after the archive update).
     resume: continue the run in `out` (:func:`resume` reads its configuration from the folder). `config` may
@@ -301,45 +256,21 @@ def _evolve(config, folder, *, classifier, resume, overwrite, progress, on_gener
     config.check()
     device = resolve_device(config.backend)
     out = folder.path if folder is not None else None
-    if classifier is None and resume and folder is not None and folder.resume_path.exists():
-        classifier = recorded_classifier(read_recorded_config(out), device, model=config.model)
-    elif classifier is None:
-        classifier = load_classifier(config.model, device=device)
-    else:
-        classifier = classifier.to(device)
-        if not resume:  # record the model really used, not config.model's default
-            config = dataclasses.replace(config, model=recorded_model(classifier, config.model))
+    classifier, config = run_classifier(config, classifier, resume=resume, folder=folder, device=device)
+    lead = lead_model(classifier)  # several models: the first decides the paper's defaults
     if config.batch is None:
-        config = dataclasses.replace(config, batch=paper_batch(classifier, config.encoding))
+        config = dataclasses.replace(config, batch=paper_batch(lead, config.encoding))
     if resume and out is not None and RunFolder(out).config_path.is_file():
         config = resume_settings(config, read_recorded_config(out))
-    encoding = build_encoding(config, classifier)
+    encoding = build_encoding(config, lead)
     check_run_memory(config, encoding, len(classifier.class_names), device)
     classifier = classifier_for_renders(classifier, encoding.height, encoding.width)
     # On unless the run or $FOOLING_FAST_INFERENCE says otherwise; the value used is recorded, so a resumed run
-    # scores as it began. A machine measures its choice once per model and keeps it (choice_cache), so that runs
-    # of one seed score with the same engine, whose last bits differ from another's (docs/classifiers.md).
+    # scores as it began (search/models.py: each model's choice, kept per machine by choice_cache).
     fast = config.fast_inference if config.fast_inference is not None else default_fast_inference()
     config = dataclasses.replace(config, fast_inference=fast)
-    if fast and isinstance(classifier, Classifier):
-        recorded_choice = None
-        if resume and folder is not None and folder.config_path.is_file():
-            recorded_choice = (folder.read_config().get("inference") or {}).get("chosen")
-        probe = probe_images(encoding, config, device)
-        if recorded_choice:  # a resumed run keeps its engine and settings (its scores' last bits depend on them)
-            choice = apply_recorded(classifier, probe, recorded_choice)
-        else:
-            choice = choose_once(classifier, probe)
-        inference = choice.to_dict()
-        if progress:
-            print(choice.summary(), file=sys.stderr)
-        else:
-            for line in choice.fallbacks():
-                print(line, file=sys.stderr)
-    elif isinstance(classifier, Classifier):
-        inference = {"chosen": current_settings(classifier).to_dict()}
-    else:
-        inference = {"chosen": None}  # not a Classifier: it runs as it is
+    inference = inference_record(classifier, config, encoding, device, folder=folder, resume=resume,
+                                 progress=progress)
     cfg = full_config(config, classifier, encoding)
     cfg["inference"] = inference
 
@@ -356,10 +287,10 @@ def _evolve(config, folder, *, classifier, resume, overwrite, progress, on_gener
             state = folder.load_checkpoint(required=("config", "generation", "archive", "metrics"))
             ignore = RESUMABLE_CHANGES + MEASURED_AT_START + ("fooling_ext", "torch")
             previous = upgrade_recorded_config(state["config"])
-            moved = previous.get("run", {}).get("model") != config.model
+            moved = [previous.get("run", {}).get(k) for k in ("model", "models")] != [config.model, config.models]
             if moved:  # checked below, on the run's elites
-                ignore += ("run.model", "classifier.description")
-            diffs = config_differences(previous, cfg, ignore=ignore)
+                ignore += ("run.model", "run.models", "classifier.description")
+            diffs = config_differences(_moved_members(previous, moved), _moved_members(cfg, moved), ignore=ignore)
             if diffs:
                 raise RunFolderError("cannot resume with a different configuration: " + "; ".join(diffs))
             try:
@@ -429,7 +360,7 @@ def _evolve(config, folder, *, classifier, resume, overwrite, progress, on_gener
         checkpoint()  # keep every generation that finished, and show them
         if folder is None:
             raise
-        write_outputs(folder, archive, metrics, cfg)
+        write_outputs(folder, archive, metrics, cfg, model_confidences(classifier, encoding, archive, config.batch))
         raise RunInterrupted(folder.path, me.generation, config.generations) from None
     finally:
         interrupts.restore()
@@ -437,8 +368,18 @@ def _evolve(config, folder, *, classifier, resume, overwrite, progress, on_gener
             bar.close()
     checkpoint()
     if folder is not None:
-        write_outputs(folder, archive, metrics, cfg)
+        write_outputs(folder, archive, metrics, cfg, model_confidences(classifier, encoding, archive, config.batch))
     return EvolveResult(folder.path if folder else None, archive, metrics, me.generation, cfg)
+
+
+def _moved_members(cfg: dict[str, Any], moved: bool) -> dict[str, Any]:
+    """`cfg` where the models of a run against several may have moved: their records without the descriptions,
+    which name their files."""
+    members = cfg.get("classifier", {}).get("models")
+    if not moved or not isinstance(members, list):
+        return cfg
+    described = [{k: v for k, v in m.items() if k != "description"} if isinstance(m, dict) else m for m in members]
+    return {**cfg, "classifier": {**cfg["classifier"], "models": described}}
 
 
 def _progress_bar(total: int, initial: int, enabled: bool):
