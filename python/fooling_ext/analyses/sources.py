@@ -12,7 +12,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from fooling_ext.classifiers.loading import CUSTOM_MODEL, load_classifier
+from fooling_ext.classifiers.loading import BUILTIN_MODELS, CUSTOM_MODEL, load_classifier
 from fooling_ext.classifiers.protocol import ImageScorer
 from fooling_ext.classifiers.spec import InputSpec
 from fooling_ext.core.backend import resolve_device
@@ -154,7 +154,7 @@ def run_classifier(run: RunData, *, model: str | os.PathLike | None = None,
     if model is None and source == CUSTOM_MODEL:
         raise ValueError(f"{run.path} was made with a classifier given in memory "
                          f"({recorded.get('description')}): pass model=PATH, a file of the same model")
-    if source not in ("mnist", "imagenet") and not Path(source).exists():
+    if source not in BUILTIN_MODELS and not Path(source).exists():
         raise FileNotFoundError(f"the model of {run.path} ({source}) is not there any more; pass --model")
     return load_classifier(source, spec=InputSpec(**recorded["spec"]), class_names=run.class_names, device=device,
                            confine_to=run.path if model is None else None)

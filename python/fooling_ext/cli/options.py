@@ -114,7 +114,8 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, default_model: str =
     )
     group.add_argument("--model", default=None if unset_defaults else default_model, metavar="MODEL",
                        help="mnist (the shipped LeNet), imagenet (EfficientNet-Lite0 standing in for the paper's "
-                            "CaffeNet; needs the [imagenet] extra), or a .pt2 / TorchScript / .json file "
+                            "CaffeNet; needs the [imagenet] extra; imagenet-lite1, imagenet-lite2: the larger "
+                            "Lite1 and Lite2), or a .pt2 / TorchScript / .json file "
                             f"(default: {default_model})")
     group.add_argument("--model-channels", type=int, metavar="C",
                        help="input channels of a model file (default: the description's; mnist and imagenet "
