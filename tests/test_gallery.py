@@ -208,6 +208,31 @@ def test_an_analysis_page_has_its_summary_report_and_figures(mnist, tmp_path):
     assert (out / "analyses" / "structure" / "distances.csv").read_text() == "a,b,distance\n0,1,0.5\n"
 
 
+def test_a_transfer_analysis_shows_its_table_figures_and_examples_with_model_names_as_text(mnist, tmp_path):
+    from fooling_ext.analyses import transfer
+
+    run = tmp_path / "run"
+    shutil.copytree(mnist[0], run)
+    hostile = "<script>alert(1)</script> [x](javascript:alert(2)) &amp;"
+    analysis = tmp_path / "transfer"
+    summary = transfer(run, analysis, models={hostile: "mnist"})
+    out = tmp_path / "site"
+    build_gallery([run, analysis], out)
+    assert json.loads((out / "gallery.json").read_text())["analyses"] == ["transfer"]
+    page = (out / "analyses" / "transfer" / "index.html").read_text()
+    assert "analysis: transfer" in page and f'<a href="../../runs/run/index.html">{run}</a>' in page
+    drop = f"<tr><th>targets: {html.escape(hostile)}: median drop</th><td>0</td></tr>"
+    assert drop in page and summary["targets"][hostile]["median_drop"] == 0.0
+    assert f"<tr><th>targets: {html.escape(hostile)}: share target &gt;= 99%</th>" in page
+    for figure in ("transfer.png", "examples/transfer_best.png", "examples/transfer_worst.png"):
+        assert f'<img src="{figure}" alt="{figure}">' in page
+        assert (out / "analyses" / "transfer" / figure).read_bytes() == (analysis / figure).read_bytes()
+    for table in ("transfer.csv", "per_class.csv", "elites.csv"):
+        assert f'<a href="{table}">{table}</a>' in page
+    assert "<script>alert" not in page and 'href="javascript:' not in page
+    assert assert_no_markup_injected(out) >= 3
+
+
 def test_images_missing_from_the_folder_come_from_the_archive(tmp_path):
     run = synthetic_run(tmp_path / "run", classes=12, side=256)
     shutil.rmtree(run / "images")

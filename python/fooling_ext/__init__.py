@@ -9,7 +9,7 @@ The package is layered (docs/architecture.md); each layer imports only those bel
     cli          the ``fooling`` command: every argparse line
     sweep        many runs as Ray tasks (Ray imported only when a sweep runs)
     gallery      beside sweep: a static HTML site of runs, sweeps and analyses
-    analyses     beside experiments: diversity across runs, repeated motifs, global structure
+    analyses     beside experiments: diversity across runs, repeated motifs, global structure, transfer
     experiments  gradient ascent, the fooling-class experiments on MNIST and ImageNet
     search       archive, MAP-Elites (ask/tell), encodings, the paper's defaults, evolve()
     runs         run folders, checkpoints, the archive file, tables, images and plots
@@ -30,8 +30,8 @@ from fooling_ext._version import __version__
 # The public names and the module of each, imported on first use: `import fooling_ext` (and the `fooling`
 # command, which imports it first) stays free of torch until a name that needs it is used.
 _EXPORTS = {
-    "fooling_ext.analyses": ("DiversityConfig", "RepetitionConfig", "StructureConfig", "diversity", "repetition",
-                             "structure"),
+    "fooling_ext.analyses": ("DiversityConfig", "RepetitionConfig", "StructureConfig", "TransferConfig", "diversity",
+                             "repetition", "structure", "transfer"),
     "fooling_ext.classifiers": ("Classifier", "CombinedClassifier", "ImageScorer", "InputSpec", "ModelSpec",
                                 "load_classifier"),
     "fooling_ext.core": ("CPPNMutation", "CPPNPopulation", "DirectMutation", "DirectPopulation", "GenomeError",
@@ -71,6 +71,7 @@ __all__ = [
     "RunInterrupted",
     "StructureConfig",
     "SweepSpec",
+    "TransferConfig",
     "build_info",
     "cuda_available",
     "diversity",
@@ -89,6 +90,7 @@ __all__ = [
     "run_sweep",
     "select_parents",
     "structure",
+    "transfer",
 ]
 
 # Names of the direct encoding before it had one word everywhere; they keep working, with a warning.

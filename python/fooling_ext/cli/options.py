@@ -13,6 +13,7 @@ from fooling_ext._checks import check_real, check_whole, describe_range
 
 if TYPE_CHECKING:
     from fooling_ext.classifiers.classifier import Classifier
+    from fooling_ext.classifiers.loading import ModelSpec
 
 # The choices of options the parser offers, spelled here so that building the parser (`fooling --help`) imports
 # no torch; tests/test_cli_help.py checks each against the package's own (core.backend.BACKENDS, ...).
@@ -103,24 +104,27 @@ def add_backend_argument(parser: argparse.ArgumentParser | argparse._ArgumentGro
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, *, default_model: str = "mnist",
-                        unset_defaults: bool = False, several: bool = False) -> None:
+                        unset_defaults: bool = False, several: bool | str = False) -> None:
     """Add the options that choose a classifier: ``--model`` and its description flags, ``--crops``, and
     ``--backend`` (where the classifier runs, and with it every other tensor of the command). With
     `unset_defaults`, --model and --backend are None when not given (see :class:`Option`); the help still
-    shows their defaults. With `several`, --model may be given more than once (a list)."""
+    shows their defaults. With `several`, --model may be given more than once (a list); a text says what the
+    models are for and makes --model required (an analysis's targets). The description flags apply to each."""
     group = parser.add_argument_group(
         "classifier",
-        "The model to fool. A model file needs its input described, by flags or by a JSON description whose "
-        "fields the flags override.",
+        f"{several if isinstance(several, str) else 'The model to fool.'} A model file needs its input described, by flags or by a JSON "
+        "description whose fields the flags override.",
     )
-    group.add_argument("--model", default=None if unset_defaults else default_model, metavar="MODEL",
-                       action="append" if several else "store",
+    group.add_argument("--model", default=None if unset_defaults or isinstance(several, str) else default_model,
+                       metavar="MODEL", action="append" if several else "store", required=isinstance(several, str),
                        help="mnist (the shipped LeNet), imagenet (EfficientNet-Lite0 standing in for the paper's "
-                            "CaffeNet; needs the [imagenet] extra), torchvision:NAME or timm:NAME (that library's "
-                            "model with its pretrained weights; needs the [torchvision] or [timm] extra), or a .pt2 "
-                            "/ TorchScript / .json file"
-                            + ("; give it again to evolve against several models at once (see --combine)"
-                               if several else "") + f" (default: {default_model})")
+                            "CaffeNet; needs the [imagenet] extra; imagenet-lite1, imagenet-lite2: the larger "
+                            "Lite1 and Lite2), torchvision:NAME or timm:NAME (that library's model with its "
+                            "pretrained weights; needs the [torchvision] or [timm] extra), or a .pt2 / TorchScript "
+                            "/ .json file"
+                            + (" (repeat --model for several)" if isinstance(several, str) else
+                               "; give it again to evolve against several models at once (see --combine)"
+                               f" (default: {default_model})" if several else f" (default: {default_model})"))
     group.add_argument("--model-channels", type=int, metavar="C",
                        help="input channels of a model file (default: the description's; mnist and imagenet "
                             "bring their own)")
@@ -150,10 +154,17 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, default_model: str =
 def classifier_from_args(args: argparse.Namespace, model: str | None = None) -> Classifier:
     """The classifier described by the options of :func:`add_model_arguments` (`model`: in place of
     args.model, one of several)."""
-    from fooling_ext.classifiers.loading import ModelSpec
     from fooling_ext.core.backend import resolve_device
 
-    model = args.model if model is None else model
+    return description_from_args(args, args.model if model is None else model).load(
+        device=resolve_device(args.backend))
+
+
+def description_from_args(args: argparse.Namespace, model: str) -> ModelSpec:
+    """The description of `model` (a name or file that --model gave) with the flags of
+    :func:`add_model_arguments` in place of its fields."""
+    from fooling_ext.classifiers.loading import ModelSpec
+
     if model.lower().endswith(".json"):
         description = ModelSpec.from_json(model)
     else:
@@ -171,7 +182,7 @@ def classifier_from_args(args: argparse.Namespace, model: str | None = None) -> 
     if args.model_size is not None:
         overrides["height"], overrides["width"] = args.model_size
     given = {key: value for key, value in overrides.items() if value is not None}
-    return dataclasses.replace(description, **given).load(device=resolve_device(args.backend))
+    return dataclasses.replace(description, **given)
 
 
 def parse_size(text: str) -> tuple[int, int]:

@@ -15,8 +15,9 @@ from __future__ import annotations
 from fooling_ext.classifiers.protocol import ImageScorer
 
 DEFAULT_BATCH = 200
-PAPER_BATCH = {("imagenet", "cppn"): 400}
-PAPER_RENDER_SIZE = {"imagenet": (256, 256)}
+# The paper's ImageNet settings hold for each built-in ImageNet network.
+PAPER_BATCH = {(name, "cppn"): 400 for name in ("imagenet", "imagenet-lite1", "imagenet-lite2")}
+PAPER_RENDER_SIZE = {name: (256, 256) for name in ("imagenet", "imagenet-lite1", "imagenet-lite2")}
 
 
 def paper_batch(classifier: ImageScorer, encoding: str) -> int:

