@@ -24,15 +24,15 @@ import torch
 import fooling_ext.analyses.figures as figures
 from fooling_ext.analyses.folder import AnalysisFolder, markdown_table, percent, progress_bar
 from fooling_ext.analyses.sources import SCORE_BATCH, RunData, expand_runs, run_classifier
+from fooling_ext.classifiers.choice_cache import choose_once, default_fast_inference
 from fooling_ext.classifiers.classifier import Classifier
-from fooling_ext.classifiers.inference import choose_inference_settings
 from fooling_ext.classifiers.loading import ModelSpec, load_classifier
 from fooling_ext.classifiers.protocol import ImageScorer
 from fooling_ext.core.backend import resolve_device
 from fooling_ext.core.checks import check_whole
 from fooling_ext.runs.folder import check_out_path
 from fooling_ext.runs.images import labelled_grid
-from fooling_ext.search.evolve import classifier_for_renders
+from fooling_ext.search.evolve import PROBE_LIMIT, classifier_for_renders
 
 THRESHOLDS = (0.5, 0.9, 0.99)
 LUMA = (0.299, 0.587, 0.114)  # ITU-R 601, as OpenCV turns RGB into grey
@@ -65,8 +65,9 @@ def transfer(runs: str | os.PathLike | Sequence[str | os.PathLike], out: str | o
     given, a classifier's own name). `classifier`: the source of every run, in place of the one each run
     records (rebuilt from its config.json); `source_model`: the run's model file where it moved. `device`: where the
     models score (default: the first run's backend). `fast_inference`: each classifier runs with the fastest
-    settings within 1e-3 of float32 (:func:`~fooling_ext.classifiers.inference.choose_inference_settings`);
-    default on with a GPU, off on the CPU, as ``fooling evolve``. `progress`: a progress bar on stderr."""
+    settings within 1e-3 of float32, as ``fooling evolve`` chooses them (the source with the engine its run
+    recorded, a target with the machine's kept choice, :mod:`~fooling_ext.classifiers.choice_cache`); default on
+    unless ``$FOOLING_FAST_INFERENCE`` says 0. `progress`: a progress bar on stderr."""
     config = config or TransferConfig()
     given = [runs] if isinstance(runs, (str, os.PathLike)) else list(runs)
     check_out_path(out, given)
@@ -74,7 +75,7 @@ def transfer(runs: str | os.PathLike | Sequence[str | os.PathLike], out: str | o
     named = _named(models)
     loaded = expand_runs(given)
     device = resolve_device(device if device is not None else loaded[0].config.get("run", {}).get("backend", "auto"))
-    fast = device.type == "cuda" if fast_inference is None else fast_inference
+    fast = default_fast_inference() if fast_inference is None else fast_inference
     targets = {name: _load(model, device) for name, model in named.items()}
     with AnalysisFolder(out).writing(overwrite=overwrite) as folder, progress_bar(0, "transfer", progress) as bar:
         bar.total = sum(len(run.cells(config.top)) for run in loaded) * (1 + len(targets))
@@ -181,10 +182,12 @@ def _score_run(run: RunData, targets: Mapping[str, ImageScorer], config: Transfe
     for name, target in targets.items():
         check_classes(run, name, target)
     height, width = images.shape[-2:]
-    source = classifier if classifier is not None else run_classifier(run, model=source_model, device=device)
-    probe = images[: config.batch]
-    if fast and isinstance(source, Classifier):
-        choose_inference_settings(source, probe.to(source.device))
+    if classifier is None:  # scored with the engine its run recorded, where fast
+        source = run_classifier(run, model=source_model, device=device, fast_inference=fast)
+    else:
+        source = classifier
+        if fast and isinstance(source, Classifier):
+            choose_once(source, images[: min(config.batch, PROBE_LIMIT)].to(source.device))
     source_conf, _ = score(source, images, cells, config.batch, f"{run.model} (the run's)", str(run.path))
     bar.update(len(cells))
     scored = {}
@@ -192,7 +195,7 @@ def _score_run(run: RunData, targets: Mapping[str, ImageScorer], config: Transfe
         adapted = classifier_for_renders(target, height, width)
         inputs = as_channels(images, target.spec.channels)
         if fast and isinstance(adapted, Classifier):
-            choose_inference_settings(adapted, inputs[: config.batch].to(adapted.device))
+            choose_once(adapted, inputs[: min(config.batch, PROBE_LIMIT)].to(adapted.device))
         scored[name] = score(adapted, inputs, cells, config.batch, name, str(run.path))
         bar.update(len(cells))
     return Scored(run, cells, source_conf, scored)

@@ -81,7 +81,7 @@ def register_cli(sub) -> None:
                    help="elites per target in examples/transfer_best.png and transfer_worst.png (default 8)")
     t.add_argument("--fast-inference", action=argparse.BooleanOptionalAction, default=None,
                    help="score with the fastest engine and settings within 1e-3 of float32, as fooling evolve "
-                        "(default: on with a GPU, off on the CPU)")
+                        "(default: on, unless FOOLING_FAST_INFERENCE=0)")
     t.add_argument("--out", required=True, help="analysis folder to write")
     t.add_argument("--overwrite", action="store_true", help="replace an analysis already in --out")
     t.add_argument("--batch", type=whole_number(1), default=None, help="images per classifier call (default 256)")
