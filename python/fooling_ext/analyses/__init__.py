@@ -12,6 +12,7 @@ from fooling_ext.analyses.structure import StructureConfig, structure
 from fooling_ext.analyses.tiles import shuffle_tiles
 
 ANALYSES = ("diversity", "repetition", "structure")
+"""The names of the three analyses, which are also the commands of ``fooling analyze``."""
 
 __all__ = [
     "ANALYSES", "ANALYSIS_FORMAT", "ANALYSIS_VERSION", "AnalysisFolder", "DiversityConfig", "Motif",
