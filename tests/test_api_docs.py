@@ -114,7 +114,8 @@ def test_top_level_exports_link_to_their_documentation():
 def test_directives_parse_as_mkdocstrings_reads_them(tmp_path):
     page = tmp_path / "page.md"
     page.write_text("# x\n\n::: fooling_ext.gallery\n    options:\n      show_root_heading: false\n\n"
-                    "::: fooling_ext.runs.plots\n    options:\n      members:\n        - nines\n        - plot_metrics\n\n"
+                    "::: fooling_ext.runs.plots\n    options:\n      members:\n        - nines\n"
+                    "        - plot_metrics\n\n"
                     "::: fooling_ext.runs\n    options:\n      members: false\n", encoding="utf-8")
     assert directives(page) == [("fooling_ext.gallery", None), ("fooling_ext.runs.plots", ["nines", "plot_metrics"]),
                                 ("fooling_ext.runs", [])]
