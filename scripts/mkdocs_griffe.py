@@ -71,6 +71,7 @@ class TupleConstants(griffe.Extension):
                     continue
                 attribute = griffe.Attribute(target.id, lineno=statement.lineno, endlineno=statement.end_lineno,
                                              value=ast.unparse(value))
+                attribute.labels.add("module-attribute")  # as griffe labels the constants it reads itself
                 if docstring is not None:
                     attribute.docstring = griffe.Docstring(
                         docstring.value, lineno=docstring.lineno, endlineno=docstring.end_lineno, parent=attribute,
