@@ -13,6 +13,7 @@ from fooling_ext.analyses.tiles import shuffle_tiles
 from fooling_ext.analyses.transfer import TransferConfig, transfer
 
 ANALYSES = ("diversity", "repetition", "structure", "transfer")
+"""The names of the analyses, which are also the commands of ``fooling analyze``."""
 
 __all__ = [
     "ANALYSES", "ANALYSIS_FORMAT", "ANALYSIS_VERSION", "AnalysisFolder", "DiversityConfig", "Motif",

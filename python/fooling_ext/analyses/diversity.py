@@ -49,6 +49,8 @@ CONVERGED = 0.25  # share of classes whose nearest elite in another run is their
 
 @dataclass
 class DiversityConfig:
+    """The settings of :func:`diversity`; :meth:`check` raises ValueError naming a bad one."""
+
     pixel_side: int = 64  # images area-averaged to at most this side before pixel distances
     grid_classes: int = 10  # rows of the classes x runs grid (the most confident classes)
     batch: int = SCORE_BATCH

@@ -26,7 +26,9 @@ from fooling_ext._files import atomic_write_text, loads_json
 from fooling_ext.runs.folder import RunFolder
 
 ANALYSIS_FORMAT = "fooling_ext.analysis"
+"""The "format" field of every analysis.json."""
 ANALYSIS_VERSION = 1
+"""The version of analysis.json this build writes."""
 
 
 class AnalysisFolder(RunFolder):

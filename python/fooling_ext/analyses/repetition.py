@@ -39,6 +39,9 @@ HOLDS, PARTLY = 0.9, 0.5
 
 @dataclass
 class RepetitionConfig:
+    """The settings of :func:`repetition`: when an elite's repeated motif counts as one, and the examples and
+    control drawn; :meth:`check` raises ValueError naming a bad one."""
+
     min_peak: float = MIN_PEAK  # autocorrelation at the period for a repeat to count
     min_period: float = MIN_PERIOD  # shortest period, in pixels
     examples: int = 12  # example triples (original, one copy, control)

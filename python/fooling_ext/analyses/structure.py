@@ -31,6 +31,9 @@ from fooling_ext.runs.images import labelled_grid
 
 @dataclass
 class StructureConfig:
+    """The settings of :func:`structure`: the tile grids and permutations of the shuffles, the natural images
+    compared with, and the occlusion maps; :meth:`check` raises ValueError naming a bad one."""
+
     grids: tuple[int, ...] = (2, 4, 8)  # k of the k x k tile grids
     permutations: int = 3  # random tile orders per grid
     natural_per_class: int = 20  # MNIST test images per digit

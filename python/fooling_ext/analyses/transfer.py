@@ -42,6 +42,9 @@ Model = str | os.PathLike | ModelSpec | ImageScorer
 
 @dataclass
 class TransferConfig:
+    """How a transfer analysis scores and shows the elites: the example images per target, the batch each
+    model scores at a time, and (optionally) only each run's `top` most confident elites."""
+
     examples: int = 8  # elites in each row of examples/transfer_best.png and transfer_worst.png
     batch: int = SCORE_BATCH
     top: int | None = None  # only each run's most confident elites (default: all)

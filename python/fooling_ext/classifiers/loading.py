@@ -28,6 +28,7 @@ from fooling_ext.core.backend import resolve_device
 PathLike = Union[str, "os.PathLike[str]"]
 
 BUILTIN_MODELS = ("mnist", *imagenet.VARIANTS)
+"""The names :func:`load_classifier` takes for the shipped models (the ImageNet ones need the [imagenet] extra)."""
 # What a run records as its model when its classifier was given in memory (no name or file to load it again from).
 CUSTOM_MODEL = "custom"
 

@@ -88,6 +88,7 @@ class InputSpec:
 
 
 MNIST_SPEC = InputSpec(channels=1, height=28, width=28)
+"""The input of the shipped MNIST LeNet: one channel of 28 x 28 pixels."""
 
 
 def imagenet_spec(*, crops: int | None = None, size: int | None = None) -> InputSpec:

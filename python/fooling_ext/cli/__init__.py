@@ -31,6 +31,7 @@ _COMMAND_MODULES = (
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser of the ``fooling`` command, with every command's subcommand."""
     parser = argparse.ArgumentParser(
         prog="fooling",
         description="Find images a classifier labels with near-certainty although no person would recognise them.",

@@ -21,6 +21,7 @@ import torch
 from fooling_ext import _core
 
 BACKENDS = ("cpu", "cuda", "auto")
+"""The backends a call can ask for (:func:`resolve_device`); "auto" is CUDA where it can be used, else the CPU."""
 
 # Genomes handled per CUDA launch of the kernels that need a workspace: bounds device memory (about 30 KB a
 # genome for rendering and 2 KB for mutation at the default capacities).

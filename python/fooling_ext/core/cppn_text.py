@@ -19,8 +19,10 @@ import numpy as np
 from fooling_ext import _core
 
 NUM_INPUTS = _core.NUM_INPUTS
+"""The inputs of every CPPN: x, y, d (distance from the centre) and bias."""
 INPUT_NAMES = ("x", "y", "d", "bias")
 ACTIVATIONS: tuple[str, ...] = tuple(_core.ACTIVATION_NAMES)
+"""The names of the activation functions, in the order of their ids in a genome."""
 ACTIVATION_IDS = {name: i for i, name in enumerate(ACTIVATIONS)}
 
 

@@ -44,6 +44,10 @@ LR_POLICIES = ("progress", "constant")
 
 @dataclass
 class GradientConfig:
+    """The settings of :func:`gradient_ascent`: the classes, the steps and the confidence to stop at, the
+    regularisation (decay, blur), the learning-rate policy and the start image; :meth:`check` raises ValueError
+    naming a bad one."""
+
     classes: Sequence[int | str] | None = None  # None: every class
     steps: int = 300
     target: float | None = 0.9999  # stop a class once it reaches this confidence (None: run all steps)
@@ -87,6 +91,9 @@ class GradientConfig:
 
 @dataclass
 class GradientResult:
+    """What :func:`gradient_ascent` returns: per chosen class, the image reached, its confidence and the step it
+    stopped at, and the figures of every step."""
+
     classes: list[int]
     class_names: list[str]
     images: torch.Tensor  # [K, C, H, W] in [0, 1], on the CPU

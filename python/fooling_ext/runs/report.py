@@ -80,6 +80,8 @@ def confidence_stats(conf) -> dict[str, float | int]:
 
 
 def summary_line(conf: np.ndarray) -> str:
+    """One line of the figures over per-class confidences `conf`: classes, median and mean confidence, and how
+    many classes reach 99% and 99.99%."""
     s = confidence_stats(conf)
     return (
         f"classes: {s['classes']}  median confidence: {format_confidence(s['median'])}  "

@@ -28,8 +28,12 @@ from fooling_ext.runs.notebook import class_grid_html
 from fooling_ext.runs.report import summary_line
 
 INSERTION_MODES = ("all", "top")
+"""How a child enters the archive: every cell whose elite it beats ("all", the paper's), or only its top
+class's ("top")."""
 
 NOT_ADDED, IMPROVED, NEW = 0, 1, 2
+"""A child's status in :class:`AddResult`: it entered no cell, it improved an occupied cell, or it filled an
+empty one (which counts when it did both)."""
 
 
 @dataclass

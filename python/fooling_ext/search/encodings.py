@@ -31,6 +31,7 @@ from fooling_ext.core.population import Population
 from fooling_ext.core.render import render
 
 ENCODINGS = ("cppn", "direct")
+"""The names :func:`make_encoding` takes: CPPNs (the indirect encoding) and pixels (the direct encoding)."""
 
 
 class Encoding(Protocol):
@@ -61,6 +62,10 @@ class Encoding(Protocol):
 
 @dataclass
 class CPPNEncoding:
+    """The indirect encoding: each genome is a CPPN, drawn over the pixel coordinates into a channels x height x
+    width image. Fields: the image size, the coordinates and colour mode of rendering, the genome capacity and the
+    mutation settings."""
+
     channels: int
     height: int
     width: int
@@ -126,6 +131,10 @@ class CPPNEncoding:
 
 @dataclass
 class DirectEncoding:
+    """The direct encoding: each genome is the image itself, one gene in [0, 1] per pixel and channel, changed by
+    polynomial mutation (SBX crossover optional, off by default) at a rate halved every `halve_every` generations
+    when that is set."""
+
     channels: int
     height: int
     width: int

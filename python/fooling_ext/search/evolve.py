@@ -80,6 +80,9 @@ class RunInterrupted(KeyboardInterrupt):
 
 @dataclass
 class EvolveResult:
+    """What :func:`evolve` and :func:`resume` return: the run folder (None without one), the final archive, the
+    metrics of every generation, the number of generations completed and the run's recorded configuration."""
+
     folder: Path | None
     archive: Archive
     metrics: list[dict[str, Any]]

@@ -20,6 +20,10 @@ from fooling_ext.search.archive import AddResult, Archive
 
 
 class MapElites:
+    """MAP-Elites as an ask / tell loop over an encoding and an archive: :meth:`ask` gives a generation's
+    `batch_size` children (mutated copies of elites drawn uniformly from the occupied cells), :meth:`tell` inserts
+    them with their probabilities. Every random draw is derived from `seed` and the generation."""
+
     def __init__(self, encoding, archive: Archive, *, batch_size: int, seed: int, generation: int = 0):
         if batch_size <= 0:
             raise ValueError(f"batch_size must be > 0, got {batch_size}")

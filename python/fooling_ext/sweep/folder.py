@@ -23,7 +23,9 @@ from fooling_ext._files import atomic_write_text
 from fooling_ext.runs.folder import RunFolder, RunFolderError, folder_entries, read_json_object
 
 SWEEP_FORMAT = "fooling_ext.sweep"
+"""The "format" field of every sweep.json."""
 SWEEP_VERSION = 1
+"""The version of sweep.json this build writes and reads."""
 STATUSES = ("pending", "running", "done", "failed")
 
 

@@ -78,6 +78,7 @@ def drop_token_auth_notice() -> None:
 
 
 def ray_available() -> bool:
+    """Whether Ray can be imported (the `ray` extra is installed)."""
     try:
         import ray  # noqa: F401
     except ImportError:

@@ -70,6 +70,9 @@ class SweepProgress:
 
 @dataclass
 class SweepResult:
+    """What :func:`run_sweep` returns: the sweep folder, each run's record from sweep.json and the summary over
+    runs from summary.json."""
+
     folder: Path
     runs: list[dict[str, Any]]  # sweep.json's run records
     summary: dict[str, Any]  # summary.json's content
