@@ -10,7 +10,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from fooling_ext.core.backend import cuda_available  # noqa: E402
+from fooling_ext.core.backend import cuda_available
 
 BACKEND_PARAMS = [
     pytest.param("cpu", id="cpu"),

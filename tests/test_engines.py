@@ -12,8 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from fooling_ext.classifiers import InputSpec, load_classifier
-from fooling_ext.classifiers import engines
+from fooling_ext.classifiers import InputSpec, engines, load_classifier
 from fooling_ext.classifiers.inference import (
     InferenceSettings,
     apply_settings,

@@ -147,7 +147,8 @@ def build_encoding(config: EvolveConfig, clf: ImageScorer) -> Encoding:
     if config.encoding == "cppn":
         return make_encoding(
             "cppn", channels, height, width, coords=config.coords, color=config.color,
-            quantize=config.quantize, max_nodes=config.max_nodes, max_edges=config.max_edges, mutation=dict(config.cppn_mutation),
+            quantize=config.quantize, max_nodes=config.max_nodes, max_edges=config.max_edges,
+            mutation=dict(config.cppn_mutation),
         )
     return make_encoding("direct", channels, height, width, mutation=dict(config.direct_mutation),
                          halve_every=config.halve_every, quantize=config.quantize)
