@@ -35,7 +35,7 @@ CppnBatchView make_view(int64_t batch, int32_t max_nodes, int32_t max_edges, int
   return v;
 }
 
-py::array_t<float> activation_values(int32_t activation, py::array_t<float, py::array::c_style> x) {
+py::array_t<float> activation_values(int32_t activation, const py::array_t<float, py::array::c_style>& x) {
   if (activation < 0 || activation >= kNumActivations)
     throw py::value_error("unknown activation id " + std::to_string(activation));
   py::array_t<float> out(x.request().shape);

@@ -22,10 +22,10 @@ struct HostBatch {
         num_outputs(outputs),
         num_nodes(b, fooling::kNumInputs + outputs),
         num_edges(b, 0),
-        act(b * nodes_cap, 0),
-        src(b * edges_cap, 0),
-        dst(b * edges_cap, 0),
-        weight(b * edges_cap, 0.0f) {}
+        act(static_cast<size_t>(b) * nodes_cap, 0),
+        src(static_cast<size_t>(b) * edges_cap, 0),
+        dst(static_cast<size_t>(b) * edges_cap, 0),
+        weight(static_cast<size_t>(b) * edges_cap, 0.0f) {}
 
   fooling::CppnBatchView view() {
     fooling::CppnBatchView v;

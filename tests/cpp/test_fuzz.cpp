@@ -281,7 +281,7 @@ struct Shape {
 };
 
 Shape random_shape(Rng& rng, int32_t max_batch = 8) {
-  Shape s;
+  Shape s{};
   s.num_outputs = pick(rng, {1, 3});
   const int32_t first_hidden = kNumInputs + s.num_outputs;
   const bool huge = chance(rng, 0.03);  // the largest capacities, with few genomes
@@ -500,6 +500,9 @@ std::string describe(const Shape& s) {
 
 // Restores the default thread count when a test ends, however it ends.
 struct DefaultThreadsAfter {
+  DefaultThreadsAfter() = default;
+  DefaultThreadsAfter(const DefaultThreadsAfter&) = delete;
+  DefaultThreadsAfter& operator=(const DefaultThreadsAfter&) = delete;
   ~DefaultThreadsAfter() {
     try {
       set_num_threads(0);
@@ -517,6 +520,8 @@ class EnvRestore {
     if (value != nullptr) saved_ = value;
     had_ = value != nullptr;
   }
+  EnvRestore(const EnvRestore&) = delete;
+  EnvRestore& operator=(const EnvRestore&) = delete;
   ~EnvRestore() {
     if (had_)
       ::setenv(name_, saved_.c_str(), 1);

@@ -47,6 +47,7 @@ using Edge = std::pair<int32_t, int32_t>;
 
 std::vector<Edge> edges_of(const HostBatch& hb, int32_t b) {
   std::vector<Edge> edges;
+  edges.reserve(static_cast<size_t>(hb.num_edges[b]));
   for (int32_t e = 0; e < hb.num_edges[b]; ++e)
     edges.emplace_back(hb.src[b * hb.max_edges + e], hb.dst[b * hb.max_edges + e]);
   return edges;

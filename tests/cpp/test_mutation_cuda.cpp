@@ -11,11 +11,11 @@
 #include "genome_builder.h"
 
 using namespace fooling;
-using fooling_test::HostBatch;
 #if defined(FOOLING_WITH_CUDA)
 using fooling_test::DeviceArray;
 using fooling_test::DeviceBatch;
 using fooling_test::have_device;
+using fooling_test::HostBatch;
 #endif
 
 #if defined(FOOLING_WITH_CUDA)

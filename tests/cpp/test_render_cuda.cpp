@@ -8,7 +8,6 @@
 #include "genome_builder.h"
 
 using namespace fooling;
-using fooling_test::HostBatch;
 
 #if defined(FOOLING_WITH_CUDA)
 namespace {
@@ -16,6 +15,7 @@ namespace {
 using fooling_test::DeviceArray;
 using fooling_test::DeviceBatch;
 using fooling_test::have_device;
+using fooling_test::HostBatch;
 
 // Renders hb on the device with a workspace of `rows` genomes (so small values exercise chunking).
 std::vector<float> render_on_device(const HostBatch& hb, const RenderParams& p, int64_t rows,

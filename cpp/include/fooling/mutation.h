@@ -170,7 +170,7 @@ FOOLING_HD int32_t nth_activation(uint32_t mask, int32_t k) {
 
 FOOLING_HD int32_t count_activations(uint32_t mask) {
   int32_t count = 0;
-  for (int32_t a = 0; a < kNumActivations; ++a) count += (mask >> a) & 1u;
+  for (int32_t a = 0; a < kNumActivations; ++a) count += static_cast<int32_t>((mask >> a) & 1u);
   return count;
 }
 

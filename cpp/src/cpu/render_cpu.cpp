@@ -32,7 +32,7 @@ std::string check_render_call(const CppnBatchView& g, const RenderParams& p) {
 
 namespace {
 
-constexpr int kTile = 256;
+constexpr int64_t kTile = 256;
 
 // The colour conversion of a tile, after the network: one loop per colour mode, chosen once per tile rather than
 // per pixel, inlined into each clone of run_tile so that it vectorises with the clone's instruction set.
