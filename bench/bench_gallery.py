@@ -20,9 +20,9 @@ from populations import benchmark_population
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from gallery_runs import synthetic_run  # noqa: E402
+from gallery_runs import synthetic_run
 
-from fooling_ext.gallery import build_gallery, gallery_size  # noqa: E402
+from fooling_ext.gallery import build_gallery, gallery_size
 
 CLASSES, SIDE = 1000, 256
 

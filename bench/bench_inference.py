@@ -28,13 +28,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import fooling_ext as fx  # noqa: E402
-from fooling_ext.classifiers.choice_cache import FAST_INFERENCE_ENV  # noqa: E402
-from fooling_ext.classifiers.engines import CACHE_ENV  # noqa: E402
-from fooling_ext.classifiers.inference import InferenceSettings, apply_settings, choose_inference_settings  # noqa: E402
-from fooling_ext.search import EvolveConfig, evolve  # noqa: E402
-from fooling_ext.search.evolve import PROBE_LIMIT, classifier_for_renders  # noqa: E402
-from populations import COLOUR_256  # noqa: E402
+from populations import COLOUR_256
+
+import fooling_ext as fx
+from fooling_ext.classifiers.choice_cache import FAST_INFERENCE_ENV
+from fooling_ext.classifiers.engines import CACHE_ENV
+from fooling_ext.classifiers.inference import InferenceSettings, apply_settings, choose_inference_settings
+from fooling_ext.search import EvolveConfig, evolve
+from fooling_ext.search.evolve import PROBE_LIMIT, classifier_for_renders
 
 
 def imagenet(repeats: int) -> None:

@@ -30,13 +30,13 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from populations import COLOUR_256, GREY_28, Workload  # noqa: E402
-from render_table import TARGETS  # noqa: E402
-from torch_renderer import render_torch  # noqa: E402
+from populations import COLOUR_256, GREY_28, Workload
+from render_table import TARGETS
+from torch_renderer import render_torch
 
-import fooling_ext as fx  # noqa: E402
-from fooling_ext import _core  # noqa: E402
-from fooling_ext.core.reference.render import render_reference  # noqa: E402
+import fooling_ext as fx
+from fooling_ext import _core
+from fooling_ext.core.reference.render import render_reference
 
 TORCH_TARGET = next(minimum for fast, slow, minimum in TARGETS if (fast, slow) == ("cpp-cpu", "torch-cpu"))
 # Minimum of the core's throughput over the NumPy reference's, per workload, at one thread each.

@@ -24,7 +24,7 @@ import fooling_ext as fx
 from fooling_ext.core.backend import cuda_available
 
 sys.path.insert(0, str(Path(__file__).parent))
-from populations import COLOUR_256  # noqa: E402
+from populations import COLOUR_256
 
 LIMIT_BYTES = 64 * 10**6
 MB = 10**6

@@ -20,8 +20,8 @@ amplified by the network (the benchmarks check this), not bit for bit.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 
@@ -166,7 +166,7 @@ def _hue_to_rgb(h: torch.Tensor, c: torch.Tensor, m: torch.Tensor) -> torch.Tens
     return (rgb + m).clamp_(0.0, 1.0)
 
 
-def _hls_to_rgb(h: torch.Tensor, l: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+def _hls_to_rgb(h: torch.Tensor, l: torch.Tensor, s: torch.Tensor) -> torch.Tensor:  # noqa: E741 - the channel names of the colour model
     c = (1.0 - (2.0 * l - 1.0).abs()) * s
     return _hue_to_rgb(h, c, l - 0.5 * c)
 
@@ -180,7 +180,7 @@ def _hsv_to_rgb(h: torch.Tensor, s: torch.Tensor, v: torch.Tensor) -> torch.Tens
 _HLS8_RGB_ROWS = torch.tensor([[row[2], row[1], row[0]] for row in HLS_SECTORS])
 
 
-def _hls8_to_rgb(h: torch.Tensor, l: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+def _hls8_to_rgb(h: torch.Tensor, l: torch.Tensor, s: torch.Tensor) -> torch.Tensor:  # noqa: E741 - the channel names of the colour model
     """The colour mode hls8: the original code's bytes trunc(255 a) through OpenCV's 8-bit HLS -> RGB."""
     hb, lb, sb = ((v * 255.0).int() for v in (h, l, s))
     lum, sat = lb.float() / 255.0, sb.float() / 255.0

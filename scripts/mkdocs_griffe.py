@@ -49,7 +49,7 @@ class SphinxRoles(griffe.Extension):
         while objects:
             obj = objects.pop()
             if obj.docstring is not None:
-                obj.docstring.value = _ROLE.sub(lambda match: _link(obj, match), obj.docstring.value)
+                obj.docstring.value = _ROLE.sub(lambda match, obj=obj: _link(obj, match), obj.docstring.value)
             objects.extend(member for member in obj.members.values() if not member.is_alias)
 
 

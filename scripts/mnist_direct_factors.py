@@ -125,7 +125,8 @@ def main() -> None:
     def scorer(model: nn.Module):
         return load_classifier(model, spec=MNIST_SPEC, class_names=names, name="LeNet")
 
-    print("| setting | first generation with all 10 digits >= 99.99%, per seed | median | range | seconds per run (to the first generation) |")
+    print("| setting | first generation with all 10 digits >= 99.99%, per seed | median | range "
+          "| seconds per run (to the first generation) |")
     print("|---|---|---|---|---|")
     for setting in args.settings:
         crossover = setting in ("crossover", "crossover+q", "caffe")

@@ -7,6 +7,8 @@ intended distribution; each says which wrong setting it would catch.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -154,7 +156,7 @@ def test_save_and_load(tmp_path):
     np.savez(tmp_path / "other.npz", meta=meta, genes=pop.genes.numpy())
     with pytest.raises(ValueError, match="not a direct population file"):
         DirectPopulation.load(tmp_path / "other.npz")
-    meta = np.frombuffer(('{"format": "%s", "version": 1}' % FORMAT_NAME).encode(), dtype=np.uint8)
+    meta = np.frombuffer(json.dumps({"format": FORMAT_NAME, "version": 1}).encode(), dtype=np.uint8)
     np.savez(tmp_path / "range.npz", meta=meta, genes=pop.genes.numpy() + 1.0)
     with pytest.raises(ValueError, match=r"genes must be finite and lie in \[0, 1\]"):
         DirectPopulation.load(tmp_path / "range.npz")

@@ -11,8 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from fooling_ext.classifiers import InputSpec, load_classifier
-from fooling_ext.classifiers import choice_cache, engines
+from fooling_ext.classifiers import InputSpec, choice_cache, engines, load_classifier
 from fooling_ext.classifiers.inference import (
     InferenceSettings,
     apply_settings,
@@ -22,7 +21,6 @@ from fooling_ext.classifiers.inference import (
 )
 from fooling_ext.search import EvolveConfig, evolve
 from fooling_ext.search.evolve import resume
-
 
 EAGER = InferenceSettings()
 ONNX = InferenceSettings(engine="onnxruntime")

@@ -155,7 +155,8 @@ def test_a_1000_class_index_sorts_filters_and_thresholds(browser, synthetic_site
     from selenium.webdriver.support.ui import WebDriverWait
 
     WebDriverWait(browser, 20).until(lambda d: d.execute_script(
-        "const i = document.querySelector('#grid .tile[data-i=\"998\"] img'); return i.complete && i.naturalWidth > 0"))
+        "const i = document.querySelector('#grid .tile[data-i=\"998\"] img');"
+        " return i.complete && i.naturalWidth > 0"))
     assert console_errors(browser) == []
 
 

@@ -29,7 +29,8 @@ void raise_cuda_if(const std::string& err) {
 
 // Counter words are 32 bits wide.
 uint32_t counter_word(const char* name, int64_t v) {
-  if (v < 0 || v > INT64_C(0xffffffff)) throw py::value_error(std::string(name) + " must be in [0, 2^32), got " + std::to_string(v));
+  if (v < 0 || v > INT64_C(0xffffffff))
+    throw py::value_error(std::string(name) + " must be in [0, 2^32), got " + std::to_string(v));
   return static_cast<uint32_t>(v);
 }
 
@@ -93,8 +94,8 @@ void bind_mutation(py::module_& m) {
 
   m.def(
       "mutate_cppn_cpu",
-      [](const CppnBatchView& g, const CppnMutationParams& p, uint64_t seed, int64_t generation,
-         int64_t genome_offset, uintptr_t errors, uintptr_t blocked) {
+      [](const CppnBatchView& g, const CppnMutationParams& p, uint64_t seed, int64_t generation, int64_t genome_offset,
+         uintptr_t errors, uintptr_t blocked) {
         check_cppn_call(g, p, genome_offset);
         const uint32_t gen = counter_word("generation", generation);
         py::gil_scoped_release release;
@@ -108,18 +109,17 @@ void bind_mutation(py::module_& m) {
 
   m.def(
       "mutate_cppn_cuda",
-      [](const CppnBatchView& g, const CppnMutationParams& p, uint64_t seed, int64_t generation,
-         int64_t genome_offset, uintptr_t errors, uintptr_t blocked, uintptr_t workspace, int64_t workspace_rows,
-         uintptr_t stream) {
+      [](const CppnBatchView& g, const CppnMutationParams& p, uint64_t seed, int64_t generation, int64_t genome_offset,
+         uintptr_t errors, uintptr_t blocked, uintptr_t workspace, int64_t workspace_rows, uintptr_t stream) {
         check_cppn_call(g, p, genome_offset);
         const uint32_t gen = counter_word("generation", generation);
         std::string err;
         {
           py::gil_scoped_release release;
-          err = mutate_cppn_cuda(g, p, seed, gen, static_cast<uint32_t>(genome_offset),
-                                 reinterpret_cast<GenomeError*>(errors), reinterpret_cast<int32_t*>(blocked),
-                                 reinterpret_cast<int32_t*>(workspace),
-                                 workspace_rows, reinterpret_cast<void*>(stream));
+          err =
+              mutate_cppn_cuda(g, p, seed, gen, static_cast<uint32_t>(genome_offset),
+                               reinterpret_cast<GenomeError*>(errors), reinterpret_cast<int32_t*>(blocked),
+                               reinterpret_cast<int32_t*>(workspace), workspace_rows, reinterpret_cast<void*>(stream));
         }
         raise_cuda_if(err);
       },
@@ -157,8 +157,7 @@ void bind_mutation(py::module_& m) {
 
   m.def(
       "select_rows_cpu",
-      [](uintptr_t parents, int64_t parent_rows, int64_t row_size, uintptr_t index, int64_t count,
-         uintptr_t children) {
+      [](uintptr_t parents, int64_t parent_rows, int64_t row_size, uintptr_t index, int64_t count, uintptr_t children) {
         check_rows_call(parent_rows, row_size, count);
         py::gil_scoped_release release;
         return select_rows_cpu(reinterpret_cast<const float*>(parents), parent_rows, row_size,
@@ -170,8 +169,8 @@ void bind_mutation(py::module_& m) {
 
   m.def(
       "select_rows_cuda",
-      [](uintptr_t parents, int64_t parent_rows, int64_t row_size, uintptr_t index, int64_t count,
-         uintptr_t children, uintptr_t first_bad, uintptr_t stream) {
+      [](uintptr_t parents, int64_t parent_rows, int64_t row_size, uintptr_t index, int64_t count, uintptr_t children,
+         uintptr_t first_bad, uintptr_t stream) {
         check_rows_call(parent_rows, row_size, count);
         std::string err;
         {

@@ -48,8 +48,7 @@ void bind_render(py::module_& m) {
   m.def(
       "render_cpu",
       [](const CppnBatchView& g, int32_t height, int32_t width, int32_t coords, int32_t color, bool quantize,
-         uintptr_t out,
-         uintptr_t errors) {
+         uintptr_t out, uintptr_t errors) {
         RenderParams p{height, width, coords, color, quantize ? 1 : 0};
         const std::string bad = check_render_call(g, p);
         if (!bad.empty()) throw py::value_error(bad);
@@ -57,15 +56,13 @@ void bind_render(py::module_& m) {
         return render_cpu(g, p, reinterpret_cast<float*>(out), reinterpret_cast<GenomeError*>(errors));
       },
       py::arg("genomes"), py::arg("height"), py::arg("width"), py::arg("coords"), py::arg("color"), py::arg("quantize"),
-      py::arg("out"),
-      py::arg("errors"),
+      py::arg("out"), py::arg("errors"),
       "Render on the CPU into out (float32 [B, C, H, W]); errors: int32 [B, 3]. Returns the invalid count.");
 
   m.def(
       "render_cuda",
       [](const CppnBatchView& g, int32_t height, int32_t width, int32_t coords, int32_t color, bool quantize,
-         uintptr_t out,
-         uintptr_t errors, uintptr_t workspace, int64_t workspace_rows, uintptr_t stream) {
+         uintptr_t out, uintptr_t errors, uintptr_t workspace, int64_t workspace_rows, uintptr_t stream) {
         RenderParams p{height, width, coords, color, quantize ? 1 : 0};
         const std::string bad = check_render_call(g, p);
         if (!bad.empty()) throw py::value_error(bad);
@@ -78,8 +75,7 @@ void bind_render(py::module_& m) {
         if (!err.empty()) throw std::runtime_error(err);
       },
       py::arg("genomes"), py::arg("height"), py::arg("width"), py::arg("coords"), py::arg("color"), py::arg("quantize"),
-      py::arg("out"),
-      py::arg("errors"), py::arg("workspace"), py::arg("workspace_rows"), py::arg("stream"),
+      py::arg("out"), py::arg("errors"), py::arg("workspace"), py::arg("workspace_rows"), py::arg("stream"),
       "Render on the current CUDA device, asynchronously on `stream`; all pointers are device pointers.");
 }
 

@@ -17,9 +17,9 @@ using namespace fooling;
 
 namespace {
 
-CppnBatchView make_view(int64_t batch, int32_t max_nodes, int32_t max_edges, int32_t num_outputs,
-                        uintptr_t num_nodes, uintptr_t num_edges, uintptr_t node_activation, uintptr_t edge_src,
-                        uintptr_t edge_dst, uintptr_t edge_weight) {
+CppnBatchView make_view(int64_t batch, int32_t max_nodes, int32_t max_edges, int32_t num_outputs, uintptr_t num_nodes,
+                        uintptr_t num_edges, uintptr_t node_activation, uintptr_t edge_src, uintptr_t edge_dst,
+                        uintptr_t edge_weight) {
   if (batch < 0 || batch > INT32_MAX) throw py::value_error("batch must be in [0, 2^31)");
   CppnBatchView v;
   v.batch = static_cast<int32_t>(batch);
@@ -35,7 +35,7 @@ CppnBatchView make_view(int64_t batch, int32_t max_nodes, int32_t max_edges, int
   return v;
 }
 
-py::array_t<float> activation_values(int32_t activation, py::array_t<float, py::array::c_style> x) {
+py::array_t<float> activation_values(int32_t activation, const py::array_t<float, py::array::c_style>& x) {
   if (activation < 0 || activation >= kNumActivations)
     throw py::value_error("unknown activation id " + std::to_string(activation));
   py::array_t<float> out(x.request().shape);
@@ -61,9 +61,9 @@ PYBIND11_MODULE(_core, m) {
   m.attr("MAX_IMAGE_SIDE") = kMaxImageSide;
 
   py::class_<CppnBatchView>(m, "CppnBatchView")
-      .def(py::init(&make_view), py::arg("batch"), py::arg("max_nodes"), py::arg("max_edges"),
-           py::arg("num_outputs"), py::arg("num_nodes"), py::arg("num_edges"), py::arg("node_activation"),
-           py::arg("edge_src"), py::arg("edge_dst"), py::arg("edge_weight"))
+      .def(py::init(&make_view), py::arg("batch"), py::arg("max_nodes"), py::arg("max_edges"), py::arg("num_outputs"),
+           py::arg("num_nodes"), py::arg("num_edges"), py::arg("node_activation"), py::arg("edge_src"),
+           py::arg("edge_dst"), py::arg("edge_weight"))
       .def_readonly("batch", &CppnBatchView::batch)
       .def_readonly("max_nodes", &CppnBatchView::max_nodes)
       .def_readonly("max_edges", &CppnBatchView::max_edges)

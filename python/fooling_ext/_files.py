@@ -11,8 +11,9 @@ import os
 import stat
 import threading
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 

@@ -46,7 +46,12 @@ class DeviceArray {
 // A HostBatch's arrays on the device.
 struct DeviceBatch {
   explicit DeviceBatch(const HostBatch& hb)
-      : host(hb), num_nodes(hb.num_nodes), num_edges(hb.num_edges), act(hb.act), src(hb.src), dst(hb.dst),
+      : host(hb),
+        num_nodes(hb.num_nodes),
+        num_edges(hb.num_edges),
+        act(hb.act),
+        src(hb.src),
+        dst(hb.dst),
         weight(hb.weight) {}
 
   fooling::CppnBatchView view() {

@@ -16,9 +16,16 @@ struct HostBatch {
   std::vector<float> weight;
 
   HostBatch(int32_t b, int32_t outputs, int32_t nodes_cap = 32, int32_t edges_cap = 128)
-      : batch(b), max_nodes(nodes_cap), max_edges(edges_cap), num_outputs(outputs),
-        num_nodes(b, fooling::kNumInputs + outputs), num_edges(b, 0), act(b * nodes_cap, 0),
-        src(b * edges_cap, 0), dst(b * edges_cap, 0), weight(b * edges_cap, 0.0f) {}
+      : batch(b),
+        max_nodes(nodes_cap),
+        max_edges(edges_cap),
+        num_outputs(outputs),
+        num_nodes(b, fooling::kNumInputs + outputs),
+        num_edges(b, 0),
+        act(static_cast<size_t>(b) * nodes_cap, 0),
+        src(static_cast<size_t>(b) * edges_cap, 0),
+        dst(static_cast<size_t>(b) * edges_cap, 0),
+        weight(static_cast<size_t>(b) * edges_cap, 0.0f) {}
 
   fooling::CppnBatchView view() {
     fooling::CppnBatchView v;

@@ -136,7 +136,7 @@ float non_finite(Rng& rng) {
     case 0: return kInf;
     case 1: return -kInf;
     case 2: return std::numeric_limits<float>::quiet_NaN();
-    case 3: return bits_float(0x7f800001u);  // signalling NaN
+    case 3: return bits_float(0x7f800001u);                                                      // signalling NaN
     default: return bits_float(0xff800000u | static_cast<uint32_t>(uniform(rng, 1, 0x7fffff)));  // negative NaN
   }
 }
@@ -185,10 +185,14 @@ Reference reference_check(const HostBatch& hb, int32_t b) {
     }
   }
   for (int32_t e = 0; e < m; ++e) {
-    if (src[e] < 0 || src[e] >= n) ref.error = {kEdgeSrcOutOfRange, e, src[e]};
-    else if (dst[e] < 0 || dst[e] >= n) ref.error = {kEdgeDstOutOfRange, e, dst[e]};
-    else if (dst[e] < kNumInputs) ref.error = {kEdgeIntoInput, e, dst[e]};
-    else if (!std::isfinite(weight[e])) ref.error = {kNonFiniteWeight, e, 0};
+    if (src[e] < 0 || src[e] >= n)
+      ref.error = {kEdgeSrcOutOfRange, e, src[e]};
+    else if (dst[e] < 0 || dst[e] >= n)
+      ref.error = {kEdgeDstOutOfRange, e, dst[e]};
+    else if (dst[e] < kNumInputs)
+      ref.error = {kEdgeIntoInput, e, dst[e]};
+    else if (!std::isfinite(weight[e]))
+      ref.error = {kNonFiniteWeight, e, 0};
     if (ref.error.code != kGenomeOk) return ref;
   }
   // A node can be evaluated once all its sources can; what never can is on a cycle or behind one. Sweep
@@ -277,7 +281,7 @@ struct Shape {
 };
 
 Shape random_shape(Rng& rng, int32_t max_batch = 8) {
-  Shape s;
+  Shape s{};
   s.num_outputs = pick(rng, {1, 3});
   const int32_t first_hidden = kNumInputs + s.num_outputs;
   const bool huge = chance(rng, 0.03);  // the largest capacities, with few genomes
@@ -287,8 +291,9 @@ Shape random_shape(Rng& rng, int32_t max_batch = 8) {
     s.max_edges = pick(rng, {0, 64, kMaxEdgesCapacity});
     return s;
   }
-  s.max_nodes = chance(rng, 0.1) ? first_hidden
-                                 : static_cast<int32_t>(uniform(rng, first_hidden, first_hidden + pick(rng, {8, 32, 300})));
+  s.max_nodes = chance(rng, 0.1)
+                    ? first_hidden
+                    : static_cast<int32_t>(uniform(rng, first_hidden, first_hidden + pick(rng, {8, 32, 300})));
   s.max_edges = chance(rng, 0.1) ? 0 : static_cast<int32_t>(uniform(rng, 0, pick(rng, {8, 64, 300})));
   return s;
 }
@@ -367,9 +372,7 @@ void build_corrupt(HostBatch& hb, int32_t b, Rng& rng) {
       case 1:  // fewer nodes: edges may now name nodes that are gone
         hb.num_nodes[b] = static_cast<int32_t>(uniform(rng, first_hidden, std::max(first_hidden, n)));
         break;
-      case 2:
-        hb.num_edges[b] = outside(rng, 0, hb.max_edges);
-        break;
+      case 2: hb.num_edges[b] = outside(rng, 0, hb.max_edges); break;
       case 3:  // padding garbage becomes live
         hb.num_edges[b] = static_cast<int32_t>(uniform(rng, m, hb.max_edges));
         hb.num_nodes[b] = static_cast<int32_t>(uniform(rng, std::max(n, first_hidden), hb.max_nodes));
@@ -384,9 +387,9 @@ void build_corrupt(HostBatch& hb, int32_t b, Rng& rng) {
         break;
       case 6:
         if (m > 0) {
-          hb.dst[edge_at(hb, b, uniform(rng, 0, m - 1))] =
-              chance(rng, 0.5) ? static_cast<int32_t>(uniform(rng, 0, kNumInputs - 1))
-                               : outside(rng, 0, std::max(n - 1, 0));
+          hb.dst[edge_at(hb, b, uniform(rng, 0, m - 1))] = chance(rng, 0.5)
+                                                               ? static_cast<int32_t>(uniform(rng, 0, kNumInputs - 1))
+                                                               : outside(rng, 0, std::max(n - 1, 0));
         }
         break;
       case 7:
@@ -452,10 +455,14 @@ HostBatch random_batch(const Shape& s, Rng& rng, double valid_share = 0.45) {
   for (int32_t b = 0; b < s.batch; ++b) {
     const double u = std::uniform_real_distribution<double>(0.0, 1.0)(rng);
     const double rest = (1.0 - valid_share) / 11.0;
-    if (u < valid_share) build_valid(hb, b, rng);
-    else if (u < valid_share + 6 * rest) build_corrupt(hb, b, rng);
-    else if (u < valid_share + 9 * rest) build_raw_small(hb, b, rng);
-    else build_raw(hb, b, rng);
+    if (u < valid_share)
+      build_valid(hb, b, rng);
+    else if (u < valid_share + 6 * rest)
+      build_corrupt(hb, b, rng);
+    else if (u < valid_share + 9 * rest)
+      build_raw_small(hb, b, rng);
+    else
+      build_raw(hb, b, rng);
   }
   return hb;
 }
@@ -493,6 +500,9 @@ std::string describe(const Shape& s) {
 
 // Restores the default thread count when a test ends, however it ends.
 struct DefaultThreadsAfter {
+  DefaultThreadsAfter() = default;
+  DefaultThreadsAfter(const DefaultThreadsAfter&) = delete;
+  DefaultThreadsAfter& operator=(const DefaultThreadsAfter&) = delete;
   ~DefaultThreadsAfter() {
     try {
       set_num_threads(0);
@@ -510,9 +520,13 @@ class EnvRestore {
     if (value != nullptr) saved_ = value;
     had_ = value != nullptr;
   }
+  EnvRestore(const EnvRestore&) = delete;
+  EnvRestore& operator=(const EnvRestore&) = delete;
   ~EnvRestore() {
-    if (had_) ::setenv(name_, saved_.c_str(), 1);
-    else ::unsetenv(name_);
+    if (had_)
+      ::setenv(name_, saved_.c_str(), 1);
+    else
+      ::unsetenv(name_);
   }
 
  private:
@@ -521,7 +535,8 @@ class EnvRestore {
   bool had_;
 };
 
-#define FUZZ_TRACE(seed, it) SCOPED_TRACE("FOOLING_FUZZ_SEED " + std::to_string(seed) + ", iteration " + std::to_string(it))
+#define FUZZ_TRACE(seed, it) \
+  SCOPED_TRACE("FOOLING_FUZZ_SEED " + std::to_string(seed) + ", iteration " + std::to_string(it))
 
 // ------------------------------------------------------------------------------------------------
 // Call checks: what the bindings accept is what these plain predicates accept.
@@ -531,7 +546,8 @@ bool render_call_ok(const CppnBatchView& g, const RenderParams& p) {
          g.max_nodes <= kMaxNodesCapacity && g.max_edges >= 0 && g.max_edges <= kMaxEdgesCapacity && p.height >= 1 &&
          p.height <= kMaxImageSide && p.width >= 1 && p.width <= kMaxImageSide &&
          (p.coords == kCoordsNormalized || p.coords == kCoordsPixel) &&
-         (p.color == kColorHsl || p.color == kColorHsv || p.color == kColorHls8) && (p.quantize == 0 || p.quantize == 1);
+         (p.color == kColorHsl || p.color == kColorHsv || p.color == kColorHls8) &&
+         (p.quantize == 0 || p.quantize == 1);
 }
 
 // An int32 near the interesting bounds, or anything.
@@ -595,8 +611,8 @@ TEST(FuzzCalls, ChecksAcceptExactlyTheWellFormedCalls) {
       ASSERT_NE(select_message.find("num_outputs, max_nodes and max_edges"), std::string::npos) << select_message;
     }
 
-    const int64_t batch = pick(rng, {uniform(rng, -2, 10), uniform(rng, 0, int64_t{1} << 33), -(int64_t{1} << 40),
-                                     kI64Max});
+    const int64_t batch =
+        pick(rng, {uniform(rng, -2, 10), uniform(rng, 0, int64_t{1} << 33), -(int64_t{1} << 40), kI64Max});
     const int64_t limit = int64_t{1} << 32;
     const int64_t offset = pick(rng, {int64_t{0}, limit - std::max<int64_t>(batch, 0), limit - batch + 1, int64_t{-1},
                                       uniform(rng, 0, limit), kI64Max, kI64Min});
@@ -701,7 +717,8 @@ TEST(FuzzGenomes, ValidateAndRenderAgreeWithTheRulesAndAPlainEvaluation) {
   EXPECT_GT(invalid, 0);
   EXPECT_GT(compared_pixels, 0);
   if (iterations() >= kDefaultIterations) {
-    for (int32_t code = kNodeCountOutOfRange; code <= kCycle; ++code) EXPECT_GT(codes[code], 0) << "error code " << code;
+    for (int32_t code = kNodeCountOutOfRange; code <= kCycle; ++code)
+      EXPECT_GT(codes[code], 0) << "error code " << code;
   }
 }
 
@@ -731,8 +748,7 @@ CppnMutationParams random_cppn_params(Rng& rng) {
       p.weight_min = std::uniform_real_distribution<float>(-100.0f, 100.0f)(rng);
       p.weight_max = p.weight_min + std::uniform_real_distribution<float>(0.5f, 50.0f)(rng);
       break;
-    default:
-      break;  // the defaults, -10 and 10
+    default: break;  // the defaults, -10 and 10
   }
   p.activations = static_cast<uint32_t>(uniform(rng, 1, kAllActivations));
   p.add_edge_attempts = static_cast<int32_t>(chance(rng, 0.1) ? uniform(rng, 1, 200) : uniform(rng, 1, 12));
@@ -747,12 +763,30 @@ CppnMutationParams rejected_cppn_params(Rng& rng, std::string* field) {
       pick(rng, {-0.1f, std::nextafter(1.0f, 2.0f), 2.0f, -kInf, kInf, std::numeric_limits<float>::quiet_NaN(),
                  -std::numeric_limits<float>::denorm_min()});
   switch (uniform(rng, 0, 9)) {
-    case 0: p.p_weight = bad_probability; *field = "p_weight"; break;
-    case 1: p.p_activation = bad_probability; *field = "p_activation"; break;
-    case 2: p.p_add_edge = bad_probability; *field = "p_add_edge"; break;
-    case 3: p.p_delete_edge = bad_probability; *field = "p_delete_edge"; break;
-    case 4: p.p_add_node = bad_probability; *field = "p_add_node"; break;
-    case 5: p.p_delete_node = bad_probability; *field = "p_delete_node"; break;
+    case 0:
+      p.p_weight = bad_probability;
+      *field = "p_weight";
+      break;
+    case 1:
+      p.p_activation = bad_probability;
+      *field = "p_activation";
+      break;
+    case 2:
+      p.p_add_edge = bad_probability;
+      *field = "p_add_edge";
+      break;
+    case 3:
+      p.p_delete_edge = bad_probability;
+      *field = "p_delete_edge";
+      break;
+    case 4:
+      p.p_add_node = bad_probability;
+      *field = "p_add_node";
+      break;
+    case 5:
+      p.p_delete_node = bad_probability;
+      *field = "p_delete_node";
+      break;
     case 6:
       p.eta = pick(rng, {0.0f, -0.0f, -1.0f, kInf, -kInf, std::numeric_limits<float>::quiet_NaN()});
       *field = "eta";
@@ -763,7 +797,10 @@ CppnMutationParams rejected_cppn_params(Rng& rng, std::string* field) {
         case 1: std::swap(p.weight_min, p.weight_max); break;
         case 2: p.weight_min = non_finite(rng); break;
         case 3: p.weight_max = non_finite(rng); break;
-        default: p.weight_min = -3e38f; p.weight_max = 3e38f; break;  // the span overflows
+        default:
+          p.weight_min = -3e38f;
+          p.weight_max = 3e38f;
+          break;  // the span overflows
       }
       *field = "weight_min";
       break;
@@ -871,9 +908,8 @@ TEST(FuzzMutation, ValidGenomesStayValidAndInvalidOnesAreUntouched) {
         }
         ASSERT_EQ(text(errors[b]), kOk) << "genome " << b;
         const Reference after = reference_check(hb, b);
-        ASSERT_EQ(text(after.error), kOk)
-            << "valid genome " << b << " became invalid: " << before.num_nodes[b] << " nodes, "
-            << before.num_edges[b] << " edges before";
+        ASSERT_EQ(text(after.error), kOk) << "valid genome " << b << " became invalid: " << before.num_nodes[b]
+                                          << " nodes, " << before.num_edges[b] << " edges before";
         ASSERT_GE(hb.num_nodes[b], kNumInputs + hb.num_outputs);
         ASSERT_LE(hb.num_nodes[b], hb.max_nodes);
         ASSERT_GE(hb.num_edges[b], 0);
@@ -952,8 +988,8 @@ TEST(FuzzSelection, FirstBadIndexAndCopiesMatchAPlainLoop) {
     const int64_t rows = parents.batch;
     const auto random_index = [&](int64_t parent_rows) -> int64_t {
       if (parent_rows > 0 && chance(rng, 0.7)) return uniform(rng, 0, parent_rows - 1);
-      return pick(rng, {int64_t{-1}, parent_rows, parent_rows + 1, kI64Min, kI64Max, int64_t{1} << 31,
-                        int64_t{1} << 32, -(int64_t{1} << 31) - 1, static_cast<int64_t>(rng())});
+      return pick(rng, {int64_t{-1}, parent_rows, parent_rows + 1, kI64Min, kI64Max, int64_t{1} << 31, int64_t{1} << 32,
+                        -(int64_t{1} << 31) - 1, static_cast<int64_t>(rng())});
     };
     std::vector<int64_t> index(children.batch);
     for (int64_t& i : index) i = random_index(rows);
@@ -975,7 +1011,8 @@ TEST(FuzzSelection, FirstBadIndexAndCopiesMatchAPlainLoop) {
         // The whole row, padding included, bit for bit.
         ASSERT_EQ(children.num_nodes[i], parents.num_nodes[b]) << "child " << i;
         ASSERT_EQ(children.num_edges[i], parents.num_edges[b]) << "child " << i;
-        ASSERT_TRUE(same_bits(&children.act[node_at(children, i, 0)], &parents.act[node_at(parents, static_cast<int32_t>(b), 0)],
+        ASSERT_TRUE(same_bits(&children.act[node_at(children, i, 0)],
+                              &parents.act[node_at(parents, static_cast<int32_t>(b), 0)],
                               shape.max_nodes * sizeof(int32_t)));
         if (shape.max_edges > 0) {
           const size_t from = edge_at(parents, static_cast<int32_t>(b), 0), to = edge_at(children, i, 0);
@@ -1042,15 +1079,30 @@ PixelMutationParams random_pixel_params(Rng& rng) {
 
 PixelMutationParams rejected_pixel_params(Rng& rng, std::string* field) {
   PixelMutationParams p = random_pixel_params(rng);
-  const float bad_probability = pick(rng, {-0.1f, std::nextafter(1.0f, 2.0f), kInf, -kInf,
-                                           std::numeric_limits<float>::quiet_NaN()});
+  const float bad_probability =
+      pick(rng, {-0.1f, std::nextafter(1.0f, 2.0f), kInf, -kInf, std::numeric_limits<float>::quiet_NaN()});
   const float bad_eta = pick(rng, {0.0f, -0.0f, -1.0f, kInf, -kInf, std::numeric_limits<float>::quiet_NaN()});
   switch (uniform(rng, 0, 4)) {
-    case 0: p.rate = bad_probability; *field = "rate"; break;
-    case 1: p.eta = bad_eta; *field = "eta"; break;
-    case 2: p.crossover = pick(rng, {2, -1, kI32Min, kI32Max}); *field = "crossover"; break;
-    case 3: p.crossover_rate = bad_probability; *field = "crossover_rate"; break;
-    default: p.eta_c = bad_eta; *field = "eta_c"; break;
+    case 0:
+      p.rate = bad_probability;
+      *field = "rate";
+      break;
+    case 1:
+      p.eta = bad_eta;
+      *field = "eta";
+      break;
+    case 2:
+      p.crossover = pick(rng, {2, -1, kI32Min, kI32Max});
+      *field = "crossover";
+      break;
+    case 3:
+      p.crossover_rate = bad_probability;
+      *field = "crossover_rate";
+      break;
+    default:
+      p.eta_c = bad_eta;
+      *field = "eta_c";
+      break;
   }
   return p;
 }
@@ -1060,7 +1112,9 @@ std::vector<float> random_genes(Rng& rng, int64_t count) {
   std::vector<float> genes(static_cast<size_t>(count));
   for (float& x : genes) {
     switch (uniform(rng, 0, 9)) {
-      case 0: x = pick(rng, {0.0f, 1.0f, -0.0f, std::numeric_limits<float>::denorm_min(), std::nextafter(1.0f, 0.0f)}); break;
+      case 0:
+        x = pick(rng, {0.0f, 1.0f, -0.0f, std::numeric_limits<float>::denorm_min(), std::nextafter(1.0f, 0.0f)});
+        break;
       case 1: x = 0.5f; break;
       default: x = uniform_float01(rng); break;
     }
@@ -1174,8 +1228,8 @@ TEST(FuzzThreads, AnyThreadCountIsTakenAndChangesNoResult) {
   const int64_t rounds = std::max<int64_t>(iterations() / 10, 10);
   for (int64_t it = 0; it < rounds; ++it) {
     FUZZ_TRACE(seed, it);
-    const int n = pick(rng, {0, -1, kI32Min, 1, 2, 3, 7, kMaxThreads - 1, kMaxThreads, kMaxThreads + 1, 100000,
-                             kI32Max, raw_int(rng)});
+    const int n = pick(rng, {0, -1, kI32Min, 1, 2, 3, 7, kMaxThreads - 1, kMaxThreads, kMaxThreads + 1, 100000, kI32Max,
+                             raw_int(rng)});
     set_num_threads(n);
     const int want = n <= 0 ? default_threads : std::min(n, kMaxThreads);
     ASSERT_EQ(num_threads(), want) << "set_num_threads(" << n << ")";
@@ -1195,7 +1249,9 @@ TEST(FuzzThreads, AnyThreadCountIsTakenAndChangesNoResult) {
     std::string text;
     switch (uniform(rng, 0, 5)) {
       case 0: text = std::to_string(uniform(rng, 0, 1000)); break;
-      case 1: text = std::string(static_cast<size_t>(uniform(rng, 0, 12)), '0') + std::to_string(uniform(rng, 0, 5)); break;
+      case 1:
+        text = std::string(static_cast<size_t>(uniform(rng, 0, 12)), '0') + std::to_string(uniform(rng, 0, 5));
+        break;
       case 2: text = std::to_string(static_cast<uint64_t>(rng())) + std::to_string(rng()); break;
       case 3:
         text = pick<const char*>(rng, {"", " 3", "3 ", "+2", "-1", "-0", "1e3", "0x10", "2.0", "two", "1_0", "\t1",
@@ -1205,7 +1261,8 @@ TEST(FuzzThreads, AnyThreadCountIsTakenAndChangesNoResult) {
         for (int64_t k = uniform(rng, 1, 6); k > 0; --k) text.push_back(static_cast<char>(uniform(rng, 1, 127)));
         break;
     }
-    const bool digits = !text.empty() && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+    const bool digits =
+        !text.empty() && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
     const size_t first = text.find_first_not_of('0');
     const bool zero = digits && first == std::string::npos;
     const bool long_number = digits && !zero && text.size() - first > 9;

@@ -22,13 +22,13 @@ double max_abs_error(F approx, G exact, double lo, double hi, int n) {
 }  // namespace
 
 TEST(Math, SineIsAccurateOverTheCppnRange) {
-  EXPECT_LT(max_abs_error([](float x) { return math::sin(x); }, [](double x) { return std::sin(x); }, -100, 100,
-                          2000000),
-            2.5e-7);
+  EXPECT_LT(
+      max_abs_error([](float x) { return math::sin(x); }, [](double x) { return std::sin(x); }, -100, 100, 2000000),
+      2.5e-7);
   // Far out, the Cody-Waite products k * pi_b stop being exact; the error grows slowly with |x|.
-  EXPECT_LT(max_abs_error([](float x) { return math::sin(x); }, [](double x) { return std::sin(x); }, -3e4, 3e4,
-                          2000000),
-            1e-6);
+  EXPECT_LT(
+      max_abs_error([](float x) { return math::sin(x); }, [](double x) { return std::sin(x); }, -3e4, 3e4, 2000000),
+      1e-6);
 }
 
 TEST(Math, ExpIsAccurateRelative) {

@@ -47,7 +47,9 @@ using Edge = std::pair<int32_t, int32_t>;
 
 std::vector<Edge> edges_of(const HostBatch& hb, int32_t b) {
   std::vector<Edge> edges;
-  for (int32_t e = 0; e < hb.num_edges[b]; ++e) edges.emplace_back(hb.src[b * hb.max_edges + e], hb.dst[b * hb.max_edges + e]);
+  edges.reserve(static_cast<size_t>(hb.num_edges[b]));
+  for (int32_t e = 0; e < hb.num_edges[b]; ++e)
+    edges.emplace_back(hb.src[b * hb.max_edges + e], hb.dst[b * hb.max_edges + e]);
   return edges;
 }
 
@@ -71,7 +73,8 @@ TEST(Philox, MatchesRandom123KnownAnswers) {
   EXPECT_EQ(zero.x[1], 0xe169c58du);
   EXPECT_EQ(zero.x[2], 0xbc57ac4cu);
   EXPECT_EQ(zero.x[3], 0x9b00dbd8u);
-  const PhiloxBlock ones = philox4x32_10(0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu, {0xffffffffu, 0xffffffffu});
+  const PhiloxBlock ones =
+      philox4x32_10(0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu, {0xffffffffu, 0xffffffffu});
   EXPECT_EQ(ones.x[0], 0x408f276du);
   EXPECT_EQ(ones.x[1], 0x41c83b0eu);
   EXPECT_EQ(ones.x[2], 0xa20bc7c6u);
@@ -149,46 +152,48 @@ TEST(PolynomialMutation, WeightsAreMutatedOnTheirNormalisedPosition) {
 TEST(CppnMutation, InvariantsHoldOverManyGenerations) {
   std::mt19937 rng(3);
   for (const int32_t mode : {kAddEdgeOriginal, kAddEdgeRejection})
-  for (int32_t outputs : {1, 3}) {
-    HostBatch hb(40, outputs, 24, 80);
-    for (int32_t b = 0; b < hb.batch; ++b) {
-      if (b % 2) hb.randomize(b, rng, b % 12, 0.2f);
-      else wire_inputs_to_outputs(hb, b, rng);
-    }
-    CppnMutationParams p;
-    p.add_edge = mode;
-    p.activations = (1u << kSine) | (1u << kGaussian) | (1u << kLinear);
-    const int32_t first_hidden = kNumInputs + outputs;
-    int64_t grown = 0, shrunk = 0, parallel = 0;
-    for (uint32_t gen = 0; gen < 300; ++gen) {
-      const std::vector<int32_t> nodes_before = hb.num_nodes;
-      const std::vector<GenomeError> errors = mutate(hb, p, 99, gen);
+    for (int32_t outputs : {1, 3}) {
+      HostBatch hb(40, outputs, 24, 80);
       for (int32_t b = 0; b < hb.batch; ++b) {
-        ASSERT_EQ(errors[b].code, kGenomeOk) << "generation " << gen << " genome " << b;
-        grown += hb.num_nodes[b] > nodes_before[b];
-        shrunk += hb.num_nodes[b] < nodes_before[b];
+        if (b % 2)
+          hb.randomize(b, rng, b % 12, 0.2f);
+        else
+          wire_inputs_to_outputs(hb, b, rng);
       }
-      expect_all_valid(hb, "after a generation");  // acyclic, endpoints live, no edge into an input
-      for (int32_t b = 0; b < hb.batch; ++b) {
-        ASSERT_GE(hb.num_nodes[b], first_hidden);  // inputs and outputs are never deleted
-        ASSERT_LE(hb.num_nodes[b], hb.max_nodes);
-        ASSERT_LE(hb.num_edges[b], hb.max_edges);
-        const std::vector<Edge> edges = edges_of(hb, b);
-        const size_t distinct = std::set<Edge>(edges.begin(), edges.end()).size();
-        // The rejection rule never duplicates an edge; the original's may.
-        if (mode == kAddEdgeRejection) ASSERT_EQ(distinct, edges.size()) << "duplicate edge in " << b;
-        parallel += static_cast<int64_t>(edges.size() - distinct);
-        for (int32_t e = 0; e < hb.num_edges[b]; ++e) {
-          const float w = hb.weight[b * hb.max_edges + e];
-          ASSERT_TRUE(w >= p.weight_min && w <= p.weight_max) << w;
+      CppnMutationParams p;
+      p.add_edge = mode;
+      p.activations = (1u << kSine) | (1u << kGaussian) | (1u << kLinear);
+      const int32_t first_hidden = kNumInputs + outputs;
+      int64_t grown = 0, shrunk = 0, parallel = 0;
+      for (uint32_t gen = 0; gen < 300; ++gen) {
+        const std::vector<int32_t> nodes_before = hb.num_nodes;
+        const std::vector<GenomeError> errors = mutate(hb, p, 99, gen);
+        for (int32_t b = 0; b < hb.batch; ++b) {
+          ASSERT_EQ(errors[b].code, kGenomeOk) << "generation " << gen << " genome " << b;
+          grown += hb.num_nodes[b] > nodes_before[b];
+          shrunk += hb.num_nodes[b] < nodes_before[b];
+        }
+        expect_all_valid(hb, "after a generation");  // acyclic, endpoints live, no edge into an input
+        for (int32_t b = 0; b < hb.batch; ++b) {
+          ASSERT_GE(hb.num_nodes[b], first_hidden);  // inputs and outputs are never deleted
+          ASSERT_LE(hb.num_nodes[b], hb.max_nodes);
+          ASSERT_LE(hb.num_edges[b], hb.max_edges);
+          const std::vector<Edge> edges = edges_of(hb, b);
+          const size_t distinct = std::set<Edge>(edges.begin(), edges.end()).size();
+          // The rejection rule never duplicates an edge; the original's may.
+          if (mode == kAddEdgeRejection) ASSERT_EQ(distinct, edges.size()) << "duplicate edge in " << b;
+          parallel += static_cast<int64_t>(edges.size() - distinct);
+          for (int32_t e = 0; e < hb.num_edges[b]; ++e) {
+            const float w = hb.weight[b * hb.max_edges + e];
+            ASSERT_TRUE(w >= p.weight_min && w <= p.weight_max) << w;
+          }
         }
       }
+      // The run exercised growth and shrinking, not just weights.
+      EXPECT_GT(grown, 1000);
+      EXPECT_GT(shrunk, 500);
+      if (mode == kAddEdgeOriginal) EXPECT_GT(parallel, 0);
     }
-    // The run exercised growth and shrinking, not just weights.
-    EXPECT_GT(grown, 1000);
-    EXPECT_GT(shrunk, 500);
-    if (mode == kAddEdgeOriginal) EXPECT_GT(parallel, 0);
-  }
 }
 
 TEST(CppnMutation, GenomesAtCapacitySkipGrowthAndStayValid) {
@@ -438,8 +443,8 @@ TEST(CppnMutation, OriginalAddConnectionTargetsNoInputNorAncestorOfTheSource) {
     const int32_t first_hidden = kNumInputs + hb.num_outputs;
     ASSERT_TRUE(e.first < kNumInputs || e.first >= first_hidden) << "source " << e.first << " is an output";
     ASSERT_GE(e.second, kNumInputs) << "target is an input";
-    ASSERT_EQ(ancestors_of(before, b, e.first).count(e.second), 0u) << "genome " << b << ": " << e.first << " -> "
-                                                                     << e.second << " closes a cycle";
+    ASSERT_EQ(ancestors_of(before, b, e.first).count(e.second), 0u)
+        << "genome " << b << ": " << e.first << " -> " << e.second << " closes a cycle";
     to_hidden += e.second >= first_hidden;
     const std::vector<Edge> old = edges_of(before, b);
     parallel += std::find(old.begin(), old.end(), e) != old.end();
@@ -738,7 +743,8 @@ TEST(Selection, CopiesChosenRowsAndReportsTheFirstBadIndex) {
     const int32_t b = static_cast<int32_t>(index[i]);
     EXPECT_EQ(children.num_nodes[i], parents.num_nodes[b]);
     EXPECT_EQ(children.num_edges[i], parents.num_edges[b]);
-    EXPECT_TRUE(std::equal(parents.act.begin() + b * 32, parents.act.begin() + (b + 1) * 32, children.act.begin() + i * 32));
+    EXPECT_TRUE(
+        std::equal(parents.act.begin() + b * 32, parents.act.begin() + (b + 1) * 32, children.act.begin() + i * 32));
     EXPECT_EQ(edges_of(children, i), edges_of(parents, b));
     EXPECT_TRUE(std::equal(parents.weight.begin() + b * 128, parents.weight.begin() + (b + 1) * 128,
                            children.weight.begin() + i * 128));

@@ -6,16 +6,16 @@
 #include <string>
 #include <vector>
 
-#include "fooling/mutation.h"
 #include "cuda_test_utils.h"
+#include "fooling/mutation.h"
 #include "genome_builder.h"
 
 using namespace fooling;
-using fooling_test::HostBatch;
 #if defined(FOOLING_WITH_CUDA)
 using fooling_test::DeviceArray;
 using fooling_test::DeviceBatch;
 using fooling_test::have_device;
+using fooling_test::HostBatch;
 #endif
 
 #if defined(FOOLING_WITH_CUDA)
@@ -56,15 +56,15 @@ TEST(MutationCuda, CppnMutationMatchesCpuOverManyGenerations) {
     p.activations = (1u << kSine) | (1u << kSigmoid) | (1u << kLinear);
     for (uint32_t gen = 0; gen < 40; ++gen) {
       mutate_cppn_cpu(cpu.view(), p, 2024, gen, 1000, cpu_errors.data(), cpu_blocked.data());
-      ASSERT_EQ(mutate_cppn_cuda(gpu.view(), p, 2024, gen, 1000, gpu_errors.get(), gpu_blocked.get(),
-                                 workspace.get(), rows, nullptr),
+      ASSERT_EQ(mutate_cppn_cuda(gpu.view(), p, 2024, gen, 1000, gpu_errors.get(), gpu_blocked.get(), workspace.get(),
+                                 rows, nullptr),
                 "");
       ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
       EXPECT_EQ(gpu_blocked.download(), cpu_blocked) << "mode " << mode << " generation " << gen;
       for (int32_t flags : cpu_blocked) blocked_seen += flags != 0;
     }
-    expect_same_genomes(cpu, gpu.download(), mode == kAddEdgeOriginal ? "original, 40 generations"
-                                                                      : "rejection, 40 more generations");
+    expect_same_genomes(cpu, gpu.download(),
+                        mode == kAddEdgeOriginal ? "original, 40 generations" : "rejection, 40 more generations");
   }
   EXPECT_GT(blocked_seen, 0);  // 40 nodes and 160 edges fill up within 80 generations of growth
   const std::vector<GenomeError> errors = gpu_errors.download();

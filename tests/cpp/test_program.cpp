@@ -12,7 +12,7 @@ using fooling_test::HostBatch;
 namespace {
 
 struct Compiled {
-  GenomeError err;
+  GenomeError err{};
   std::vector<int32_t> w;
 };
 

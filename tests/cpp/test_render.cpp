@@ -40,12 +40,12 @@ TEST(RenderCpu, GaussianOfDistanceAndSineOfY) {
   hb.set_activation(1, 4, kSine);
   hb.add_edge(1, kInputY, 4, 1.5707963f);
   const auto img = render(hb, {5, 5, kCoordsNormalized, kColorHsl});
-  EXPECT_FLOAT_EQ(img[12], 1.0f);                        // centre: d = 0
-  EXPECT_NEAR(img[0], std::exp(-2.0), 2e-7);             // corner: d = sqrt(2)
-  EXPECT_NEAR(img[1], std::exp(-1.25), 2e-7);            // (x, y) = (-0.5, -1)
-  EXPECT_NEAR(img[25 + 0], 1.0f, 2e-7);                  // y = -1: |sin(-pi/2)|
-  EXPECT_NEAR(img[25 + 5], std::sin(M_PI / 4), 2e-7);    // y = -0.5
-  EXPECT_EQ(img[25 + 10], 0.0f);                         // y = 0
+  EXPECT_FLOAT_EQ(img[12], 1.0f);                      // centre: d = 0
+  EXPECT_NEAR(img[0], std::exp(-2.0), 2e-7);           // corner: d = sqrt(2)
+  EXPECT_NEAR(img[1], std::exp(-1.25), 2e-7);          // (x, y) = (-0.5, -1)
+  EXPECT_NEAR(img[25 + 0], 1.0f, 2e-7);                // y = -1: |sin(-pi/2)|
+  EXPECT_NEAR(img[25 + 5], std::sin(M_PI / 4), 2e-7);  // y = -0.5
+  EXPECT_EQ(img[25 + 10], 0.0f);                       // y = 0
 }
 
 TEST(RenderCpu, PixelCoordinatesUseIndicesButNormalisedDistance) {

@@ -8,7 +8,6 @@
 #include "genome_builder.h"
 
 using namespace fooling;
-using fooling_test::HostBatch;
 
 #if defined(FOOLING_WITH_CUDA)
 namespace {
@@ -16,6 +15,7 @@ namespace {
 using fooling_test::DeviceArray;
 using fooling_test::DeviceBatch;
 using fooling_test::have_device;
+using fooling_test::HostBatch;
 
 // Renders hb on the device with a workspace of `rows` genomes (so small values exercise chunking).
 std::vector<float> render_on_device(const HostBatch& hb, const RenderParams& p, int64_t rows,
@@ -68,7 +68,9 @@ TEST(RenderCuda, EightBitModesMatchTheCpuBackend) {
 #else
   if (!have_device()) GTEST_SKIP() << "no CUDA device";
   std::mt19937 rng(23);
-  struct Mode { int32_t outputs, color, quantize; };
+  struct Mode {
+    int32_t outputs, color, quantize;
+  };
   for (const Mode m : {Mode{1, kColorHsl, 1}, Mode{3, kColorHls8, 0}, Mode{3, kColorHsl, 1}, Mode{3, kColorHsv, 1}}) {
     HostBatch hb(29, m.outputs, 64, 500);
     for (int32_t b = 0; b < hb.batch; ++b) hb.randomize(b, rng, b % 23, 0.15f);

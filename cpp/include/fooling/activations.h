@@ -173,7 +173,7 @@ FOOLING_HD float apply_activation(int32_t activation, float p) {
 // Colour: the three CPPN outputs, each |v| clipped to [0, 1], read as (H, L, S) or (H, S, V); H = 1 is the
 // same hue as H = 0. Standard chroma formulation, evaluated without branches on the data.
 FOOLING_HD void hue_to_rgb(float h, float c, float m, float* r, float* g, float* b) {
-  const float hp = h * 6.0f;                           // [0, 6]
+  const float hp = h * 6.0f;                                                               // [0, 6]
   const float sector_f = hp - 2.0f * static_cast<float>(static_cast<int32_t>(hp * 0.5f));  // hp mod 2
   const float x = c * (1.0f - (sector_f - 1.0f < 0.0f ? 1.0f - sector_f : sector_f - 1.0f));
   int32_t s = static_cast<int32_t>(hp);

@@ -44,14 +44,14 @@ struct CppnBatchView {
 // fooling_ext.genome turns it into a ValueError message.
 enum GenomeErrorCode : int32_t {
   kGenomeOk = 0,
-  kNodeCountOutOfRange = 1,   // index: -1, value: num_nodes[b]
-  kEdgeCountOutOfRange = 2,   // index: -1, value: num_edges[b]
-  kUnknownActivation = 3,     // index: node, value: node_activation
-  kEdgeSrcOutOfRange = 4,     // index: edge, value: edge_src
-  kEdgeDstOutOfRange = 5,     // index: edge, value: edge_dst
-  kEdgeIntoInput = 6,         // index: edge, value: edge_dst
-  kNonFiniteWeight = 7,       // index: edge, value: 0
-  kCycle = 8,                 // index: a node on or behind the cycle, value: number of unordered nodes
+  kNodeCountOutOfRange = 1,  // index: -1, value: num_nodes[b]
+  kEdgeCountOutOfRange = 2,  // index: -1, value: num_edges[b]
+  kUnknownActivation = 3,    // index: node, value: node_activation
+  kEdgeSrcOutOfRange = 4,    // index: edge, value: edge_src
+  kEdgeDstOutOfRange = 5,    // index: edge, value: edge_dst
+  kEdgeIntoInput = 6,        // index: edge, value: edge_dst
+  kNonFiniteWeight = 7,      // index: edge, value: 0
+  kCycle = 8,                // index: a node on or behind the cycle, value: number of unordered nodes
 };
 
 struct GenomeError {

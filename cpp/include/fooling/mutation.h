@@ -41,18 +41,18 @@ enum BlockedMutation : int32_t {
 // CPPN mutation, as in the original code (sferes2's gen_dnn with the paper's rates). Operators run in this
 // order on each genome: weights, activations, add connection, delete connection, add node, delete node.
 struct CppnMutationParams {
-  float p_weight = 0.1f;        // per live edge: polynomial mutation of its weight
-  float eta = 15.0f;            // distribution index of the polynomial mutation
-  float weight_min = -10.0f;    // weights live in [weight_min, weight_max]
+  float p_weight = 0.1f;      // per live edge: polynomial mutation of its weight
+  float eta = 15.0f;          // distribution index of the polynomial mutation
+  float weight_min = -10.0f;  // weights live in [weight_min, weight_max]
   float weight_max = 10.0f;
-  float p_activation = 0.1f;    // per non-input node: redraw its activation from `activations`
+  float p_activation = 0.1f;               // per non-input node: redraw its activation from `activations`
   uint32_t activations = kAllActivations;  // bit i set: activation i may be drawn
-  float p_add_edge = 0.5f;      // add one feed-forward connection (see AddEdgeMode)
-  float p_delete_edge = 0.3f;   // delete one connection
-  float p_add_node = 0.5f;      // split one connection with a new hidden node
-  float p_delete_node = 0.2f;   // delete one hidden node and its connections
-  int32_t add_edge = 0;         // AddEdgeMode: how "add connection" picks its pair
-  int32_t add_edge_attempts = 10;  // kAddEdgeRejection: candidate pairs tried before adding is given up
+  float p_add_edge = 0.5f;                 // add one feed-forward connection (see AddEdgeMode)
+  float p_delete_edge = 0.3f;              // delete one connection
+  float p_add_node = 0.5f;                 // split one connection with a new hidden node
+  float p_delete_node = 0.2f;              // delete one hidden node and its connections
+  int32_t add_edge = 0;                    // AddEdgeMode: how "add connection" picks its pair
+  int32_t add_edge_attempts = 10;          // kAddEdgeRejection: candidate pairs tried before adding is given up
 };
 
 // Direct (pixel) encoding: genes in [0, 1]. Optional SBX crossover (Deb & Agrawal 1995, bounded form)
@@ -124,10 +124,10 @@ FOOLING_HD float mutate_weight(float w, float u, const CppnMutationParams& p) {
 struct MutationScratchLayout {
   int32_t max_nodes;
   int32_t max_edges;
-  FOOLING_HD int32_t out_begin() const { return 0; }                          // [max_nodes + 1]
-  FOOLING_HD int32_t out_dst() const { return max_nodes + 1; }                // [max_edges]
-  FOOLING_HD int32_t visited() const { return out_dst() + max_edges; }        // [max_nodes]
-  FOOLING_HD int32_t stack() const { return visited() + max_nodes; }          // [max_nodes]
+  FOOLING_HD int32_t out_begin() const { return 0; }                    // [max_nodes + 1]
+  FOOLING_HD int32_t out_dst() const { return max_nodes + 1; }          // [max_edges]
+  FOOLING_HD int32_t visited() const { return out_dst() + max_edges; }  // [max_nodes]
+  FOOLING_HD int32_t stack() const { return visited() + max_nodes; }    // [max_nodes]
   FOOLING_HD int32_t row_size() const { return stack() + max_nodes; }
 };
 
@@ -170,7 +170,7 @@ FOOLING_HD int32_t nth_activation(uint32_t mask, int32_t k) {
 
 FOOLING_HD int32_t count_activations(uint32_t mask) {
   int32_t count = 0;
-  for (int32_t a = 0; a < kNumActivations; ++a) count += (mask >> a) & 1u;
+  for (int32_t a = 0; a < kNumActivations; ++a) count += static_cast<int32_t>((mask >> a) & 1u);
   return count;
 }
 
@@ -382,8 +382,8 @@ FOOLING_HD GenomeError check_acyclic(const CppnBatchView& view, int32_t b, const
 }
 
 // Mutates genome b of `view` in place with the draws of (seed, generation, genome_index). A genome whose
-// counts or fields are invalid (validate_counts_and_fields) or that has a cycle is left untouched and its error returned;
-// from a valid genome the result is always valid (acyclic included) and within capacity.
+// counts or fields are invalid (validate_counts_and_fields) or that has a cycle is left untouched and its error
+// returned; from a valid genome the result is always valid (acyclic included) and within capacity.
 //
 // Each operator draws one uniform to decide whether it fires, then its own draws only when it applies:
 // weights: per live edge, decision [+ polynomial draw]; activations: per non-input node, decision
@@ -394,8 +394,8 @@ FOOLING_HD GenomeError check_acyclic(const CppnBatchView& view, int32_t b, const
 // *blocked receives the BlockedMutation bits of the operators that fired but were skipped for capacity
 // (0 for an invalid genome).
 FOOLING_HD GenomeError mutate_cppn_genome(const CppnBatchView& view, int32_t b, const CppnMutationParams& p,
-                                          uint64_t seed, uint32_t generation, uint32_t genome_index,
-                                          int32_t* scratch, int32_t* blocked) {
+                                          uint64_t seed, uint32_t generation, uint32_t genome_index, int32_t* scratch,
+                                          int32_t* blocked) {
   *blocked = 0;
   GenomeError err = validate_counts_and_fields(view, b);
   if (err.code != kGenomeOk) return err;
@@ -404,9 +404,15 @@ FOOLING_HD GenomeError mutate_cppn_genome(const CppnBatchView& view, int32_t b, 
   if (err.code != kGenomeOk) return err;
   const int64_t node_row = static_cast<int64_t>(b) * view.max_nodes;
   const int64_t edge_row = static_cast<int64_t>(b) * view.max_edges;
-  GenomeRows g{view.node_activation + node_row, view.edge_src + edge_row, view.edge_dst + edge_row,
-               view.edge_weight + edge_row, view.num_nodes[b], view.num_edges[b], view.num_outputs,
-               view.max_nodes, view.max_edges};
+  GenomeRows g{view.node_activation + node_row,
+               view.edge_src + edge_row,
+               view.edge_dst + edge_row,
+               view.edge_weight + edge_row,
+               view.num_nodes[b],
+               view.num_edges[b],
+               view.num_outputs,
+               view.max_nodes,
+               view.max_edges};
   PhiloxStream rng(seed, generation, genome_index, kPurposeCppnMutation);
 
   for (int32_t e = 0; e < g.m; ++e) {
@@ -417,8 +423,10 @@ FOOLING_HD GenomeError mutate_cppn_genome(const CppnBatchView& view, int32_t b, 
   }
   int32_t flags = 0;
   if (rng.next_uniform() < p.p_add_edge) {
-    if (g.m < g.max_edges) add_random_edge(g, rng, p, L, scratch);
-    else flags |= kBlockedAddEdge;
+    if (g.m < g.max_edges)
+      add_random_edge(g, rng, p, L, scratch);
+    else
+      flags |= kBlockedAddEdge;
   }
   if (rng.next_uniform() < p.p_delete_edge && g.m > 0) delete_edge(g, rng.next_below(g.m));
   if (rng.next_uniform() < p.p_add_node && g.m > 0) {
@@ -528,9 +536,9 @@ FOOLING_HD void crossover_pixel_group(float* genes_a, float* genes_b, int64_t ge
 
 // One unit of pixel work: gene group `group` of child `unit` (no crossover) or of the pair
 // (2 unit, 2 unit + 1) (crossover; a last unpaired child is only mutated). Children are rows of `genes`.
-FOOLING_HD void pixel_unit_group(float* genes, int64_t batch, int64_t genes_per_genome, int64_t unit,
-                                 int64_t group, const PixelMutationParams& p, PhiloxKey key,
-                                 uint32_t generation, uint32_t genome_offset) {
+FOOLING_HD void pixel_unit_group(float* genes, int64_t batch, int64_t genes_per_genome, int64_t unit, int64_t group,
+                                 const PixelMutationParams& p, PhiloxKey key, uint32_t generation,
+                                 uint32_t genome_offset) {
   if (!p.crossover) {
     mutate_pixel_group(genes + unit * genes_per_genome, genes_per_genome, group, p.rate, p.eta, key, generation,
                        genome_offset + static_cast<uint32_t>(unit));
@@ -573,9 +581,9 @@ FOOLING_HD void write_bare_genome(const CppnBatchView& g, int32_t b) {
 int32_t mutate_cppn_cpu(const CppnBatchView& g, const CppnMutationParams& p, uint64_t seed, uint32_t generation,
                         uint32_t genome_offset, GenomeError* errors, int32_t* blocked);
 // workspace: int32 [workspace_rows, mutation_workspace_ints]; errors, blocked: device [batch].
-std::string mutate_cppn_cuda(const CppnBatchView& g, const CppnMutationParams& p, uint64_t seed,
-                             uint32_t generation, uint32_t genome_offset, GenomeError* errors, int32_t* blocked,
-                             int32_t* workspace, int64_t workspace_rows, void* stream);
+std::string mutate_cppn_cuda(const CppnBatchView& g, const CppnMutationParams& p, uint64_t seed, uint32_t generation,
+                             uint32_t genome_offset, GenomeError* errors, int32_t* blocked, int32_t* workspace,
+                             int64_t workspace_rows, void* stream);
 
 // Selection: child i is a copy of parent index[i] (children.batch entries of index). An index outside
 // [0, parents.batch) gives a bare genome (CPPN) or zeros (pixels) and is reported: the CPU functions

@@ -21,21 +21,21 @@ struct ProgramLayout {
 
   // Program (read by the renderer).
   FOOLING_HD int32_t n_steps() const { return 0; }
-  FOOLING_HD int32_t out_slot() const { return 1; }  // [3]
-  FOOLING_HD int32_t step_act() const { return 4; }  // [max_nodes]
-  FOOLING_HD int32_t step_begin() const { return step_act() + max_nodes; }  // [max_nodes + 1]
+  FOOLING_HD int32_t out_slot() const { return 1; }                                // [3]
+  FOOLING_HD int32_t step_act() const { return 4; }                                // [max_nodes]
+  FOOLING_HD int32_t step_begin() const { return step_act() + max_nodes; }         // [max_nodes + 1]
   FOOLING_HD int32_t in_src_slot() const { return step_begin() + max_nodes + 1; }  // [max_edges]
   FOOLING_HD int32_t in_weight() const { return in_src_slot() + max_edges; }       // [max_edges]
   FOOLING_HD int32_t program_size() const { return in_weight() + max_edges; }
   // Scratch (used while compiling only).
-  FOOLING_HD int32_t in_begin() const { return program_size(); }                   // [max_nodes + 1]
-  FOOLING_HD int32_t in_edges() const { return in_begin() + max_nodes + 1; }       // [max_edges]
-  FOOLING_HD int32_t out_begin() const { return in_edges() + max_edges; }          // [max_nodes + 1]
-  FOOLING_HD int32_t out_edges() const { return out_begin() + max_nodes + 1; }     // [max_edges]
-  FOOLING_HD int32_t indegree() const { return out_edges() + max_edges; }          // [max_nodes]
-  FOOLING_HD int32_t order() const { return indegree() + max_nodes; }              // [max_nodes]
-  FOOLING_HD int32_t needed() const { return order() + max_nodes; }                // [max_nodes]
-  FOOLING_HD int32_t slot_of() const { return needed() + max_nodes; }              // [max_nodes]
+  FOOLING_HD int32_t in_begin() const { return program_size(); }                // [max_nodes + 1]
+  FOOLING_HD int32_t in_edges() const { return in_begin() + max_nodes + 1; }    // [max_edges]
+  FOOLING_HD int32_t out_begin() const { return in_edges() + max_edges; }       // [max_nodes + 1]
+  FOOLING_HD int32_t out_edges() const { return out_begin() + max_nodes + 1; }  // [max_edges]
+  FOOLING_HD int32_t indegree() const { return out_edges() + max_edges; }       // [max_nodes]
+  FOOLING_HD int32_t order() const { return indegree() + max_nodes; }           // [max_nodes]
+  FOOLING_HD int32_t needed() const { return order() + max_nodes; }             // [max_nodes]
+  FOOLING_HD int32_t slot_of() const { return needed() + max_nodes; }           // [max_nodes]
   FOOLING_HD int32_t row_size() const { return slot_of() + max_nodes; }
 };
 

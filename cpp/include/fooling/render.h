@@ -18,8 +18,8 @@ enum CoordMode : int32_t {
 };
 
 enum ColorMode : int32_t {
-  kColorHsl = 0,  // 3 outputs read as H, L, S (the original code's choice)
-  kColorHsv = 1,  // 3 outputs read as H, S, V
+  kColorHsl = 0,   // 3 outputs read as H, L, S (the original code's choice)
+  kColorHsv = 1,   // 3 outputs read as H, S, V
   kColorHls8 = 2,  // the original code: H, L, S bytes through OpenCV's 8-bit HLS -> RGB (hue in half-degrees)
 };
 
@@ -82,8 +82,8 @@ FOOLING_HD void colour_pixel(float o0, float o1, float o2, float* r, float* g, f
 }
 
 // Writes the pixel's output channels (1: grey, 3: colour) from the output-node values.
-FOOLING_HD void write_pixel(const RenderParams& p, int32_t channels, float o0, float o1, float o2,
-                            float* out, int64_t plane) {
+FOOLING_HD void write_pixel(const RenderParams& p, int32_t channels, float o0, float o1, float o2, float* out,
+                            int64_t plane) {
   if (channels == 1) {
     out[0] = grey_pixel(o0, p.quantize);
     return;
@@ -92,11 +92,15 @@ FOOLING_HD void write_pixel(const RenderParams& p, int32_t channels, float o0, f
   if (p.color == kColorHls8) {
     colour_pixel<kColorHls8, false>(o0, o1, o2, &r, &g, &b);
   } else if (p.color == kColorHsv) {
-    if (p.quantize) colour_pixel<kColorHsv, true>(o0, o1, o2, &r, &g, &b);
-    else colour_pixel<kColorHsv, false>(o0, o1, o2, &r, &g, &b);
+    if (p.quantize)
+      colour_pixel<kColorHsv, true>(o0, o1, o2, &r, &g, &b);
+    else
+      colour_pixel<kColorHsv, false>(o0, o1, o2, &r, &g, &b);
   } else {
-    if (p.quantize) colour_pixel<kColorHsl, true>(o0, o1, o2, &r, &g, &b);
-    else colour_pixel<kColorHsl, false>(o0, o1, o2, &r, &g, &b);
+    if (p.quantize)
+      colour_pixel<kColorHsl, true>(o0, o1, o2, &r, &g, &b);
+    else
+      colour_pixel<kColorHsl, false>(o0, o1, o2, &r, &g, &b);
   }
   out[0] = r;
   out[plane] = g;

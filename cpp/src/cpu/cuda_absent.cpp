@@ -6,7 +6,8 @@
 namespace fooling {
 
 namespace {
-const char* kNotCompiled = "fooling_ext was built without the CUDA backend (no nvcc at build time, or FOOLING_CUDA=OFF)";
+const char* kNotCompiled =
+    "fooling_ext was built without the CUDA backend (no nvcc at build time, or FOOLING_CUDA=OFF)";
 }
 
 CudaInfo cuda_info() {
@@ -15,8 +16,7 @@ CudaInfo cuda_info() {
   return info;
 }
 
-std::string render_cuda(const CppnBatchView&, const RenderParams&, float*, GenomeError*, int32_t*, int64_t,
-                        void*) {
+std::string render_cuda(const CppnBatchView&, const RenderParams&, float*, GenomeError*, int32_t*, int64_t, void*) {
   return kNotCompiled;
 }
 

@@ -29,7 +29,7 @@ constexpr int64_t kGroupsPerTask = 4096;
 std::string check_cppn_mutation_params(const CppnMutationParams& p) {
   std::ostringstream msg;
   const std::pair<const char*, float> probabilities[] = {
-      {"p_weight", p.p_weight},     {"p_activation", p.p_activation}, {"p_add_edge", p.p_add_edge},
+      {"p_weight", p.p_weight},           {"p_activation", p.p_activation}, {"p_add_edge", p.p_add_edge},
       {"p_delete_edge", p.p_delete_edge}, {"p_add_node", p.p_add_node},     {"p_delete_node", p.p_delete_node},
   };
   for (const auto& [name, value] : probabilities) {
@@ -58,12 +58,16 @@ std::string check_cppn_mutation_params(const CppnMutationParams& p) {
 
 std::string check_pixel_mutation_params(const PixelMutationParams& p) {
   std::ostringstream msg;
-  if (!is_probability(p.rate)) msg << "rate must be a probability in [0, 1], got " << p.rate;
-  else if (!is_positive_finite(p.eta)) msg << "eta must be finite and > 0, got " << p.eta;
-  else if (p.crossover != 0 && p.crossover != 1) msg << "crossover must be 0 or 1, got " << p.crossover;
+  if (!is_probability(p.rate))
+    msg << "rate must be a probability in [0, 1], got " << p.rate;
+  else if (!is_positive_finite(p.eta))
+    msg << "eta must be finite and > 0, got " << p.eta;
+  else if (p.crossover != 0 && p.crossover != 1)
+    msg << "crossover must be 0 or 1, got " << p.crossover;
   else if (!is_probability(p.crossover_rate))
     msg << "crossover_rate must be a probability in [0, 1], got " << p.crossover_rate;
-  else if (!is_positive_finite(p.eta_c)) msg << "eta_c must be finite and > 0, got " << p.eta_c;
+  else if (!is_positive_finite(p.eta_c))
+    msg << "eta_c must be finite and > 0, got " << p.eta_c;
   return msg.str();
 }
 
@@ -72,10 +76,11 @@ std::string check_cppn_batch(const CppnBatchView& g) { return check_render_call(
 std::string check_genome_range(int64_t batch, int64_t genome_offset) {
   std::ostringstream msg;
   constexpr int64_t kGenomeCounterLimit = int64_t{1} << 32;
-  if (batch < 0) msg << "batch must be >= 0, got " << batch;
+  if (batch < 0)
+    msg << "batch must be >= 0, got " << batch;
   else if (genome_offset < 0 || genome_offset > kGenomeCounterLimit - batch)
-    msg << "genome_offset + batch must be within [0, 2^32], got genome_offset = " << genome_offset << " and batch = "
-        << batch;
+    msg << "genome_offset + batch must be within [0, 2^32], got genome_offset = " << genome_offset
+        << " and batch = " << batch;
   return msg.str();
 }
 
@@ -106,13 +111,16 @@ int32_t mutate_cppn_cpu(const CppnBatchView& g, const CppnMutationParams& p, uin
   const int64_t row_size = mutation_workspace_ints(g.max_nodes, g.max_edges);
   const int threads = num_threads();
   std::vector<int32_t> scratch(static_cast<size_t>(threads) * row_size);
-  parallel_for(g.batch, [&](int64_t b, int worker) {
-    int32_t flags = 0;
-    errors[b] = mutate_cppn_genome(g, static_cast<int32_t>(b), p, seed, generation,
-                                   genome_offset + static_cast<uint32_t>(b), scratch.data() + worker * row_size,
-                                   &flags);
-    if (blocked != nullptr) blocked[b] = flags;
-  }, threads);
+  parallel_for(
+      g.batch,
+      [&](int64_t b, int worker) {
+        int32_t flags = 0;
+        errors[b] =
+            mutate_cppn_genome(g, static_cast<int32_t>(b), p, seed, generation,
+                               genome_offset + static_cast<uint32_t>(b), scratch.data() + worker * row_size, &flags);
+        if (blocked != nullptr) blocked[b] = flags;
+      },
+      threads);
   int32_t invalid = 0;
   for (int32_t b = 0; b < g.batch; ++b) invalid += errors[b].code != kGenomeOk;
   return invalid;
@@ -174,8 +182,8 @@ constexpr int32_t kTileGroups = 256;
 constexpr int32_t kTileGenes = kTileGroups * kGenesPerBlock;
 
 int32_t tile_genes(int64_t genes_per_genome, int64_t group0, int32_t groups) {
-  return static_cast<int32_t>(std::min<int64_t>(int64_t{groups} * kGenesPerBlock,
-                                                genes_per_genome - group0 * kGenesPerBlock));
+  return static_cast<int32_t>(
+      std::min<int64_t>(int64_t{groups} * kGenesPerBlock, genes_per_genome - group0 * kGenesPerBlock));
 }
 
 uint32_t word(const PhiloxBlock& r, int32_t lane) {
@@ -309,8 +317,8 @@ void mutate_pixels_cpu(float* genes, int64_t batch, int64_t genes_per_genome, co
     const int64_t a = 2 * pair, b = a + 1;
     const uint32_t first = genome_offset + static_cast<uint32_t>(a);
     if (b < batch && pair_crosses(key, generation, first, p.crossover_rate)) {
-      crossover_pixel_tile(genes + a * genes_per_genome, genes + b * genes_per_genome, genes_per_genome, group0,
-                           groups, p.eta_c, key, generation, first);
+      crossover_pixel_tile(genes + a * genes_per_genome, genes + b * genes_per_genome, genes_per_genome, group0, groups,
+                           p.eta_c, key, generation, first);
     }
     mutate_row(a, group0, groups);
     if (b < batch) mutate_row(b, group0, groups);

@@ -11,7 +11,8 @@ namespace fooling {
 
 std::string check_render_call(const CppnBatchView& g, const RenderParams& p) {
   std::ostringstream msg;
-  if (g.batch < 0) msg << "batch must be >= 0, got " << g.batch;
+  if (g.batch < 0)
+    msg << "batch must be >= 0, got " << g.batch;
   else if (g.num_outputs != 1 && g.num_outputs != 3)
     msg << "num_outputs must be 1 (greyscale) or 3 (colour), got " << g.num_outputs;
   else if (g.max_nodes < g.first_hidden() || g.max_nodes > kMaxNodesCapacity)
@@ -31,14 +32,14 @@ std::string check_render_call(const CppnBatchView& g, const RenderParams& p) {
 
 namespace {
 
-constexpr int kTile = 256;
+constexpr int64_t kTile = 256;
 
 // The colour conversion of a tile, after the network: one loop per colour mode, chosen once per tile rather than
 // per pixel, inlined into each clone of run_tile so that it vectorises with the clone's instruction set.
 template <int32_t kColor, bool kQuantize>
 __attribute__((always_inline)) inline void colour_pass(const float* __restrict o0, const float* __restrict o1,
-                                                      const float* __restrict o2, int32_t npix,
-                                                      float* __restrict r, int64_t plane) {
+                                                       const float* __restrict o2, int32_t npix, float* __restrict r,
+                                                       int64_t plane) {
   float* __restrict g = r + plane;
   float* __restrict b = r + 2 * plane;
   // The selects of the conversion leave multi-way joins that GCC if-converts only in loops marked simd.
@@ -47,8 +48,8 @@ __attribute__((always_inline)) inline void colour_pass(const float* __restrict o
 }
 
 FOOLING_VECTOR_CLONES
-void run_tile(const int32_t* prog, const ProgramLayout& L, const RenderParams& p, int32_t channels,
-              int64_t pix0, int32_t npix, float* vals, float* out_b, int64_t plane) {
+void run_tile(const int32_t* prog, const ProgramLayout& L, const RenderParams& p, int32_t channels, int64_t pix0,
+              int32_t npix, float* vals, float* out_b, int64_t plane) {
   float* __restrict vx = vals;
   float* __restrict vy = vals + kTile;
   float* __restrict vd = vals + 2 * kTile;
@@ -104,11 +105,15 @@ void run_tile(const int32_t* prog, const ProgramLayout& L, const RenderParams& p
   if (p.color == kColorHls8) {
     colour_pass<kColorHls8, false>(o0, o1, o2, npix, r, plane);
   } else if (p.color == kColorHsv) {
-    if (p.quantize) colour_pass<kColorHsv, true>(o0, o1, o2, npix, r, plane);
-    else colour_pass<kColorHsv, false>(o0, o1, o2, npix, r, plane);
+    if (p.quantize)
+      colour_pass<kColorHsv, true>(o0, o1, o2, npix, r, plane);
+    else
+      colour_pass<kColorHsv, false>(o0, o1, o2, npix, r, plane);
   } else {
-    if (p.quantize) colour_pass<kColorHsl, true>(o0, o1, o2, npix, r, plane);
-    else colour_pass<kColorHsl, false>(o0, o1, o2, npix, r, plane);
+    if (p.quantize)
+      colour_pass<kColorHsl, true>(o0, o1, o2, npix, r, plane);
+    else
+      colour_pass<kColorHsl, false>(o0, o1, o2, npix, r, plane);
   }
 }
 
@@ -118,9 +123,12 @@ int32_t validate_cpu(const CppnBatchView& g, GenomeError* errors) {
   const int64_t row_size = ProgramLayout{g.max_nodes, g.max_edges}.row_size();
   const int threads = num_threads();
   std::vector<int32_t> scratch(static_cast<size_t>(threads) * row_size);
-  parallel_for(g.batch, [&](int64_t b, int thread) {
-    errors[b] = compile_program(g, static_cast<int32_t>(b), scratch.data() + thread * row_size);
-  }, threads);
+  parallel_for(
+      g.batch,
+      [&](int64_t b, int thread) {
+        errors[b] = compile_program(g, static_cast<int32_t>(b), scratch.data() + thread * row_size);
+      },
+      threads);
   int32_t invalid = 0;
   for (int32_t b = 0; b < g.batch; ++b) invalid += errors[b].code != kGenomeOk;
   return invalid;
@@ -142,19 +150,22 @@ int32_t render_cpu(const CppnBatchView& g, const RenderParams& p, float* out, Ge
   const int64_t tiles = (plane + kTile - 1) / kTile;
   const int threads = num_threads();
   std::vector<float> scratch(static_cast<size_t>(threads) * g.max_nodes * kTile);
-  parallel_for(g.batch * tiles, [&](int64_t task, int thread) {
-    const int64_t b = task / tiles;
-    const int64_t pix0 = (task % tiles) * kTile;
-    const int32_t npix = static_cast<int32_t>(std::min<int64_t>(kTile, plane - pix0));
-    float* out_b = out + b * image;
-    if (errors[b].code != kGenomeOk) {
-      for (int32_t c = 0; c < channels; ++c)
-        for (int32_t q = 0; q < npix; ++q) out_b[c * plane + pix0 + q] = 0.0f;
-      return;
-    }
-    float* vals = scratch.data() + static_cast<int64_t>(thread) * g.max_nodes * kTile;
-    run_tile(programs.data() + b * row_size, L, p, channels, pix0, npix, vals, out_b, plane);
-  }, threads);
+  parallel_for(
+      g.batch * tiles,
+      [&](int64_t task, int thread) {
+        const int64_t b = task / tiles;
+        const int64_t pix0 = (task % tiles) * kTile;
+        const int32_t npix = static_cast<int32_t>(std::min<int64_t>(kTile, plane - pix0));
+        float* out_b = out + b * image;
+        if (errors[b].code != kGenomeOk) {
+          for (int32_t c = 0; c < channels; ++c)
+            for (int32_t q = 0; q < npix; ++q) out_b[c * plane + pix0 + q] = 0.0f;
+          return;
+        }
+        float* vals = scratch.data() + static_cast<int64_t>(thread) * g.max_nodes * kTile;
+        run_tile(programs.data() + b * row_size, L, p, channels, pix0, npix, vals, out_b, plane);
+      },
+      threads);
   return invalid;
 }
 

@@ -23,8 +23,8 @@ int grid_for(int64_t work) {
 }
 
 __global__ void mutate_cppn_kernel(CppnBatchView g, CppnMutationParams p, uint64_t seed, uint32_t generation,
-                                   uint32_t genome_offset, int32_t* workspace, int64_t row_size,
-                                   GenomeError* errors, int32_t* blocked) {
+                                   uint32_t genome_offset, int32_t* workspace, int64_t row_size, GenomeError* errors,
+                                   int32_t* blocked) {
   const int32_t b = blockIdx.x * blockDim.x + threadIdx.x;
   if (b >= g.batch) return;
   int32_t flags = 0;
@@ -62,9 +62,8 @@ __global__ void select_cppn_kernel(CppnBatchView parents, const int64_t* index, 
 }
 
 // blockIdx.y: the child (within the launch's chunk); the x dimension strides over its row.
-__global__ void select_rows_kernel(const float* parents, int64_t parent_rows, int64_t row_size,
-                                   const int64_t* index, int64_t first_child, float* children,
-                                   unsigned long long* first_bad) {
+__global__ void select_rows_kernel(const float* parents, int64_t parent_rows, int64_t row_size, const int64_t* index,
+                                   int64_t first_child, float* children, unsigned long long* first_bad) {
   const int64_t i = first_child + blockIdx.y;
   const int64_t b = index[i];
   const bool bad = b < 0 || b >= parent_rows;
@@ -100,9 +99,9 @@ __global__ void mutate_pixels_kernel(float* genes, int64_t batch, int64_t genes_
 
 }  // namespace
 
-std::string mutate_cppn_cuda(const CppnBatchView& g, const CppnMutationParams& p, uint64_t seed,
-                             uint32_t generation, uint32_t genome_offset, GenomeError* errors, int32_t* blocked,
-                             int32_t* workspace, int64_t workspace_rows, void* stream_ptr) {
+std::string mutate_cppn_cuda(const CppnBatchView& g, const CppnMutationParams& p, uint64_t seed, uint32_t generation,
+                             uint32_t genome_offset, GenomeError* errors, int32_t* blocked, int32_t* workspace,
+                             int64_t workspace_rows, void* stream_ptr) {
   std::string bad = check_cppn_batch(g);
   if (bad.empty()) bad = check_cppn_mutation_params(p);
   if (bad.empty()) bad = check_genome_range(g.batch, genome_offset);
@@ -115,10 +114,9 @@ std::string mutate_cppn_cuda(const CppnBatchView& g, const CppnMutationParams& p
     const int32_t count = static_cast<int32_t>(std::min<int64_t>(workspace_rows, g.batch - start));
     const CppnBatchView part = g.slice(start, count);
     const int blocks = (count + kGenomeThreads - 1) / kGenomeThreads;
-    mutate_cppn_kernel<<<blocks, kGenomeThreads, 0, stream>>>(part, p, seed, generation,
-                                                              genome_offset + static_cast<uint32_t>(start),
-                                                              workspace, row_size, errors + start,
-                                                              blocked == nullptr ? nullptr : blocked + start);
+    mutate_cppn_kernel<<<blocks, kGenomeThreads, 0, stream>>>(
+        part, p, seed, generation, genome_offset + static_cast<uint32_t>(start), workspace, row_size, errors + start,
+        blocked == nullptr ? nullptr : blocked + start);
     FOOLING_CUDA_RETURN_IF_ERROR(cudaGetLastError(), "mutate_cppn_kernel launch");
   }
   return "";
@@ -173,8 +171,8 @@ std::string mutate_pixels_cuda(float* genes, int64_t batch, int64_t genes_per_ge
   if (batch == 0) return "";
   cudaStream_t stream = static_cast<cudaStream_t>(stream_ptr);
   const int64_t work = pixel_units(batch, p) * gene_groups(genes_per_genome);
-  mutate_pixels_kernel<<<grid_for(work), kThreads, 0, stream>>>(genes, batch, genes_per_genome, p,
-                                                                  philox_key(seed), generation, genome_offset);
+  mutate_pixels_kernel<<<grid_for(work), kThreads, 0, stream>>>(genes, batch, genes_per_genome, p, philox_key(seed),
+                                                                generation, genome_offset);
   FOOLING_CUDA_RETURN_IF_ERROR(cudaGetLastError(), "mutate_pixels_kernel launch");
   return "";
 }

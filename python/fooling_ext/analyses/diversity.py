@@ -17,10 +17,11 @@ so does a high share of classes whose nearest elite in another run is their own.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from itertools import combinations
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -38,8 +39,8 @@ from fooling_ext.analyses.sources import (
     run_classifier,
 )
 from fooling_ext.classifiers.protocol import ImageScorer
-from fooling_ext.runs.folder import check_out_path
 from fooling_ext.core.checks import check_whole
+from fooling_ext.runs.folder import check_out_path
 from fooling_ext.runs.images import labelled_grid, safe_name
 from fooling_ext.runs.report import format_confidence
 

@@ -19,8 +19,9 @@ import json
 import math
 import os
 import sys
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 from fooling_ext._files import atomic_write_text, loads_json
 from fooling_ext.runs.folder import RunFolder

@@ -10,8 +10,9 @@ period). The analysis reports the median drop in confidence and the share of cla
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -28,8 +29,8 @@ from fooling_ext.analyses.motifs import (
 )
 from fooling_ext.analyses.sources import SCORE_BATCH, class_confidence, load_run, run_classifier
 from fooling_ext.classifiers.protocol import ImageScorer
-from fooling_ext.runs.folder import check_out_path
 from fooling_ext.core.checks import check_real, check_whole
+from fooling_ext.runs.folder import check_out_path
 from fooling_ext.runs.images import labelled_grid
 
 THRESHOLDS = (0.9, 0.99)

@@ -24,8 +24,8 @@ from fooling_ext.analyses.folder import AnalysisFolder, markdown_table, percent,
 from fooling_ext.analyses.sources import SCORE_BATCH, RunData, class_confidence, load_run, run_classifier, top_class
 from fooling_ext.analyses.tiles import occluded, shuffle_tiles, tile_permutations
 from fooling_ext.classifiers.protocol import ImageScorer
-from fooling_ext.runs.folder import check_out_path
 from fooling_ext.core.checks import check_unique, check_whole
+from fooling_ext.runs.folder import check_out_path
 from fooling_ext.runs.images import labelled_grid
 
 

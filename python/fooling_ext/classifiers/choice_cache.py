@@ -25,8 +25,8 @@ import hashlib
 import json
 import os
 import platform
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fooling_ext.classifiers.engines import torch_threads_around
-from fooling_ext.classifiers.messages import first_line, format_shape  # noqa: F401 (importers use them here)
+from fooling_ext.classifiers.messages import first_line, format_shape
 from fooling_ext.classifiers.precision import float32_precision
 from fooling_ext.classifiers.spec import InputSpec
 from fooling_ext.core.backend import resolve_device
@@ -314,8 +314,8 @@ class Classifier:
         scores = self._run_model(inputs, fast=fast)
         if scores.shape[1] != self._model_classes:
             raise ValueError(
-                f"{self.name}: model output has {scores.shape[1]} classes, but the classifier has {self._model_classes} "
-                f"class names"
+                f"{self.name}: model output has {scores.shape[1]} classes, but the classifier has "
+                f"{self._model_classes} class names"
             )
         return scores
 

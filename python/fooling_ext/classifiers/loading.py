@@ -16,8 +16,8 @@ from typing import Any, Union
 import torch
 from torch import nn
 
-from fooling_ext.classifiers.classifier import DEFAULT_MAX_BATCH, Classifier
 from fooling_ext._files import loads_json, require_regular_file
+from fooling_ext.classifiers.classifier import DEFAULT_MAX_BATCH, Classifier
 from fooling_ext.classifiers.export_check import UnsafeModelFile
 from fooling_ext.classifiers.library import is_library_model, library_model
 from fooling_ext.classifiers.model_files import ACCEPTED_FORMATS, archive_kind, freeze_parameters, load_model_file

@@ -10,7 +10,7 @@ them, so code around the classifier keeps its own choice.
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 

@@ -10,7 +10,8 @@ differentiates: it needs :class:`DifferentiableScorer`.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Protocol, Sequence, runtime_checkable
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 

@@ -1,8 +1,8 @@
 """Train the paper's MNIST LeNet, reproducibly, on the CPU in a couple of minutes.
 
-``fooling train-mnist`` makes the weights that ship as ``fooling_ext/classifiers/models/mnist_lenet.pt``; the fooling-class
-experiment calls :func:`train_lenet` with an extra class of fooling images. Training is deterministic for a
-given seed, thread count, torch version and set of CPU code paths: the initial weights and the shuffling come
+``fooling train-mnist`` makes the weights that ship as ``fooling_ext/classifiers/models/mnist_lenet.pt``; the
+fooling-class experiment calls :func:`train_lenet` with an extra class of fooling images. Training is deterministic
+for a given seed, thread count, torch version and set of CPU code paths: the initial weights and the shuffling come
 from the seed, and torch's deterministic algorithms are switched on for the duration. The CPU code paths are
 chosen when torch is imported; :mod:`fooling_ext.classifiers.pinned_training` runs this training in a process
 that pins them, as ``fooling train-mnist`` does by default.
@@ -14,7 +14,7 @@ import contextlib
 import platform
 import time
 from collections.abc import Iterator
-from typing import Any, Tuple
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,7 +32,7 @@ DEFAULT_SEED = 0
 DEFAULT_THREADS = 2
 DEFAULT_OUT = "mnist_lenet.pt"
 
-ExtraTrain = Tuple[np.ndarray, np.ndarray]
+ExtraTrain = tuple[np.ndarray, np.ndarray]
 
 
 def train_lenet(

@@ -158,8 +158,8 @@ def register_cli(sub) -> None:
                    help="8-bit pixels as the original's: CPPN outputs and direct genes become trunc(255 x) / 255 "
                         "(default on)")
     p.add_argument("--max-nodes", type=whole_number(NUM_INPUTS + 1), default=None,
-                   help=f"cppn encoding: genome capacity in nodes, inputs and outputs included ({_default('max_nodes')}; "
-                        f"at most {_core.MAX_NODES_CAPACITY})")
+                   help=f"cppn encoding: genome capacity in nodes, inputs and outputs included "
+                        f"({_default('max_nodes')}; at most {_core.MAX_NODES_CAPACITY})")
     p.add_argument("--max-edges", type=whole_number(NUM_INPUTS), default=None,
                    help=f"cppn encoding: genome capacity in edges ({_default('max_edges')}; at most "
                         f"{_core.MAX_EDGES_CAPACITY})")

@@ -6,8 +6,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable
 
 from fooling_ext._checks import check_real, check_whole, describe_range
 
@@ -112,8 +113,8 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, default_model: str =
     models are for and makes --model required (an analysis's targets). The description flags apply to each."""
     group = parser.add_argument_group(
         "classifier",
-        f"{several if isinstance(several, str) else 'The model to fool.'} A model file needs its input described, by flags or by a JSON "
-        "description whose fields the flags override.",
+        f"{several if isinstance(several, str) else 'The model to fool.'} A model file needs its input described, "
+        "by flags or by a JSON description whose fields the flags override.",
     )
     group.add_argument("--model", default=None if unset_defaults or isinstance(several, str) else default_model,
                        metavar="MODEL", action="append" if several else "store", required=isinstance(several, str),

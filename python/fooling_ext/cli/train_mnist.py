@@ -30,7 +30,8 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
             "so that with the same torch version (the shipped file: 2.13.0+cpu) and --threads it trains the same "
             f"weights on Intel CPUs with {PINNED_ISA} or AVX-512; MKL does not promise this between AMD and Intel "
             "CPUs. The shipped weights were made with the defaults, unpinned (as --cpu-paths native), on a 2-core "
-            "AMD EPYC with AVX2; neither mode reproduces them bit for bit there today: see docs/mnist.md. 176 s of training for the shipped file on 2 cores; far longer while other jobs share the cores "
+            "AMD EPYC with AVX2; neither mode reproduces them bit for bit there today: see docs/mnist.md. 176 s of "
+            "training for the shipped file on 2 cores; far longer while other jobs share the cores "
             "(72 min on 2 cores at a load average near 20)."
         ),
     )

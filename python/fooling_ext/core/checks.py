@@ -8,9 +8,9 @@ exist). Each message names the parameter and the value."""
 
 from __future__ import annotations
 
-import math
 import os
-from typing import Any, Iterable, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch

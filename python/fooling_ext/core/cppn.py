@@ -21,8 +21,9 @@ edges, then its activation. Entries past a genome's counts are padding and carry
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -114,7 +115,7 @@ class CPPNPopulation(Population):
         self.edge_weight = edge_weight
         self._fix_layout()
 
-    def _with_tensors(self, tensors: Mapping[str, torch.Tensor]) -> "CPPNPopulation":
+    def _with_tensors(self, tensors: Mapping[str, torch.Tensor]) -> CPPNPopulation:
         return CPPNPopulation(**tensors, num_outputs=self.num_outputs)
 
     def _check_new_tensors(self) -> None:
@@ -131,7 +132,7 @@ class CPPNPopulation(Population):
     def settings(self) -> dict[str, Any]:
         return {"num_outputs": self.num_outputs, "max_nodes": self.max_nodes, "max_edges": self.max_edges}
 
-    def _launch_select(self, index: torch.Tensor, out: "CPPNPopulation", read_flag: bool) -> int:
+    def _launch_select(self, index: torch.Tensor, out: CPPNPopulation, read_flag: bool) -> int:
         return launch("select_cppn", self.device, self.core_view(), index.data_ptr(), out.core_view(),
                       read_flag=read_flag)
 
@@ -146,7 +147,7 @@ class CPPNPopulation(Population):
         max_nodes: int = DEFAULT_MAX_NODES,
         max_edges: int = DEFAULT_MAX_EDGES,
         device: str | torch.device = "cpu",
-    ) -> "CPPNPopulation":
+    ) -> CPPNPopulation:
         """A population of `batch` genomes with inputs and outputs only, no edges."""
         if batch < 0:
             raise ValueError(f"batch must be >= 0, got {batch}")
@@ -175,7 +176,7 @@ class CPPNPopulation(Population):
         weight_range: tuple[float, float] = DEFAULT_WEIGHT_RANGE,
         activations: Sequence[str] | None = None,
         device: str | torch.device = "cpu",
-    ) -> "CPPNPopulation":
+    ) -> CPPNPopulation:
         """The paper's starting population: every input wired straight to every output, no hidden nodes,
         weights uniform in `weight_range`, each output's activation drawn uniformly from `activations`
         (default: all). Reproducible from `seed` on every device (drawn on the CPU, then moved)."""
@@ -206,7 +207,7 @@ class CPPNPopulation(Population):
         max_nodes: int | None = None,
         max_edges: int | None = None,
         device: str | torch.device = "cpu",
-    ) -> "CPPNPopulation":
+    ) -> CPPNPopulation:
         """Build a population from genome descriptions: dicts as returned by :meth:`genome` or texts as
         returned by :meth:`describe`. Capacities default to the largest genome (and at least the defaults)."""
         parsed = [parse_genome(g) if isinstance(g, str) else g for g in genomes]
@@ -258,7 +259,7 @@ class CPPNPopulation(Population):
 
     # ----------------------------------------------------------------------------------------------
     # Validation
-    def core_view(self) -> "_core.CppnBatchView":
+    def core_view(self) -> _core.CppnBatchView:
         """The non-owning view the core reads (pointers into this population's tensors), after checking
         every tensor against the population's shapes."""
         self.check_tensors()
@@ -275,7 +276,7 @@ class CPPNPopulation(Population):
         _core.validate_cpu(host.core_view(), errors.data_ptr())
         return errors
 
-    def validate(self) -> "CPPNPopulation":
+    def validate(self) -> CPPNPopulation:
         """Raise GenomeError for the first invalid genome; return self when all are valid."""
         raise_first_error(self.errors(), self)
         return self

@@ -10,8 +10,9 @@ genomes are named after what they work on: ``init_pixels``, ``mutate_pixels``, `
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,7 +37,7 @@ class DirectPopulation(Population):
         self.genes = genes
         self._fix_layout()
 
-    def _with_tensors(self, tensors: Mapping[str, torch.Tensor]) -> "DirectPopulation":
+    def _with_tensors(self, tensors: Mapping[str, torch.Tensor]) -> DirectPopulation:
         return DirectPopulation(tensors["genes"])
 
     def _check_new_tensors(self) -> None:
@@ -47,7 +48,7 @@ class DirectPopulation(Population):
     def settings(self) -> dict[str, Any]:
         return {"channels": self.channels, "height": self.height, "width": self.width}
 
-    def _launch_select(self, index: torch.Tensor, out: "DirectPopulation", read_flag: bool) -> int:
+    def _launch_select(self, index: torch.Tensor, out: DirectPopulation, read_flag: bool) -> int:
         return launch("select_rows", self.device, self.genes.data_ptr(), self.batch, self.genes_per_genome,
                       index.data_ptr(), index.shape[0], out.genes.data_ptr(), read_flag=read_flag)
 
@@ -61,7 +62,7 @@ class DirectPopulation(Population):
         *,
         seed: int = 0,
         device: str | torch.device = "cpu",
-    ) -> "DirectPopulation":
+    ) -> DirectPopulation:
         """The paper's starting population: every gene uniform on [0, 1), drawn from `seed` with the same
         counter-based generator as mutation (genome b uses genome counter b), identical on every backend."""
         batch = check_int("batch", batch, 0, 2**32)
@@ -99,7 +100,7 @@ class DirectPopulation(Population):
         """The population as images, float32 [B, C, H, W] in [0, 1]: the genes themselves (not a copy)."""
         return self.genes
 
-    def validate(self) -> "DirectPopulation":
+    def validate(self) -> DirectPopulation:
         """Raise ValueError naming the first genome with a gene that is not finite in [0, 1]; return self."""
         self.check_tensors()
         flat = self.genes.reshape(self.batch, -1)
@@ -117,7 +118,7 @@ class DirectPopulation(Population):
         return write_npz(path, {"format": FORMAT_NAME, "version": FORMAT_VERSION}, {"genes": self.genes.cpu().numpy()})
 
     @classmethod
-    def load(cls, path: str | os.PathLike, *, device: str | torch.device = "cpu") -> "DirectPopulation":
+    def load(cls, path: str | os.PathLike, *, device: str | torch.device = "cpu") -> DirectPopulation:
         """Load a population written by :meth:`save`; checks the format, dtype, shape and gene range."""
         _, arrays = read_npz(path, cls.FIELDS, what="direct population file", format_name=FORMAT_NAME,
                              version=FORMAT_VERSION)

@@ -88,7 +88,7 @@ class CPPNMutation:
             object.__setattr__(self, "activations", tuple(self.activations))
         _raise_if(_core.check_cppn_mutation_params(self.core_params()))
 
-    def core_params(self) -> "_core.CppnMutationParams":
+    def core_params(self) -> _core.CppnMutationParams:
         """The parameters as the core reads them (probabilities and bounds as float32)."""
         p = _core.CppnMutationParams()
         for name in (*_CPPN_PROBABILITIES, "eta", "weight_min", "weight_max"):
@@ -120,7 +120,7 @@ class DirectMutation:
             raise ValueError(f"crossover must be a bool, got {self.crossover!r}")
         _raise_if(_core.check_pixel_mutation_params(self.core_params()))
 
-    def core_params(self, rate: float | None = None) -> "_core.PixelMutationParams":
+    def core_params(self, rate: float | None = None) -> _core.PixelMutationParams:
         """The parameters as the core reads them; `rate` overrides the per-gene rate."""
         p = _core.PixelMutationParams()
         p.rate = check_number("rate", self.rate if rate is None else rate)

@@ -8,7 +8,8 @@ selecting, slicing and concatenating work the same for both.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence, TypeVar
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
 
 import torch
 
@@ -54,7 +55,7 @@ class Population:
             for f, (dtype, shape, device) in self._layout.items()
         })
 
-    def _launch_select(self, index: torch.Tensor, out: "Population", read_flag: bool) -> int:
+    def _launch_select(self, index: torch.Tensor, out: Population, read_flag: bool) -> int:
         """Copy genome index[i] into out's genome i on the core; return the first out-of-range position."""
         raise NotImplementedError
 

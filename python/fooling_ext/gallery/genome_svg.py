@@ -6,8 +6,9 @@ read back and tested."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from html import escape
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from fooling_ext.core.cppn_text import INPUT_NAMES, NUM_INPUTS
 

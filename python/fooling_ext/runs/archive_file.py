@@ -8,8 +8,9 @@ insertion mode and the run's configuration.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -26,7 +27,8 @@ def write_archive(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], met
     return write_npz(path, {"format": ARCHIVE_FORMAT, "version": ARCHIVE_VERSION, **meta}, arrays)
 
 
-def read_archive(path: str | os.PathLike, fields: tuple[str, ...] = CELL_FIELDS) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def read_archive(path: str | os.PathLike,
+                 fields: tuple[str, ...] = CELL_FIELDS) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """(meta, the requested arrays) of an archive.npz, checked: format, version, checksum (version 2), and
     the content (:func:`check_archive`). A damaged or inconsistent file is a ValueError naming it."""
     wanted = tuple(dict.fromkeys((*fields, "occupied")))

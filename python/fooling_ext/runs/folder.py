@@ -25,8 +25,9 @@ import os
 import re
 import shutil
 import socket
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from fooling_ext._files import atomic_write_bytes, atomic_write_text
 from fooling_ext.runs.kinds import COMMANDS, check_out_path, folder_kind  # noqa: F401 (part of this module's API)

@@ -4,8 +4,8 @@ image). Pillow draws them: exact pixels, nearest-neighbour upscaling, captions, 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch

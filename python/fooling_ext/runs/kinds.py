@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from fooling_ext.runs.recorded import CHECKPOINT_MAGIC, RunFolderError
-
 
 # What each kind of folder is called, and the command that writes it (a RunFolder subclass's KIND is one of these).
 COMMANDS = {"run": "fooling evolve", "gradient run": "fooling gradient", "analysis": "fooling analyze",

@@ -8,8 +8,8 @@ to 1.0 above about 1 - 6e-8; such values are drawn at 1 - 1e-7 (the top of the a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

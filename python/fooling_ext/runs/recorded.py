@@ -5,8 +5,9 @@ configurations."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 CHECKPOINT_MAGIC = b"FOOLING_EXT CHECKPOINT\n"  # a checkpoint's first bytes (runs/folder.py writes it)
 
@@ -90,7 +91,8 @@ def check_checkpoint_agrees(state: dict[str, Any], batch: int, path: Path) -> No
                              f"generation {generation}, expected {generation * batch} ({batch} per generation)")
 
 
-def config_differences(old: Mapping[str, Any], new: Mapping[str, Any], ignore: Iterable[str] = (), prefix: str = "") -> list[str]:
+def config_differences(old: Mapping[str, Any], new: Mapping[str, Any], ignore: Iterable[str] = (),
+                       prefix: str = "") -> list[str]:
     """Dotted keys whose values differ between two nested configurations."""
     ignore = set(ignore)
     diffs = []

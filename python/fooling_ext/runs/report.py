@@ -4,8 +4,8 @@ classes, and the per-class table ``fooling report`` prints."""
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

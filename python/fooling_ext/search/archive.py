@@ -13,9 +13,9 @@ for its top class.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -120,7 +120,8 @@ class Archive:
                 f"probabilities must be [batch, {self.num_cells}] (one column per cell), got {list(probs.shape)}"
             )
         if images.shape[0] != b or tuple(images.shape[1:]) != tuple(self.images.shape[1:]):
-            raise ValueError(f"images must be [{b}, {', '.join(map(str, self.images.shape[1:]))}], got {list(images.shape)}")
+            raise ValueError(f"images must be [{b}, {', '.join(map(str, self.images.shape[1:]))}], "
+                             f"got {list(images.shape)}")
         for name, t in self.genomes.items():
             g = genomes.get(name)
             if g is None or g.shape[0] != b or g.shape[1:] != t.shape[1:]:

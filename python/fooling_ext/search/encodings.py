@@ -11,8 +11,9 @@ of genomes to and from a dict of tensors (what the archive stores, one row per c
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Mapping, Protocol
+from typing import Any, Protocol
 
 import torch
 

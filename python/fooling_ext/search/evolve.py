@@ -16,9 +16,10 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import torch
 
@@ -125,7 +126,8 @@ def build_encoding(config: EvolveConfig, clf: ImageScorer) -> Encoding:
     if config.encoding == "cppn":
         return make_encoding(
             "cppn", channels, height, width, coords=config.coords, color=config.color,
-            quantize=config.quantize, max_nodes=config.max_nodes, max_edges=config.max_edges, mutation=dict(config.cppn_mutation),
+            quantize=config.quantize, max_nodes=config.max_nodes, max_edges=config.max_edges,
+            mutation=dict(config.cppn_mutation),
         )
     return make_encoding("direct", channels, height, width, mutation=dict(config.direct_mutation),
                          halve_every=config.halve_every, quantize=config.quantize)

@@ -31,9 +31,10 @@ import itertools
 import json
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from fooling_ext.classifiers.loading import BUILTIN_MODELS
 from fooling_ext.core.checks import check_real, check_whole

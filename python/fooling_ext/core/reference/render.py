@@ -101,7 +101,7 @@ def _hue_to_rgb(h, c, m):
     return rgb
 
 
-def hsl_to_rgb(h, s, l):
+def hsl_to_rgb(h, s, l):  # noqa: E741 - the channel names of the colour model
     c = (f32(1) - np.abs(f32(2) * l - f32(1))) * s
     return _hue_to_rgb(h, c, l - f32(0.5) * c)
 

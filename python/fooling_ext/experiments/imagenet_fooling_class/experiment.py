@@ -29,9 +29,10 @@ import dataclasses
 import io
 import json
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -322,7 +323,8 @@ def summary_text(result: dict[str, Any]) -> str:
         f"{pct(result['held_out_median_top_confidence_original'])} (original network) -> "
         f"{pct(result['held_out_median_top_confidence_1001'])} (1001 classes)",
         f"natural photos, cross-validated: classified 'fooling' "
-        f"{pct(result['natural_cross_validated_share_fooling'])}, median p(fooling) {pct(result['natural_cross_validated_median_p_fooling'])}",
+        f"{pct(result['natural_cross_validated_share_fooling'])}, "
+        f"median p(fooling) {pct(result['natural_cross_validated_median_p_fooling'])}",
         f"natural photos, final head (fitted on them): classified 'fooling' "
         f"{pct(result['natural_share_classified_fooling'])}, top-1 of the 1000 classes unchanged "
         f"{pct(result['natural_top1_unchanged'])}, largest change of a class probability "

@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from fooling_ext.classifiers.classifier import Classifier
-from fooling_ext.core.checks import check_real, check_whole
 from fooling_ext.classifiers.models.imagenet import DESCRIPTION, imagenet_class_names, load_efficientnet_lite0
+from fooling_ext.core.checks import check_real, check_whole
 
 FOOLING_CLASS = "fooling image"
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from fooling_ext._files import atomic_write_bytes, atomic_write_text
 from fooling_ext.classifiers.datasets.mnist import MNIST_NUM_CLASSES
