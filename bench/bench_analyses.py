@@ -32,21 +32,38 @@ from fooling_ext.search.evolve import classifier_for_renders
 
 GPU = pytest.mark.skipif(not cuda_available(), reason="no usable CUDA backend/device")
 IMAGENET_CLASSES = int(os.environ.get("FOOLING_BENCH_ANALYSIS_CLASSES", "1000"))
-PARAMS = [pytest.param((model, device), id=f"{model}-{device}", marks=[GPU] if device == "cuda" else [])
-          for model in ("mnist", "imagenet") for device in ("cpu", "cuda")]
+PARAMS = [
+    pytest.param((model, device), id=f"{model}-{device}", marks=[GPU] if device == "cuda" else [])
+    for model in ("mnist", "imagenet")
+    for device in ("cpu", "cuda")
+]
 
 
 def _write_run(path: Path, images: np.ndarray, clf, model: str, seed: int) -> Path:
     k = len(images)
     path.mkdir(parents=True)
-    config = {"run": {"model": model, "encoding": "cppn", "seed": seed, "backend": "cpu"},
-              "classifier": {"name": model, "class_names": list(clf.class_names)[:k], "num_classes": k,
-                             "spec": dataclasses.asdict(clf.spec)}}
+    config = {
+        "run": {"model": model, "encoding": "cppn", "seed": seed, "backend": "cpu"},
+        "classifier": {
+            "name": model,
+            "class_names": list(clf.class_names)[:k],
+            "num_classes": k,
+            "spec": dataclasses.asdict(clf.spec),
+        },
+    }
     (path / "config.json").write_text(json.dumps(config))
-    write_archive(path / "archive.npz", {
-        "images": images, "confidence": np.full(k, 0.5, dtype=np.float32), "occupied": np.ones(k, dtype=bool),
-        "generation": np.zeros(k, dtype=np.int64), "elite_id": np.arange(k), "parent_id": np.full(k, -1),
-    }, {"class_names": list(clf.class_names)[:k], "insertion": "all"})
+    write_archive(
+        path / "archive.npz",
+        {
+            "images": images,
+            "confidence": np.full(k, 0.5, dtype=np.float32),
+            "occupied": np.ones(k, dtype=bool),
+            "generation": np.zeros(k, dtype=np.int64),
+            "elite_id": np.arange(k),
+            "parent_id": np.full(k, -1),
+        },
+        {"class_names": list(clf.class_names)[:k], "insertion": "all"},
+    )
     return path
 
 
@@ -73,8 +90,9 @@ def runs(request, tmp_path_factory):
     if classes < clf.num_classes:
         clf = clf.leading_classes(classes)
     folder = tmp_path_factory.mktemp(f"{model}-{device}")
-    paths = [_write_run(folder / f"run{seed}", _images(model, classes, side, seed), clf, model, seed)
-             for seed in (1, 2)]
+    paths = [
+        _write_run(folder / f"run{seed}", _images(model, classes, side, seed), clf, model, seed) for seed in (1, 2)
+    ]
     return model, device, clf, paths, folder
 
 
@@ -86,15 +104,27 @@ def _bench(benchmark, runs, name: str, call) -> None:
 
 
 def test_diversity(benchmark, runs):
-    _bench(benchmark, runs, "diversity",
-           lambda clf, paths, folder: diversity(paths, folder / "diversity", classifier=clf, overwrite=True))
+    _bench(
+        benchmark,
+        runs,
+        "diversity",
+        lambda clf, paths, folder: diversity(paths, folder / "diversity", classifier=clf, overwrite=True),
+    )
 
 
 def test_repetition(benchmark, runs):
-    _bench(benchmark, runs, "repetition",
-           lambda clf, paths, folder: repetition(paths[0], folder / "repetition", classifier=clf, overwrite=True))
+    _bench(
+        benchmark,
+        runs,
+        "repetition",
+        lambda clf, paths, folder: repetition(paths[0], folder / "repetition", classifier=clf, overwrite=True),
+    )
 
 
 def test_structure(benchmark, runs):
-    _bench(benchmark, runs, "structure",
-           lambda clf, paths, folder: structure(paths[0], folder / "structure", classifier=clf, overwrite=True))
+    _bench(
+        benchmark,
+        runs,
+        "structure",
+        lambda clf, paths, folder: structure(paths[0], folder / "structure", classifier=clf, overwrite=True),
+    )

@@ -30,8 +30,14 @@ CLASSES, SIDE = 1000, 256
 @pytest.fixture(scope="module")
 def imagenet_sized_run(tmp_path_factory) -> Path:
     population = benchmark_population(CLASSES, 3, (26, 34), seed=1000)
-    return synthetic_run(tmp_path_factory.mktemp("run") / "run", CLASSES, side=SIDE, population=population,
-                         name="imagenet-sized", plot=True)
+    return synthetic_run(
+        tmp_path_factory.mktemp("run") / "run",
+        CLASSES,
+        side=SIDE,
+        population=population,
+        name="imagenet-sized",
+        plot=True,
+    )
 
 
 def test_gallery_of_1000_classes(benchmark, imagenet_sized_run, tmp_path):
@@ -43,6 +49,11 @@ def test_gallery_of_1000_classes(benchmark, imagenet_sized_run, tmp_path):
     benchmark.pedantic(build_gallery, args=([imagenet_sized_run], out), setup=fresh, rounds=3, iterations=1)
     size = gallery_size(out)
     run_size = gallery_size(imagenet_sized_run)
-    benchmark.extra_info.update(classes=CLASSES, side=SIDE, gallery_bytes=size, run_bytes=run_size,
-                                files=sum(1 for p in out.rglob("*") if p.is_file()))
+    benchmark.extra_info.update(
+        classes=CLASSES,
+        side=SIDE,
+        gallery_bytes=size,
+        run_bytes=run_size,
+        files=sum(1 for p in out.rglob("*") if p.is_file()),
+    )
     assert len(list((out / "classes").glob("*.html"))) == CLASSES

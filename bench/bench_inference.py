@@ -57,8 +57,13 @@ def imagenet(repeats: int) -> None:
             scores[name] = eager.probabilities(rendered)
             times[name].append(time.perf_counter() - start)
             print(f"  {name}: {times[name][-1]:.2f} s", flush=True)
-    report("ImageNet CPPN generation, 400 x 256 x 256", times, float((scores["old"] - scores["new"]).abs().max()),
-           old_settings, new_settings)
+    report(
+        "ImageNet CPPN generation, 400 x 256 x 256",
+        times,
+        float((scores["old"] - scores["new"]).abs().max()),
+        old_settings,
+        new_settings,
+    )
 
 
 def mnist(repeats: int, generations: int) -> None:
@@ -71,21 +76,27 @@ def mnist(repeats: int, generations: int) -> None:
     chosen = {}
     for _ in range(repeats):
         for name, fast in (("old", False), ("new", None)):
-            config = EvolveConfig(encoding="cppn", generations=generations, batch=200, seed=1, backend="cpu",
-                                  fast_inference=fast)
+            config = EvolveConfig(
+                encoding="cppn", generations=generations, batch=200, seed=1, backend="cpu", fast_inference=fast
+            )
             start = time.perf_counter()
             result = evolve(config, None, progress=False)
             times[name].append(time.perf_counter() - start)
             confidences[name] = result.archive.confidence.double()
             chosen[name] = result.config["inference"]["chosen"]
             print(f"  {name}: {times[name][-1]:.1f} s  ({chosen[name]})", flush=True)
-    report(f"MNIST CPPN run, {generations} generations x 200", times,
-           float((confidences["old"] - confidences["new"]).abs().max()),
-           InferenceSettings.from_dict(chosen["old"]), InferenceSettings.from_dict(chosen["new"]))
+    report(
+        f"MNIST CPPN run, {generations} generations x 200",
+        times,
+        float((confidences["old"] - confidences["new"]).abs().max()),
+        InferenceSettings.from_dict(chosen["old"]),
+        InferenceSettings.from_dict(chosen["new"]),
+    )
 
 
-def report(what: str, times: dict[str, list[float]], difference: float, old: InferenceSettings,
-           new: InferenceSettings) -> None:
+def report(
+    what: str, times: dict[str, list[float]], difference: float, old: InferenceSettings, new: InferenceSettings
+) -> None:
     old_median, new_median = statistics.median(times["old"]), statistics.median(times["new"])
     print(f"{what}, torch {torch.__version__}, {torch.get_num_threads()} threads, {len(times['old'])} runs each:")
     print(f"  old ({old.describe()}): median {old_median:.2f} s")

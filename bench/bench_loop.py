@@ -59,8 +59,11 @@ CASES = (
     LoopCase("mnist-cppn", "mnist", cpu_batch=200, cuda_batch=200, hidden=(8, 12)),
     LoopCase("imagenet-cppn", "imagenet", cpu_batch=100, cuda_batch=400, hidden=(26, 34)),
 )
-PARAMS = [pytest.param((case, device), id=f"{case.name}-{device}", marks=[GPU] if device == "cuda" else [])
-          for case in CASES for device in ("cpu", "cuda")]
+PARAMS = [
+    pytest.param((case, device), id=f"{case.name}-{device}", marks=[GPU] if device == "cuda" else [])
+    for case in CASES
+    for device in ("cpu", "cuda")
+]
 
 
 @dataclass
@@ -104,8 +107,12 @@ def loop(request) -> Loop:
     classifier = classifier_for_renders(classifier, encoding.height, encoding.width)
     if device.type == "cuda":  # what evolve does by default on a GPU
         choose_inference_settings(classifier, probe_images(encoding, config, device))
-    archive = Archive(classifier.class_names, encoding.tensors(encoding.initial(1, 0, device)),
-                      (encoding.channels, encoding.height, encoding.width), device=device)
+    archive = Archive(
+        classifier.class_names,
+        encoding.tensors(encoding.initial(1, 0, device)),
+        (encoding.channels, encoding.height, encoding.width),
+        device=device,
+    )
     _fill(archive, encoding, case)
     me = MapElites(encoding, archive, batch_size=config.batch, seed=config.seed)
     images, _ = generation_step(me, classifier, None)  # warm-up: allocations, caches, cuDNN's choices
@@ -118,8 +125,14 @@ def _fill(archive: Archive, encoding, case: LoopCase) -> None:
     genomes = benchmark_population(cells, encoding.channels, case.hidden, seed=cells).to(archive.device)
     images = encoding.render(genomes)
     ids = torch.arange(cells, device=archive.device)
-    archive.add(genomes.tensors(), images, torch.eye(cells, device=archive.device) * 0.5, generation=0, ids=ids,
-                parent_ids=torch.full_like(ids, -1))
+    archive.add(
+        genomes.tensors(),
+        images,
+        torch.eye(cells, device=archive.device) * 0.5,
+        generation=0,
+        ids=ids,
+        parent_ids=torch.full_like(ids, -1),
+    )
 
 
 def _rounds(loop: Loop) -> dict:
@@ -134,8 +147,9 @@ def test_full_loop(benchmark, loop: Loop):
 
 def test_classifier_alone(benchmark, loop: Loop):
     benchmark.group = f"loop {loop.case.name} {loop.device.type}"
-    benchmark.extra_info.update(kind="classifier", case=loop.case.name, device=loop.device.type,
-                                batch=loop.me.batch_size)
+    benchmark.extra_info.update(
+        kind="classifier", case=loop.case.name, device=loop.device.type, batch=loop.me.batch_size
+    )
     benchmark.pedantic(loop.classify, **_rounds(loop))
 
 
@@ -149,12 +163,16 @@ def table(results: dict) -> str:
             continue
         row = rows.setdefault((info["case"], info["device"]), {"batch": info["batch"]})
         row[info["kind"]] = info["batch"] / bench["stats"]["median"]
-    lines = ["| case | device | children | full loop (evals/s) | classifier alone (evals/s) | loop / classifier |",
-             "|---|---|---:|---:|---:|---:|"]
+    lines = [
+        "| case | device | children | full loop (evals/s) | classifier alone (evals/s) | loop / classifier |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
     for (case, device), row in rows.items():
         if "loop" in row and "classifier" in row:
-            lines.append(f"| {case} | {device} | {row['batch']} | {row['loop']:,.0f} | {row['classifier']:,.0f} | "
-                         f"{100 * row['loop'] / row['classifier']:.0f}% |")
+            lines.append(
+                f"| {case} | {device} | {row['batch']} | {row['loop']:,.0f} | {row['classifier']:,.0f} | "
+                f"{100 * row['loop'] / row['classifier']:.0f}% |"
+            )
     return "\n".join(lines)
 
 

@@ -119,8 +119,9 @@ def test_cppn_render(benchmark, cppn_parents, device):
 # Pixels
 
 
-def mutate_direct_torch(genes: torch.Tensor, index: torch.Tensor, rate: float, eta: float,
-                        generator: torch.Generator) -> torch.Tensor:
+def mutate_direct_torch(
+    genes: torch.Tensor, index: torch.Tensor, rate: float, eta: float, generator: torch.Generator
+) -> torch.Tensor:
     """Selection and polynomial mutation in plain PyTorch: the baseline."""
     kids = genes.index_select(0, index)
     flat = kids.view(-1)

@@ -38,10 +38,12 @@ GPU = pytest.mark.skipif(not cuda_available(), reason="no usable CUDA backend/de
 
 def _cuda_synchronized(render: Callable) -> Callable:
     """The renderer followed by a device synchronisation, so the timing covers the work, not the launch."""
+
     def run(pop, side):
         images = render(pop, side)
         torch.cuda.synchronize()
         return images
+
     return run
 
 
@@ -63,14 +65,20 @@ class Renderer:
 
 RENDERERS = [
     pytest.param(Renderer("cpp-cpu", "cpu", fx.render), id="cpp-cpu"),
-    pytest.param(Renderer("cpp-cuda", "cuda", _cuda_synchronized(fx.render)), id="cpp-cuda",
-                 marks=[pytest.mark.cuda, GPU]),
+    pytest.param(
+        Renderer("cpp-cuda", "cuda", _cuda_synchronized(fx.render)), id="cpp-cuda", marks=[pytest.mark.cuda, GPU]
+    ),
     pytest.param(Renderer("torch-cpu", "cpu", render_torch, rounds=5), id="torch-cpu"),
-    pytest.param(Renderer("torch-cuda", "cuda", _cuda_synchronized(render_torch)), id="torch-cuda",
-                 marks=[pytest.mark.cuda, GPU]),
+    pytest.param(
+        Renderer("torch-cuda", "cuda", _cuda_synchronized(render_torch)), id="torch-cuda", marks=[pytest.mark.cuda, GPU]
+    ),
     pytest.param(Renderer("numpy-reference", "cpu", render_reference, rounds=3), id="numpy-reference"),
-    pytest.param(Renderer("neat-python", "cpu", _render_neat, subset={GREY_28.name: 10, COLOUR_256.name: 2},
-                          rounds=3, requires="neat"), id="neat-python"),
+    pytest.param(
+        Renderer(
+            "neat-python", "cpu", _render_neat, subset={GREY_28.name: 10, COLOUR_256.name: 2}, rounds=3, requires="neat"
+        ),
+        id="neat-python",
+    ),
 ]
 
 

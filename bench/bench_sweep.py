@@ -53,9 +53,13 @@ CASES = [
 
 
 def spec(cpus: float, gpus: float, backend: str, generations: int = GENERATIONS, batch: int = BATCH) -> SweepSpec:
-    return SweepSpec(models=["mnist"], encodings=["cppn"], seeds=list(range(1, RUNS + 1)),
-                     options={"generations": generations, "batch": batch, "backend": backend},
-                     resources={"cpus": cpus, "gpus": gpus})
+    return SweepSpec(
+        models=["mnist"],
+        encodings=["cppn"],
+        seeds=list(range(1, RUNS + 1)),
+        options={"generations": generations, "batch": batch, "backend": backend},
+        resources={"cpus": cpus, "gpus": gpus},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -92,8 +96,13 @@ def test_concurrent_runs(benchmark, local_ray, tmp_path, case):
 
     benchmark.pedantic(one_after_the_other if kind == "in-process" else sweep, setup=setup, rounds=3, iterations=1)
     evaluations = RUNS * GENERATIONS * BATCH
-    benchmark.extra_info.update(runs=RUNS, evaluations=evaluations, cpus_per_run=cpus, gpus_per_run=gpus,
-                                evaluations_per_second=evaluations / benchmark.stats.stats.median)
+    benchmark.extra_info.update(
+        runs=RUNS,
+        evaluations=evaluations,
+        cpus_per_run=cpus,
+        gpus_per_run=gpus,
+        evaluations_per_second=evaluations / benchmark.stats.stats.median,
+    )
 
 
 HEAD_RUNS, TICK_RUNS = 10_000, 200
@@ -101,8 +110,9 @@ HEAD_RUNS, TICK_RUNS = 10_000, 200
 
 @pytest.fixture(scope="module")
 def big_sweep(tmp_path_factory):
-    spec = SweepSpec(models=["mnist"], encodings=["cppn", "direct"], seeds=f"1-{HEAD_RUNS // 2}",
-                     options={"generations": 5000})
+    spec = SweepSpec(
+        models=["mnist"], encodings=["cppn", "direct"], seeds=f"1-{HEAD_RUNS // 2}", options={"generations": 5000}
+    )
     folder = SweepFolder(tmp_path_factory.mktemp("head") / "sweep")
     folder.prepare(resume=False, overwrite=False)
     yield spec, folder, spec.points()
@@ -142,8 +152,10 @@ def table(path: str) -> str:
     benchmarks = [b for b in json.load(open(path))["benchmarks"] if b["name"].startswith("test_concurrent_runs")]
     base = next((b["stats"]["median"] for b in benchmarks if b["param"] == "in-process"), None)
     if benchmarks:
-        rows += ["| case | runs at once | median for 2 runs | evaluations/s | vs in-process |",
-                 "|---|---:|---:|---:|---:|"]
+        rows += [
+            "| case | runs at once | median for 2 runs | evaluations/s | vs in-process |",
+            "|---|---:|---:|---:|---:|",
+        ]
     for b in benchmarks:
         median = b["stats"]["median"]
         info = b["extra_info"]

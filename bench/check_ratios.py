@@ -66,7 +66,7 @@ def _seconds(render: Callable[[], object]) -> float:
 def check_case(case: Case, rounds: int) -> list[tuple[str, float, float]]:
     """(ratio name, measured ratio, target) for one case, from `rounds` interleaved rounds."""
     w = case.workload
-    pop = w.population()[:case.genomes]
+    pop = w.population()[: case.genomes]
     contenders = {
         "C++": lambda: fx.render(pop, w.side, color=case.color),
         "PyTorch": lambda: render_torch(pop, w.side, color=case.color),

@@ -29,7 +29,9 @@ def pytest_benchmark_update_machine_info(config, machine_info):
     info = build_info()
     machine_info["fooling_ext"] = {k: info[k] for k in ("version", "cpu_threads", "cuda_compiled", "cuda_usable")}
     machine_info["torch"] = {
-        "version": torch.__version__, "threads": torch.get_num_threads(), "cuda": torch.version.cuda,
+        "version": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cuda": torch.version.cuda,
     }
     if info["cuda_usable"]:
         machine_info["gpu"] = torch.cuda.get_device_name()

@@ -46,8 +46,12 @@ def cpu_extra_bytes(pop, side: int) -> dict:
     before = _status_bytes("VmRSS")
     images = fx.render(pop, side)
     peak = _status_bytes("VmHWM")
-    return {"backend": "cpu", "peak_bytes": peak - before, "output_bytes": images.nbytes,
-            "extra_bytes": peak - before - images.nbytes}
+    return {
+        "backend": "cpu",
+        "peak_bytes": peak - before,
+        "output_bytes": images.nbytes,
+        "extra_bytes": peak - before - images.nbytes,
+    }
 
 
 def cuda_extra_bytes(pop, side: int) -> dict:
@@ -59,8 +63,12 @@ def cuda_extra_bytes(pop, side: int) -> dict:
     images = fx.render(pop, side)
     torch.cuda.synchronize()
     peak = torch.cuda.max_memory_allocated()
-    return {"backend": "cuda", "peak_bytes": peak - before, "output_bytes": images.nbytes,
-            "extra_bytes": peak - before - images.nbytes}
+    return {
+        "backend": "cuda",
+        "peak_bytes": peak - before,
+        "output_bytes": images.nbytes,
+        "extra_bytes": peak - before - images.nbytes,
+    }
 
 
 def main() -> int:
@@ -76,9 +84,11 @@ def main() -> int:
         print(json.dumps(report))
     else:
         for b in backends:
-            print(f"{b['backend']}: output {b['output_bytes'] / MB:.1f} MB, peak increase "
-                  f"{b['peak_bytes'] / MB:.1f} MB, beyond the output {b['extra_bytes'] / MB:.1f} MB "
-                  f"(limit {LIMIT_BYTES / MB:.0f} MB)")
+            print(
+                f"{b['backend']}: output {b['output_bytes'] / MB:.1f} MB, peak increase "
+                f"{b['peak_bytes'] / MB:.1f} MB, beyond the output {b['extra_bytes'] / MB:.1f} MB "
+                f"(limit {LIMIT_BYTES / MB:.0f} MB)"
+            )
     return 0 if all(b["extra_bytes"] <= LIMIT_BYTES for b in backends) else 1
 
 

@@ -51,7 +51,9 @@ def render_tables(results: dict) -> str:
         elif "renderer" in info:
             median = bench["stats"]["median"]
             rows.setdefault(info["workload"], {})[info["renderer"]] = {
-                "images": info["images"], "median": median, "rate": info["images"] / median,
+                "images": info["images"],
+                "median": median,
+                "rate": info["images"] / median,
             }
     machine = results["machine_info"]
     lines = [
@@ -62,8 +64,12 @@ def render_tables(results: dict) -> str:
     ]
     for workload, by_renderer in rows.items():
         base = by_renderer.get("cpp-cpu")
-        lines += [f"**{workload}**", "",
-                  "| renderer | images | median | images/s | vs C++ CPU |", "|---|---:|---:|---:|---:|"]
+        lines += [
+            f"**{workload}**",
+            "",
+            "| renderer | images | median | images/s | vs C++ CPU |",
+            "|---|---:|---:|---:|---:|",
+        ]
         for name in LABELS:
             if name not in by_renderer:
                 continue

@@ -131,16 +131,19 @@ def _plan(pop: CPPNPopulation, device: torch.device) -> _Plan:
         users: dict[int, list[int]] = {}
         for b, act in enumerate(acts):
             users.setdefault(act, []).append(b)
-        act_rows.append([
-            (act, None if len(rows) == batch else torch.tensor(rows, dtype=torch.int64).to(device))
-            for act, rows in sorted(users.items())
-        ])
+        act_rows.append(
+            [
+                (act, None if len(rows) == batch else torch.tensor(rows, dtype=torch.int64).to(device))
+                for act, rows in sorted(users.items())
+            ]
+        )
     out_slots = torch.tensor(out_slots, dtype=torch.int64, device=device)
     return _Plan(steps, src_rows, step_weights, act_rows, out_slots)
 
 
 def _pixel_inputs(height: int, width: int, device: torch.device) -> torch.Tensor:
     """[4, H * W]: x, y on [-1, 1], d = distance from the centre, bias = 1."""
+
     def axis(n: int) -> torch.Tensor:
         if n == 1:
             return torch.zeros(1, device=device)
@@ -158,10 +161,16 @@ def _hue_to_rgb(h: torch.Tensor, c: torch.Tensor, m: torch.Tensor) -> torch.Tens
     x = c * (1.0 - (torch.remainder(hp, 2.0) - 1.0).abs())
     sector = hp.long().remainder_(6)
     zero = torch.zeros_like(c)
-    table = torch.stack([
-        torch.stack([c, x, zero]), torch.stack([x, c, zero]), torch.stack([zero, c, x]),
-        torch.stack([zero, x, c]), torch.stack([x, zero, c]), torch.stack([c, zero, x]),
-    ])  # [sector, channel, ...]
+    table = torch.stack(
+        [
+            torch.stack([c, x, zero]),
+            torch.stack([x, c, zero]),
+            torch.stack([zero, c, x]),
+            torch.stack([zero, x, c]),
+            torch.stack([x, zero, c]),
+            torch.stack([c, zero, x]),
+        ]
+    )  # [sector, channel, ...]
     rgb = table.gather(0, sector.unsqueeze(0).unsqueeze(0).expand(1, 3, *sector.shape)).squeeze(0)
     return (rgb + m).clamp_(0.0, 1.0)
 
@@ -222,7 +231,11 @@ def _render_chunk(plan: _Plan, num_outputs: int, inputs: torch.Tensor, out: torc
 
 
 def render_torch(
-    pop: CPPNPopulation, height: int, width: int | None = None, *, chunk_elements: int | None = None,
+    pop: CPPNPopulation,
+    height: int,
+    width: int | None = None,
+    *,
+    chunk_elements: int | None = None,
     color: str = "hsl",
 ) -> torch.Tensor:
     """Render `pop` (normalised coordinates; colour as fooling_ext.render's `color`: the three outputs as (H, L, S)

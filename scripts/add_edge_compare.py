@@ -27,9 +27,15 @@ def summarise(run: Path) -> tuple[str, dict]:
     with np.load(run / "archive.npz", allow_pickle=False) as z:
         occ = z["occupied"].astype(bool)
         edges, nodes = z["genome_num_edges"][occ], z["genome_num_nodes"][occ]
-    return rule, {"run": run.name, "all_9999": first, "median": float(rows[-1]["median"]),
-                  "generations": len(rows), "edges": float(np.median(edges)), "edges_max": int(edges.max()),
-                  "nodes": float(np.median(nodes))}
+    return rule, {
+        "run": run.name,
+        "all_9999": first,
+        "median": float(rows[-1]["median"]),
+        "generations": len(rows),
+        "edges": float(np.median(edges)),
+        "edges_max": int(edges.max()),
+        "nodes": float(np.median(nodes)),
+    }
 
 
 def main() -> None:
@@ -40,14 +46,18 @@ def main() -> None:
     for rule, rows in sorted(groups.items()):
         print(f"{rule}: {len(rows)} runs")
         for r in rows:
-            print(f"  {r['run']}: all 10 >= 99.99% at generation {r['all_9999']}; median after {r['generations']} "
-                  f"generations {100 * r['median']:.5f}%; elites' edges median {r['edges']:.0f} (max "
-                  f"{r['edges_max']}), nodes median {r['nodes']:.0f}")
+            print(
+                f"  {r['run']}: all 10 >= 99.99% at generation {r['all_9999']}; median after {r['generations']} "
+                f"generations {100 * r['median']:.5f}%; elites' edges median {r['edges']:.0f} (max "
+                f"{r['edges_max']}), nodes median {r['nodes']:.0f}"
+            )
         reached = [r["all_9999"] for r in rows if r["all_9999"] is not None]
-        print(f"  over runs: generation reaching all 10 at 99.99%: median {np.median(reached) if reached else None} "
-              f"({len(reached)} of {len(rows)} runs reached it); final median confidence: median "
-              f"{100 * np.median([r['median'] for r in rows]):.5f}%; elites' edges: median of run medians "
-              f"{np.median([r['edges'] for r in rows]):.1f}, nodes {np.median([r['nodes'] for r in rows]):.1f}")
+        print(
+            f"  over runs: generation reaching all 10 at 99.99%: median {np.median(reached) if reached else None} "
+            f"({len(reached)} of {len(rows)} runs reached it); final median confidence: median "
+            f"{100 * np.median([r['median'] for r in rows]):.5f}%; elites' edges: median of run medians "
+            f"{np.median([r['edges'] for r in rows]):.1f}, nodes {np.median([r['nodes'] for r in rows]):.1f}"
+        )
 
 
 if __name__ == "__main__":

@@ -37,8 +37,18 @@ def read_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-def simulate(new_cells: list[int], improved: list[int], *, cells: int, batch: int, outputs: int, add_edge: str,
-             seed: int, max_nodes: int = 512, max_edges: int = 4096) -> dict[str, object]:
+def simulate(
+    new_cells: list[int],
+    improved: list[int],
+    *,
+    cells: int,
+    batch: int,
+    outputs: int,
+    add_edge: str,
+    seed: int,
+    max_nodes: int = 512,
+    max_edges: int = 4096,
+) -> dict[str, object]:
     torch.set_num_threads(1)
     rng = np.random.default_rng(seed)
     params = CPPNMutation(add_edge=add_edge)
@@ -63,24 +73,33 @@ def simulate(new_cells: list[int], improved: list[int], *, cells: int, batch: in
             blocked = mutate_cppn(kids, seed=seed, generation=g, params=params)
             if bool((blocked != 0).any()):
                 raise RuntimeError(f"capacity {max_nodes} / {max_edges} reached: raise it")
-            targets = np.concatenate([rng.choice(np.flatnonzero(~occupied), k_new, replace=False),
-                                      rng.choice(live, k_imp, replace=False)])
+            targets = np.concatenate(
+                [rng.choice(np.flatnonzero(~occupied), k_new, replace=False), rng.choice(live, k_imp, replace=False)]
+            )
         index = torch.from_numpy(targets)
         for name in FIELDS:
             getattr(archive, name)[index] = getattr(kids, name)
         occupied[targets] = True
         mask = torch.from_numpy(occupied)
-        largest = [max(largest[0], int(archive.num_nodes[mask].max())),
-                   max(largest[1], int(archive.num_edges[mask].max()))]
+        largest = [
+            max(largest[0], int(archive.num_nodes[mask].max())),
+            max(largest[1], int(archive.num_edges[mask].max())),
+        ]
         per_generation.append(tuple(largest))
     mask = torch.from_numpy(occupied)
-    return {"largest": tuple(largest), "final_nodes": archive.num_nodes[mask].numpy(),
-            "final_edges": archive.num_edges[mask].numpy(), "per_generation": per_generation}
+    return {
+        "largest": tuple(largest),
+        "final_nodes": archive.num_nodes[mask].numpy(),
+        "final_edges": archive.num_edges[mask].numpy(),
+        "per_generation": per_generation,
+    }
 
 
 def describe(nodes: np.ndarray, edges: np.ndarray) -> str:
-    return (f"nodes median {np.median(nodes):.0f} p99 {np.percentile(nodes, 99):.0f} max {nodes.max()}; "
-            f"edges median {np.median(edges):.0f} p99 {np.percentile(edges, 99):.0f} max {edges.max()}")
+    return (
+        f"nodes median {np.median(nodes):.0f} p99 {np.percentile(nodes, 99):.0f} max {nodes.max()}; "
+        f"edges median {np.median(edges):.0f} p99 {np.percentile(edges, 99):.0f} max {edges.max()}"
+    )
 
 
 def main() -> None:
@@ -92,27 +111,41 @@ def main() -> None:
     ap.add_argument("--add-edge", choices=("original", "rejection"), default="original")
     ap.add_argument("--sims", type=int, default=5)
     ap.add_argument("--generations", type=int, default=None, help="only the first N generations of the metrics")
-    ap.add_argument("--compare", type=Path, default=None,
-                    help="a run folder to compare with (metrics.csv, archive.npz)")
+    ap.add_argument(
+        "--compare", type=Path, default=None, help="a run folder to compare with (metrics.csv, archive.npz)"
+    )
     args = ap.parse_args()
     rows = read_rows(args.metrics)[: args.generations]
     new_cells = [int(float(r["new_cells"])) for r in rows]
     improved = [int(float(r["improved_cells"])) for r in rows]
-    print(f"{len(rows)} generations, {sum(new_cells)} new cells, {sum(improved)} improvements; "
-          f"{args.cells} cells, add connection: {args.add_edge}")
+    print(
+        f"{len(rows)} generations, {sum(new_cells)} new cells, {sum(improved)} improvements; "
+        f"{args.cells} cells, add connection: {args.add_edge}"
+    )
     maxima = []
     for s in range(args.sims):
-        sim = simulate(new_cells, improved, cells=args.cells, batch=args.batch, outputs=args.outputs,
-                       add_edge=args.add_edge, seed=1000 + s)
+        sim = simulate(
+            new_cells,
+            improved,
+            cells=args.cells,
+            batch=args.batch,
+            outputs=args.outputs,
+            add_edge=args.add_edge,
+            seed=1000 + s,
+        )
         maxima.append(sim["largest"])
-        print(f"  simulation {s}: largest elite ever {sim['largest'][0]} nodes, {sim['largest'][1]} edges; final "
-              f"{describe(sim['final_nodes'], sim['final_edges'])}")
+        print(
+            f"  simulation {s}: largest elite ever {sim['largest'][0]} nodes, {sim['largest'][1]} edges; final "
+            f"{describe(sim['final_nodes'], sim['final_edges'])}"
+        )
     print(f"  over the simulations: largest {max(m[0] for m in maxima)} nodes, {max(m[1] for m in maxima)} edges")
     if args.compare is not None:
         measured = read_rows(args.compare / "metrics.csv")[: args.generations]
         if "max_nodes" in measured[0]:
-            print(f"  measured: largest elite ever {max(int(float(r['max_nodes'])) for r in measured)} nodes, "
-                  f"{max(int(float(r['max_edges'])) for r in measured)} edges")
+            print(
+                f"  measured: largest elite ever {max(int(float(r['max_nodes'])) for r in measured)} nodes, "
+                f"{max(int(float(r['max_edges'])) for r in measured)} edges"
+            )
         archive = args.compare / "archive.npz"
         if archive.is_file():
             with np.load(archive, allow_pickle=False) as z:

@@ -58,22 +58,35 @@ class TupleConstants(griffe.Extension):
         if not isinstance(node, ast.Module):
             return
         for statement, following in zip(node.body, [*node.body[1:], None]):
-            if not (isinstance(statement, ast.Assign) and len(statement.targets) == 1
-                    and isinstance(statement.targets[0], ast.Tuple) and isinstance(statement.value, ast.Tuple)
-                    and len(statement.targets[0].elts) == len(statement.value.elts)):
+            if not (
+                isinstance(statement, ast.Assign)
+                and len(statement.targets) == 1
+                and isinstance(statement.targets[0], ast.Tuple)
+                and isinstance(statement.value, ast.Tuple)
+                and len(statement.targets[0].elts) == len(statement.value.elts)
+            ):
                 continue
             docstring = None
-            if (isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant)
-                    and isinstance(following.value.value, str)):
+            if (
+                isinstance(following, ast.Expr)
+                and isinstance(following.value, ast.Constant)
+                and isinstance(following.value.value, str)
+            ):
                 docstring = following.value
             for target, value in zip(statement.targets[0].elts, statement.value.elts):
                 if not isinstance(target, ast.Name) or target.id in mod.members:
                     continue
-                attribute = griffe.Attribute(target.id, lineno=statement.lineno, endlineno=statement.end_lineno,
-                                             value=ast.unparse(value))
+                attribute = griffe.Attribute(
+                    target.id, lineno=statement.lineno, endlineno=statement.end_lineno, value=ast.unparse(value)
+                )
                 attribute.labels.add("module-attribute")  # as griffe labels the constants it reads itself
                 if docstring is not None:
                     attribute.docstring = griffe.Docstring(
-                        docstring.value, lineno=docstring.lineno, endlineno=docstring.end_lineno, parent=attribute,
-                        parser=agent.docstring_parser, parser_options=agent.docstring_options)
+                        docstring.value,
+                        lineno=docstring.lineno,
+                        endlineno=docstring.end_lineno,
+                        parent=attribute,
+                        parser=agent.docstring_parser,
+                        parser_options=agent.docstring_options,
+                    )
                 mod.set_member(target.id, attribute)

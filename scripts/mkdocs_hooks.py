@@ -33,7 +33,7 @@ def on_files(files, config):
 def _site_path(repository_path: str) -> str | None:
     """Where a file of the repository is in the site, or None when it is not part of the site."""
     if repository_path.startswith("docs/"):
-        return repository_path[len("docs/"):]
+        return repository_path[len("docs/") :]
     return OUTSIDE_PAGES.get(repository_path)
 
 

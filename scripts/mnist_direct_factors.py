@@ -72,7 +72,7 @@ def caffe_lenet(path: Path, steps: int = 10_000, seed: int = 0) -> nn.Module:
     for _ in range(steps):
         if position + 64 > len(y):
             order, position = torch.randperm(len(y), generator=shuffle), 0
-        batch = order[position:position + 64]
+        batch = order[position : position + 64]
         position += 64
         loss = F.cross_entropy(model(x[batch]), y[batch])
         optimizer.zero_grad(set_to_none=True)
@@ -125,8 +125,10 @@ def main() -> None:
     def scorer(model: nn.Module):
         return load_classifier(model, spec=MNIST_SPEC, class_names=names, name="LeNet")
 
-    print("| setting | first generation with all 10 digits >= 99.99%, per seed | median | range "
-          "| seconds per run (to the first generation) |")
+    print(
+        "| setting | first generation with all 10 digits >= 99.99%, per seed | median | range "
+        "| seconds per run (to the first generation) |"
+    )
     print("|---|---|---|---|---|")
     for setting in args.settings:
         crossover = setting in ("crossover", "crossover+q", "caffe")
@@ -138,9 +140,15 @@ def main() -> None:
         firsts, seconds = [], []
         for seed in args.seeds:
             config = EvolveConfig(
-                model="mnist", encoding="direct", generations=args.generations, seed=seed, backend="cpu",
-                batch=400 if setting == "batch400" else 200, insertion="top" if setting == "top" else "all",
-                direct_mutation={"crossover": crossover}, quantize=quantised,
+                model="mnist",
+                encoding="direct",
+                generations=args.generations,
+                seed=seed,
+                backend="cpu",
+                batch=400 if setting == "batch400" else 200,
+                insertion="top" if setting == "top" else "all",
+                direct_mutation={"crossover": crossover},
+                quantize=quantised,
             )
             t0 = time.perf_counter()
             firsts.append(first_all_fooled(config, classifier))

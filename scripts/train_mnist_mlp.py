@@ -23,8 +23,9 @@ from fooling_ext.classifiers.datasets.mnist import load_mnist
 
 
 def mlp() -> nn.Module:
-    return nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
-                         nn.Linear(256, 10))
+    return nn.Sequential(
+        nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10)
+    )
 
 
 def main() -> None:
@@ -62,8 +63,10 @@ def main() -> None:
     batch = torch.export.Dim("batch")
     program = torch.export.export(model, (x_test[:2],), dynamic_shapes=({0: batch},))
     torch.export.save(program, args.out)
-    print(f"test accuracy {accuracy:.4f} on {len(y_test)} images after {time.perf_counter() - start:.0f} s; "
-          f"wrote {args.out}")
+    print(
+        f"test accuracy {accuracy:.4f} on {len(y_test)} images after {time.perf_counter() - start:.0f} s; "
+        f"wrote {args.out}"
+    )
 
 
 if __name__ == "__main__":

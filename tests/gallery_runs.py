@@ -45,12 +45,24 @@ def synthetic_cells(classes: int, seed: int = 0) -> dict[str, np.ndarray]:
     confidence = np.where(occupied, confidence, -1.0).astype(np.float32)
     for arr in (generation, elite_id, parent_id):
         arr[~occupied] = -1
-    return {"confidence": confidence, "occupied": occupied, "generation": generation.astype(np.int64),
-            "elite_id": elite_id.astype(np.int64), "parent_id": parent_id}
+    return {
+        "confidence": confidence,
+        "occupied": occupied,
+        "generation": generation.astype(np.int64),
+        "elite_id": elite_id.astype(np.int64),
+        "parent_id": parent_id,
+    }
 
 
-def synthetic_run(folder: Path, classes: int = 1000, side: int = 32, seed: int = 0, name: str = "synthetic",
-                  population=None, plot: bool = False) -> Path:
+def synthetic_run(
+    folder: Path,
+    classes: int = 1000,
+    side: int = 32,
+    seed: int = 0,
+    name: str = "synthetic",
+    population=None,
+    plot: bool = False,
+) -> Path:
     """An evolve run folder as `fooling evolve` leaves it (config.json, archive.npz, images/, metrics.csv,
     report.txt, summary.json, and with `plot` confidence.png), of `classes` classes of colour CPPN images
     side x side: the renders of `population` (default: random genomes with 1 to 8 hidden nodes)."""
@@ -58,14 +70,23 @@ def synthetic_run(folder: Path, classes: int = 1000, side: int = 32, seed: int =
     run = RunFolder(folder)
     run.prepare(resume=False, overwrite=False)
     names = class_names(classes)
-    pop = population if population is not None else random_population(classes, num_outputs=3, hidden=(1, 8),
-                                                                       seed=seed, max_edges=128)
+    pop = (
+        population
+        if population is not None
+        else random_population(classes, num_outputs=3, hidden=(1, 8), seed=seed, max_edges=128)
+    )
     images = to_uint8(render(pop, side, side)).numpy()
     cells = synthetic_cells(classes, seed)
     generations = int(cells["generation"].max()) + 1
     config = {
-        "fooling_ext": "test", "run": {"seed": seed, "batch": BATCH, "generations": generations,
-                                        "image_size": [side, side], "insertion": "all"},
+        "fooling_ext": "test",
+        "run": {
+            "seed": seed,
+            "batch": BATCH,
+            "generations": generations,
+            "image_size": [side, side],
+            "insertion": "all",
+        },
         "encoding": {"encoding": "cppn", "channels": 3, "height": side, "width": side, "color": "hsl"},
         "classifier": {"name": name, "description": "synthetic", "class_names": names, "num_classes": classes},
     }
@@ -78,20 +99,37 @@ def synthetic_run(folder: Path, classes: int = 1000, side: int = 32, seed: int =
     metrics = []
     for g in range(generations):
         stats = confidence_stats(np.where(cells["generation"] <= g, conf0, 0.0))
-        metrics.append({"generation": g, **stats, "occupied": int((cells["generation"] <= g).sum()),
-                        "new_cells": 0, "improved_cells": 0, "evaluations": (g + 1) * BATCH, "seconds": g * 0.1})
+        metrics.append(
+            {
+                "generation": g,
+                **stats,
+                "occupied": int((cells["generation"] <= g).sum()),
+                "new_cells": 0,
+                "improved_cells": 0,
+                "evaluations": (g + 1) * BATCH,
+                "seconds": g * 0.1,
+            }
+        )
     run.write_metrics(metrics)
     if plot:
         from fooling_ext.runs.plots import plot_metrics
 
         plot_metrics(folder / "confidence.png", metrics, name)
-    (folder / "report.txt").write_text(class_table(names, conf0, cells["occupied"], cells["generation"],
-                                                   cells["elite_id"], cells["parent_id"]) + "\n")
+    (folder / "report.txt").write_text(
+        class_table(names, conf0, cells["occupied"], cells["generation"], cells["elite_id"], cells["parent_id"]) + "\n"
+    )
     stats = confidence_stats(conf0)
-    summary = {"model": name, "generations": generations, "evaluations": generations * BATCH, "seconds": 1.5,
-               **{k: stats[k] for k in ("median", "mean", "n99", "n9999")},
-               "classes": [{"class": k, "name": n, "confidence": float(conf0[k]), "occupied": bool(o)}
-                           for k, (n, o) in enumerate(zip(names, cells["occupied"]))]}
+    summary = {
+        "model": name,
+        "generations": generations,
+        "evaluations": generations * BATCH,
+        "seconds": 1.5,
+        **{k: stats[k] for k in ("median", "mean", "n99", "n9999")},
+        "classes": [
+            {"class": k, "name": n, "confidence": float(conf0[k]), "occupied": bool(o)}
+            for k, (n, o) in enumerate(zip(names, cells["occupied"]))
+        ],
+    }
     (folder / "summary.json").write_text(json.dumps(summary))
     run.release()
     return folder
@@ -110,12 +148,20 @@ def sweep_folder(folder: Path, runs: dict[str, Path | None]) -> Path:
             shutil.copytree(source, folder / rel)
             summary = json.loads((folder / rel / "summary.json").read_text())
             entries.append({"name": name, "folder": rel, "status": "done"})
-            figures.append({"name": name, "folder": rel, "median": summary["median"],
-                            "classes_ge_99": summary["n99"], "seconds": 12.5})
+            figures.append(
+                {
+                    "name": name,
+                    "folder": rel,
+                    "median": summary["median"],
+                    "classes_ge_99": summary["n99"],
+                    "seconds": 12.5,
+                }
+            )
         else:
             entries.append({"name": name, "folder": rel, "status": "pending"})
-    (folder / "sweep.json").write_text(json.dumps({"format": "fooling_ext.sweep", "version": 1,
-                                                   "spec": {"seeds": [1, 2]}, "runs": entries}))
+    (folder / "sweep.json").write_text(
+        json.dumps({"format": "fooling_ext.sweep", "version": 1, "spec": {"seeds": [1, 2]}, "runs": entries})
+    )
     (folder / "summary.json").write_text(json.dumps({"runs": figures}))
     return folder
 
@@ -126,13 +172,22 @@ def analysis_folder(folder: Path, kind: str = "diversity") -> Path:
 
     folder = Path(folder)
     (folder / "examples").mkdir(parents=True)
-    (folder / "analysis.json").write_text(json.dumps({
-        "format": "fooling_ext.analysis", "version": 1, "analysis": kind, "runs": ["runs/a", "runs/b"],
-        "summary": {"mean_distance": 0.4375, "clusters": 3, "per_encoding": {"cppn": 0.25}}}))
+    (folder / "analysis.json").write_text(
+        json.dumps(
+            {
+                "format": "fooling_ext.analysis",
+                "version": 1,
+                "analysis": kind,
+                "runs": ["runs/a", "runs/b"],
+                "summary": {"mean_distance": 0.4375, "clusters": 3, "per_encoding": {"cppn": 0.25}},
+            }
+        )
+    )
     (folder / "report.md").write_text(
         "# Diversity\n\nMean pairwise distance **0.4375** over `2` runs.\n\n| encoding | distance |\n|---|---|\n"
         "| cppn | 0.25 |\n\n- first point\n- second <script>alert(1)</script>\n\n![distances](distances.png)\n"
-        "[bad](javascript:alert(1))\n")
+        "[bad](javascript:alert(1))\n"
+    )
     (folder / "distances.csv").write_text("a,b,distance\n0,1,0.5\n")
     Image.new("RGB", (60, 40), (200, 40, 40)).save(folder / "distances.png")
     Image.new("L", (28, 28), 128).save(folder / "examples" / "example_0.png")
@@ -147,8 +202,12 @@ def mnist_runs(folder: Path) -> tuple[Path, Path]:
 
     lenet = load_classifier("mnist")
     evolve_dir, gradient_dir = Path(folder) / "mnist_cppn", Path(folder) / "mnist_gradient"
-    evolve(EvolveConfig(model="mnist", encoding="cppn", generations=20, batch=40, seed=1, backend="cpu"),
-           evolve_dir, classifier=lenet, progress=False)
+    evolve(
+        EvolveConfig(model="mnist", encoding="cppn", generations=20, batch=40, seed=1, backend="cpu"),
+        evolve_dir,
+        classifier=lenet,
+        progress=False,
+    )
     config = GradientConfig(classes=[3, 8], steps=25, seed=0)
     run = RunFolder(gradient_dir)
     run.prepare(resume=False, overwrite=False)

@@ -35,22 +35,39 @@ from fooling_ext.cli import main
 from fooling_ext.runs.archive_file import write_archive
 
 
-def write_run(path: Path, images: np.ndarray, *, model: str = "synthetic", encoding: str = "cppn", seed: int = 1,
-              spec: InputSpec | None = None, confidence: np.ndarray | None = None) -> Path:
+def write_run(
+    path: Path,
+    images: np.ndarray,
+    *,
+    model: str = "synthetic",
+    encoding: str = "cppn",
+    seed: int = 1,
+    spec: InputSpec | None = None,
+    confidence: np.ndarray | None = None,
+) -> Path:
     """A finished run folder holding the given elites (uint8 [K, C, H, W]), one per class."""
     k, c, h, w = images.shape
     spec = spec or InputSpec(channels=c, height=h, width=w)
     names = [f"class{i}" for i in range(k)]
     path.mkdir(parents=True)
-    config = {"run": {"model": model, "encoding": encoding, "seed": seed, "backend": "cpu"},
-              "classifier": {"name": model, "class_names": names, "num_classes": k,
-                             "spec": dataclasses.asdict(spec)}}
+    config = {
+        "run": {"model": model, "encoding": encoding, "seed": seed, "backend": "cpu"},
+        "classifier": {"name": model, "class_names": names, "num_classes": k, "spec": dataclasses.asdict(spec)},
+    }
     (path / "config.json").write_text(json.dumps(config))
     confidence = np.full(k, 0.99, dtype=np.float32) if confidence is None else confidence.astype(np.float32)
-    write_archive(path / "archive.npz", {
-        "images": images.astype(np.uint8), "confidence": confidence, "occupied": np.ones(k, dtype=bool),
-        "generation": np.zeros(k, dtype=np.int64), "elite_id": np.arange(k), "parent_id": np.full(k, -1),
-    }, {"class_names": names, "insertion": "all"})
+    write_archive(
+        path / "archive.npz",
+        {
+            "images": images.astype(np.uint8),
+            "confidence": confidence,
+            "occupied": np.ones(k, dtype=bool),
+            "generation": np.zeros(k, dtype=np.int64),
+            "elite_id": np.arange(k),
+            "parent_id": np.full(k, -1),
+        },
+        {"class_names": names, "insertion": "all"},
+    )
     return path
 
 
@@ -103,8 +120,9 @@ class TwoLayer(nn.Module):
 
 
 def classifier(module: nn.Module, channels: int, size: int, classes: int = 2) -> Classifier:
-    return Classifier(module, InputSpec(channels=channels, height=size, width=size),
-                      class_names=[f"class{i}" for i in range(classes)])
+    return Classifier(
+        module, InputSpec(channels=channels, height=size, width=size), class_names=[f"class{i}" for i in range(classes)]
+    )
 
 
 # ------------------------------------------------------------------------------------------------ motifs
@@ -194,8 +212,13 @@ def test_structure_with_a_model_that_looks_at_one_tile(tmp_path):
     natural = torch.zeros(1, 1, size, size)
     natural[:, :, : size // 2, : size // 2] = 1.0  # class 0's evidence in the top-left tile only
     config = StructureConfig(grids=(2, 4), permutations=6, occlusion=1, seed=3)
-    summary = structure(run, tmp_path / "out", config=config, classifier=classifier(TopLeftTile(), 1, size),
-                        natural=(natural, np.array([0]), "one synthetic image"))
+    summary = structure(
+        run,
+        tmp_path / "out",
+        config=config,
+        classifier=classifier(TopLeftTile(), 1, size),
+        natural=(natural, np.array([0]), "one synthetic image"),
+    )
     assert summary["grids"]["2x2"]["fooling_median_kept"] == pytest.approx(1.0)
     assert summary["grids"]["4x4"]["fooling_median_kept"] == pytest.approx(1.0)
     # Replay the seeded orders: with 2 x 2 tiles the bright tile stays top-left only when order[0] == 0.
@@ -245,8 +268,13 @@ def test_diversity_of_identical_and_of_different_runs(tmp_path):
 
 def test_the_verdict_needs_distant_elites_and_few_own_nearest_neighbours():
     def verdict(ratio, nearest):
-        summary = {"model": "m", "encoding": "e", "chance_nearest_same": 0.1, "feature": None,
-                   "pixel": {"median_ratio": ratio, "nearest_same": nearest}}
+        summary = {
+            "model": "m",
+            "encoding": "e",
+            "chance_nearest_same": 0.1,
+            "feature": None,
+            "pixel": {"median_ratio": ratio, "nearest_same": nearest},
+        }
         return conclusion(summary)[0]
 
     assert verdict(0.9, 0.1) == "holds"
@@ -273,13 +301,29 @@ def test_features_are_the_input_of_the_last_linear_layer_or_the_models_own():
 def test_diversity_takes_a_sweeps_done_runs_grouped_by_encoding(tmp_path):
     rng = np.random.default_rng(2)
     entries = []
-    for name, encoding, status in (("c1", "cppn", "done"), ("c2", "cppn", "done"), ("d1", "direct", "done"),
-                                   ("d2", "direct", "done"), ("d3", "direct", "running")):
+    for name, encoding, status in (
+        ("c1", "cppn", "done"),
+        ("c2", "cppn", "done"),
+        ("d1", "direct", "done"),
+        ("d2", "direct", "done"),
+        ("d3", "direct", "running"),
+    ):
         if status == "done":
-            write_run(tmp_path / "sweep" / "runs" / name, rng.integers(0, 256, (4, 1, 8, 8), dtype=np.uint8),
-                      encoding=encoding)
-        entries.append({"name": name, "folder": f"runs/{name}", "status": status, "model": "synthetic",
-                        "encoding": encoding, "seed": 1})
+            write_run(
+                tmp_path / "sweep" / "runs" / name,
+                rng.integers(0, 256, (4, 1, 8, 8), dtype=np.uint8),
+                encoding=encoding,
+            )
+        entries.append(
+            {
+                "name": name,
+                "folder": f"runs/{name}",
+                "status": status,
+                "model": "synthetic",
+                "encoding": encoding,
+                "seed": 1,
+            }
+        )
     (tmp_path / "sweep" / "sweep.json").write_text(json.dumps({"runs": entries}))
     clf = classifier(TwoLayer(4, 64), 1, 8, classes=4)
     result = diversity([tmp_path / "sweep"], tmp_path / "out", classifier=clf)
@@ -333,8 +377,9 @@ def test_the_command_line_on_mnist_shaped_runs(tmp_path, capsys):
     spec = InputSpec(channels=1, height=28, width=28)
     digits = np.zeros((10, 1, 28, 28), dtype=np.uint8)
     digits[:, :, :, np.arange(28) % 7 < 2] = 255
-    b = write_run(tmp_path / "b", rng.integers(0, 256, (10, 1, 28, 28), dtype=np.uint8), model="mnist", spec=spec,
-                  seed=2)
+    b = write_run(
+        tmp_path / "b", rng.integers(0, 256, (10, 1, 28, 28), dtype=np.uint8), model="mnist", spec=spec, seed=2
+    )
     confidence = np.linspace(0.1, 1.0, 10)  # digit 9 the most confident
     a = write_run(tmp_path / "a", digits, model="mnist", spec=spec, confidence=confidence)
     assert main(["analyze", "diversity", str(a), str(b), "--out", str(tmp_path / "d")]) == 0
@@ -343,8 +388,24 @@ def test_the_command_line_on_mnist_shaped_runs(tmp_path, capsys):
     assert (tmp_path / "t" / "per_class.csv").read_text().splitlines()[1].startswith("7,")  # 7, 8, 9
     assert main(["analyze", "repetition", str(a), "--out", str(tmp_path / "r")]) == 0
     assert read_analysis(tmp_path / "r")["summary"]["with_repetition"] == 10
-    assert main(["analyze", "structure", str(a), "--out", str(tmp_path / "s"), "--permutations", "1",
-                 "--natural-per-class", "2", "--occlusion", "1"]) == 0
+    assert (
+        main(
+            [
+                "analyze",
+                "structure",
+                str(a),
+                "--out",
+                str(tmp_path / "s"),
+                "--permutations",
+                "1",
+                "--natural-per-class",
+                "2",
+                "--occlusion",
+                "1",
+            ]
+        )
+        == 0
+    )
     summary = read_analysis(tmp_path / "s")["summary"]
     assert summary["natural_images"] == 20 and set(summary["grids"]) == {"2x2", "4x4", "8x8"}
     capsys.readouterr()
@@ -361,41 +422,60 @@ def test_the_command_line_on_mnist_shaped_runs(tmp_path, capsys):
 
 # ------------------------------------------------------------------------------------------------ verdicts
 def repetition_summary(before: float, after: float, still: float | None) -> dict:
-    return {"model": "mnist", "encoding": "cppn", "elites": 10, "with_repetition": 4, "median_removed": 0.75,
-            "median_before": before, "median_after": after, "median_control": 0.05, "still_ge99": still,
-            "control_still_ge99": 0.0 if still is not None else None, "count_before_ge99": 4}
+    return {
+        "model": "mnist",
+        "encoding": "cppn",
+        "elites": 10,
+        "with_repetition": 4,
+        "median_removed": 0.75,
+        "median_before": before,
+        "median_after": after,
+        "median_control": 0.05,
+        "still_ge99": still,
+        "control_still_ge99": 0.0 if still is not None else None,
+        "count_before_ge99": 4,
+    }
 
 
 def test_the_repetition_verdict_in_words():
     verdict, text = repetition_conclusion(repetition_summary(1.0, 0.984, 0.5))
     assert verdict == "holds"
-    assert text == ("For mnist/cppn, 'removing the repeated copies lowers the confidence only a little' holds: keeping "
-                    "one copy of the motif of the 4 elites that repeat one (a median 75.0% of the image removed) "
-                    "takes their median confidence from 100.00% to 98.40%, where painting the same area at random "
-                    "places gives 5.00%; of the 4 >= 99% before, 50.0% stay >= 99% (0.0% with the control).")
+    assert text == (
+        "For mnist/cppn, 'removing the repeated copies lowers the confidence only a little' holds: keeping "
+        "one copy of the motif of the 4 elites that repeat one (a median 75.0% of the image removed) "
+        "takes their median confidence from 100.00% to 98.40%, where painting the same area at random "
+        "places gives 5.00%; of the 4 >= 99% before, 50.0% stay >= 99% (0.0% with the control)."
+    )
     assert repetition_conclusion(repetition_summary(1.0, 0.984, 0.25))[0] == "partly"  # most fall below 99%
     assert repetition_conclusion(repetition_summary(0.36, 0.004, None))[0] == "does not hold"
     assert repetition_conclusion({"model": "m", "encoding": "direct", "elites": 50, "with_repetition": 0}) == (
-        "not measured", "For m/direct, 'removing the repeated copies lowers the confidence only a little' is not "
-        "measured: none of the 50 elites repeats a motif, so there is nothing to remove.")
+        "not measured",
+        "For m/direct, 'removing the repeated copies lowers the confidence only a little' is not "
+        "measured: none of the 50 elites repeats a motif, so there is nothing to remove.",
+    )
 
 
 def structure_summary(fooling: list[float], natural: list[float] | None) -> dict:
-    grids = {f"{k}x{k}": {"fooling_median_kept": f, **({"natural_median_kept": n} if natural else {})}
-             for k, f, n in zip((2, 4, 8), fooling, natural or [None] * 3)}
+    grids = {
+        f"{k}x{k}": {"fooling_median_kept": f, **({"natural_median_kept": n} if natural else {})}
+        for k, f, n in zip((2, 4, 8), fooling, natural or [None] * 3)
+    }
     return {"model": "imagenet", "encoding": "cppn", "grids": grids, "natural_correct": 15 if natural else 0}
 
 
 def test_the_structure_verdict_in_words():
     assert structure_conclusion(structure_summary([0.173, 0.119, 0.075], [0.032, 0.044, 0.008]))[0] == "holds"
-    assert structure_conclusion(structure_summary([0.0017, 0.0061, 0.0002], [0.032, 0.044, 0.008]))[0] == \
-        "does not hold"
+    assert (
+        structure_conclusion(structure_summary([0.0017, 0.0061, 0.0002], [0.032, 0.044, 0.008]))[0] == "does not hold"
+    )
     verdict, text = structure_conclusion(structure_summary([0.311, 0.073, 0.015], [0.887, 0.135, 0.002]))
     assert verdict == "partly"
-    assert text == ("For imagenet/cppn, 'the fooling images hold no global structure the network uses' partly: with "
-                    "their tiles shuffled the elites keep a median 31.1% (2x2), 7.3% (4x4), 1.5% (8x8) of their "
-                    "confidence, natural images 88.7% (2x2), 13.5% (4x4), 0.2% (8x8); the elites keep more on the "
-                    "8x8 grid only.")
+    assert text == (
+        "For imagenet/cppn, 'the fooling images hold no global structure the network uses' partly: with "
+        "their tiles shuffled the elites keep a median 31.1% (2x2), 7.3% (4x4), 1.5% (8x8) of their "
+        "confidence, natural images 88.7% (2x2), 13.5% (4x4), 0.2% (8x8); the elites keep more on the "
+        "8x8 grid only."
+    )
     assert structure_conclusion(structure_summary([0.5, 0.4, 0.3], None))[0] == "not compared"
 
 
@@ -404,8 +484,10 @@ def test_the_commands_print_the_verdict_write_it_in_report_md_and_show_progress_
     digits = np.zeros((10, 1, 28, 28), dtype=np.uint8)
     digits[:, :, :, np.arange(28) % 7 < 2] = 255
     run = write_run(tmp_path / "a", digits, model="mnist", spec=spec, confidence=np.linspace(0.1, 1.0, 10))
-    for analysis, extra in (("repetition", []), ("structure", ["--permutations", "1", "--natural-per-class", "2",
-                                                              "--occlusion", "1"])):
+    for analysis, extra in (
+        ("repetition", []),
+        ("structure", ["--permutations", "1", "--natural-per-class", "2", "--occlusion", "1"]),
+    ):
         out = tmp_path / analysis
         assert main(["analyze", analysis, str(run), "--out", str(out), "--no-progress", *extra]) == 0
         printed = capsys.readouterr()

@@ -85,8 +85,9 @@ def has_docstring_at_run_time(sub: str, name: str) -> bool:
     return inspect.isclass(obj) or inspect.isroutine(obj) or inspect.ismodule(obj)
 
 
-@pytest.mark.parametrize(("sub", "name"), [(sub, name) for sub, name in public_names()
-                                           if has_docstring_at_run_time(sub, name)])
+@pytest.mark.parametrize(
+    ("sub", "name"), [(sub, name) for sub, name in public_names() if has_docstring_at_run_time(sub, name)]
+)
 def test_public_name_has_a_docstring(sub, name):
     obj = getattr(importlib.import_module(f"fooling_ext.{sub}"), name)
     assert own_docstring(obj).strip(), f"fooling_ext.{sub}.{name} has no docstring"
@@ -98,7 +99,8 @@ def test_public_name_is_on_its_reference_page(sub, name):
     obj = getattr(importlib.import_module(f"fooling_ext.{sub}"), name)
     # under this name, from the subpackage, the module that defines it or one that imports it
     assert any(path.rpartition(".")[2] == name and resolve(path) is obj for path in documented(page)), (
-        f"fooling_ext.{sub}.{name} is documented by no directive of {page.relative_to(ROOT)}")
+        f"fooling_ext.{sub}.{name} is documented by no directive of {page.relative_to(ROOT)}"
+    )
 
 
 def test_every_subpackage_has_a_reference_page():
@@ -119,12 +121,18 @@ def test_top_level_exports_link_to_their_documentation():
 
 def test_directives_parse_as_mkdocstrings_reads_them(tmp_path):
     page = tmp_path / "page.md"
-    page.write_text("# x\n\n::: fooling_ext.gallery\n    options:\n      show_root_heading: false\n\n"
-                    "::: fooling_ext.runs.plots\n    options:\n      members:\n        - nines\n"
-                    "        - plot_metrics\n\n"
-                    "::: fooling_ext.runs\n    options:\n      members: false\n", encoding="utf-8")
-    assert directives(page) == [("fooling_ext.gallery", None), ("fooling_ext.runs.plots", ["nines", "plot_metrics"]),
-                                ("fooling_ext.runs", [])]
+    page.write_text(
+        "# x\n\n::: fooling_ext.gallery\n    options:\n      show_root_heading: false\n\n"
+        "::: fooling_ext.runs.plots\n    options:\n      members:\n        - nines\n"
+        "        - plot_metrics\n\n"
+        "::: fooling_ext.runs\n    options:\n      members: false\n",
+        encoding="utf-8",
+    )
+    assert directives(page) == [
+        ("fooling_ext.gallery", None),
+        ("fooling_ext.runs.plots", ["nines", "plot_metrics"]),
+        ("fooling_ext.runs", []),
+    ]
     # genome_svg is the name of a submodule of gallery as well as a function: griffe documents the module there
     assert "fooling_ext.gallery.genome_svg" not in documented(page)
     assert {"fooling_ext.gallery.build_gallery", "fooling_ext.runs.plots.nines"} <= documented(page)

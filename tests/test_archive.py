@@ -19,8 +19,10 @@ def make_archive(k=4, insertion="all"):
 def batch(probs, start_id=0):
     probs = torch.tensor(probs, dtype=torch.float32)
     b = probs.shape[0]
-    genomes = {"genes": torch.arange(b * 2, dtype=torch.float32).reshape(b, 2),
-               "count": torch.arange(b, dtype=torch.int32)}
+    genomes = {
+        "genes": torch.arange(b * 2, dtype=torch.float32).reshape(b, 2),
+        "count": torch.arange(b, dtype=torch.int32),
+    }
     images = torch.linspace(0, 1, b * 4).reshape(b, 1, 2, 2)
     ids = torch.arange(start_id, start_id + b)
     return genomes, images, probs, ids
@@ -80,8 +82,11 @@ def test_a_probability_that_is_not_one_is_refused_naming_the_child_and_class(bad
     a = make_archive(k=3)
     add(a, [[0.2, 0.3, 0.5]])
     before = {key: value.clone() for key, value in a.state_dict().items()}
-    with pytest.raises(ValueError, match=rf"^the probability of child 1 for class 2 \(c2\) is {re.escape(repr(bad))}: "
-                                         r"probabilities must be finite and in \[0, 1\]$"):
+    with pytest.raises(
+        ValueError,
+        match=rf"^the probability of child 1 for class 2 \(c2\) is {re.escape(repr(bad))}: "
+        r"probabilities must be finite and in \[0, 1\]$",
+    ):
         add(a, [[0.9, 0.9, 0.9], [0.1, 0.1, bad]], generation=1, start_id=1)
     for key, value in a.state_dict().items():  # nothing was stored, not even the valid child 0
         assert torch.equal(value, before[key]), key

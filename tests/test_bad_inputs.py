@@ -52,16 +52,33 @@ def files(tmp_path_factory):
     (d / "a_file").write_text("x")
     (d / "not_a_run").mkdir()
     (d / "not_a_run" / "notes.txt").write_text("mine")
-    assert main(["evolve", "--generations", "2", "--batch", "12", "--backend", "cpu", "--no-progress",
-                 "--out", str(d / "run")]) == 0
+    assert (
+        main(
+            [
+                "evolve",
+                "--generations",
+                "2",
+                "--batch",
+                "12",
+                "--backend",
+                "cpu",
+                "--no-progress",
+                "--out",
+                str(d / "run"),
+            ]
+        )
+        == 0
+    )
     assert main(["gradient", "--classes", "1", "--steps", "2", "--backend", "cpu", "--out", str(d / "grad")]) == 0
     # A finished run whose archive holds a confidence outside [0, 1] and one of wrong length (valid checksums).
     with np.load(d / "run" / "archive.npz") as z:
         arrays = {k: z[k].copy() for k in z.files if k != "meta"}
         meta = json.loads(bytes(z["meta"]).decode())
     meta.pop("checksum")
-    for name, change in (("conf", lambda a: a["confidence"].__setitem__(1, 5.0)),
-                         ("short", lambda a: a.__setitem__("generation", a["generation"][:3]))):
+    for name, change in (
+        ("conf", lambda a: a["confidence"].__setitem__(1, 5.0)),
+        ("short", lambda a: a.__setitem__("generation", a["generation"][:3])),
+    ):
         (d / name).mkdir()
         changed = {k: v.copy() for k, v in arrays.items()}
         change(changed)
@@ -85,69 +102,125 @@ CASES = [
     ("generations-zero", EVOLVE[:1] + ["--generations", "0", "--out", "{d}/o"], "argument --generations"),
     ("batch-text", EVOLVE[:1] + ["--batch", "many", "--out", "{d}/o"], "argument --batch"),
     ("image-size", EVOLVE + ["--image-size", "0x3", "--out", "{d}/o"], "argument --image-size"),
-    ("mutation-rate", EVOLVE + ["--encoding", "direct", "--mutation-rate", "1.5", "--out", "{d}/o"],
-     "argument --mutation-rate: expected a finite number in [0, 1]"),
+    (
+        "mutation-rate",
+        EVOLVE + ["--encoding", "direct", "--mutation-rate", "1.5", "--out", "{d}/o"],
+        "argument --mutation-rate: expected a finite number in [0, 1]",
+    ),
     ("checkpoint-every", EVOLVE + ["--checkpoint-every", "0", "--out", "{d}/o"], "argument --checkpoint-every"),
     ("backend", EVOLVE[:1] + ["--backend", "tpu", "--out", "{d}/o"], "argument --backend"),
     ("missing-model", EVOLVE + ["--model", "{d}/absent.pt2", "--out", "{d}/o"], "absent.pt2"),
     ("unknown-model", EVOLVE + ["--model", "resnet50", "--out", "{d}/o"], "the built-in models are mnist, imagenet"),
     ("garbage-model", EVOLVE + ["--model", "{d}/garbage.pt", "--out", "{d}/o"], "garbage.pt is not a model file"),
     ("model-without-spec", EVOLVE + ["--model", "{d}/three.pt", "--out", "{d}/o"], "needs an input spec"),
-    ("wrong-input-shape", EVOLVE + ["--model", "{d}/three.pt", *MODEL_FILE, "--out", "{d}/o"],
-     "the model rejected input of shape [1, 1, 28, 28]"),
+    (
+        "wrong-input-shape",
+        EVOLVE + ["--model", "{d}/three.pt", *MODEL_FILE, "--out", "{d}/o"],
+        "the model rejected input of shape [1, 1, 28, 28]",
+    ),
     ("nan-model", EVOLVE + ["--model", "{d}/nan.pt", *MODEL_FILE, "--out", "{d}/o"], "returned NaN or Inf"),
-    ("scalar-model", EVOLVE + ["--model", "{d}/scalar.pt", *MODEL_FILE, "--out", "{d}/o"],
-     "the model returned shape [] for 1 input(s)"),
+    (
+        "scalar-model",
+        EVOLVE + ["--model", "{d}/scalar.pt", *MODEL_FILE, "--out", "{d}/o"],
+        "the model returned shape [] for 1 input(s)",
+    ),
     ("mean-count", EVOLVE + ["--model-mean", "1,2", "--out", "{d}/o"], "mean"),
-    ("classes-missing", EVOLVE + ["--model-classes", "{d}/absent.txt", "--out", "{d}/o"],
-     "class names file not found"),
+    ("classes-missing", EVOLVE + ["--model-classes", "{d}/absent.txt", "--out", "{d}/o"], "class names file not found"),
     ("classes-bad-json", EVOLVE + ["--model-classes", "{d}/classes.json", "--out", "{d}/o"], "is not valid JSON"),
-    ("classes-dict-gap", EVOLVE + ["--model-classes", "{d}/classes_dict.json", "--out", "{d}/o"],
-     "must map the indices 0..1 to names"),
+    (
+        "classes-dict-gap",
+        EVOLVE + ["--model-classes", "{d}/classes_dict.json", "--out", "{d}/o"],
+        "must map the indices 0..1 to names",
+    ),
     ("out-is-a-file", EVOLVE + ["--out", "{d}/a_file"], "a_file exists and is not a folder"),
     ("out-under-a-file", EVOLVE + ["--out", "{d}/a_file/run"], "Not a directory: {d}/a_file/run"),
     ("out-not-permitted", EVOLVE + ["--out", "/sys/fooling_ext_run"], ": /sys/fooling_ext_run"),
-    ("out-holds-a-run", EVOLVE + ["--out", "{d}/run"], "holds another run; pass --resume to continue it or "
-                                                       "--overwrite to replace it"),
+    (
+        "out-holds-a-run",
+        EVOLVE + ["--out", "{d}/run"],
+        "holds another run; pass --resume to continue it or --overwrite to replace it",
+    ),
     ("out-not-empty", EVOLVE + ["--out", "{d}/not_a_run"], "is not empty; choose an empty folder or pass --overwrite"),
     ("resume-nothing", EVOLVE + ["--resume", "--out", "{d}/nothing"], "nothing to resume"),
-    ("resume-and-overwrite", EVOLVE + ["--resume", "--overwrite", "--out", "{d}/run"],
-     "--resume and --overwrite cannot be used together"),
-    ("resume-other-seed", ["evolve", "--resume", "--seed", "9", "--backend", "cpu", "--out", "{d}/run"],
-     "--seed cannot be given with --resume: the run in {d}/run was made with --seed 0 and continues with it"),
-    ("resume-model-flags", ["evolve", "--resume", "--model-size", "32x32", "--crops", "20", "--out", "{d}/run"],
-     "--model-size, --crops cannot be given with --resume: the run in {d}/run was made with --model-size 28x28, "
-     "without --crops"),
-    ("resume-other-model", ["evolve", "--resume", "--model", "{d}/three.pt", "--no-progress", "--out", "{d}/run"],
-     "the model rejected input of shape"),
-    ("coords-with-direct", EVOLVE + ["--encoding", "direct", "--coords", "pixel", "--out", "{d}/o"],
-     "--coords applies to --encoding cppn only, not to --encoding direct"),
-    ("color-with-direct", EVOLVE + ["--encoding", "direct", "--color", "hsv", "--out", "{d}/o"],
-     "--color applies to --encoding cppn only, not to --encoding direct"),
-    ("mutation-rate-with-cppn", EVOLVE + ["--mutation-rate", "0.2", "--out", "{d}/o"],
-     "--mutation-rate applies to --encoding direct only, not to --encoding cppn"),
-    ("halve-every-with-cppn", EVOLVE + ["--halve-every", "10", "--out", "{d}/o"],
-     "--halve-every applies to --encoding direct only, not to --encoding cppn"),
-    ("resume-flipped-bytes", ["evolve", "--resume", "--backend", "cpu", "--no-progress", "--out", "{d}/flipped"],
-     "is damaged"),
+    (
+        "resume-and-overwrite",
+        EVOLVE + ["--resume", "--overwrite", "--out", "{d}/run"],
+        "--resume and --overwrite cannot be used together",
+    ),
+    (
+        "resume-other-seed",
+        ["evolve", "--resume", "--seed", "9", "--backend", "cpu", "--out", "{d}/run"],
+        "--seed cannot be given with --resume: the run in {d}/run was made with --seed 0 and continues with it",
+    ),
+    (
+        "resume-model-flags",
+        ["evolve", "--resume", "--model-size", "32x32", "--crops", "20", "--out", "{d}/run"],
+        "--model-size, --crops cannot be given with --resume: the run in {d}/run was made with --model-size 28x28, "
+        "without --crops",
+    ),
+    (
+        "resume-other-model",
+        ["evolve", "--resume", "--model", "{d}/three.pt", "--no-progress", "--out", "{d}/run"],
+        "the model rejected input of shape",
+    ),
+    (
+        "coords-with-direct",
+        EVOLVE + ["--encoding", "direct", "--coords", "pixel", "--out", "{d}/o"],
+        "--coords applies to --encoding cppn only, not to --encoding direct",
+    ),
+    (
+        "color-with-direct",
+        EVOLVE + ["--encoding", "direct", "--color", "hsv", "--out", "{d}/o"],
+        "--color applies to --encoding cppn only, not to --encoding direct",
+    ),
+    (
+        "mutation-rate-with-cppn",
+        EVOLVE + ["--mutation-rate", "0.2", "--out", "{d}/o"],
+        "--mutation-rate applies to --encoding direct only, not to --encoding cppn",
+    ),
+    (
+        "halve-every-with-cppn",
+        EVOLVE + ["--halve-every", "10", "--out", "{d}/o"],
+        "--halve-every applies to --encoding direct only, not to --encoding cppn",
+    ),
+    (
+        "resume-flipped-bytes",
+        ["evolve", "--resume", "--backend", "cpu", "--no-progress", "--out", "{d}/flipped"],
+        "is damaged",
+    ),
     ("report-missing", ["report", "{d}/absent"], "no run folder at {d}/absent"),
     ("report-not-a-run", ["report", "{d}/not_a_run"], "holds no run"),
     ("report-confidence", ["report", "{d}/conf"], "confidence of class 1 (1) is 5.0, not a probability"),
     ("report-lengths", ["report", "{d}/short"], "generation has 3 rows, the archive has 10 classes"),
     ("gradient-class", ["gradient", "--classes", "7,zebra", "--backend", "cpu", "--out", "{d}/g"], "zebra"),
     ("gradient-steps", ["gradient", "--steps", "0", "--out", "{d}/g"], "argument --steps"),
-    ("gradient-existing", ["gradient", "--classes", "1", "--steps", "1", "--backend", "cpu", "--out", "{d}/grad"],
-     "holds another gradient run; pass --overwrite to replace it"),
-    ("retrain-rounds", ["retrain", "--rounds", "0", "--runner", "local", "--out", "{d}/r"],
-     "--rounds must be a whole number >= 1"),
-    ("retrain-out-file", ["retrain", "--rounds", "1", "--runner", "local", "--out", "{d}/a_file"],
-     "a_file exists and is not a folder"),
+    (
+        "gradient-existing",
+        ["gradient", "--classes", "1", "--steps", "1", "--backend", "cpu", "--out", "{d}/grad"],
+        "holds another gradient run; pass --overwrite to replace it",
+    ),
+    (
+        "retrain-rounds",
+        ["retrain", "--rounds", "0", "--runner", "local", "--out", "{d}/r"],
+        "--rounds must be a whole number >= 1",
+    ),
+    (
+        "retrain-out-file",
+        ["retrain", "--rounds", "1", "--runner", "local", "--out", "{d}/a_file"],
+        "a_file exists and is not a folder",
+    ),
     ("imagenet-class-missing-run", ["imagenet-fooling-class", "--run", "{d}/absent", "--out", "{d}/i"], "absent"),
-    ("imagenet-class-mnist-run", ["imagenet-fooling-class", "--run", "{d}/run", "--out", "{d}/i"],
-     "the fooling class needs runs against the 1000-class imagenet model"),
+    (
+        "imagenet-class-mnist-run",
+        ["imagenet-fooling-class", "--run", "{d}/run", "--out", "{d}/i"],
+        "the fooling class needs runs against the 1000-class imagenet model",
+    ),
     ("analyze-missing", ["analyze", "repetition", "{d}/absent", "--out", "{d}/a"], "no run folder at {d}/absent"),
-    ("analyze-not-a-run", ["analyze", "structure", "{d}/not_a_run", "--out", "{d}/a"],
-     "{d}/not_a_run is not a run folder"),
+    (
+        "analyze-not-a-run",
+        ["analyze", "structure", "{d}/not_a_run", "--out", "{d}/a"],
+        "{d}/not_a_run is not a run folder",
+    ),
     ("analyze-one-run", ["analyze", "diversity", "{d}/run", "--out", "{d}/a"], "diversity needs at least two runs"),
     ("gallery-missing", ["gallery", "{d}/absent", "--out", "{d}/gal"], "{d}/absent: no such folder"),
     ("gallery-out-is-a-file", ["gallery", "{d}/run", "--out", "{d}/a_file"], "a_file exists and is not a folder"),
@@ -205,29 +278,48 @@ def test_no_space_on_device_names_the_file(files, capsys, monkeypatch, tmp_path)
 @pytest.mark.parametrize(
     "variable, value, expected",
     [
-        ("FOOLING_NUM_THREADS", "abc", "FOOLING_NUM_THREADS must be a whole number >= 1 (the CPU threads of the "
-                                       "core), got 'abc'"),
-        ("FOOLING_NUM_THREADS", "0", "FOOLING_NUM_THREADS must be a whole number >= 1 (the CPU threads of the "
-                                     "core), got '0'"),
-        ("FOOLING_NUM_THREADS", "-3", "FOOLING_NUM_THREADS must be a whole number >= 1 (the CPU threads of the "
-                                      "core), got '-3'"),
+        (
+            "FOOLING_NUM_THREADS",
+            "abc",
+            "FOOLING_NUM_THREADS must be a whole number >= 1 (the CPU threads of the core), got 'abc'",
+        ),
+        (
+            "FOOLING_NUM_THREADS",
+            "0",
+            "FOOLING_NUM_THREADS must be a whole number >= 1 (the CPU threads of the core), got '0'",
+        ),
+        (
+            "FOOLING_NUM_THREADS",
+            "-3",
+            "FOOLING_NUM_THREADS must be a whole number >= 1 (the CPU threads of the core), got '-3'",
+        ),
         ("FOOLING_BACKEND", "gpu", "FOOLING_BACKEND must be 'cpu' or 'cuda' (or unset), got 'gpu'"),
     ],
 )
 def test_a_bad_environment_variable_is_named_in_a_fresh_process(tmp_path, variable, value, expected):
     argv = ["evolve", "--generations", "1", "--batch", "4", "--no-progress", "--out", str(tmp_path / "o")]
-    done = subprocess.run([sys.executable, "-m", "fooling_ext", *argv], capture_output=True, text=True,
-                          env={**os.environ, variable: value})
+    done = subprocess.run(
+        [sys.executable, "-m", "fooling_ext", *argv],
+        capture_output=True,
+        text=True,
+        env={**os.environ, variable: value},
+    )
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip() == f"fooling evolve: error: {expected}"
     assert not Path(tmp_path / "o" / "archive.npz").exists()
 
 
 def test_a_huge_thread_count_is_capped_not_fatal(tmp_path):
-    code = ("import fooling_ext as fx, os; p = fx.CPPNPopulation.initial(3, num_outputs=1, seed=1); "
-            "fx.render(p, 8); print(fx.build_info()['cpu_threads'], len(os.sched_getaffinity(0)))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env={**os.environ, "FOOLING_NUM_THREADS": "99999999999"})
+    code = (
+        "import fooling_ext as fx, os; p = fx.CPPNPopulation.initial(3, num_outputs=1, seed=1); "
+        "fx.render(p, 8); print(fx.build_info()['cpu_threads'], len(os.sched_getaffinity(0)))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "FOOLING_NUM_THREADS": "99999999999"},
+    )
     assert done.returncode == 0, done.stderr
     threads, cpus = map(int, done.stdout.split())
     assert threads == cpus
@@ -238,6 +330,7 @@ def test_a_path_that_ends_in_an_option_name_keeps_its_name_in_the_message(tmp_pa
     out = tmp_path / "out"
     out.mkdir()
     (out / "mine.txt").write_text("mine")
-    code, err = run_in_process(["evolve", "--generations", "1", "--batch", "4", "--no-progress", "--out", str(out)],
-                               capsys)
+    code, err = run_in_process(
+        ["evolve", "--generations", "1", "--batch", "4", "--no-progress", "--out", str(out)], capsys
+    )
     assert code == 2 and f"{tmp_path}/out " in err and "/--out" not in err

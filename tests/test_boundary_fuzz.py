@@ -44,8 +44,12 @@ from fooling_ext.search.archive import Archive
 from fooling_ext.search.config import EvolveConfig
 
 # 60 examples per property in CI; FOOLING_FUZZ_EXAMPLES=N fuzzes longer (derandomized: the same N cases each time).
-FUZZ = settings(max_examples=int(os.environ.get("FOOLING_FUZZ_EXAMPLES", "60")), deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=int(os.environ.get("FOOLING_FUZZ_EXAMPLES", "60")),
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 CPPN_FIELDS = CPPNPopulation.FIELDS
 DTYPES = (torch.int32, torch.int64, torch.float32, torch.float64, torch.uint8, torch.bool, torch.int16)
 
@@ -82,10 +86,14 @@ def replacement(original: torch.Tensor, kind: str, dtype: torch.dtype, extra: in
 
 
 @FUZZ
-@given(seed=st.integers(0, 10_000), field=st.sampled_from(CPPN_FIELDS),
-       kind=st.sampled_from(("dtype", "wider", "narrower", "batch", "rank", "strided")),
-       dtype=st.sampled_from(DTYPES), extra=st.integers(1, 5000),
-       entry=st.sampled_from(("render", "mutate", "select", "clone", "validate")))
+@given(
+    seed=st.integers(0, 10_000),
+    field=st.sampled_from(CPPN_FIELDS),
+    kind=st.sampled_from(("dtype", "wider", "narrower", "batch", "rank", "strided")),
+    dtype=st.sampled_from(DTYPES),
+    extra=st.integers(1, 5000),
+    entry=st.sampled_from(("render", "mutate", "select", "clone", "validate")),
+)
 def test_a_replaced_field_is_named_before_the_core_runs(seed, field, kind, dtype, extra, entry):
     pop = small_population(seed)
     original = getattr(pop, field)
@@ -117,18 +125,27 @@ def corrupted(draw):
     tensor = getattr(pop, field)
     column = draw(st.integers(0, tensor.shape[1] - 1)) if tensor.dim() == 2 else None
     if tensor.dtype == torch.float32:
-        value = draw(st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=32),
-                               st.sampled_from((float("nan"), float("inf"), -float("inf")))))
+        value = draw(
+            st.one_of(
+                st.floats(allow_nan=True, allow_infinity=True, width=32),
+                st.sampled_from((float("nan"), float("inf"), -float("inf"))),
+            )
+        )
     else:
-        value = draw(st.one_of(st.integers(-2**31, 2**31 - 1), st.integers(-3, 70)))
+        value = draw(st.one_of(st.integers(-(2**31), 2**31 - 1), st.integers(-3, 70)))
     index = (genome,) if column is None else (genome, column)
     tensor[index] = value
     return seed, pop, genome
 
 
 @FUZZ
-@given(case=corrupted(), height=st.integers(1, 12), width=st.integers(1, 12),
-       coords=st.sampled_from(("normalized", "pixel")), color=st.sampled_from(("hsl", "hsv")))
+@given(
+    case=corrupted(),
+    height=st.integers(1, 12),
+    width=st.integers(1, 12),
+    coords=st.sampled_from(("normalized", "pixel")),
+    color=st.sampled_from(("hsl", "hsv")),
+)
 def test_render_matches_the_reference_or_names_the_bad_genome(case, height, width, coords, color):
     _, pop, _ = case
     errors = pop.errors()
@@ -168,8 +185,11 @@ def test_mutation_leaves_an_invalid_genome_untouched_and_keeps_valid_ones_valid(
 
 
 @FUZZ
-@given(seed=st.integers(0, 1000), index=st.lists(st.integers(-2**40, 2**40), min_size=0, max_size=6),
-       direct=st.booleans())
+@given(
+    seed=st.integers(0, 1000),
+    index=st.lists(st.integers(-(2**40), 2**40), min_size=0, max_size=6),
+    direct=st.booleans(),
+)
 def test_select_copies_in_range_rows_and_names_the_first_bad_index(seed, index, direct):
     pop = DirectPopulation.initial(4, 1, 3, 2, seed=seed) if direct else small_population(seed, batch=4)
     first_bad = next((i for i, v in enumerate(index) if not 0 <= v < pop.batch), None)
@@ -183,9 +203,14 @@ def test_select_copies_in_range_rows_and_names_the_first_bad_index(seed, index, 
 
 
 @FUZZ
-@given(seed=st.integers(0, 1000), kind=st.sampled_from(("dtype", "wider", "narrower", "batch", "rank", "strided")),
-       dtype=st.sampled_from(DTYPES), extra=st.integers(1, 50), rate=st.one_of(st.floats(-1, 2), st.just(float("nan"))),
-       gene=st.floats(allow_nan=True, allow_infinity=True, width=32))
+@given(
+    seed=st.integers(0, 1000),
+    kind=st.sampled_from(("dtype", "wider", "narrower", "batch", "rank", "strided")),
+    dtype=st.sampled_from(DTYPES),
+    extra=st.integers(1, 50),
+    rate=st.one_of(st.floats(-1, 2), st.just(float("nan"))),
+    gene=st.floats(allow_nan=True, allow_infinity=True, width=32),
+)
 def test_direct_populations_are_checked_the_same_way(seed, kind, dtype, extra, rate, gene):
     pop = DirectPopulation.initial(3, 1, 4, 5, seed=seed)
     replaced = DirectPopulation(pop.genes.clone())
@@ -221,7 +246,7 @@ def test_image_sizes_outside_the_core_limits_are_refused(height, width):
 
 
 @FUZZ
-@given(threads=st.integers(-2**31, 2**31 - 1))
+@given(threads=st.integers(-(2**31), 2**31 - 1))
 def test_any_thread_count_renders_the_same_images(threads):
     pop = small_population(3, batch=5, num_outputs=3)
     expected = render(pop, 6, 5)
@@ -239,9 +264,14 @@ def test_any_thread_count_renders_the_same_images(threads):
 # Numbers from the command line, configurations and the Python API: one checker per kind (core.checks), each
 # refusing exactly what is not finite, not in range, or not whole, with a message naming the parameter and value.
 
-ANY_NUMBER = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-2**70, 2**70), st.booleans(),
-                       st.sampled_from((float("nan"), float("inf"), -float("inf"), 0.0, -0.0, 1.0, 1e-300)),
-                       st.text(max_size=3), st.none())
+ANY_NUMBER = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(-(2**70), 2**70),
+    st.booleans(),
+    st.sampled_from((float("nan"), float("inf"), -float("inf"), 0.0, -0.0, 1.0, 1e-300)),
+    st.text(max_size=3),
+    st.none(),
+)
 BOUND = st.one_of(st.none(), st.floats(-10, 10, allow_nan=False))
 
 
@@ -253,8 +283,11 @@ def _is_real(value) -> bool:
 @given(value=ANY_NUMBER, low=BOUND, high=BOUND, low_open=st.booleans(), high_open=st.booleans())
 def test_check_real_refuses_exactly_what_is_not_a_finite_number_in_range(value, low, high, low_open, high_open):
     finite = _is_real(value) and abs(value) < 2**1000 and math.isfinite(value)
-    inside = finite and (low is None or (value > low if low_open else value >= low)) and (
-        high is None or (value < high if high_open else value <= high))
+    inside = (
+        finite
+        and (low is None or (value > low if low_open else value >= low))
+        and (high is None or (value < high if high_open else value <= high))
+    )
     if inside:
         assert check_real("x", value, low, high, low_open=low_open, high_open=high_open) == float(value)
         return
@@ -274,16 +307,23 @@ def test_check_whole_refuses_bools_fractions_and_numbers_out_of_range(value, low
 
 
 @FUZZ
-@given(text=st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(repr), st.integers(-5, 5).map(str),
-                      st.sampled_from(("nan", "inf", "-inf", "1e400", "", "0x10", "1.5", "  2 "))))
+@given(
+    text=st.one_of(
+        st.floats(allow_nan=True, allow_infinity=True).map(repr),
+        st.integers(-5, 5).map(str),
+        st.sampled_from(("nan", "inf", "-inf", "1e400", "", "0x10", "1.5", "  2 ")),
+    )
+)
 def test_the_argparse_types_accept_exactly_what_the_checkers_accept(text):
     import argparse
 
     from fooling_ext.cli.options import probability, real_number, whole_number
 
-    for parse, check in ((real_number(0.0, low_open=True), lambda v: check_real("v", v, 0.0, low_open=True)),
-                         (probability, lambda v: check_real("v", v, 0.0, 1.0)),
-                         (whole_number(1), lambda v: check_whole("v", v, 1))):
+    for parse, check in (
+        (real_number(0.0, low_open=True), lambda v: check_real("v", v, 0.0, low_open=True)),
+        (probability, lambda v: check_real("v", v, 0.0, 1.0)),
+        (whole_number(1), lambda v: check_whole("v", v, 1)),
+    ):
         try:
             value = (int if parse.__name__.startswith("whole") else float)(text)
             check(value)
@@ -296,20 +336,40 @@ def test_the_argparse_types_accept_exactly_what_the_checkers_accept(text):
 
 CONFIG_NUMBERS = {  # configuration, field -> a value it accepts
     "evolve": (lambda **kw: EvolveConfig(**kw), {"generations": 3, "batch": 4, "seed": 0, "checkpoint_every": 1}),
-    "gradient": (lambda **kw: GradientConfig(**kw), {"steps": 2, "target": 0.5, "decay": 0.0, "blur_radius": 0.0,
-                                                     "blur_every": 1, "lr": 0.1, "batch": 3, "noise_std": 0.0,
-                                                     "max_lr": 1.0, "early_progress": 0.03, "late_progress": 0.1,
-                                                     "max_log_gain": 1.0}),
-    "retrain": (lambda **kw: RetrainConfig(**kw), {"rounds": 1, "generations": 2, "batch": 5, "lr": 0.01,
-                                                  "measure_runs": 0, "threads": 1}),
-    "repetition": (lambda **kw: RepetitionConfig(**kw), {"min_peak": 0.5, "min_period": 4.0, "examples": 0,
-                                                         "batch": 2}),
+    "gradient": (
+        lambda **kw: GradientConfig(**kw),
+        {
+            "steps": 2,
+            "target": 0.5,
+            "decay": 0.0,
+            "blur_radius": 0.0,
+            "blur_every": 1,
+            "lr": 0.1,
+            "batch": 3,
+            "noise_std": 0.0,
+            "max_lr": 1.0,
+            "early_progress": 0.03,
+            "late_progress": 0.1,
+            "max_log_gain": 1.0,
+        },
+    ),
+    "retrain": (
+        lambda **kw: RetrainConfig(**kw),
+        {"rounds": 1, "generations": 2, "batch": 5, "lr": 0.01, "measure_runs": 0, "threads": 1},
+    ),
+    "repetition": (
+        lambda **kw: RepetitionConfig(**kw),
+        {"min_peak": 0.5, "min_period": 4.0, "examples": 0, "batch": 2},
+    ),
 }
 
 
 @FUZZ
-@given(kind=st.sampled_from(sorted(CONFIG_NUMBERS)), data=st.data(),
-       bad=st.sampled_from((float("nan"), float("inf"), -float("inf"), -1, True, 2.5, "3", None, 10**400)))
+@given(
+    kind=st.sampled_from(sorted(CONFIG_NUMBERS)),
+    data=st.data(),
+    bad=st.sampled_from((float("nan"), float("inf"), -float("inf"), -1, True, 2.5, "3", None, 10**400)),
+)
 def test_each_configuration_names_the_field_of_a_bad_number(kind, data, bad):
     make, fields = CONFIG_NUMBERS[kind]
     name = data.draw(st.sampled_from(sorted(fields)))
@@ -328,16 +388,31 @@ def test_each_configuration_names_the_field_of_a_bad_number(kind, data, bad):
 @FUZZ
 @given(rows=st.integers(1, 4), cells=st.integers(1, 4), data=st.data())
 def test_archive_add_stores_probabilities_only_and_names_the_first_bad_one(rows, cells, data):
-    values = data.draw(st.lists(st.lists(st.one_of(st.floats(0, 1), st.floats(allow_nan=True, allow_infinity=True)),
-                                         min_size=cells, max_size=cells), min_size=rows, max_size=rows))
+    values = data.draw(
+        st.lists(
+            st.lists(
+                st.one_of(st.floats(0, 1), st.floats(allow_nan=True, allow_infinity=True)),
+                min_size=cells,
+                max_size=cells,
+            ),
+            min_size=rows,
+            max_size=rows,
+        )
+    )
     probs = torch.tensor(values, dtype=torch.float32)
     archive = Archive([f"c{i}" for i in range(cells)], {"g": torch.zeros(1, 2)}, (1, 2, 2))
     before = {k: v.clone() for k, v in archive.state_dict().items()}
     bad = [(i, j) for i in range(rows) for j in range(cells) if not 0.0 <= float(probs[i, j]) <= 1.0]
 
     def call():
-        return archive.add({"g": torch.zeros(rows, 2)}, torch.zeros(rows, 1, 2, 2), probs, generation=0,
-                           ids=torch.arange(rows), parent_ids=torch.full((rows,), -1))
+        return archive.add(
+            {"g": torch.zeros(rows, 2)},
+            torch.zeros(rows, 1, 2, 2),
+            probs,
+            generation=0,
+            ids=torch.arange(rows),
+            parent_ids=torch.full((rows,), -1),
+        )
 
     if not bad:
         call()

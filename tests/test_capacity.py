@@ -56,7 +56,10 @@ def test_capacity_columns_totals_and_warning(tmp_path, lenet):
     assert int(rows[-1]["max_edges"]) == int(result.archive.genomes["num_edges"][occupied].max())
     summary = json.loads((out / "summary.json").read_text())
     assert summary["capacity"] == {
-        "max_nodes": 6, "max_edges": 5, "blocked_add_edge": blocked_edge, "blocked_add_node": blocked_node,
+        "max_nodes": 6,
+        "max_edges": 5,
+        "blocked_add_edge": blocked_edge,
+        "blocked_add_node": blocked_node,
         "largest_elite_nodes": max(int(r["max_nodes"]) for r in rows),
         "largest_elite_edges": max(int(r["max_edges"]) for r in rows),
     }
@@ -84,8 +87,9 @@ def test_metrics_written_before_the_capacity_columns_still_read(tmp_path):
         writer = csv.DictWriter(fh, fieldnames=old_fields)
         writer.writeheader()
         for g in range(3):
-            writer.writerow({f: g if f == "generation" else (10 * (g + 1) if f == "evaluations" else 0.5)
-                             for f in old_fields})
+            writer.writerow(
+                {f: g if f == "generation" else (10 * (g + 1) if f == "evaluations" else 0.5) for f in old_fields}
+            )
     rows = read_metrics(path)
     assert len(rows) == 3 and "max_nodes" not in rows[0]
     assert capacity_totals(rows) is None
@@ -147,8 +151,29 @@ def test_a_cppn_run_recorded_before_the_choice_resumes_with_the_rejection_rule(t
 
 def test_cli_capacity_options(tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["evolve", "--generations", "2", "--batch", "10", "--backend", "cpu", "--out", str(out),
-                 "--no-progress", "--max-nodes", "9", "--max-edges", "12", "--add-edge", "rejection"]) == 0
+    assert (
+        main(
+            [
+                "evolve",
+                "--generations",
+                "2",
+                "--batch",
+                "10",
+                "--backend",
+                "cpu",
+                "--out",
+                str(out),
+                "--no-progress",
+                "--max-nodes",
+                "9",
+                "--max-edges",
+                "12",
+                "--add-edge",
+                "rejection",
+            ]
+        )
+        == 0
+    )
     captured = capsys.readouterr()
     assert "genome capacity: 9 nodes, 12 edges" in captured.out
     cfg = json.loads((out / "config.json").read_text())
@@ -156,16 +181,28 @@ def test_cli_capacity_options(tmp_path, capsys):
     assert (cfg["encoding"]["max_nodes"], cfg["encoding"]["max_edges"]) == (9, 12)
     assert cfg["encoding"]["mutation"]["add_edge"] == "rejection"
     # Resumed without --add-edge: the run's own rule.
-    assert main(["evolve", "--generations", "3", "--backend", "cpu", "--out", str(out), "--no-progress",
-                 "--resume"]) == 0
+    assert (
+        main(["evolve", "--generations", "3", "--backend", "cpu", "--out", str(out), "--no-progress", "--resume"]) == 0
+    )
     assert json.loads((out / "config.json").read_text())["encoding"]["mutation"]["add_edge"] == "rejection"
     assert main(["evolve", "--generations", "4", "--out", str(out), "--add-edge", "original", "--resume"]) == 2
     capsys.readouterr()
-    direct = ["evolve", "--encoding", "direct", "--generations", "1", "--backend", "cpu", "--out",
-              str(tmp_path / "d"), "--no-progress"]
+    direct = [
+        "evolve",
+        "--encoding",
+        "direct",
+        "--generations",
+        "1",
+        "--backend",
+        "cpu",
+        "--out",
+        str(tmp_path / "d"),
+        "--no-progress",
+    ]
     assert main(direct + ["--max-nodes", "9"]) == 2
     assert capsys.readouterr().err.strip() == (
-        "fooling evolve: error: --max-nodes applies to --encoding cppn only, not to --encoding direct")
+        "fooling evolve: error: --max-nodes applies to --encoding cppn only, not to --encoding direct"
+    )
     assert main(direct + ["--max-edges", "9", "--add-edge", "original"]) == 2
     assert "--max-edges applies to --encoding cppn only" in capsys.readouterr().err
     cppn = ["evolve", "--generations", "1", "--backend", "cpu", "--out", str(tmp_path / "c"), "--no-progress"]

@@ -35,8 +35,10 @@ def run(tmp_path, name, **options):
     return result, json.loads((tmp_path / name / "config.json").read_text())
 
 
-@pytest.mark.parametrize(("value", "expected"), [("", True), ("1", True), ("on", True), ("TRUE", True),
-                                                 ("0", False), ("off", False), ("no", False)])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("", True), ("1", True), ("on", True), ("TRUE", True), ("0", False), ("off", False), ("no", False)],
+)
 def test_the_default_is_on_unless_the_environment_says_0(monkeypatch, value, expected):
     monkeypatch.setenv(choice_cache.FAST_INFERENCE_ENV, value)
     assert choice_cache.default_fast_inference() is expected
@@ -72,9 +74,11 @@ def test_the_first_run_measures_and_keeps_the_choice_the_next_runs_use(tmp_path,
 
 def test_the_choice_is_kept_per_probe_batch_and_thread_count(tmp_path):
     clf = load_classifier("mnist")
-    keys = {choice_cache.choice_key(clf, 16, ("eager", "onnxruntime"), 1e-3),
-            choice_cache.choice_key(clf, 32, ("eager", "onnxruntime"), 1e-3),
-            choice_cache.choice_key(clf, 16, ("eager",), 1e-3)}
+    keys = {
+        choice_cache.choice_key(clf, 16, ("eager", "onnxruntime"), 1e-3),
+        choice_cache.choice_key(clf, 32, ("eager", "onnxruntime"), 1e-3),
+        choice_cache.choice_key(clf, 16, ("eager",), 1e-3),
+    }
     threads = torch.get_num_threads()
     torch.set_num_threads(1 if threads > 1 else 2)
     try:
@@ -84,8 +88,10 @@ def test_the_choice_is_kept_per_probe_batch_and_thread_count(tmp_path):
     assert len(keys) == 4
 
 
-@pytest.mark.parametrize("content", ["{not json", '{"chosen": {"dtype": "float64", "channels_last": false, '
-                                                  '"tf32": false}}', '{"chosen": 3}', "[]"])
+@pytest.mark.parametrize(
+    "content",
+    ["{not json", '{"chosen": {"dtype": "float64", "channels_last": false, "tf32": false}}', '{"chosen": 3}', "[]"],
+)
 def test_an_unreadable_kept_choice_is_measured_again_and_replaced(tmp_path, content):
     _, first = run(tmp_path, "first")
     [kept] = kept_files(tmp_path)
@@ -96,8 +102,11 @@ def test_an_unreadable_kept_choice_is_measured_again_and_replaced(tmp_path, cont
 
 
 def test_a_kept_choice_outside_the_tolerance_is_measured_again(tmp_path, monkeypatch):
-    monkeypatch.setattr(choice_cache, "choose_inference_settings",
-                        lambda clf, probe, **kw: choose_inference_settings(clf, probe, candidates=[ONNX], repeats=1))
+    monkeypatch.setattr(
+        choice_cache,
+        "choose_inference_settings",
+        lambda clf, probe, **kw: choose_inference_settings(clf, probe, candidates=[ONNX], repeats=1),
+    )
     _, first = run(tmp_path, "first")
     assert first["inference"]["chosen"]["engine"] == "onnxruntime"
     real = engines.onnxruntime_runner
@@ -106,8 +115,10 @@ def test_a_kept_choice_outside_the_tolerance_is_measured_again(tmp_path, monkeyp
         runner = real(model, shape, device)
         return engines.dataclasses.replace(runner, run=lambda x, run=runner.run: run(x) + 5 * torch.eye(10)[0])
 
-    monkeypatch.setattr("fooling_ext.classifiers.inference.engine_runner",
-                        lambda engine, model, shape, device: shifted(model, shape, device))
+    monkeypatch.setattr(
+        "fooling_ext.classifiers.inference.engine_runner",
+        lambda engine, model, shape, device: shifted(model, shape, device),
+    )
     monkeypatch.setattr(choice_cache, "choose_inference_settings", choose_inference_settings)
     _, second = run(tmp_path, "second")
     assert "kept_from" not in second["inference"]
@@ -127,8 +138,11 @@ def test_off_by_the_environment_or_the_run_scores_with_plain_pytorch(tmp_path, m
 
 
 def test_an_analysis_scores_with_the_engine_its_run_recorded(tmp_path, monkeypatch):
-    monkeypatch.setattr(choice_cache, "choose_inference_settings",
-                        lambda clf, probe, **kw: choose_inference_settings(clf, probe, candidates=[ONNX], repeats=1))
+    monkeypatch.setattr(
+        choice_cache,
+        "choose_inference_settings",
+        lambda clf, probe, **kw: choose_inference_settings(clf, probe, candidates=[ONNX], repeats=1),
+    )
     result, config = run(tmp_path, "run")
     assert config["inference"]["chosen"]["engine"] == "onnxruntime"
     data = load_run(tmp_path / "run")

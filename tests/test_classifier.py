@@ -203,8 +203,9 @@ def test_with_spec_scores_as_the_new_spec_says_and_leaves_the_original_alone(len
     classifier = load_classifier(lenet, spec=MNIST_SPEC)
     large = F.interpolate(digits, size=(56, 56), mode="nearest")
     resized = classifier.with_spec(dataclasses.replace(MNIST_SPEC, resize=True))
-    expected = direct_probabilities(lenet, F.interpolate(large, size=(28, 28), mode="bilinear", align_corners=False,
-                                                         antialias=True))
+    expected = direct_probabilities(
+        lenet, F.interpolate(large, size=(28, 28), mode="bilinear", align_corners=False, antialias=True)
+    )
     torch.testing.assert_close(resized.probabilities(large), expected)
     assert resized.model is lenet and resized.class_names == classifier.class_names
     assert not classifier.spec.resize
@@ -258,11 +259,13 @@ def test_ten_crops_of_resized_images(lenet):
     classifier = load_classifier(lenet, spec=spec)
     images = torch.rand((2, 1, 64, 64), generator=torch.Generator().manual_seed(7))
     resized = F.interpolate(images, size=(32, 32), mode="bilinear", align_corners=False, antialias=True)
-    expected = torch.stack([
-        direct_probabilities(lenet, crop)
-        for y, x in [(0, 0), (0, 4), (4, 0), (4, 4), (2, 2)]
-        for crop in (resized[:, :, y : y + 28, x : x + 28], resized[:, :, y : y + 28, x : x + 28].flip(3))
-    ]).mean(dim=0)
+    expected = torch.stack(
+        [
+            direct_probabilities(lenet, crop)
+            for y, x in [(0, 0), (0, 4), (4, 0), (4, 4), (2, 2)]
+            for crop in (resized[:, :, y : y + 28, x : x + 28], resized[:, :, y : y + 28, x : x + 28].flip(3))
+        ]
+    ).mean(dim=0)
     torch.testing.assert_close(classifier.probabilities(images), expected, rtol=0, atol=1e-6)
 
 
@@ -373,8 +376,11 @@ def test_nonfinite_rows_in_one_crop_zero_the_whole_image():
 
 
 def test_a_missing_model_path_is_named(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"no built-in model and no model file called '.*absent\.pt2': the "
-                                                r"built-in models are mnist, imagenet"):
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"no built-in model and no model file called '.*absent\.pt2': the "
+        r"built-in models are mnist, imagenet",
+    ):
         load_classifier(tmp_path / "absent.pt2", spec=MNIST_SPEC)
 
 
@@ -416,21 +422,29 @@ def test_an_exported_program_with_a_fixed_batch_is_explained(lenet, digits, tmp_
 
 
 def test_an_input_spec_the_model_rejects_reports_the_shapes(lenet, digits, tmp_path):
-    with pytest.raises(ValueError, match=r"rejected input of shape \[1, 3, 28, 28\] \(made from the input spec "
-                                         r"\[B, 3, 28, 28\]\): RuntimeError"):
+    with pytest.raises(
+        ValueError,
+        match=r"rejected input of shape \[1, 3, 28, 28\] \(made from the input spec "
+        r"\[B, 3, 28, 28\]\): RuntimeError",
+    ):
         load_classifier(lenet, spec=InputSpec(3, 28, 28))
     program = torch.export.export(lenet, (digits,), dynamic_shapes=({0: torch.export.Dim("batch")},))
     torch.export.save(program, tmp_path / "lenet.pt2")
-    with pytest.raises(ValueError, match=r"rejected input of shape \[1, 1, 32, 32\].*exported for inputs of shape "
-                                         r"\[N, 1, 28, 28\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"rejected input of shape \[1, 1, 32, 32\].*exported for inputs of shape "
+        r"\[N, 1, 28, 28\]",
+    ):
         load_classifier(tmp_path / "lenet.pt2", spec=InputSpec(1, 32, 32))
 
 
 @pytest.mark.parametrize(
     "output, message",
     [
-        (lambda inputs: inputs.flatten(1)[:, :10, None],
-         r"returned shape \[1, 10, 1\] for 1 input\(s\); expected \[1, K\]"),
+        (
+            lambda inputs: inputs.flatten(1)[:, :10, None],
+            r"returned shape \[1, 10, 1\] for 1 input\(s\); expected \[1, K\]",
+        ),
         (lambda inputs: inputs.flatten(1)[:1, :10].expand(3, 10), r"returned shape \[3, 10\] for 1 input"),
         (lambda inputs: (inputs.flatten(1)[:, :10],), r"returned tuple; it must return one tensor of shape \[B, K\]"),
     ],
@@ -476,8 +490,11 @@ def test_probabilities_declared_as_logits_are_warned_about():
         (torch.full((2, 1, 28, 28), 1.5), ValueError, r"must lie in \[0, 1\], found values in \[1\.5, 1\.5\]"),
         (torch.linspace(-0.25, 1, 784).view(1, 1, 28, 28), ValueError, r"found values in \[-0\.25, 1\]"),
         (torch.full((1, 1, 28, 28), float("nan")), ValueError, r"images contain NaN or Inf"),
-        (torch.zeros((1, 1, 28, 28), dtype=torch.uint8), ValueError,
-         r"floating point in \[0, 1\], got dtype torch.uint8"),
+        (
+            torch.zeros((1, 1, 28, 28), dtype=torch.uint8),
+            ValueError,
+            r"floating point in \[0, 1\], got dtype torch.uint8",
+        ),
         (torch.zeros((0, 1, 28, 28)), ValueError, r"at least one image"),
         ([[0.0]], TypeError, r"torch\.Tensor or numpy\.ndarray, got list"),
     ],
@@ -500,11 +517,15 @@ def test_values_within_the_tolerance_of_the_range_are_accepted(lenet):
     "kwargs, message",
     [
         (dict(channels=0, height=28, width=28), r"channels must be a positive integer, got 0"),
-        (dict(channels=3, height=28, width=28, mean=(0.1, 0.2)),
-         r"mean needs 1 or 3 values \(one per channel\), got 2"),
+        (
+            dict(channels=3, height=28, width=28, mean=(0.1, 0.2)),
+            r"mean needs 1 or 3 values \(one per channel\), got 2",
+        ),
         (dict(channels=1, height=28, width=28, std=0.0), r"std must be positive"),
-        (dict(channels=1, height=28, width=28, output="softmax"),
-         r"output must be one of \('logits', 'probabilities'\)"),
+        (
+            dict(channels=1, height=28, width=28, output="softmax"),
+            r"output must be one of \('logits', 'probabilities'\)",
+        ),
         (dict(channels=1, height=28, width=28, crops=29), r"crops=29 does not fit in 28x28 images"),
     ],
 )
@@ -562,8 +583,14 @@ def exported_lenet(lenet, digits, tmp_path):
 
 
 def test_json_description_with_relative_paths(exported_lenet, lenet, digits, tmp_path):
-    description = {"path": "digits.pt2", "channels": 1, "height": 28, "width": 28, "classes": "names.txt",
-                   "name": "my-digits"}
+    description = {
+        "path": "digits.pt2",
+        "channels": 1,
+        "height": 28,
+        "width": 28,
+        "classes": "names.txt",
+        "name": "my-digits",
+    }
     (tmp_path / "model.json").write_text(json.dumps(description))
     classifier = load_classifier(tmp_path / "model.json")
     assert classifier.name == "my-digits" and classifier.class_names[3] == "digit 3"
@@ -572,8 +599,17 @@ def test_json_description_with_relative_paths(exported_lenet, lenet, digits, tmp
 
 
 def test_model_spec_round_trips_through_a_dict():
-    spec = ModelSpec(path="model.pt2", channels=3, height=32, width=32, mean=(0.5, 0.4, 0.3), std=(0.2,),
-                     classes=("cat", "dog"), crops=28, resize=True)
+    spec = ModelSpec(
+        path="model.pt2",
+        channels=3,
+        height=32,
+        width=32,
+        mean=(0.5, 0.4, 0.3),
+        std=(0.2,),
+        classes=("cat", "dog"),
+        crops=28,
+        resize=True,
+    )
     assert ModelSpec.from_dict(spec.to_dict()) == spec
     assert spec.to_dict()["mean"] == [0.5, 0.4, 0.3]
     assert json.loads(json.dumps(spec.to_dict()))["classes"] == ["cat", "dog"]
@@ -601,8 +637,9 @@ def test_model_spec_errors(tmp_path):
 def test_builtin_model_description_overrides_its_defaults():
     classifier = load_classifier({"path": "mnist", "resize": True})
     assert classifier.spec == InputSpec(1, 28, 28, resize=True)
-    torch.testing.assert_close(classifier.probabilities(torch.zeros((1, 1, 56, 56))),
-                               classifier.probabilities(torch.zeros((1, 1, 28, 28))))
+    torch.testing.assert_close(
+        classifier.probabilities(torch.zeros((1, 1, 56, 56))), classifier.probabilities(torch.zeros((1, 1, 28, 28)))
+    )
 
 
 def parse_model_flags(argv: list[str]) -> argparse.Namespace:
@@ -612,8 +649,20 @@ def parse_model_flags(argv: list[str]) -> argparse.Namespace:
 
 
 def test_command_line_flags_describe_a_model_file(exported_lenet, lenet, digits, tmp_path):
-    args = parse_model_flags(["--model", str(exported_lenet), "--model-channels", "1", "--model-size", "28x28",
-                              "--model-classes", str(tmp_path / "names.txt"), "--backend", "cpu"])
+    args = parse_model_flags(
+        [
+            "--model",
+            str(exported_lenet),
+            "--model-channels",
+            "1",
+            "--model-size",
+            "28x28",
+            "--model-classes",
+            str(tmp_path / "names.txt"),
+            "--backend",
+            "cpu",
+        ]
+    )
     classifier = classifier_from_args(args)
     assert classifier.class_names[0] == "digit 0" and classifier.spec == MNIST_SPEC
     torch.testing.assert_close(classifier.probabilities(digits), direct_probabilities(lenet, digits), rtol=0, atol=1e-6)
@@ -621,8 +670,23 @@ def test_command_line_flags_describe_a_model_file(exported_lenet, lenet, digits,
 
 def test_command_line_flags_override_a_json_description(exported_lenet, tmp_path):
     (tmp_path / "model.json").write_text(json.dumps({"path": "digits.pt2", "channels": 1, "height": 28, "width": 28}))
-    args = parse_model_flags(["--model", str(tmp_path / "model.json"), "--model-size", "36", "--model-resize",
-                              "--crops", "28", "--model-mean", "0.1", "--model-std", "0.5", "--model-scale", "2"])
+    args = parse_model_flags(
+        [
+            "--model",
+            str(tmp_path / "model.json"),
+            "--model-size",
+            "36",
+            "--model-resize",
+            "--crops",
+            "28",
+            "--model-mean",
+            "0.1",
+            "--model-std",
+            "0.5",
+            "--model-scale",
+            "2",
+        ]
+    )
     classifier = classifier_from_args(args)
     assert classifier.spec == InputSpec(1, 36, 36, mean=0.1, std=0.5, scale=2.0, resize=True, crops=28)
     assert classifier.device == resolve_device("auto")

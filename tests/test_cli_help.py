@@ -20,8 +20,9 @@ def commands() -> dict[str, argparse.ArgumentParser]:
 
 
 def options(command: str) -> list[argparse.Action]:
-    return [a for a in commands()[command]._actions if a.option_strings and a.dest != "help"
-            and a.help != argparse.SUPPRESS]
+    return [
+        a for a in commands()[command]._actions if a.option_strings and a.dest != "help" and a.help != argparse.SUPPRESS
+    ]
 
 
 @pytest.mark.parametrize("command", sorted(commands()))
@@ -50,7 +51,13 @@ def test_every_evolve_option_that_describes_the_run_is_in_the_table():
     outside = {a.dest for a in options("evolve")} - set(EVOLVE_OPTIONS)
     assert outside == {"out", "resume", "overwrite"}
     assert [flag(d) for d, o in EVOLVE_OPTIONS.items() if o.recorded is None] == [
-        "--generations", "--checkpoint-every", "--fast-inference", "--no-progress", "--backend", "--model"]
+        "--generations",
+        "--checkpoint-every",
+        "--fast-inference",
+        "--no-progress",
+        "--backend",
+        "--model",
+    ]
 
 
 def test_model_classes_help_says_the_file_may_be_json_as_well_as_one_name_per_line():
@@ -61,8 +68,10 @@ def test_model_classes_help_says_the_file_may_be_json_as_well_as_one_name_per_li
 
 @pytest.mark.parametrize("argv", [["--help"], ["report", "--help"], ["evolve", "--help"]])
 def test_help_imports_no_torch_matplotlib_or_ray(argv):
-    code = ("import sys\nfrom fooling_ext.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
-            "print(sorted(m for m in ('torch', 'matplotlib', 'ray', 'numpy') if m in sys.modules))")
+    code = (
+        "import sys\nfrom fooling_ext.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('torch', 'matplotlib', 'ray', 'numpy') if m in sys.modules))"
+    )
     done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "[]"

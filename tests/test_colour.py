@@ -76,8 +76,9 @@ def test_hls8_render_equals_opencv_on_the_references_bytes(device, hidden):
     raw = np.stack([np.stack(network_outputs(pop.genome(b), 23, 31)) for b in range(pop.batch)])
     raw = raw.reshape(pop.batch, 3, 23, 31)
     hls = intensity_byte(intensity(raw)).astype(np.uint8)  # [B, 3, H, W]
-    want = np.stack([cv2.cvtColor(np.ascontiguousarray(img.transpose(1, 2, 0)), cv2.COLOR_HLS2RGB)
-                     for img in hls]).transpose(0, 3, 1, 2)
+    want = np.stack(
+        [cv2.cvtColor(np.ascontiguousarray(img.transpose(1, 2, 0)), cv2.COLOR_HLS2RGB) for img in hls]
+    ).transpose(0, 3, 1, 2)
     assert np.array_equal(np.round(got * 255).astype(np.uint8), want)
     assert np.array_equal(got, (want / np.float32(255)).astype(np.float32))
     assert got.std() > 0.05  # the images carry structure

@@ -64,14 +64,18 @@ def test_text_round_trip_is_exact():
 
 
 def test_describe_is_readable():
-    g = {"num_outputs": 1, "activations": ["input"] * 4 + ["sine", "gaussian"],
-         "edges": [[0, 5, 1.5], [5, 4, -2.25]]}
+    g = {"num_outputs": 1, "activations": ["input"] * 4 + ["sine", "gaussian"], "edges": [[0, 5, 1.5], [5, 4, -2.25]]}
     text = CPPNPopulation.from_genomes([g]).describe(0)
     assert text.splitlines() == [
         "cppn outputs=1 nodes=6 edges=2",
-        "node 0 input x", "node 1 input y", "node 2 input d", "node 3 input bias",
-        "node 4 output sine", "node 5 hidden gaussian",
-        "edge 0 -> 5 weight 1.5", "edge 5 -> 4 weight -2.25",
+        "node 0 input x",
+        "node 1 input y",
+        "node 2 input d",
+        "node 3 input bias",
+        "node 4 output sine",
+        "node 5 hidden gaussian",
+        "edge 0 -> 5 weight 1.5",
+        "edge 5 -> 4 weight -2.25",
     ]
 
 
@@ -79,14 +83,26 @@ def test_describe_is_readable():
     "text, message",
     [
         ("node 0 input x", "must start with"),
-        ("cppn outputs=1 nodes=5 edges=0\nnode 0 input x\nnode 1 input y\nnode 2 input d\nnode 3 input bias\n"
-         "node 4 output relu", "unknown activation 'relu'"),
-        ("cppn outputs=1 nodes=5 edges=0\nnode 0 input x\nnode 1 input y\nnode 2 input d\nnode 3 input bias\n"
-         "node 5 output sine", "node 5 out of order"),
-        ("cppn outputs=1 nodes=5 edges=1\nnode 0 input x\nnode 1 input y\nnode 2 input d\nnode 3 input bias\n"
-         "node 4 output sine\nedge 0 => 4", "line 7: cannot read"),
-        ("cppn outputs=1 nodes=5 edges=2\nnode 0 input x\nnode 1 input y\nnode 2 input d\nnode 3 input bias\n"
-         "node 4 output sine\nedge 0 -> 4 weight 1", "header says 5 nodes and 2 edges"),
+        (
+            "cppn outputs=1 nodes=5 edges=0\nnode 0 input x\nnode 1 input y\nnode 2 input d\nnode 3 input bias\n"
+            "node 4 output relu",
+            "unknown activation 'relu'",
+        ),
+        (
+            "cppn outputs=1 nodes=5 edges=0\nnode 0 input x\nnode 1 input y\nnode 2 input d\nnode 3 input bias\n"
+            "node 5 output sine",
+            "node 5 out of order",
+        ),
+        (
+            "cppn outputs=1 nodes=5 edges=1\nnode 0 input x\nnode 1 input y\nnode 2 input d\nnode 3 input bias\n"
+            "node 4 output sine\nedge 0 => 4",
+            "line 7: cannot read",
+        ),
+        (
+            "cppn outputs=1 nodes=5 edges=2\nnode 0 input x\nnode 1 input y\nnode 2 input d\nnode 3 input bias\n"
+            "node 4 output sine\nedge 0 -> 4 weight 1",
+            "header says 5 nodes and 2 edges",
+        ),
     ],
 )
 def test_parse_errors_name_the_line(text, message):
@@ -152,8 +168,11 @@ def test_bad_genomes_name_genome_and_field(field, index, value, message):
 
 
 def test_cycle_is_rejected():
-    g = {"num_outputs": 1, "activations": ["input"] * 4 + ["sine", "sine", "sine"],
-         "edges": [[0, 5, 1.0], [5, 6, 1.0], [6, 5, 1.0], [6, 4, 1.0]]}
+    g = {
+        "num_outputs": 1,
+        "activations": ["input"] * 4 + ["sine", "sine", "sine"],
+        "edges": [[0, 5, 1.0], [5, 6, 1.0], [6, 5, 1.0], [6, 4, 1.0]],
+    }
     ok = {"num_outputs": 1, "activations": ["input"] * 4 + ["sine"], "edges": [[0, 4, 1.0]]}
     with pytest.raises(GenomeError, match=r"genome 1: the edges form a cycle"):
         CPPNPopulation.from_genomes([ok, g])

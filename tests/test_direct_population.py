@@ -164,8 +164,18 @@ def test_save_and_load(tmp_path):
 
 @pytest.mark.parametrize(
     "field, value",
-    [("rate", 1.5), ("rate", -0.1), ("rate", float("nan")), ("eta", 0.0), ("eta", -1.0), ("crossover_rate", 2.0),
-     ("eta_c", 0.0), ("eta_c", float("inf")), ("crossover", "yes"), ("rate", "0.1")],
+    [
+        ("rate", 1.5),
+        ("rate", -0.1),
+        ("rate", float("nan")),
+        ("eta", 0.0),
+        ("eta", -1.0),
+        ("crossover_rate", 2.0),
+        ("eta_c", 0.0),
+        ("eta_c", float("inf")),
+        ("crossover", "yes"),
+        ("rate", "0.1"),
+    ],
 )
 def test_bad_pixel_parameters_name_the_field(field, value):
     with pytest.raises(ValueError, match=field):

@@ -75,8 +75,9 @@ def torchscript_classifier(tmp_path):
 
 def exported_classifier(tmp_path):
     path = tmp_path / "net.pt2"
-    program = torch.export.export(SmallNet().eval(), (torch.rand(2, 3, 8, 8),),
-                                  dynamic_shapes=({0: torch.export.Dim("batch")},))
+    program = torch.export.export(
+        SmallNet().eval(), (torch.rand(2, 3, 8, 8),), dynamic_shapes=({0: torch.export.Dim("batch")},)
+    )
     torch.export.save(program, str(path))
     return load_classifier(path, spec=InputSpec(3, 8, 8)), images()
 
@@ -95,8 +96,14 @@ def fooling_class_classifier(tmp_path):
     return load_classifier(SmallNet(1001), spec=InputSpec(3, 8, 8)).leading_classes(1000), images()
 
 
-KINDS = [module_classifier, torchscript_classifier, exported_classifier, mnist_classifier, cropped_classifier,
-         fooling_class_classifier]
+KINDS = [
+    module_classifier,
+    torchscript_classifier,
+    exported_classifier,
+    mnist_classifier,
+    cropped_classifier,
+    fooling_class_classifier,
+]
 
 
 def strict_reference(clf, batch):
@@ -135,8 +142,9 @@ def test_every_model_kind_falls_back_to_pytorch_with_the_reason_when_export_fail
     assert choice.settings == EAGER and clf.engine is None
     assert choice.trials[1].reason == "export to ONNX failed: RuntimeError: the exporter broke"
     assert not choice.trials[1].accepted
-    assert choice.fallbacks() == ["ONNX Runtime not used, PyTorch kept: export to ONNX failed: RuntimeError: "
-                                  "the exporter broke"]
+    assert choice.fallbacks() == [
+        "ONNX Runtime not used, PyTorch kept: export to ONNX failed: RuntimeError: the exporter broke"
+    ]
     torch.testing.assert_close(clf.probabilities(batch), reference, rtol=0, atol=0)
 
 
@@ -149,8 +157,10 @@ def test_an_engine_outside_the_tolerance_is_rejected_with_its_error(tmp_path, mo
         run = runner.run
         return engines.dataclasses.replace(runner, run=lambda x: run(x) + torch.tensor([3.0, 0, 0, 0, 0]))
 
-    monkeypatch.setattr("fooling_ext.classifiers.inference.engine_runner",
-                        lambda engine, model, shape, device: shifted(model, shape, device))
+    monkeypatch.setattr(
+        "fooling_ext.classifiers.inference.engine_runner",
+        lambda engine, model, shape, device: shifted(model, shape, device),
+    )
     choice = choose_inference_settings(clf, batch, candidates=[EAGER, ONNX], repeats=1)
     assert choice.settings == EAGER and choice.trials[1].max_abs_error > 0.1
     assert choice.fallbacks()[0].startswith("ONNX Runtime not used, PyTorch kept: result outside tolerance")
@@ -218,8 +228,11 @@ def test_gradients_and_a_weight_change_keep_pytorch(tmp_path):
 
 def test_a_resumed_run_keeps_its_engine_and_re_exports_it(tmp_path, monkeypatch, exports):
     # the first call picks ONNX Runtime whatever the timings say (both are within tolerance)
-    monkeypatch.setattr(choice_cache, "choose_inference_settings",
-                        lambda clf, probe, **kw: choose_inference_settings(clf, probe, candidates=[ONNX], repeats=1))
+    monkeypatch.setattr(
+        choice_cache,
+        "choose_inference_settings",
+        lambda clf, probe, **kw: choose_inference_settings(clf, probe, candidates=[ONNX], repeats=1),
+    )
     config = EvolveConfig(generations=2, batch=16, backend="cpu", seed=3, checkpoint_every=1, fast_inference=True)
     evolve(config, tmp_path / "run", progress=False)
     recorded = json.loads((tmp_path / "run" / "config.json").read_text())["inference"]
@@ -241,8 +254,11 @@ def test_a_resumed_run_keeps_its_engine_and_re_exports_it(tmp_path, monkeypatch,
 
 
 def test_a_resumed_run_whose_engine_cannot_be_built_falls_back_to_pytorch(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(choice_cache, "choose_inference_settings",
-                        lambda clf, probe, **kw: choose_inference_settings(clf, probe, candidates=[ONNX], repeats=1))
+    monkeypatch.setattr(
+        choice_cache,
+        "choose_inference_settings",
+        lambda clf, probe, **kw: choose_inference_settings(clf, probe, candidates=[ONNX], repeats=1),
+    )
     config = EvolveConfig(generations=1, batch=8, backend="cpu", seed=3, checkpoint_every=1, fast_inference=True)
     evolve(config, tmp_path / "run", progress=False)
     monkeypatch.setattr(engines, "_SESSIONS", {})

@@ -34,8 +34,16 @@ def small(**kw) -> EvolveConfig:
     # Plain PyTorch: fast inference picks its engine by timing, and ONNX Runtime's float32 sums differ from
     # PyTorch's in the last bits, so two separate runs compared here could score differently (tests/test_engines.py
     # covers the engines, and a resumed run keeping its engine).
-    base = dict(model="mnist", encoding="cppn", generations=8, batch=24, seed=3, backend="cpu", checkpoint_every=3,
-                fast_inference=False)
+    base = dict(
+        model="mnist",
+        encoding="cppn",
+        generations=8,
+        batch=24,
+        seed=3,
+        backend="cpu",
+        checkpoint_every=3,
+        fast_inference=False,
+    )
     base.update(kw)
     return EvolveConfig(**base)
 
@@ -96,8 +104,9 @@ def test_resume_ends_in_the_same_archive(tmp_path, lenet, encoding):
     straight = evolve(small(encoding=encoding, generations=10), tmp_path / "a", classifier=lenet, progress=False)
     # A run stopped after 4 generations, then continued to 10.
     evolve(small(encoding=encoding, generations=4), tmp_path / "b", classifier=lenet, progress=False)
-    resumed = evolve(small(encoding=encoding, generations=10), tmp_path / "b", classifier=lenet, resume=True,
-                     progress=False)
+    resumed = evolve(
+        small(encoding=encoding, generations=10), tmp_path / "b", classifier=lenet, resume=True, progress=False
+    )
     assert_same_archive(straight, resumed)
     assert [m["generation"] for m in resumed.metrics] == list(range(10))
     rows = (tmp_path / "b" / "metrics.csv").read_text().splitlines()
@@ -153,8 +162,9 @@ def test_interrupt_keeps_finished_generations_writes_the_outputs_and_resumes(tmp
     assert_same_archive(straight, resumed)
 
 
-def test_ctrl_c_in_the_middle_of_a_generation_takes_effect_when_the_generation_is_recorded(tmp_path, lenet,
-                                                                                           monkeypatch):
+def test_ctrl_c_in_the_middle_of_a_generation_takes_effect_when_the_generation_is_recorded(
+    tmp_path, lenet, monkeypatch
+):
     # SIGINT arrives after the archive took generation 4's children but before its metrics row exists: the
     # interrupt waits for the row, so the checkpoint's generation, archive and metrics agree.
     search_evolve = sys.modules["fooling_ext.search.evolve"]
@@ -188,8 +198,23 @@ def test_cli_interrupt_prints_the_command_that_resumes_to_the_end(tmp_path, lene
 
     monkeypatch.setattr(search_evolve, "generation_step", interrupted_step)
     out = tmp_path / "my run"
-    argv = ["evolve", "--generations", "6", "--batch", "24", "--seed", "3", "--checkpoint-every", "3",
-            "--backend", "cpu", "--no-progress", "--no-fast-inference", "--out", str(out)]  # as small()
+    argv = [
+        "evolve",
+        "--generations",
+        "6",
+        "--batch",
+        "24",
+        "--seed",
+        "3",
+        "--checkpoint-every",
+        "3",
+        "--backend",
+        "cpu",
+        "--no-progress",
+        "--no-fast-inference",
+        "--out",
+        str(out),
+    ]  # as small()
     assert main(argv) == 130
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("fooling evolve: interrupted after 4 of 6 generations")
@@ -205,11 +230,32 @@ def test_cli_interrupt_prints_the_command_that_resumes_to_the_end(tmp_path, lene
 
 def test_sigint_stops_the_command_with_status_130_and_readable_outputs(tmp_path):
     out = tmp_path / "run"
-    command = [sys.executable, "-m", "fooling_ext", "evolve", "--generations", "1000000", "--batch", "8",
-               "--checkpoint-every", "1000", "--backend", "cpu", "--no-progress", "--out", str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "fooling_ext",
+        "evolve",
+        "--generations",
+        "1000000",
+        "--batch",
+        "8",
+        "--checkpoint-every",
+        "1000",
+        "--backend",
+        "cpu",
+        "--no-progress",
+        "--out",
+        str(out),
+    ]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     metrics = out / "metrics.csv"
     deadline = time.monotonic() + 300
     while proc.poll() is None and time.monotonic() < deadline:
@@ -227,12 +273,14 @@ def test_sigint_stops_the_command_with_status_130_and_readable_outputs(tmp_path)
 
 
 def test_resume_reads_the_configuration_from_the_folder(tmp_path, lenet):
-    straight = evolve(small(encoding="direct", generations=7, direct_mutation={"rate": 0.2}), classifier=lenet,
-                      progress=False)
+    straight = evolve(
+        small(encoding="direct", generations=7, direct_mutation={"rate": 0.2}), classifier=lenet, progress=False
+    )
     out = tmp_path / "run"
     evolve(small(encoding="direct", generations=4, direct_mutation={"rate": 0.2}), out, progress=False)
-    assert EvolveConfig.from_run(out) == small(encoding="direct", generations=4, direct_mutation={"rate": 0.2},
-                                               batch=24, image_size=(28, 28))
+    assert EvolveConfig.from_run(out) == small(
+        encoding="direct", generations=4, direct_mutation={"rate": 0.2}, batch=24, image_size=(28, 28)
+    )
     (out / "config.json").unlink()  # the checkpoint records it too
     assert EvolveConfig.from_run(out).direct_mutation == {"rate": 0.2}
     resumed = resume(out, generations=7, checkpoint_every=2, progress=False)  # no model or classifier given
@@ -267,8 +315,13 @@ def test_a_model_file_that_moved_resumes_and_another_model_is_refused(tmp_path, 
 def test_settings_of_the_other_encoding_recorded_by_earlier_versions_read_as_unset():
     recorded = {"run": {"encoding": "direct", "coords": "pixel", "color": "hsv", "pixel_mutation": {"rate": 0.3}}}
     run = upgrade_recorded_config(recorded)["run"]
-    assert run == {"encoding": "direct", "coords": "normalized", "color": "hls8", "quantize": False,
-                   "direct_mutation": {"rate": 0.3}}  # color: unset for the direct encoding, the default
+    assert run == {
+        "encoding": "direct",
+        "coords": "normalized",
+        "color": "hls8",
+        "quantize": False,
+        "direct_mutation": {"rate": 0.3},
+    }  # color: unset for the direct encoding, the default
     run = upgrade_recorded_config({"run": {"encoding": "cppn", "coords": "pixel", "halve_every": 5}})["run"]
     assert run == {"encoding": "cppn", "coords": "pixel", "halve_every": None, "color": "hsl", "quantize": False}
 
@@ -366,17 +419,21 @@ def test_bad_settings_are_value_errors(lenet, change, message):
 
 def test_cli_reports_bad_input_in_one_line(tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["evolve", "--generations", "2", "--batch", "10", "--backend", "cpu", "--out", str(out),
-                 "--no-progress"]) == 0
+    assert (
+        main(["evolve", "--generations", "2", "--batch", "10", "--backend", "cpu", "--out", str(out), "--no-progress"])
+        == 0
+    )
     assert "classes: 10" in capsys.readouterr().out
     assert main(["evolve", "--generations", "2", "--backend", "cpu", "--out", str(out), "--no-progress"]) == 2
     err = capsys.readouterr().err
-    assert err.strip() == (f"fooling evolve: error: {out} holds another run; pass --resume to continue it or "
-                           "--overwrite to replace it")
+    assert err.strip() == (
+        f"fooling evolve: error: {out} holds another run; pass --resume to continue it or --overwrite to replace it"
+    )
     with pytest.raises(SystemExit, match="2"):  # argparse checks the number itself
         main(["evolve", "--generations", "0", "--backend", "cpu", "--out", str(tmp_path / "x")])
     assert capsys.readouterr().err.splitlines()[-1] == (
-        "fooling evolve: error: argument --generations: expected a whole number >= 1, got '0'")
+        "fooling evolve: error: argument --generations: expected a whole number >= 1, got '0'"
+    )
     assert main(["report", str(out)]) == 0
     assert capsys.readouterr().out.splitlines()[1].split()[0] == "class"
     assert main(["report", str(tmp_path / "missing")]) == 2
@@ -438,8 +495,10 @@ class Colour(torch.nn.Module):
         return self.linear(images.flatten(1))
 
 
-@pytest.mark.parametrize("name, encoding, batch", [("imagenet", "cppn", 400), ("imagenet", "direct", 200),
-                                                   ("mnist", "cppn", 200), ("mine", "cppn", 200)])
+@pytest.mark.parametrize(
+    "name, encoding, batch",
+    [("imagenet", "cppn", 400), ("imagenet", "direct", 200), ("mnist", "cppn", 200), ("mine", "cppn", 200)],
+)
 def test_the_papers_children_per_generation_are_the_python_default_too(name, encoding, batch):
     scorer = PlainScorer(Colour(), InputSpec(3, 8, 8), name=name)
     assert paper_batch(scorer, encoding) == batch
@@ -468,8 +527,11 @@ def _as_recorded_before_quantize(folder: RunFolder) -> None:
 
 
 def test_upgrade_fills_the_keys_added_since_with_the_behaviour_of_the_recorded_run():
-    old = {"fooling_ext": "0.2.0", "run": {"encoding": "cppn", "color": "hsv", "pixel_mutation": {}},
-           "encoding": {"encoding": "cppn", "channels": 3, "color": "hsv"}}
+    old = {
+        "fooling_ext": "0.2.0",
+        "run": {"encoding": "cppn", "color": "hsv", "pixel_mutation": {}},
+        "encoding": {"encoding": "cppn", "channels": 3, "color": "hsv"},
+    }
     new = upgrade_recorded_config(old)
     assert new["run"] == {"encoding": "cppn", "color": "hsv", "quantize": False, "direct_mutation": {}}
     assert new["encoding"] == {"encoding": "cppn", "channels": 3, "color": "hsv", "quantize": False}
@@ -487,8 +549,21 @@ def test_a_run_recorded_before_quantize_resumes_from_the_command_line_as_it_was_
     evolve(small(generations=3, **old), tmp_path / "b", classifier=lenet, progress=False)
     folder = RunFolder(tmp_path / "b")
     _as_recorded_before_quantize(folder)
-    command = ["evolve", "--model", "mnist", "--generations", "6", "--backend", "cpu", "--checkpoint-every", "3",
-               "--no-progress", "--resume", "--out", str(tmp_path / "b")]
+    command = [
+        "evolve",
+        "--model",
+        "mnist",
+        "--generations",
+        "6",
+        "--backend",
+        "cpu",
+        "--checkpoint-every",
+        "3",
+        "--no-progress",
+        "--resume",
+        "--out",
+        str(tmp_path / "b"),
+    ]
     assert main(["evolve", *command[1:], "--quantize"]) == 2  # not what the run was made with
     assert main(command) == 0  # --color and --quantize left out: the recorded run's (hsl, no quantisation)
     resumed = folder.load_checkpoint()
@@ -503,8 +578,12 @@ def test_a_run_recorded_before_quantize_resumes_from_the_command_line_as_it_was_
 def test_quantize_changes_what_a_run_computes_and_is_recorded(tmp_path, lenet):
     for encoding in ("cppn", "direct"):
         plain = evolve(small(encoding=encoding, generations=3, quantize=False), classifier=lenet, progress=False)
-        result = evolve(small(encoding=encoding, generations=3, quantize=True), tmp_path / encoding,
-                        classifier=lenet, progress=False)
+        result = evolve(
+            small(encoding=encoding, generations=3, quantize=True),
+            tmp_path / encoding,
+            classifier=lenet,
+            progress=False,
+        )
         assert not torch.equal(result.archive.confidence, plain.archive.confidence)
         config = RunFolder(tmp_path / encoding).read_config()
         assert config["run"]["quantize"] is True and config["encoding"]["quantize"] is True
@@ -520,8 +599,10 @@ def test_resume_with_fewer_generations_than_the_run_has_is_one_line_and_rewrites
     before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
     assert main(["evolve", "--out", str(out), "--resume", "--generations", "4", "--no-progress"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"fooling evolve: error: {out} already has 6 generations: --generations must be at least 6 "
-                   "(the number in all, not the number to add)"]
+    assert err == [
+        f"fooling evolve: error: {out} already has 6 generations: --generations must be at least 6 "
+        "(the number in all, not the number to add)"
+    ]
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
     assert json.loads((out / "config.json").read_text())["run"]["generations"] == 6
 
@@ -537,7 +618,9 @@ def test_a_run_with_a_classifier_given_in_memory_records_it_and_resume_asks_for_
     evolve(small(generations=3), tmp_path / "b", classifier=bare, progress=False)
     recorded = json.loads((tmp_path / "b" / "config.json").read_text())
     assert (recorded["run"]["model"], recorded["classifier"]["description"]) == (
-        "custom", "a LeNet given in memory, in a PlainScorer")
+        "custom",
+        "a LeNet given in memory, in a PlainScorer",
+    )
     # Loaded from a name, the run records that name whatever config.model said.
     evolve(small(generations=3, model="imagenet"), tmp_path / "c", classifier=lenet, progress=False)
     assert json.loads((tmp_path / "c" / "config.json").read_text())["run"]["model"] == "mnist"

@@ -40,8 +40,9 @@ CHILD = textwrap.dedent("""
 
 
 def start(out, mode):
-    return subprocess.Popen([sys.executable, "-c", CHILD, str(out), mode], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(out), mode], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def temporaries(folder):

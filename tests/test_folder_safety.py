@@ -55,8 +55,7 @@ def made(tmp_path_factory):
     shutil.copytree(d / "run", sweep / "runs" / "mnist-cppn-seed0")
     (sweep / "attempts").mkdir()
     (sweep / "attempts" / "mnist-cppn-seed0.jsonl").write_text("{}\n")
-    (sweep / "sweep.json").write_text(json.dumps({"format": "fooling_ext.sweep", "version": 1, "spec": {},
-                                                  "runs": []}))
+    (sweep / "sweep.json").write_text(json.dumps({"format": "fooling_ext.sweep", "version": 1, "spec": {}, "runs": []}))
     (d / "experiment").mkdir()
     (d / "experiment" / "config.json").write_text(json.dumps({"fooling_ext": "0", "experiment": {"rounds": 1}}))
     return d
@@ -77,8 +76,13 @@ def user_folder(path: Path) -> Path:
 
 
 def test_the_kinds_are_told_by_content(made, tmp_path):
-    assert [folder_kind(made / n) for n in ("run", "grad", "analysis", "sweep", "experiment")] == \
-        ["run", "gradient run", "analysis", "sweep", "experiment"]
+    assert [folder_kind(made / n) for n in ("run", "grad", "analysis", "sweep", "experiment")] == [
+        "run",
+        "gradient run",
+        "analysis",
+        "sweep",
+        "experiment",
+    ]
     assert folder_kind(user_folder(tmp_path / "user")) is None
     (tmp_path / "user" / "config.json").write_text('{"run": {}}')  # the right keys, but not the project's file
     assert folder_kind(tmp_path / "user") is None
@@ -89,8 +93,10 @@ def test_evolve_overwrite_refuses_a_users_folder_and_deletes_nothing(tmp_path, c
     before = snapshot(user)
     code, err = run(EVOLVE + ["--out", user, "--overwrite"], capsys)
     assert code == 2
-    assert err == (f"fooling evolve: error: {user} holds config.json, which fooling evolve did not write: --overwrite "
-                   "replaces only a run's own files; move it or choose another folder")
+    assert err == (
+        f"fooling evolve: error: {user} holds config.json, which fooling evolve did not write: --overwrite "
+        "replaces only a run's own files; move it or choose another folder"
+    )
     assert snapshot(user) == before
 
 
@@ -105,12 +111,15 @@ def test_a_users_config_json_alone_is_kept(tmp_path, capsys):
     assert snapshot(out) == {"config.json": b"{}"}
 
 
-@pytest.mark.parametrize("extra, named", [
-    ("notes.txt", "notes.txt"),
-    ("images/holiday.jpg", "images/holiday.jpg"),
-    ("grid_mine.png", "grid_mine.png"),  # named like the grids, but no grid is named so
-    ("plots/a.png", "plots"),
-])
+@pytest.mark.parametrize(
+    "extra, named",
+    [
+        ("notes.txt", "notes.txt"),
+        ("images/holiday.jpg", "images/holiday.jpg"),
+        ("grid_mine.png", "grid_mine.png"),  # named like the grids, but no grid is named so
+        ("plots/a.png", "plots"),
+    ],
+)
 def test_evolve_overwrite_refuses_a_run_holding_a_users_file(made, tmp_path, capsys, extra, named):
     out = copy(made, "run", tmp_path)
     (out / extra).parent.mkdir(exist_ok=True)
@@ -155,25 +164,37 @@ def test_analyze_never_writes_into_its_own_input(made, tmp_path, capsys):
     source = copy(made, "run", tmp_path)
     before = snapshot(source)
     (tmp_path / "link").symlink_to(source)
-    for out, how in ((source, "is the input"), (tmp_path / "link", "is the input"),
-                     (source / "analysis", "is inside the input")):
+    for out, how in (
+        (source, "is the input"),
+        (tmp_path / "link", "is the input"),
+        (source / "analysis", "is inside the input"),
+    ):
         code, err = run(["analyze", "repetition", source, "--out", out, "--overwrite"], capsys)
         assert code == 2
-        assert err == (f"fooling analyze: error: the output folder {out} {how} {source}: a command never writes "
-                       "into what it reads; choose another folder")
+        assert err == (
+            f"fooling analyze: error: the output folder {out} {how} {source}: a command never writes "
+            "into what it reads; choose another folder"
+        )
     assert snapshot(source) == before
 
 
-@pytest.mark.parametrize("command, out, holds", [
-    (["analyze", "repetition", "{run}"], "grad", "a gradient run (written by fooling gradient), not an analysis"),
-    (["analyze", "repetition", "{run}"], "sweep", "a sweep (written by fooling sweep), not an analysis"),
-    (["analyze", "repetition", "{run}"], "experiment", "an experiment (written by fooling retrain), not an analysis"),
-    (GRADIENT, "run", "a run (written by fooling evolve), not a gradient run"),
-    (GRADIENT, "analysis", "an analysis (written by fooling analyze), not a gradient run"),
-    (EVOLVE, "grad", "a gradient run (written by fooling gradient), not a run"),
-    (EVOLVE, "analysis", "an analysis (written by fooling analyze), not a run"),
-    (EVOLVE, "sweep", "a sweep (written by fooling sweep), not a run"),
-])
+@pytest.mark.parametrize(
+    "command, out, holds",
+    [
+        (["analyze", "repetition", "{run}"], "grad", "a gradient run (written by fooling gradient), not an analysis"),
+        (["analyze", "repetition", "{run}"], "sweep", "a sweep (written by fooling sweep), not an analysis"),
+        (
+            ["analyze", "repetition", "{run}"],
+            "experiment",
+            "an experiment (written by fooling retrain), not an analysis",
+        ),
+        (GRADIENT, "run", "a run (written by fooling evolve), not a gradient run"),
+        (GRADIENT, "analysis", "an analysis (written by fooling analyze), not a gradient run"),
+        (EVOLVE, "grad", "a gradient run (written by fooling gradient), not a run"),
+        (EVOLVE, "analysis", "an analysis (written by fooling analyze), not a run"),
+        (EVOLVE, "sweep", "a sweep (written by fooling sweep), not a run"),
+    ],
+)
 def test_a_command_never_takes_over_another_commands_folder(made, tmp_path, capsys, command, out, holds):
     target = copy(made, out, tmp_path)
     before = snapshot(target)
@@ -181,8 +202,10 @@ def test_a_command_never_takes_over_another_commands_folder(made, tmp_path, caps
     code, err = run(argv + ["--out", target, "--overwrite"], capsys)
     name = argv[0]
     assert code == 2
-    assert err == (f"fooling {name}: error: {target} holds {holds}: fooling {name} never writes into another "
-                   "command's folder; choose another folder")
+    assert err == (
+        f"fooling {name}: error: {target} holds {holds}: fooling {name} never writes into another "
+        "command's folder; choose another folder"
+    )
     assert snapshot(target) == before
 
 
@@ -191,8 +214,9 @@ def test_analyze_overwrite_replaces_an_analysis_and_refuses_a_users_file_in_it(m
     (out / "examples").mkdir(exist_ok=True)
     (out / "examples" / "mine.png").write_bytes(b"mine")
     code, err = run(["analyze", "repetition", made / "run", "--out", out, "--overwrite"], capsys)
-    assert code == 2 and err.startswith(f"fooling analyze: error: {out} holds examples/mine.png, which fooling "
-                                        "analyze did not write")
+    assert code == 2 and err.startswith(
+        f"fooling analyze: error: {out} holds examples/mine.png, which fooling analyze did not write"
+    )
     (out / "examples" / "mine.png").unlink()
     assert run(["analyze", "repetition", made / "run", "--out", out, "--overwrite"], capsys)[0] == 0
     assert sorted(snapshot(out)) == sorted(snapshot(made / "analysis"))
@@ -212,30 +236,49 @@ def test_a_sweep_is_replaced_only_when_everything_in_it_is_the_sweeps(made, tmp_
     assert snapshot(sweep) == {}
 
 
-@pytest.mark.parametrize("argv", [
-    EVOLVE, GRADIENT, ["analyze", "repetition", "run"], ["analyze", "structure", "run"],
-    ["analyze", "diversity", "run", "run2"], ["retrain", "--runner", "local"],
-    ["train-mnist", "--quiet"], ["sweep", "--models", "mnist", "--encodings", "direct", "--seeds", "0"],
-    ["imagenet-fooling-class", "--run", "run", "--no-progress"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        EVOLVE,
+        GRADIENT,
+        ["analyze", "repetition", "run"],
+        ["analyze", "structure", "run"],
+        ["analyze", "diversity", "run", "run2"],
+        ["retrain", "--runner", "local"],
+        ["train-mnist", "--quiet"],
+        ["sweep", "--models", "mnist", "--encodings", "direct", "--seeds", "0"],
+        ["imagenet-fooling-class", "--run", "run", "--no-progress"],
+    ],
+)
 def test_an_empty_out_is_an_error(tmp_path, monkeypatch, capsys, argv):
     monkeypatch.chdir(tmp_path)
     code, err = run(argv + ["--out", ""], capsys)
     assert code == 2
-    assert err in (f"fooling {argv[0]}: error: the output folder is empty: name a folder",
-                   "fooling train-mnist: error: --out is empty: name the weights file to write")
+    assert err in (
+        f"fooling {argv[0]}: error: the output folder is empty: name a folder",
+        "fooling train-mnist: error: --out is empty: name the weights file to write",
+    )
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("out, message", [
-    ("{d}/w.json", "--out {d}/w.json: the metrics go beside the weights as w.json, the weights file itself; give "
-                   "the weights another suffix, e.g. .pt"),
-    ("/dev/null", "--out /dev/null exists and is not a regular file"),
-    ("{d}/folder", "--out {d}/folder exists and is not a regular file"),
-    ("{d}/weights", "the metrics file of --out {d}/weights.json exists and is not a regular file"),
-    ("{d}/notes.pt", "{d}/notes.json is there and was not written by train-mnist: the metrics of --out {d}/notes.pt "
-                     "would replace it; move it or choose another --out"),
-])
+@pytest.mark.parametrize(
+    "out, message",
+    [
+        (
+            "{d}/w.json",
+            "--out {d}/w.json: the metrics go beside the weights as w.json, the weights file itself; give "
+            "the weights another suffix, e.g. .pt",
+        ),
+        ("/dev/null", "--out /dev/null exists and is not a regular file"),
+        ("{d}/folder", "--out {d}/folder exists and is not a regular file"),
+        ("{d}/weights", "the metrics file of --out {d}/weights.json exists and is not a regular file"),
+        (
+            "{d}/notes.pt",
+            "{d}/notes.json is there and was not written by train-mnist: the metrics of --out {d}/notes.pt "
+            "would replace it; move it or choose another --out",
+        ),
+    ],
+)
 def test_train_mnist_checks_where_it_writes_before_training(tmp_path, capsys, out, message):
     (tmp_path / "folder").mkdir()
     (tmp_path / "weights.json").mkdir()
@@ -252,8 +295,10 @@ def test_train_mnist_never_writes_over_its_data(tmp_path, capsys):
     code, err = run(["train-mnist", "--quiet", "--data", data, "--out", tmp_path / "mnist.json"], capsys)
     assert code == 2 and "the weights file itself" in err
     code, err = run(["train-mnist", "--quiet", "--data", data, "--out", data], capsys)
-    assert (code, err) == (2, f"fooling train-mnist: error: --out {data} is the --data file: a command never "
-                              "writes over what it reads")
+    assert (code, err) == (
+        2,
+        f"fooling train-mnist: error: --out {data} is the --data file: a command never writes over what it reads",
+    )
     assert data.read_bytes() == b"data"
 
 
@@ -269,17 +314,27 @@ def test_a_refused_option_leaves_no_folder_and_the_rerun_works(tmp_path, capsys)
     assert run(EVOLVE + ["--image-size", "20", "--out", mine], capsys)[0] == 0  # not "holds another run"
 
 
-@pytest.mark.parametrize("argv", [
-    EVOLVE, ["retrain", "--runner", "local", "--no-progress"],
-    ["sweep", "--models", "mnist", "--encodings", "direct", "--seeds", "0", "--no-progress"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        EVOLVE,
+        ["retrain", "--runner", "local", "--no-progress"],
+        ["sweep", "--models", "mnist", "--encodings", "direct", "--seeds", "0", "--no-progress"],
+    ],
+)
 def test_a_bad_thread_count_leaves_no_folder(tmp_path, argv):
     env = {**os.environ, "FOOLING_NUM_THREADS": "two"}
-    proc = subprocess.run([sys.executable, "-m", "fooling_ext", *argv, "--out", str(tmp_path / "run")],
-                          env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "fooling_ext", *argv, "--out", str(tmp_path / "run")],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2
-    assert proc.stderr.strip() == (f"fooling {argv[0]}: error: FOOLING_NUM_THREADS must be a whole number >= 1 (the "
-                                   "CPU threads of the core), got 'two'")
+    assert proc.stderr.strip() == (
+        f"fooling {argv[0]}: error: FOOLING_NUM_THREADS must be a whole number >= 1 (the "
+        "CPU threads of the core), got 'two'"
+    )
     assert list(tmp_path.iterdir()) == []
 
 

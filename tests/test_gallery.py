@@ -58,8 +58,16 @@ def class_page(site: Path, k: int, name: str) -> str:
 
 
 def archive_cells(run: Path) -> dict[str, np.ndarray]:
-    fields = ("confidence", "occupied", "generation", "elite_id", "parent_id", "images", "genome_num_nodes",
-              "genome_num_edges")
+    fields = (
+        "confidence",
+        "occupied",
+        "generation",
+        "elite_id",
+        "parent_id",
+        "images",
+        "genome_num_nodes",
+        "genome_num_edges",
+    )
     return read_archive(run / "archive.npz", fields)[1]
 
 
@@ -176,7 +184,10 @@ def test_a_sweep_shows_its_done_runs_side_by_side_and_lists_the_others(mnist, tm
     page = (out / "sweeps" / "sweep" / "index.html").read_text()
     rows = re.findall(r'<tr class="(\w+)"><td>(.*?)</td>', page)
     assert [(status, re.sub(r"<[^>]+>", "", cell)) for status, cell in rows] == [
-        ("done", "seed1"), ("done", "seed2"), ("pending", "seed3")]
+        ("done", "seed1"),
+        ("done", "seed2"),
+        ("pending", "seed3"),
+    ]
     assert 'href="../../runs/sweep-seed1/index.html"' in page and "seed3</td>" in page
     three = class_page(out, 3, "3")
     assert re.findall(r'<section class="cell" data-run="([^"]+)"', three) == ["sweep/seed1", "sweep/seed2"]
@@ -308,36 +319,50 @@ def test_cli_writes_the_gallery_and_reports_errors_in_one_line(tmp_path, capsys)
     assert err == [f"fooling gallery: error: {site} holds an earlier gallery; pass --overwrite to replace it"]
     assert main(["gallery", str(run), "--out", ""]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [
-        "fooling gallery: error: --out is empty: name a folder for the gallery"]
+        "fooling gallery: error: --out is empty: name a folder for the gallery"
+    ]
     assert main(["gallery", str(tmp_path / "missing"), "--out", str(tmp_path / "other")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0] == f"fooling gallery: error: {tmp_path / 'missing'}: no such folder"
 
 
 def test_genome_svg_places_nodes_by_depth_and_colours_edges_by_sign():
-    genome = {"num_outputs": 1, "activations": ["input"] * 4 + ["sine", "gaussian", "sigmoid"],
-              "edges": [[0, 5, 1.5], [5, 6, -2.0], [6, 4, 0.5], [1, 4, -0.25]]}
+    genome = {
+        "num_outputs": 1,
+        "activations": ["input"] * 4 + ["sine", "gaussian", "sigmoid"],
+        "edges": [[0, 5, 1.5], [5, 6, -2.0], [6, 4, 0.5], [1, 4, -0.25]],
+    }
     assert node_depths(7, 1, genome["edges"]) == [0, 0, 0, 0, 3, 1, 2]
     svg = genome_svg(genome)
     nodes = re.findall(r'<g class="node (\w+)" data-node="(\d+)" data-activation="(\w+)">', svg)
     assert nodes == [("input", str(i), "input") for i in range(4)] + [
-        ("output", "4", "sine"), ("hidden", "5", "gaussian"), ("hidden", "6", "sigmoid")]
+        ("output", "4", "sine"),
+        ("hidden", "5", "gaussian"),
+        ("hidden", "6", "sigmoid"),
+    ]
     edges = re.findall(r'<g class="edge (\w+)" data-src="(\d+)" data-dst="(\d+)" data-weight="([^"]+)">', svg)
     assert [(int(s), int(d), float(w), c) for c, s, d, w in edges] == [
-        (0, 5, 1.5, "pos"), (5, 6, -2.0, "neg"), (6, 4, 0.5, "pos"), (1, 4, -0.25, "neg")]
+        (0, 5, 1.5, "pos"),
+        (5, 6, -2.0, "neg"),
+        (6, 4, 0.5, "pos"),
+        (1, 4, -0.25, "neg"),
+    ]
     assert ">-2.00</text>" in svg and ">gau</text>" in svg and ">out</text>" in svg
     colour = genome_svg({**genome, "num_outputs": 3, "activations": ["input"] * 4 + ["sine"] * 3, "edges": []})
     assert [">H</text>", ">L</text>", ">S</text>"] == re.findall(r">[HLS]</text>", colour)
 
 
 def test_markdown_renders_the_reports_blocks_and_escapes_everything_else():
-    text = ("# Title\n\nSome **bold** and `code` <b>raw</b>.\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n- x\n- y\n\n"
-            "1. first\n\n```\n<pre> & code\n```\n[ok](figures/a.png) [bad](javascript:alert(1))\n| lone\n")
+    text = (
+        "# Title\n\nSome **bold** and `code` <b>raw</b>.\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n- x\n- y\n\n"
+        "1. first\n\n```\n<pre> & code\n```\n[ok](figures/a.png) [bad](javascript:alert(1))\n| lone\n"
+    )
     out = render_markdown(text)
     assert "<h2>Title</h2>" in out
     assert "<p>Some <strong>bold</strong> and <code>code</code> &lt;b&gt;raw&lt;/b&gt;.</p>" in out
-    assert ("<table><thead><tr><th>a</th><th>b</th></tr></thead>"
-            "<tbody><tr><td>1</td><td>2</td></tr></tbody></table>") in out
+    assert (
+        "<table><thead><tr><th>a</th><th>b</th></tr></thead><tbody><tr><td>1</td><td>2</td></tr></tbody></table>"
+    ) in out
     assert "<ul><li>x</li><li>y</li></ul>" in out and "<ol><li>first</li></ol>" in out
     assert "<pre>&lt;pre&gt; &amp; code</pre>" in out
     assert '<a href="figures/a.png">ok</a>' in out and "[bad](javascript:alert(1))" in out
@@ -347,15 +372,38 @@ def test_markdown_renders_the_reports_blocks_and_escapes_everything_else():
 # ------------------------------------------------------------------------------------------------------------
 # Hostile text: class names, run names, model names, sweep and analysis text, report.md
 
-HOSTILE = ["<!--<script>", "</script><script>alert(1)</script>", "\"' onmouseover=alert(1) x='",
-           "<img src=x onerror=alert(1)>", "&lt;b&gt; &amp; \u2028\u2029", "\x01[x](javascript:alert(1))",
-           "[y](JaVaScRiPt:alert(1))", "</SCRIPT ><!-- -->", "tench, Tinca tinca"]
-URL_VECTORS = ["javascript:alert(1)", "\x01javascript:alert(1)", "\x00javascript:alert(1)", " javascript:alert(1)",
-               "JaVaScRiPt:alert(1)", "java\tscript:alert(1)", "java\nscript:alert(1)", "&#106;avascript:alert(1)",
-               "&#x6A;avascript:alert(1)", "java&#x09;script:alert(1)", "java&Tab;script:alert(1)",
-               "&#0000106avascript:alert(1)", "data:text/html,<script>alert(1)</script>", "DATA:image/png;base64,AA",
-               "vbscript:msgbox(1)", "\x1fvbscript:msgbox(1)", "jav\x00ascript:alert(1)", "file:///etc/passwd",
-               "javascript&colon;alert(1)"]
+HOSTILE = [
+    "<!--<script>",
+    "</script><script>alert(1)</script>",
+    "\"' onmouseover=alert(1) x='",
+    "<img src=x onerror=alert(1)>",
+    "&lt;b&gt; &amp; \u2028\u2029",
+    "\x01[x](javascript:alert(1))",
+    "[y](JaVaScRiPt:alert(1))",
+    "</SCRIPT ><!-- -->",
+    "tench, Tinca tinca",
+]
+URL_VECTORS = [
+    "javascript:alert(1)",
+    "\x01javascript:alert(1)",
+    "\x00javascript:alert(1)",
+    " javascript:alert(1)",
+    "JaVaScRiPt:alert(1)",
+    "java\tscript:alert(1)",
+    "java\nscript:alert(1)",
+    "&#106;avascript:alert(1)",
+    "&#x6A;avascript:alert(1)",
+    "java&#x09;script:alert(1)",
+    "java&Tab;script:alert(1)",
+    "&#0000106avascript:alert(1)",
+    "data:text/html,<script>alert(1)</script>",
+    "DATA:image/png;base64,AA",
+    "vbscript:msgbox(1)",
+    "\x1fvbscript:msgbox(1)",
+    "jav\x00ascript:alert(1)",
+    "file:///etc/passwd",
+    "javascript&colon;alert(1)",
+]
 SAFE_URLS = ["https://example.org/a?b=1", "HTTP://example.org", "figures/a.png", "#top", "../x.csv", "a%3Ab.png"]
 
 
@@ -418,18 +466,33 @@ def test_hostile_text_in_every_page_is_shown_as_text(tmp_path, monkeypatch):
     import gallery_runs
 
     monkeypatch.setattr(gallery_runs, "class_names", lambda n: (HOSTILE * 2)[:n])
-    run = synthetic_run(tmp_path / '"><svg onload=alert(1)> javascript:x', classes=len(HOSTILE),
-                        name="<!--<script>alert('model')</script>")
+    run = synthetic_run(
+        tmp_path / '"><svg onload=alert(1)> javascript:x',
+        classes=len(HOSTILE),
+        name="<!--<script>alert('model')</script>",
+    )
     sweep = sweep_folder(tmp_path / "<!--<script>sweep", {"</script>": run, "\"'><img src=x onerror=y>": None})
     info = json.loads((sweep / "sweep.json").read_text())
     (sweep / "sweep.json").write_text(json.dumps({**info, "spec": {"<!--<script>": "</script>"}}))
     analysis = analysis_folder(tmp_path / "analysis")
-    (analysis / "analysis.json").write_text(json.dumps({
-        "format": "fooling_ext.analysis", "analysis": "<script>kind</script>", "runs": HOSTILE,
-        "summary": {"<!--<script>": "</script>", "x\" onclick=\"y": {"</script>": "javascript:alert(1)"}}}))
+    (analysis / "analysis.json").write_text(
+        json.dumps(
+            {
+                "format": "fooling_ext.analysis",
+                "analysis": "<script>kind</script>",
+                "runs": HOSTILE,
+                "summary": {"<!--<script>": "</script>", 'x" onclick="y': {"</script>": "javascript:alert(1)"}},
+            }
+        )
+    )
     (analysis / "report.md").write_text(
-        "# <!--<script> " + " ".join(HOSTILE) + "\n\n" + "\n".join(f"- [a]({u}) ![b]({u})" for u in URL_VECTORS)
-        + "\n\n| class | link |\n|---|---|\n" + "".join(f"| {h} | [c](\x01javascript:1) |\n" for h in HOSTILE))
+        "# <!--<script> "
+        + " ".join(HOSTILE)
+        + "\n\n"
+        + "\n".join(f"- [a]({u}) ![b]({u})" for u in URL_VECTORS)
+        + "\n\n| class | link |\n|---|---|\n"
+        + "".join(f"| {h} | [c](\x01javascript:1) |\n" for h in HOSTILE)
+    )
     (analysis / "javascript:alert(1).png").write_bytes((analysis / "distances.png").read_bytes())
     (analysis / "javascript:alert(2).csv").write_text("a\n1\n")
     site = tmp_path / "site"
@@ -453,6 +516,7 @@ def test_hostile_text_in_every_page_is_shown_as_text(tmp_path, monkeypatch):
 # ------------------------------------------------------------------------------------------------------------
 # Links out of a run folder, the output folder on an input, --overwrite over foreign files
 
+
 def test_a_link_out_of_a_run_folder_is_refused_and_nothing_is_written(tmp_path, capsys):
     run = synthetic_run(tmp_path / "run", classes=5)
     image = sorted((run / "images").iterdir())[2]
@@ -461,11 +525,13 @@ def test_a_link_out_of_a_run_folder_is_refused_and_nothing_is_written(tmp_path, 
     assert main(["gallery", str(run), "--out", str(tmp_path / "site")]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [
         f"fooling gallery: error: {image} leads to /etc/passwd, outside {run}: the gallery reads no file from "
-        "outside the folders it is given"]
+        "outside the folders it is given"
+    ]
     assert not (tmp_path / "site").exists()
     # A link that stays inside the run folder is followed.
-    (run / "spare.png").write_bytes((run / "images" / sorted(p.name for p in (run / "images").iterdir())[0])
-                                    .read_bytes())
+    (run / "spare.png").write_bytes(
+        (run / "images" / sorted(p.name for p in (run / "images").iterdir())[0]).read_bytes()
+    )
     image.unlink()
     image.symlink_to(run / "spare.png")
     build_gallery([run], tmp_path / "site")
@@ -518,8 +584,13 @@ def test_the_gallery_never_lands_on_its_inputs(tmp_path, capsys):
         return {str(p): p.read_bytes() for p in sorted(tmp_path.rglob("*")) if p.is_file()}
 
     before = snapshot()
-    for inputs, out in (([sweep], sweep), ([sweep], tmp_path / "alias"), ([sweep], tmp_path), ([run], run),
-                        ([run, sweep], tmp_path / "src")):
+    for inputs, out in (
+        ([sweep], sweep),
+        ([sweep], tmp_path / "alias"),
+        ([sweep], tmp_path),
+        ([run], run),
+        ([run, sweep], tmp_path / "src"),
+    ):
         assert main(["gallery", *map(str, inputs), "--out", str(out), "--overwrite"]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith(f"fooling gallery: error: {out} is (or holds) the folder "), err
@@ -542,7 +613,8 @@ def test_overwrite_removes_only_a_gallery_and_refuses_a_folder_holding_anything_
     assert main(["gallery", str(run), "--out", str(mine), "--overwrite"]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [
         f"fooling gallery: error: {mine} is not empty: it holds config.json, which a gallery does not write; "
-        "choose an empty folder (--overwrite replaces only a gallery)"]
+        "choose an empty folder (--overwrite replaces only a gallery)"
+    ]
     assert sorted(p.name for p in mine.iterdir()) == ["config.json", "notes.md", "photo.jpg"]
     site = tmp_path / "site"
     build_gallery([run], site)
@@ -570,6 +642,7 @@ def test_overwrite_removes_only_a_gallery_and_refuses_a_folder_holding_anything_
 # ------------------------------------------------------------------------------------------------------------
 # What the pages say
 
+
 def test_the_run_page_shows_each_figure_once(mnist, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(mnist[0], run)
@@ -596,16 +669,23 @@ def test_an_analysis_links_the_runs_it_names_that_the_gallery_shows(mnist, tmp_p
     build_gallery([run], tmp_path / "site")
     page = (tmp_path / "site" / "analyses" / "seed1-diversity" / "index.html").read_text()
     items = re.findall(r"<li>(.*?)</li>", re.search(r'<ul class="analysis-runs">(.*?)</ul>', page).group(1))
-    assert items == [f'<a href="../../runs/seed1/index.html">{run}</a>',
-                     '<a href="../../runs/seed1/index.html">runs/seed1</a>', "runs/seed2 (not in this gallery)"]
+    assert items == [
+        f'<a href="../../runs/seed1/index.html">{run}</a>',
+        '<a href="../../runs/seed1/index.html">runs/seed1</a>',
+        "runs/seed2 (not in this gallery)",
+    ]
 
 
 def test_captions_are_cut_at_a_word_boundary_with_an_ellipsis(tmp_path, monkeypatch):
     import gallery_runs
 
-    names = ["tench, Tinca tinca", "great white shark, white shark, man-eater, man-eating shark, Carcharodon",
-             "loggerhead, loggerhead turtle, Caretta caretta", "Supercalifragilisticexpialidocious-and-then-some",
-             "hen"]
+    names = [
+        "tench, Tinca tinca",
+        "great white shark, white shark, man-eater, man-eating shark, Carcharodon",
+        "loggerhead, loggerhead turtle, Caretta caretta",
+        "Supercalifragilisticexpialidocious-and-then-some",
+        "hen",
+    ]
     assert caption("2: " + names[1]) == "2: great white shark, white\u2026"
     assert caption("1: " + names[0]) == "1: tench, Tinca tinca"
     assert caption("123: loggerhead, loggerhead turtle, Caretta") == "123: loggerhead, loggerhead\u2026"
@@ -616,9 +696,14 @@ def test_captions_are_cut_at_a_word_boundary_with_an_ellipsis(tmp_path, monkeypa
     labels = re.findall(r'title="([^"]+)">.*?<span class="label">([^<]+)</span>', page, re.S)
     assert [html.unescape(t) for t, _ in labels] == [f"{k}: {n}" for k, n in enumerate(names)]
     shown = [html.unescape(c) for _, c in labels]
-    assert shown == ["0: tench, Tinca tinca", "1: great white shark, white\u2026", "2: loggerhead, loggerhead\u2026",
-                     "3: Supercalifragilisticexpialid\u2026", "4: hen"]
-    for (full, cut) in zip([f"{k}: {n}" for k, n in enumerate(names)], shown):
+    assert shown == [
+        "0: tench, Tinca tinca",
+        "1: great white shark, white\u2026",
+        "2: loggerhead, loggerhead\u2026",
+        "3: Supercalifragilisticexpialid\u2026",
+        "4: hen",
+    ]
+    for full, cut in zip([f"{k}: {n}" for k, n in enumerate(names)], shown):
         words = cut.rstrip("\u2026").split()
-        assert len(cut) <= CAPTION and full.split()[:len(words) - 1] == words[:-1]
+        assert len(cut) <= CAPTION and full.split()[: len(words) - 1] == words[:-1]
         assert full.split()[len(words) - 1].startswith(words[-1])

@@ -23,7 +23,7 @@ CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver"
 pytestmark = pytest.mark.skipif(
     not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
     reason="needs Debian's chromium and chromedriver (/usr/bin/chromium, /usr/bin/chromedriver; "
-           "apt-get install chromium chromium-driver)",
+    "apt-get install chromium chromium-driver)",
 )
 CLASSES = 1000
 
@@ -35,8 +35,14 @@ def browser():
 
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--window-size=1280,900", "--allow-file-access-from-files"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,900",
+        "--allow-file-access-from-files",
+    ):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
@@ -78,7 +84,8 @@ def follow(driver, link) -> None:
     before = driver.current_url
     link.click()
     WebDriverWait(driver, 30).until(
-        lambda d: d.current_url != before and d.execute_script("return document.readyState") == "complete")
+        lambda d: d.current_url != before and d.execute_script("return document.readyState") == "complete"
+    )
 
 
 def order(driver) -> list[int]:
@@ -86,8 +93,9 @@ def order(driver) -> list[int]:
 
 
 def visible(driver) -> list[int]:
-    return driver.execute_script("return [...document.querySelectorAll('#grid .tile')].filter(t => !t.hidden)"
-                                 ".map(t => +t.dataset.i)")
+    return driver.execute_script(
+        "return [...document.querySelectorAll('#grid .tile')].filter(t => !t.hidden).map(t => +t.dataset.i)"
+    )
 
 
 def set_value(driver, element_id: str, value: str) -> None:
@@ -114,8 +122,10 @@ def assert_not_blank(driver) -> None:
 
 def broken_images(driver) -> list[str]:
     """Images that finished loading with nothing to show (a wrong path)."""
-    return driver.execute_script("return [...document.images].filter(i => i.complete && i.naturalWidth === 0 && "
-                                 "i.getAttribute('loading') !== 'lazy').map(i => i.src)")
+    return driver.execute_script(
+        "return [...document.images].filter(i => i.complete && i.naturalWidth === 0 && "
+        "i.getAttribute('loading') !== 'lazy').map(i => i.src)"
+    )
 
 
 def test_a_1000_class_index_sorts_filters_and_thresholds(browser, synthetic_site):
@@ -128,8 +138,10 @@ def test_a_1000_class_index_sorts_filters_and_thresholds(browser, synthetic_site
     assert browser.find_element("id", "count").text == f"{CLASSES} of {CLASSES} classes"
     assert order(browser) == list(range(CLASSES))
     # Lazy loading: the first screen's images are there, most of the thousand are not fetched yet.
-    loaded = browser.execute_script("return [...document.images].filter(i => i.complete && i.naturalWidth > 0)"
-                                    ".map(i => i.closest('.tile').dataset.i)")
+    loaded = browser.execute_script(
+        "return [...document.images].filter(i => i.complete && i.naturalWidth > 0)"
+        ".map(i => i.closest('.tile').dataset.i)"
+    )
     assert "0" in loaded and len(loaded) < CLASSES // 2
     assert_not_blank(browser)
 
@@ -154,9 +166,12 @@ def test_a_1000_class_index_sorts_filters_and_thresholds(browser, synthetic_site
     browser.execute_script("window.scrollTo(0, document.body.scrollHeight)")
     from selenium.webdriver.support.ui import WebDriverWait
 
-    WebDriverWait(browser, 20).until(lambda d: d.execute_script(
-        "const i = document.querySelector('#grid .tile[data-i=\"998\"] img');"
-        " return i.complete && i.naturalWidth > 0"))
+    WebDriverWait(browser, 20).until(
+        lambda d: d.execute_script(
+            "const i = document.querySelector('#grid .tile[data-i=\"998\"] img');"
+            " return i.complete && i.naturalWidth > 0"
+        )
+    )
     assert console_errors(browser) == []
 
 
@@ -169,8 +184,11 @@ def test_a_class_page_shows_the_image_figures_and_svg_genome(browser, synthetic_
     follow(browser, browser.find_element("css selector", '#grid .tile[data-i="41"]'))
     assert browser.find_element("css selector", "h1").text == "class 41: otter 41"
     image = browser.find_element("css selector", "img.big")
-    assert browser.execute_script("return [arguments[0].naturalWidth, arguments[0].getBoundingClientRect().width, "
-                                  "getComputedStyle(arguments[0]).imageRendering]", image) == [32, 320, "pixelated"]
+    assert browser.execute_script(
+        "return [arguments[0].naturalWidth, arguments[0].getBoundingClientRect().width, "
+        "getComputedStyle(arguments[0]).imageRendering]",
+        image,
+    ) == [32, 320, "pixelated"]
     assert len(browser.find_elements("css selector", "svg.genome g.node")) == int(cells["genome_num_nodes"][41])
     assert len(browser.find_elements("css selector", "svg.genome g.edge")) == int(cells["genome_num_edges"][41])
     box = browser.execute_script("return document.querySelector('svg.genome').getBoundingClientRect().height")
@@ -230,13 +248,23 @@ def test_every_page_loads_its_images_and_links_only_to_pages_that_exist(browser,
 def test_hostile_names_neither_stop_the_index_script_nor_make_a_link_that_runs_code(browser, tmp_path, monkeypatch):
     import gallery_runs
 
-    names = ["<!--<script>", "</script><script>window.injected = 1</script>", "\x01[x](javascript:window.injected=2)",
-             "\"' onmouseover=\"window.injected=3\" x='", "<img src=x onerror=\"window.injected=4\">", "zebra 5"]
+    names = [
+        "<!--<script>",
+        "</script><script>window.injected = 1</script>",
+        "\x01[x](javascript:window.injected=2)",
+        '"\' onmouseover="window.injected=3" x=\'',
+        '<img src=x onerror="window.injected=4">',
+        "zebra 5",
+    ]
     monkeypatch.setattr(gallery_runs, "class_names", lambda n: names[:n])
     run = synthetic_run(tmp_path / "<!--<script>run", classes=len(names), name="<!--<script>")
     analysis = analysis_folder(tmp_path / "analysis")
-    (analysis / "report.md").write_text("| class | link |\n|---|---|\n" + "".join(
-        f"| {n} | [a](\x01javascript:window.injected=5) [b](JaVa&#x09;ScRiPt:window.injected=6) |\n" for n in names))
+    (analysis / "report.md").write_text(
+        "| class | link |\n|---|---|\n"
+        + "".join(
+            f"| {n} | [a](\x01javascript:window.injected=5) [b](JaVa&#x09;ScRiPt:window.injected=6) |\n" for n in names
+        )
+    )
     site = tmp_path / "site"
     build_gallery([run, analysis], site)
     open_page(browser, site / "index.html")
@@ -245,14 +273,18 @@ def test_hostile_names_neither_stop_the_index_script_nor_make_a_link_that_runs_c
     assert visible(browser) == [5]
     assert browser.find_element("id", "count").text == f"1 of {len(names)} classes"
     assert [t.get_attribute("title") for t in browser.find_elements("css selector", "#grid .tile")] == [
-        f"{k}: {n}" for k, n in enumerate(names)]
+        f"{k}: {n}" for k, n in enumerate(names)
+    ]
     for page in [site / "index.html", *sorted((site / "classes").glob("*.html")), *sorted(site.glob("*/*/index.html"))]:
         open_page(browser, page)
         schemes = browser.execute_script(
             "return [...document.querySelectorAll('[href],[src]')].map(e => new URL(e.getAttribute('href') ?? "
-            "e.getAttribute('src'), document.baseURI).protocol)")
+            "e.getAttribute('src'), document.baseURI).protocol)"
+        )
         assert schemes and set(schemes) <= {"file:", "http:", "https:"}, page
-        handlers = browser.execute_script("return [...document.querySelectorAll('*')].flatMap(e => "
-                                          "[...e.attributes].map(a => a.name)).filter(n => n.startsWith('on'))")
+        handlers = browser.execute_script(
+            "return [...document.querySelectorAll('*')].flatMap(e => "
+            "[...e.attributes].map(a => a.name)).filter(n => n.startsWith('on'))"
+        )
         assert handlers == [] and browser.execute_script("return window.injected === undefined"), page
         assert console_errors(browser) == [], page

@@ -39,13 +39,22 @@ import pytest
 # changed once, when add connection became the original code's rule by default: the same command with --add-edge
 # rejection still gives the arrays recorded before (5405a993...; metadata 66c00ea1...).
 RECORDED = {
-    "cppn": ("1a10ac7e67488909111b12ecd1fc5a694204020547d224db64a26618670eba14",
-             "2a7fe378d49359de4409f92ca3f4102f512866910912d28625fe5fcca4061aa8"),
-    "direct": ("7446704df38a9cc3212cec2b0dbd19aaad431bcdc165fed2de48c8941824f845",
-               "0dc7cd724f9b2912a58cfab5569c48a04a9aa2ff598f00a978fddde0014526f5"),
+    "cppn": (
+        "1a10ac7e67488909111b12ecd1fc5a694204020547d224db64a26618670eba14",
+        "2a7fe378d49359de4409f92ca3f4102f512866910912d28625fe5fcca4061aa8",
+    ),
+    "direct": (
+        "7446704df38a9cc3212cec2b0dbd19aaad431bcdc165fed2de48c8941824f845",
+        "0dc7cd724f9b2912a58cfab5569c48a04a9aa2ff598f00a978fddde0014526f5",
+    ),
 }
-PORTABLE_KERNELS = {"ATEN_CPU_CAPABILITY": "default", "DNNL_MAX_CPU_ISA": "SSE41", "MKL_CBWR": "COMPATIBLE",
-                    "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+PORTABLE_KERNELS = {
+    "ATEN_CPU_CAPABILITY": "default",
+    "DNNL_MAX_CPU_ISA": "SSE41",
+    "MKL_CBWR": "COMPATIBLE",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+}
 
 
 def archive_digests(path) -> tuple[str, str]:
@@ -68,11 +77,30 @@ def archive_digests(path) -> tuple[str, str]:
 @pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="digests recorded with x86-64 kernels")
 @pytest.mark.parametrize("encoding", sorted(RECORDED))
 def test_short_mnist_run_gives_the_recorded_archive(tmp_path, encoding):
-    command = [sys.executable, "-m", "fooling_ext", "evolve", "--model", "mnist", "--encoding", encoding,
-               "--generations", "20", "--batch", "100", "--seed", "7", "--backend", "cpu", "--no-progress",
-               "--no-quantize", "--no-fast-inference",  # the defaults then
-               *(["--color", "hsl"] if encoding == "cppn" else []),
-               "--out", str(tmp_path / "run")]
+    command = [
+        sys.executable,
+        "-m",
+        "fooling_ext",
+        "evolve",
+        "--model",
+        "mnist",
+        "--encoding",
+        encoding,
+        "--generations",
+        "20",
+        "--batch",
+        "100",
+        "--seed",
+        "7",
+        "--backend",
+        "cpu",
+        "--no-progress",
+        "--no-quantize",
+        "--no-fast-inference",  # the defaults then
+        *(["--color", "hsl"] if encoding == "cppn" else []),
+        "--out",
+        str(tmp_path / "run"),
+    ]
     done = subprocess.run(command, env={**os.environ, **PORTABLE_KERNELS}, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert archive_digests(tmp_path / "run" / "archive.npz") == RECORDED[encoding]

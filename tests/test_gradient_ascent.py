@@ -108,8 +108,12 @@ def test_gaussian_blur_matches_a_hand_made_kernel():
 
 def test_cli_writes_a_run_folder(tmp_path, capsys):
     out = tmp_path / "grad"
-    assert main(["gradient", "--classes", "1,7", "--steps", "80", "--target", "0.9", "--backend", "cpu",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            ["gradient", "--classes", "1,7", "--steps", "80", "--target", "0.9", "--backend", "cpu", "--out", str(out)]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "run folder" in printed
     cfg = json.loads((out / "config.json").read_text())

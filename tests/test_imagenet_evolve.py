@@ -19,12 +19,32 @@ from fooling_ext.search.encodings import quantize_pixels
 from fooling_ext.search.evolve import classifier_for_renders
 
 pytestmark = pytest.mark.imagenet
+
+
 @pytest.fixture(scope="module")
 def cli_run(imagenet, tmp_path_factory):
     """A run folder made by `fooling evolve --model imagenet` with the paper's 10 crops."""
     out = tmp_path_factory.mktemp("imagenet") / "run"
-    status = main(["evolve", "--model", "imagenet", "--crops", "224", "--generations", "1", "--batch", "2",
-                   "--seed", "7", "--backend", "cpu", "--no-progress", "--out", str(out)])
+    status = main(
+        [
+            "evolve",
+            "--model",
+            "imagenet",
+            "--crops",
+            "224",
+            "--generations",
+            "1",
+            "--batch",
+            "2",
+            "--seed",
+            "7",
+            "--backend",
+            "cpu",
+            "--no-progress",
+            "--out",
+            str(out),
+        ]
+    )
     assert status == 0
     return out
 
@@ -32,8 +52,15 @@ def cli_run(imagenet, tmp_path_factory):
 def small_run(imagenet, encoding: str, generations: int, batch: int):
     """A run with top-class insertion: each child fills at most one cell, which keeps the copies into a
     1000-cell archive of 256 x 256 images small (the default fills every cell from the first batch)."""
-    config = EvolveConfig(model="imagenet", encoding=encoding, generations=generations, batch=batch, seed=7,
-                          backend="cpu", insertion="top")
+    config = EvolveConfig(
+        model="imagenet",
+        encoding=encoding,
+        generations=generations,
+        batch=batch,
+        seed=7,
+        backend="cpu",
+        insertion="top",
+    )
     return evolve(config, classifier=imagenet, progress=False)
 
 

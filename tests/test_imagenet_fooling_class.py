@@ -173,17 +173,40 @@ def test_the_command_runs_end_to_end(imagenet_extra, tmp_path, capsys):
         (natural / f"class_{photo.stem.rsplit('_', 1)[1]}").mkdir(parents=True, exist_ok=True)
         shutil.copy(photo, natural / f"class_{photo.stem.rsplit('_', 1)[1]}" / photo.name)
     # A finished run against imagenet, reduced to the two files the command reads (its pictures take long to write).
-    run = evolve(EvolveConfig(model="imagenet", generations=2, batch=5, seed=2, backend="cpu", insertion="top"),
-                 progress=False)
+    run = evolve(
+        EvolveConfig(model="imagenet", generations=2, batch=5, seed=2, backend="cpu", insertion="top"), progress=False
+    )
     source = RunFolder(tmp_path / "source")
     source.path.mkdir()
     source.write_config(run.config)
     run.archive.save_npz(source.archive_path, extra_meta={"config": run.config})
     source = source.path
     out = tmp_path / "fooling"
-    assert main(["imagenet-fooling-class", "--run", str(source), "--out", str(out), "--natural", str(natural),
-                 "--views", "2", "--folds", "3", "--generations", "1", "--batch", "4", "--backend", "cpu",
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "imagenet-fooling-class",
+                "--run",
+                str(source),
+                "--out",
+                str(out),
+                "--natural",
+                str(natural),
+                "--views",
+                "2",
+                "--folds",
+                "3",
+                "--generations",
+                "1",
+                "--batch",
+                "4",
+                "--backend",
+                "cpu",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "median confidence over the 1000 classes" in printed
 

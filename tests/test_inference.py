@@ -82,8 +82,12 @@ def test_the_tolerance_is_the_threshold():
 
 
 def test_pick_fastest_takes_the_fastest_accepted_trial_and_falls_back_when_none_is():
-    trials = [Trial(FLOAT32, 2.0, 0.0, True), Trial(BF16, 0.5, 0.01, False), Trial(FLOAT32_CL, 1.0, 1e-7, True),
-              Trial(BF16_CL, 1.5, 1e-4, True)]
+    trials = [
+        Trial(FLOAT32, 2.0, 0.0, True),
+        Trial(BF16, 0.5, 0.01, False),
+        Trial(FLOAT32_CL, 1.0, 1e-7, True),
+        Trial(BF16_CL, 1.5, 1e-4, True),
+    ]
     assert pick_fastest(trials, FLOAT32) == FLOAT32_CL
     assert pick_fastest([Trial(BF16, 0.5, 0.01, False)], FLOAT32_CL) == FLOAT32_CL
 
@@ -104,7 +108,11 @@ def test_candidates_are_float32_on_the_cpu_and_add_reduced_precision_on_cuda():
     assert {s.dtype for s in cuda} == {torch.float32, torch.float16, torch.bfloat16} and len(cuda) == 8
     assert candidate_settings(torch.device("cuda")) == [*cuda, onnx]
     assert [(s.channels_last, s.tf32) for s in cuda if s.dtype == torch.float32] == [
-        (False, False), (True, False), (False, True), (True, True)]
+        (False, False),
+        (True, False),
+        (False, True),
+        (True, True),
+    ]
     assert cuda[0] == FLOAT32  # strict float32, the reference, is measured first
 
 
@@ -139,14 +147,19 @@ def test_evolve_records_the_measured_choice_and_runs_with_it(tmp_path, monkeypat
     inference = json.loads((tmp_path / "run" / "config.json").read_text())["inference"]
     assert inference["probe_batch"] == 16 and inference["tolerance"] == 1e-3
     assert [(t.get("engine", "eager"), t["dtype"], t["channels_last"]) for t in inference["trials"]] == [
-        ("eager", "float32", False), ("eager", "float32", True), ("onnxruntime", "float32", False)]
+        ("eager", "float32", False),
+        ("eager", "float32", True),
+        ("onnxruntime", "float32", False),
+    ]
     assert all(t["accepted"] and t["max_abs_error"] <= 1e-3 for t in inference["trials"])
     assert inference["chosen"]["dtype"] == "float32"
     assert inference["engine"]["engine"] == inference["chosen"].get("engine", "eager")
 
 
-@pytest.mark.skipif(not hasattr(getattr(torch.backends.cudnn, "conv", None), "fp32_precision"),
-                    reason="torch < 2.9 has only the allow_tf32 flags")
+@pytest.mark.skipif(
+    not hasattr(getattr(torch.backends.cudnn, "conv", None), "fp32_precision"),
+    reason="torch < 2.9 has only the allow_tf32 flags",
+)
 def test_the_float32_reference_turns_tf32_off_on_cuda_and_restores_the_settings():
     conv, matmul = torch.backends.cudnn.conv, torch.backends.cuda.matmul
     before = (conv.fp32_precision, matmul.fp32_precision)
@@ -170,8 +183,10 @@ class PrecisionRecorder(nn.Module):
         return self.linear(x.flatten(1))
 
 
-@pytest.mark.skipif(not hasattr(getattr(torch.backends.cudnn, "conv", None), "fp32_precision"),
-                    reason="torch < 2.9 has only the allow_tf32 flags")
+@pytest.mark.skipif(
+    not hasattr(getattr(torch.backends.cudnn, "conv", None), "fp32_precision"),
+    reason="torch < 2.9 has only the allow_tf32 flags",
+)
 @pytest.mark.filterwarnings("ignore:CUDA is not available:UserWarning")
 def test_a_classifier_on_cuda_scores_in_strict_float32_unless_tf32_was_chosen():
     # Only the flags are read, so the model may stay on the CPU while the classifier says "cuda".

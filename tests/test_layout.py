@@ -19,16 +19,24 @@ needs_readme = pytest.mark.skipif(not README.is_file(), reason="tests/ copied ou
 # Top-level parts of the package and their layer: a module may import from lower layers and from its own part.
 LAYERS = {
     "_core": -1,
-    "_version": 0, "_files": 0, "_checks": 0,
+    "_version": 0,
+    "_files": 0,
+    "_checks": 0,
     "core": 1,
-    "classifiers": 2, "runs": 2,
+    "classifiers": 2,
+    "runs": 2,
     "search": 3,
-    "experiments": 4, "analyses": 4,
-    "sweep": 4.5, "gallery": 4.5,
+    "experiments": 4,
+    "analyses": 4,
+    "sweep": 4.5,
+    "gallery": 4.5,
     "cli": 5,
-    "__init__": 6, "__main__": 6,
+    "__init__": 6,
+    "__main__": 6,
 }
-MAX_LINES = 450
+# In ruff format's layout, which puts the same code on about 1.3 times the lines of the hand layout the limit was
+# first set in (450 lines).
+MAX_LINES = 550
 
 
 def module_name(path: Path) -> str:
@@ -81,8 +89,11 @@ def test_the_package_has_the_documented_parts():
 
 
 def upward_imports(module: str) -> list[str]:
-    return sorted(target for target in GRAPH[module]
-                  if part(target) != part(module) and LAYERS[part(target)] >= LAYERS[part(module)])
+    return sorted(
+        target
+        for target in GRAPH[module]
+        if part(target) != part(module) and LAYERS[part(target)] >= LAYERS[part(module)]
+    )
 
 
 def test_no_module_imports_from_a_layer_above_its_own():
@@ -99,7 +110,7 @@ def test_no_import_circle():
         stack.append(module)
         for target in sorted(GRAPH.get(module, ())):
             if state.get(target) == 1:
-                circle = stack[stack.index(target):] + [target]
+                circle = stack[stack.index(target) :] + [target]
                 pytest.fail("import circle: " + " -> ".join(circle))
             if target in GRAPH and target not in state:
                 visit(target)
@@ -140,8 +151,11 @@ def test_every_name_the_readme_shows_is_public():
 
 
 def test_renamed_direct_encoding_names_still_work_with_a_warning():
-    for old, new in (("PixelPopulation", "DirectPopulation"), ("PixelMutation", "DirectMutation"),
-                     ("mutate_pixels", "mutate_direct")):
+    for old, new in (
+        ("PixelPopulation", "DirectPopulation"),
+        ("PixelMutation", "DirectMutation"),
+        ("mutate_pixels", "mutate_direct"),
+    ):
         with pytest.warns(DeprecationWarning, match=f"fooling_ext.{old} is now fooling_ext.{new}"):
             assert getattr(fx, old) is getattr(fx, new)
     with pytest.raises(AttributeError, match="no attribute 'Pixels'"):

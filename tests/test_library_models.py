@@ -45,6 +45,7 @@ class Tiny(nn.Module):
 
 def stand_in_torchvision(*, weights_cached: bool = True) -> types.ModuleType:
     """torchvision as far as the loader uses it: a classification model 'tinynet' with DEFAULT weights."""
+
     class Preset:  # torchvision.transforms._presets.ImageClassification's attributes
         crop_size = [16]
         resize_size = [18]
@@ -93,8 +94,13 @@ def stand_in_timm(*, weights_cached: bool = True, num_classes: int = 3) -> tuple
         if not weights_cached:
             raise OSError("We couldn't connect to 'https://huggingface.co' to load the files")
         model = Tiny(num_classes)
-        model.pretrained_cfg = {"tag": "in1k", "input_size": (3, 12, 12), "mean": (0.5, 0.5, 0.5),
-                                "std": (0.25, 0.25, 0.25), "num_classes": num_classes}
+        model.pretrained_cfg = {
+            "tag": "in1k",
+            "input_size": (3, 12, 12),
+            "mean": (0.5, 0.5, 0.5),
+            "std": (0.25, 0.25, 0.25),
+            "num_classes": num_classes,
+        }
         return model
 
     class ImageNetInfo:
@@ -133,8 +139,9 @@ def test_torchvision_model_takes_its_spec_and_class_names_from_the_weights(torch
     clf = load_classifier("torchvision:tinynet")
     assert clf.spec == InputSpec(3, 16, 16, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
     assert clf.class_names == CATEGORIES and clf.name == "torchvision:tinynet" and clf.source == "torchvision:tinynet"
-    assert clf.description == ("tinynet from torchvision with its default pretrained weights "
-                               "(TinyNet_Weights.IMAGENET1K_V1)")
+    assert clf.description == (
+        "tinynet from torchvision with its default pretrained weights (TinyNet_Weights.IMAGENET1K_V1)"
+    )
     images = torch.rand(2, 3, 16, 16)
     inputs = (images - torch.tensor(clf.spec.mean).view(1, 3, 1, 1)) / torch.tensor(clf.spec.std).view(1, 3, 1, 1)
     torch.testing.assert_close(clf.probabilities(images), torch.softmax(Tiny()(inputs), dim=1))
@@ -159,14 +166,20 @@ def test_timm_model_of_no_known_subset_numbers_its_classes(monkeypatch):
 def test_a_missing_library_names_the_extra(monkeypatch, library, module_names):
     for name in module_names:
         monkeypatch.setitem(sys.modules, name, None)  # import fails as if not installed
-    with pytest.raises(ImportError, match=rf'^{library} models need the optional extra: pip install '
-                                          rf'"fooling-ext\[{library}\]" \(missing module: {library}\)$'):
+    with pytest.raises(
+        ImportError,
+        match=rf"^{library} models need the optional extra: pip install "
+        rf'"fooling-ext\[{library}\]" \(missing module: {library}\)$',
+    ):
         load_classifier(f"{library}:anything")
 
 
 def test_unknown_names_are_one_line(torchvision, timm):
-    with pytest.raises(ValueError, match=r"^torchvision has no classification model called 'nonet' \(there are 1, "
-                                         r"listed by torchvision.models.list_models\(module=torchvision.models\)\)$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^torchvision has no classification model called 'nonet' \(there are 1, "
+        r"listed by torchvision.models.list_models\(module=torchvision.models\)\)$",
+    ):
         load_classifier("torchvision:nonet")
     with pytest.raises(ValueError, match=r"^timm has no model called 'nonet' \(timm.list_models\(\) lists them\)$"):
         load_classifier("timm:nonet")
@@ -180,10 +193,12 @@ def test_missing_weights_say_where_the_library_looked(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "torchvision", module)
     with pytest.raises(FileNotFoundError) as caught:
         load_classifier("torchvision:tinynet")
-    assert str(caught.value) == (f"torchvision:tinynet: its weights are not in torchvision's cache "
-                                 f"({tmp_path / 'hub' / 'checkpoints' / 'tinynet-0123abcd.pth'}) and could not be "
-                                 "downloaded: URLError: <urlopen error [Errno -3] Temporary failure in name "
-                                 "resolution>")
+    assert str(caught.value) == (
+        f"torchvision:tinynet: its weights are not in torchvision's cache "
+        f"({tmp_path / 'hub' / 'checkpoints' / 'tinynet-0123abcd.pth'}) and could not be "
+        "downloaded: URLError: <urlopen error [Errno -3] Temporary failure in name "
+        "resolution>"
+    )
     timm_module, data = stand_in_timm(weights_cached=False)
     monkeypatch.setitem(sys.modules, "timm", timm_module)
     monkeypatch.setitem(sys.modules, "timm.data", data)
@@ -191,17 +206,21 @@ def test_missing_weights_say_where_the_library_looked(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "huggingface_hub", None)  # where huggingface_hub is absent: its variables
     with pytest.raises(FileNotFoundError) as caught:
         load_classifier("timm:tiny_timm")
-    assert str(caught.value) == (f"timm:tiny_timm: its pretrained weights could not be loaded: timm looks for them "
-                                 f"in the Hugging Face cache ({tmp_path / 'hf'}) and torch's "
-                                 f"({tmp_path / 'hub' / 'checkpoints'}) and downloads what is missing: OSError: We "
-                                 "couldn't connect to 'https://huggingface.co' to load the files")
+    assert str(caught.value) == (
+        f"timm:tiny_timm: its pretrained weights could not be loaded: timm looks for them "
+        f"in the Hugging Face cache ({tmp_path / 'hf'}) and torch's "
+        f"({tmp_path / 'hub' / 'checkpoints'}) and downloads what is missing: OSError: We "
+        "couldn't connect to 'https://huggingface.co' to load the files"
+    )
 
 
 def test_the_command_line_names_a_missing_library_unknown_model_or_missing_weights(monkeypatch, tmp_path, capsys):
     monkeypatch.setitem(sys.modules, "timm", None)
     assert main(["evolve", "--model", "timm:x", "--out", str(tmp_path / "run")]) == 2
-    assert capsys.readouterr().err.strip() == ('fooling evolve: error: timm models need the optional extra: pip '
-                                               'install "fooling-ext[timm]" (missing module: timm)')
+    assert capsys.readouterr().err.strip() == (
+        "fooling evolve: error: timm models need the optional extra: pip "
+        'install "fooling-ext[timm]" (missing module: timm)'
+    )
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     monkeypatch.setitem(sys.modules, "torchvision", stand_in_torchvision(weights_cached=False))
     assert main(["evolve", "--model", "torchvision:nonet", "--out", str(tmp_path / "run")]) == 2
@@ -221,9 +240,27 @@ def test_a_run_against_a_torchvision_and_a_timm_model_resumes_from_its_record(to
     """The two name their classes differently: the class map "index" pairs them by position. The renders take the
     first model's input size, 16 x 16, and reach the timm model resized to its 12 x 12."""
     (tmp_path / "map.json").write_text(json.dumps({"timm:tiny_timm": "index"}))
-    argv = ["evolve", "--model", "torchvision:tinynet", "--model", "timm:tiny_timm",
-            "--class-map", tmp_path / "map.json", "--combine", "mean", "--batch", "6", "--seed", "1",
-            "--backend", "cpu", "--no-progress", "--no-fast-inference", "--checkpoint-every", "1"]
+    argv = [
+        "evolve",
+        "--model",
+        "torchvision:tinynet",
+        "--model",
+        "timm:tiny_timm",
+        "--class-map",
+        tmp_path / "map.json",
+        "--combine",
+        "mean",
+        "--batch",
+        "6",
+        "--seed",
+        "1",
+        "--backend",
+        "cpu",
+        "--no-progress",
+        "--no-fast-inference",
+        "--checkpoint-every",
+        "1",
+    ]
     assert main([str(a) for a in argv + ["--out", tmp_path / "straight", "--generations", "5"]]) == 0
     assert main([str(a) for a in argv + ["--out", tmp_path / "run", "--generations", "3"]]) == 0
     cfg = json.loads((tmp_path / "run" / "config.json").read_text())
@@ -240,7 +277,10 @@ def test_fooling_analyze_loads_a_library_model_a_run_records(torchvision, tmp_pa
     from fooling_ext.analyses import load_run, run_classifier
     from fooling_ext.search import EvolveConfig, evolve
 
-    evolve(EvolveConfig(model="torchvision:tinynet", generations=2, batch=6, backend="cpu", fast_inference=False),
-           tmp_path / "run", progress=False)
+    evolve(
+        EvolveConfig(model="torchvision:tinynet", generations=2, batch=6, backend="cpu", fast_inference=False),
+        tmp_path / "run",
+        progress=False,
+    )
     clf = run_classifier(load_run(tmp_path / "run"), device="cpu")
     assert clf.source == "torchvision:tinynet" and clf.class_names == CATEGORIES and clf.spec.height == 16

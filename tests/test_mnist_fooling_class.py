@@ -33,8 +33,19 @@ from fooling_ext.runs import RunFolderError
 from fooling_ext.search import EvolveConfig, evolve
 
 # 10 harvest runs per encoding (200 fooling images a round), 2,000 training digits, 2 epochs of 20-image steps.
-SMALL = RetrainConfig(rounds=2, images_per_round=200, generations=5, measure_runs=1, measure_generations=6,
-                      epochs=2, train_batch_size=20, threads=1, train_limit=2000, test_limit=1000, backend="cpu")
+SMALL = RetrainConfig(
+    rounds=2,
+    images_per_round=200,
+    generations=5,
+    measure_runs=1,
+    measure_generations=6,
+    epochs=2,
+    train_batch_size=20,
+    threads=1,
+    train_limit=2000,
+    test_limit=1000,
+    backend="cpu",
+)
 
 
 @pytest.fixture(scope="module")
@@ -69,19 +80,27 @@ def test_the_digits_of_an_eleven_class_network_are_exactly_the_first_ten_columns
 
 
 def test_evolution_summary_takes_medians_over_runs_of_per_run_values():
-    confidences = np.array([
-        [1.0] * 10,  # median 1, 10 digits >= 99%, 10 >= 99.99%
-        [0.995] * 5 + [0.5] * 5,  # median 0.7475, 5 and 0
-        [0.99995] * 3 + [0.1] * 7,  # median 0.1, 3 and 3
-    ])
+    confidences = np.array(
+        [
+            [1.0] * 10,  # median 1, 10 digits >= 99%, 10 >= 99.99%
+            [0.995] * 5 + [0.5] * 5,  # median 0.7475, 5 and 0
+            [0.99995] * 3 + [0.1] * 7,  # median 0.1, 3 and 3
+        ]
+    )
     summary = EvolutionSummary.of(confidences, generations=7)
-    assert summary == EvolutionSummary(runs=3, generations=7, median_confidence=0.7475, classes_99=5.0,
-                                       classes_9999=3.0)
+    assert summary == EvolutionSummary(
+        runs=3, generations=7, median_confidence=0.7475, classes_99=5.0, classes_9999=3.0
+    )
 
 
 def test_seeds_differ_for_every_round_encoding_kind_and_run_and_depend_on_the_experiment_seed():
-    seeds = {run_seed(0, r, encoding, run, measure=measure)
-             for r in range(3) for encoding in ("cppn", "direct") for run in range(20) for measure in (False, True)}
+    seeds = {
+        run_seed(0, r, encoding, run, measure=measure)
+        for r in range(3)
+        for encoding in ("cppn", "direct")
+        for run in range(20)
+        for measure in (False, True)
+    }
     assert len(seeds) == 3 * 2 * 20 * 2
     assert run_seed(1, 0, "cppn", 0) not in seeds
     assert run_seed(0, 2, "direct", 5) == run_seed(0, 2, "direct", 5) < 2**63
@@ -125,9 +144,13 @@ def test_round_files_hold_the_harvest_and_reproduce_from_the_seeds(experiment):
     assert (images["seed"][first] == seed).all()
     network = load_classifier(round_dir / "model.pt", class_names=CLASS_NAMES).leading_classes(10)
     with _torch_threads(SMALL.threads):
-        again = evolve(EvolveConfig(encoding="direct", generations=SMALL.generations, seed=seed, backend="cpu",
-                                    quantize=False),  # the experiment evolves float pixels
-                       classifier=network, progress=False)
+        again = evolve(
+            EvolveConfig(
+                encoding="direct", generations=SMALL.generations, seed=seed, backend="cpu", quantize=False
+            ),  # the experiment evolves float pixels
+            classifier=network,
+            progress=False,
+        )
     np.testing.assert_array_equal(again.archive.images.numpy(), images["images"][first])
     np.testing.assert_allclose(again.archive.confidences(), images["confidence"][first], rtol=1e-6)
     harvest = rounds[1].harvest["direct"]
@@ -147,12 +170,14 @@ def test_table_and_plot_summarise_every_round(experiment):
     table = (folder / "table.md").read_text().splitlines()
     assert table[0].startswith("| round | fooling images trained on | digit test accuracy |")
     assert len([line for line in table if line.startswith("| ")]) == 1 + 3
-    assert table[3].startswith(f"| 1 | 200 | {100 * rounds[1].test_accuracy:.2f}% | "
-                               f"{100 * rounds[1].previous_in_fooling_class:.2f}% |")
+    assert table[3].startswith(
+        f"| 1 | 200 | {100 * rounds[1].test_accuracy:.2f}% | {100 * rounds[1].previous_in_fooling_class:.2f}% |"
+    )
     with open(folder / "table.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert [float(row["harvest_cppn_median_confidence"]) for row in rows] == [
-        m.harvest["cppn"].median_confidence for m in rounds]
+        m.harvest["cppn"].median_confidence for m in rounds
+    ]
     assert rows[0]["previous_in_fooling_class"] == ""
     assert Image.open(folder / "rounds.png").format == "PNG"
     assert json.loads((folder / "config.json").read_text())["experiment"] == dataclasses.asdict(SMALL)
@@ -175,8 +200,16 @@ def test_a_stop_mid_round_resumes_at_that_round_and_gives_the_same_table(experim
 
 
 def test_an_interrupted_experiment_resumes_from_the_command_line(tmp_path, mnist, capsys):
-    tiny = RetrainConfig(rounds=1, images_per_round=20, generations=2, measure_runs=0, epochs=1, train_limit=300,
-                         test_limit=200, backend="cpu")
+    tiny = RetrainConfig(
+        rounds=1,
+        images_per_round=20,
+        generations=2,
+        measure_runs=0,
+        epochs=1,
+        train_limit=300,
+        test_limit=200,
+        backend="cpu",
+    )
     out = tmp_path / "tiny"
 
     def stop(metrics):
@@ -190,7 +223,8 @@ def test_an_interrupted_experiment_resumes_from_the_command_line(tmp_path, mnist
     assert main(["retrain", "--out", str(out), "--resume", "--generations", "3", "--epochs", "1"]) == 2
     assert capsys.readouterr().err.strip() == (
         f"fooling retrain: error: --generations, --epochs cannot be given with --resume: the experiment in {out} was "
-        "made with --generations 2, --epochs 1 and continues with it (with --resume give only --rounds, --backend)")
+        "made with --generations 2, --epochs 1 and continues with it (with --resume give only --rounds, --backend)"
+    )
     status = main(["retrain", "--out", str(out), "--resume", "--backend", "cpu", "--no-progress", "--runner", "local"])
     assert status == 0
     printed = capsys.readouterr().out
@@ -231,11 +265,16 @@ def test_the_command_reports_bad_rounds_in_one_line(tmp_path, capsys):
 
 def test_the_folder_rules_of_evolve_apply(experiment, tmp_path):
     folder, _ = experiment
-    with pytest.raises(RunFolderError, match="holds another experiment; pass resume=True to continue it or "
-                                             "overwrite=True to replace it"):
+    with pytest.raises(
+        RunFolderError,
+        match="holds another experiment; pass resume=True to continue it or overwrite=True to replace it",
+    ):
         run_retrain(SMALL, folder, progress=False)
-    with pytest.raises(RunFolderError, match=r"cannot resume with a different configuration: "
-                                             r"experiment.generations: 5 -> 6; experiment.seed: 0 -> 1"):
+    with pytest.raises(
+        RunFolderError,
+        match=r"cannot resume with a different configuration: "
+        r"experiment.generations: 5 -> 6; experiment.seed: 0 -> 1",
+    ):
         run_retrain(dataclasses.replace(SMALL, generations=6, seed=1), folder, resume=True, progress=False)
     with pytest.raises(RunFolderError, match="resume=True and overwrite=True cannot be used together"):
         run_retrain(SMALL, folder, resume=True, overwrite=True, progress=False)

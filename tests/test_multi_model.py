@@ -87,9 +87,11 @@ def test_class_maps_reorder_and_add_classes():
     reordered = fixed([0.1, 0.5, 0.4], names=("c", "a", "b"), name="R")  # a: 0.5, b: 0.4, c: 0.1
     split = fixed([0.5, 0.3, 0.1, 0.1], names=("a", "b1", "b2", "c"), name="S")  # b1 + b2 stand for b
     renamed = fixed([0.5, 0.4, 0.1], names=("x", "y", "z"), name="N")
-    combined = CombinedClassifier([a, reordered, split, renamed], "mean",
-                                  [None, {"c": "c", "a": "a", "b": "b"}, {"a": "a", "b1": "b", "b2": "b", "c": "c"},
-                                   "index"])
+    combined = CombinedClassifier(
+        [a, reordered, split, renamed],
+        "mean",
+        [None, {"c": "c", "a": "a", "b": "b"}, {"a": "a", "b1": "b", "b2": "b", "c": "c"}, "index"],
+    )
     members = [p[0] for p in combined.member_probabilities(IMAGES)]
     expected = [[0.7, 0.2, 0.1], [0.5, 0.4, 0.1], [0.5, 0.4, 0.1], [0.5, 0.4, 0.1]]
     for got, want in zip(members, expected):
@@ -104,12 +106,21 @@ def test_a_class_left_out_of_a_map_counts_for_no_class():
     torch.testing.assert_close(got, torch.tensor([0.4, 0.3, 0.2]), rtol=0, atol=1e-7)
 
 
-@pytest.mark.parametrize("names, message", [
-    (("a", "x", "c"), r"model 2 \(B\) does not have model 1's class names in the same order: its class 1 is 'x', "
-                      r"model 1's \(A\) is 'b'; give a class map"),
-    (("a", "b", "c", "d"), r"model 2 \(B\) does not have model 1's class names in the same order: it has 4 classes, "
-                           r"model 1 \(A\) 3"),
-])
+@pytest.mark.parametrize(
+    "names, message",
+    [
+        (
+            ("a", "x", "c"),
+            r"model 2 \(B\) does not have model 1's class names in the same order: its class 1 is 'x', "
+            r"model 1's \(A\) is 'b'; give a class map",
+        ),
+        (
+            ("a", "b", "c", "d"),
+            r"model 2 \(B\) does not have model 1's class names in the same order: it has 4 classes, "
+            r"model 1 \(A\) 3",
+        ),
+    ],
+)
 def test_mismatched_class_lists_name_the_first_mismatch(names, message):
     a = fixed([0.7, 0.2, 0.1], name="A")
     b = fixed([0.25] * 4 if len(names) == 4 else [0.5, 0.4, 0.1], names=names, name="B")
@@ -117,13 +128,16 @@ def test_mismatched_class_lists_name_the_first_mismatch(names, message):
         CombinedClassifier([a, b])
 
 
-@pytest.mark.parametrize("class_map, message", [
-    ({"a": "a", "q": "b", "c": "c"}, r"model 2 \(B\): its class map names the class 'q', which it does not have"),
-    ({"a": "a", "b": "zz", "c": "c"}, r"maps 'b' onto 'zz', which is not a class of model 1 \(A\)"),
-    ({"a": "a", "c": "c"}, r"its class map gives none of its classes to model 1's class 'b'"),
-    (["a", "b", "c"], r"a class map must be 'index' or an object of class names"),
-    ("index", None),
-])
+@pytest.mark.parametrize(
+    "class_map, message",
+    [
+        ({"a": "a", "q": "b", "c": "c"}, r"model 2 \(B\): its class map names the class 'q', which it does not have"),
+        ({"a": "a", "b": "zz", "c": "c"}, r"maps 'b' onto 'zz', which is not a class of model 1 \(A\)"),
+        ({"a": "a", "c": "c"}, r"its class map gives none of its classes to model 1's class 'b'"),
+        (["a", "b", "c"], r"a class map must be 'index' or an object of class names"),
+        ("index", None),
+    ],
+)
 def test_a_bad_class_map_is_refused(class_map, message):
     a = fixed([0.7, 0.2, 0.1], name="A")
     b = fixed([0.5, 0.4, 0.1], names=("a", "b", "c") if message else ("x", "y", "z"), name="B")
@@ -152,16 +166,20 @@ def test_class_map_file(tmp_path):
 
 
 def test_models_of_other_channels_are_refused():
-    rgb = Classifier(Fixed([0.7, 0.2, 0.1]), InputSpec(3, 8, 8, output="probabilities"), class_names=list("abc"),
-                     name="RGB")
+    rgb = Classifier(
+        Fixed([0.7, 0.2, 0.1]), InputSpec(3, 8, 8, output="probabilities"), class_names=list("abc"), name="RGB"
+    )
     with pytest.raises(ValueError, match=r"different channels: G takes 1, RGB 3"):
         CombinedClassifier([fixed([0.7, 0.2, 0.1], name="G"), rgb])
 
 
 def test_a_model_that_fails_on_the_images_is_named(tmp_path):
     boom = Classifier(Boom(), InputSpec(1, 8, 8), class_names=list("abc"), name="boom")
-    with pytest.raises(ValueError, match=r"model 2 of 2 \(boom\) failed on the images: boom: the model rejected "
-                                         r"input .*RuntimeError: bright pixels are not supported"):
+    with pytest.raises(
+        ValueError,
+        match=r"model 2 of 2 \(boom\) failed on the images: boom: the model rejected "
+        r"input .*RuntimeError: bright pixels are not supported",
+    ):
         evolve(small(encoding="direct"), tmp_path / "run", classifier=[fixed([0.7, 0.2, 0.1]), boom], progress=False)
     assert not (tmp_path / "run").exists()  # a run that failed before its first result leaves nothing
 
@@ -178,9 +196,11 @@ def test_a_run_records_every_model_and_its_report_shows_each(tmp_path):
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert [m["name"] for m in summary["models"]] == ["A", "B"]
     assert summary["models"][0]["median"] == pytest.approx(0.2) and summary["models"][1]["mean"] == pytest.approx(
-        (0.5 + 0.4 + 0.1) / 3)
-    np.testing.assert_allclose([c["model_confidences"] for c in summary["classes"]],
-                               [[0.7, 0.5], [0.2, 0.4], [0.1, 0.1]], atol=1e-7)
+        (0.5 + 0.4 + 0.1) / 3
+    )
+    np.testing.assert_allclose(
+        [c["model_confidences"] for c in summary["classes"]], [[0.7, 0.5], [0.2, 0.4], [0.1, 0.1]], atol=1e-7
+    )
     lines = load_report(tmp_path / "run").splitlines()
     assert lines[1].split()[:5] == ["class", "name", "confidence", "A", "B"]
     assert lines[2].split()[:5] == ["0", "a", "50.00%", "70.00%", "50.00%"]
@@ -210,11 +230,13 @@ def linear_model(tmp_path_factory):
     """A 10-class linear model on 28 x 28 images: a .pt2 file and a JSON description of it."""
     d = tmp_path_factory.mktemp("linear")
     torch.manual_seed(0)
-    program = torch.export.export(Linear().eval(), (torch.randn(2, 1, 28, 28),),
-                                  dynamic_shapes=({0: torch.export.Dim("batch")},))
+    program = torch.export.export(
+        Linear().eval(), (torch.randn(2, 1, 28, 28),), dynamic_shapes=({0: torch.export.Dim("batch")},)
+    )
     torch.export.save(program, d / "linear.pt2")
-    (d / "linear.json").write_text(json.dumps({"path": "linear.pt2", "channels": 1, "height": 28, "width": 28,
-                                               "name": "linear"}))
+    (d / "linear.json").write_text(
+        json.dumps({"path": "linear.pt2", "channels": 1, "height": 28, "width": 28, "name": "linear"})
+    )
     return d
 
 
@@ -243,8 +265,11 @@ def test_resume_of_a_run_against_two_models_ends_as_the_uninterrupted_run(tmp_pa
 
 
 def test_a_recorded_model_outside_the_folder_is_not_loaded_but_one_inside_is(tmp_path, linear_model):
-    evolve(small(model="mnist", models=["mnist", str(linear_model / "linear.json")], generations=2), tmp_path / "run",
-           progress=False)
+    evolve(
+        small(model="mnist", models=["mnist", str(linear_model / "linear.json")], generations=2),
+        tmp_path / "run",
+        progress=False,
+    )
     recorded = json.loads((tmp_path / "run" / "config.json").read_text())
     with pytest.raises(UnsafeModelFile, match=r"names the model file .*linear.json, which lies outside it"):
         recorded_classifier(recorded, folder=tmp_path / "run")
@@ -263,19 +288,41 @@ def run_cli(argv, capsys):
 
 def test_the_command_line_evolves_resumes_and_reports_several_models(tmp_path, linear_model, capsys):
     desc = linear_model / "linear.json"
-    base = ["evolve", "--model", "mnist", "--model", desc, "--generations", "4", "--batch", "12", "--seed", "2",
-            "--backend", "cpu", "--no-progress", "--no-fast-inference", "--checkpoint-every", "2"]
+    base = [
+        "evolve",
+        "--model",
+        "mnist",
+        "--model",
+        desc,
+        "--generations",
+        "4",
+        "--batch",
+        "12",
+        "--seed",
+        "2",
+        "--backend",
+        "cpu",
+        "--no-progress",
+        "--no-fast-inference",
+        "--checkpoint-every",
+        "2",
+    ]
     assert run_cli(base + ["--out", tmp_path / "a", "--generations", "6"], capsys)[0] == 0
     assert run_cli(base + ["--out", tmp_path / "b"], capsys)[0] == 0
     code, err = run_cli(["evolve", "--out", tmp_path / "b", "--resume", "--generations", "6"], capsys)
-    assert code == 2 and err == (f"fooling evolve: error: {tmp_path / 'b'} names the model file "
-                                 f"{linear_model / 'linear.pt2'}, which lies outside it; a folder from elsewhere does "
-                                 "not choose which file is loaded: pass --model PATH to load it")
-    code, err = run_cli(["evolve", "--out", tmp_path / "b", "--resume", "--generations", "6", "--model", "mnist"],
-                        capsys)
+    assert code == 2 and err == (
+        f"fooling evolve: error: {tmp_path / 'b'} names the model file "
+        f"{linear_model / 'linear.pt2'}, which lies outside it; a folder from elsewhere does "
+        "not choose which file is loaded: pass --model PATH to load it"
+    )
+    code, err = run_cli(
+        ["evolve", "--out", tmp_path / "b", "--resume", "--generations", "6", "--model", "mnist"], capsys
+    )
     assert code == 2 and "the run was made with 2 models" in err and "got 1" in err
-    code, err = run_cli(["evolve", "--out", tmp_path / "b", "--resume", "--generations", "6", "--model", "mnist",
-                         "--model", desc], capsys)
+    code, err = run_cli(
+        ["evolve", "--out", tmp_path / "b", "--resume", "--generations", "6", "--model", "mnist", "--model", desc],
+        capsys,
+    )
     assert code == 0, err
     assert digest(tmp_path / "a") == digest(tmp_path / "b")
     capsys.readouterr()
@@ -290,8 +337,9 @@ def test_the_command_line_evolves_resumes_and_reports_several_models(tmp_path, l
 def other_names(linear_model):
     """A description of the linear model with the class names 'zero'..'nine', and class maps for it."""
     names = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
-    (linear_model / "named.json").write_text(json.dumps({"path": "linear.pt2", "channels": 1, "height": 28,
-                                                         "width": 28, "name": "named", "classes": names}))
+    (linear_model / "named.json").write_text(
+        json.dumps({"path": "linear.pt2", "channels": 1, "height": 28, "width": 28, "name": "named", "classes": names})
+    )
     good = {str(linear_model / "named.json"): {name: str(i) for i, name in enumerate(names)}}
     (linear_model / "map.json").write_text(json.dumps(good))
     bad = {str(linear_model / "named.json"): {name: str(i) for i, name in enumerate(names[:9])}}
@@ -301,8 +349,21 @@ def other_names(linear_model):
 
 def test_a_class_map_file_on_the_command_line(tmp_path, other_names, capsys):
     d = other_names
-    argv = ["evolve", "--model", "mnist", "--model", d / "named.json", "--generations", "2", "--batch", "8",
-            "--backend", "cpu", "--no-progress", "--no-fast-inference"]
+    argv = [
+        "evolve",
+        "--model",
+        "mnist",
+        "--model",
+        d / "named.json",
+        "--generations",
+        "2",
+        "--batch",
+        "8",
+        "--backend",
+        "cpu",
+        "--no-progress",
+        "--no-fast-inference",
+    ]
     code, err = run_cli(argv + ["--out", tmp_path / "a", "--class-map", d / "map.json"], capsys)
     assert code == 0, err
     cfg = json.loads((tmp_path / "a" / "config.json").read_text())
@@ -310,38 +371,68 @@ def test_a_class_map_file_on_the_command_line(tmp_path, other_names, capsys):
     assert cfg["classifier"]["models"][1]["class_map"]["three"] == "3"
 
 
-@pytest.mark.parametrize("extra, expected", [
-    ([], "model 2 (named) does not have model 1's class names in the same order: its class 0 is 'zero', model 1's "
-         "(mnist) is '0'; give a class map (--class-map FILE, docs/classifiers.md) that maps its classes onto "
-         "model 1's"),
-    (["--class-map", "{d}/bad_map.json"], "model 2 (named): its class map gives none of its classes to model 1's "
-                                           "class '9'; every class of model 1 needs one"),
-    (["--class-map", "{d}/nothing.json"], "class map file not found: {d}/nothing.json"),
-    (["--model-size", "28"], "--model-size describes one model file; with several --model, describe each model "
-                             "file in a .json description (docs/classifiers.md) and give that"),
-    (["--model", "mnist"], "--model mnist is given twice"),
-])
+@pytest.mark.parametrize(
+    "extra, expected",
+    [
+        (
+            [],
+            "model 2 (named) does not have model 1's class names in the same order: its class 0 is 'zero', model 1's "
+            "(mnist) is '0'; give a class map (--class-map FILE, docs/classifiers.md) that maps its classes onto "
+            "model 1's",
+        ),
+        (
+            ["--class-map", "{d}/bad_map.json"],
+            "model 2 (named): its class map gives none of its classes to model 1's "
+            "class '9'; every class of model 1 needs one",
+        ),
+        (["--class-map", "{d}/nothing.json"], "class map file not found: {d}/nothing.json"),
+        (
+            ["--model-size", "28"],
+            "--model-size describes one model file; with several --model, describe each model "
+            "file in a .json description (docs/classifiers.md) and give that",
+        ),
+        (["--model", "mnist"], "--model mnist is given twice"),
+    ],
+)
 def test_bad_input_with_several_models_is_one_line_and_status_2(tmp_path, other_names, capsys, extra, expected):
     d = other_names
-    argv = ["evolve", "--model", "mnist", "--model", d / "named.json", "--generations", "1", "--batch", "8",
-            "--backend", "cpu", "--no-progress", "--out", tmp_path / "run"]
+    argv = [
+        "evolve",
+        "--model",
+        "mnist",
+        "--model",
+        d / "named.json",
+        "--generations",
+        "1",
+        "--batch",
+        "8",
+        "--backend",
+        "cpu",
+        "--no-progress",
+        "--out",
+        tmp_path / "run",
+    ]
     code, err = run_cli(argv + [e.format(d=d) for e in extra], capsys)
     assert code == 2 and err == "fooling evolve: error: " + expected.format(d=d)
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("extra, expected", [
-    (["--combine", "mean"], "--combine applies to several --model, and one was given"),
-    (["--class-map", "map.json"], "--class-map applies to several --model, and one was given"),
-])
+@pytest.mark.parametrize(
+    "extra, expected",
+    [
+        (["--combine", "mean"], "--combine applies to several --model, and one was given"),
+        (["--class-map", "map.json"], "--class-map applies to several --model, and one was given"),
+    ],
+)
 def test_combine_and_class_map_with_one_model_are_refused(tmp_path, capsys, extra, expected):
     code, err = run_cli(["evolve", "--model", "mnist", "--out", tmp_path / "run", *extra], capsys)
     assert code == 2 and err == "fooling evolve: error: " + expected
 
 
 def test_a_run_of_one_model_records_what_it_always_did(tmp_path):
-    result = evolve(small(model="mnist", generations=1), tmp_path / "run", classifier=load_classifier("mnist"),
-                    progress=False)
+    result = evolve(
+        small(model="mnist", generations=1), tmp_path / "run", classifier=load_classifier("mnist"), progress=False
+    )
     cfg = json.loads((tmp_path / "run" / "config.json").read_text())
     assert "models" not in cfg["run"] and "combine" not in cfg["run"] and "models" not in cfg["classifier"]
     with np.load(tmp_path / "run" / "archive.npz") as z:
@@ -374,8 +465,7 @@ def test_fast_inference_chooses_and_on_resume_keeps_each_models_settings(tmp_pat
     records = result.config["inference"]["models"]
     candidates = inference.candidate_settings(torch.device("cpu"), ("eager",))
     assert [len(r["trials"]) for r in records] == [len(candidates)] * 2
-    evolve(dataclasses.replace(config, generations=3), tmp_path / "run", classifier=[a, b], resume=True,
-           progress=False)
+    evolve(dataclasses.replace(config, generations=3), tmp_path / "run", classifier=[a, b], resume=True, progress=False)
     assert chosen == ["A", "B"] and applied == [("A", records[0]["chosen"]), ("B", records[1]["chosen"])]
 
 
@@ -383,8 +473,11 @@ def test_analyses_score_a_run_against_several_models_with_all_of_them(tmp_path, 
     from fooling_ext.analyses import load_run, run_classifier
     from fooling_ext.analyses.sources import class_confidence
 
-    evolve(small(model="mnist", models=["mnist", str(linear_model / "linear.json")], generations=3), tmp_path / "run",
-           progress=False)
+    evolve(
+        small(model="mnist", models=["mnist", str(linear_model / "linear.json")], generations=3),
+        tmp_path / "run",
+        progress=False,
+    )
     (tmp_path / "run" / "linear.pt2").write_bytes((linear_model / "linear.pt2").read_bytes())
     cfg = json.loads((tmp_path / "run" / "config.json").read_text())
     cfg["run"]["models"][1] = str(tmp_path / "run" / "linear.pt2")  # a folder may name a file inside it
@@ -397,10 +490,17 @@ def test_analyses_score_a_run_against_several_models_with_all_of_them(tmp_path, 
 
 
 def test_resume_refuses_combine_and_class_map_naming_what_the_run_was_made_with(tmp_path, capsys):
-    evolve(small(encoding="direct", generations=1), tmp_path / "run",
-           classifier=[fixed([0.7, 0.2, 0.1]), fixed([0.5, 0.4, 0.1])], progress=False)
-    code, err = run_cli(["evolve", "--out", tmp_path / "run", "--resume", "--combine", "mean", "--class-map", "m.json"],
-                        capsys)
-    assert code == 2 and err.startswith(f"fooling evolve: error: --combine, --class-map cannot be given with --resume: "
-                                        f"the run in {tmp_path / 'run'} was made with --combine min, without "
-                                        "--class-map and continues with it")
+    evolve(
+        small(encoding="direct", generations=1),
+        tmp_path / "run",
+        classifier=[fixed([0.7, 0.2, 0.1]), fixed([0.5, 0.4, 0.1])],
+        progress=False,
+    )
+    code, err = run_cli(
+        ["evolve", "--out", tmp_path / "run", "--resume", "--combine", "mean", "--class-map", "m.json"], capsys
+    )
+    assert code == 2 and err.startswith(
+        f"fooling evolve: error: --combine, --class-map cannot be given with --resume: "
+        f"the run in {tmp_path / 'run'} was made with --combine min, without "
+        "--class-map and continues with it"
+    )

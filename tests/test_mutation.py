@@ -20,8 +20,9 @@ from fooling_ext.core.mutation import CPPNMutation, halving_rate, mutate_cppn
 from fooling_ext.core.population import select_parents
 from fooling_ext.core.reference import mutation as ref
 
-NO_OPERATORS = dict(p_weight=0.0, p_activation=0.0, p_add_edge=0.0, p_delete_edge=0.0, p_add_node=0.0,
-                    p_delete_node=0.0)
+NO_OPERATORS = dict(
+    p_weight=0.0, p_activation=0.0, p_add_edge=0.0, p_delete_edge=0.0, p_add_node=0.0, p_delete_node=0.0
+)
 
 
 def only(**kwargs) -> CPPNMutation:
@@ -34,8 +35,14 @@ def live(pop: CPPNPopulation) -> list[tuple]:
     out = []
     for b in range(pop.batch):
         n, m = int(pop.num_nodes[b]), int(pop.num_edges[b])
-        out.append((pop.node_activation[b, NUM_INPUTS:n].tolist(), pop.edge_src[b, :m].tolist(),
-                    pop.edge_dst[b, :m].tolist(), pop.edge_weight[b, :m].numpy().tobytes()))
+        out.append(
+            (
+                pop.node_activation[b, NUM_INPUTS:n].tolist(),
+                pop.edge_src[b, :m].tolist(),
+                pop.edge_dst[b, :m].tolist(),
+                pop.edge_weight[b, :m].numpy().tobytes(),
+            )
+        )
     return out
 
 
@@ -77,8 +84,11 @@ def test_reference_philox_matches_random123_known_answers():
     cases = [
         ([0, 0, 0, 0], [0, 0], [0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8]),
         ([0xFFFFFFFF] * 4, [0xFFFFFFFF] * 2, [0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD]),
-        ([0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344], [0xA4093822, 0x299F31D0],
-         [0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1]),
+        (
+            [0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344],
+            [0xA4093822, 0x299F31D0],
+            [0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1],
+        ),
     ]
     for counter, key, want in cases:
         assert ref.philox4x32_10(counter, key).tolist() == want
@@ -108,12 +118,28 @@ def test_reference_pow_is_accurate():
     "params",
     [
         CPPNMutation(),
-        CPPNMutation(p_weight=0.8, p_activation=0.7, p_add_edge=1.0, p_delete_edge=0.6, p_add_node=0.9,
-                     p_delete_node=0.4, activations=("sine", "linear"), weight_min=-2.0, weight_max=3.0, eta=2.0,
-                     add_edge_attempts=3),
+        CPPNMutation(
+            p_weight=0.8,
+            p_activation=0.7,
+            p_add_edge=1.0,
+            p_delete_edge=0.6,
+            p_add_node=0.9,
+            p_delete_node=0.4,
+            activations=("sine", "linear"),
+            weight_min=-2.0,
+            weight_max=3.0,
+            eta=2.0,
+            add_edge_attempts=3,
+        ),
         CPPNMutation(add_edge="rejection"),
-        CPPNMutation(p_add_edge=1.0, p_delete_edge=0.6, p_add_node=0.9, p_delete_node=0.4, add_edge="rejection",
-                     add_edge_attempts=3),
+        CPPNMutation(
+            p_add_edge=1.0,
+            p_delete_edge=0.6,
+            p_add_node=0.9,
+            p_delete_node=0.4,
+            add_edge="rejection",
+            add_edge_attempts=3,
+        ),
     ],
     ids=["paper", "aggressive", "paper-rejection", "aggressive-rejection"],
 )
@@ -123,8 +149,9 @@ def test_cppn_mutation_matches_numpy_reference(params, num_outputs):
     pop = random_population(24, num_outputs, hidden=(0, 10), seed=num_outputs, max_nodes=20, max_edges=50)
     for generation in range(4):
         want_blocked: list = []
-        want = ref.mutate_cppn(pop, seed=314, generation=generation, params=params, genome_offset=7,
-                               blocked=want_blocked)
+        want = ref.mutate_cppn(
+            pop, seed=314, generation=generation, params=params, genome_offset=7, blocked=want_blocked
+        )
         blocked = mutate_cppn(pop, seed=314, generation=generation, params=params, genome_offset=7)
         assert live(pop) == live(want), f"generation {generation}"
         assert blocked.tolist() == want_blocked, f"generation {generation}"
@@ -154,8 +181,16 @@ def test_original_add_connection_targets_uniformly_among_non_ancestors():
     pop = repeat(genome, 2000)
     mutate_cppn(pop, seed=3, generation=0, params=only(p_add_edge=1.0))
     added = {(int(pop.edge_src[b, 7]), int(pop.edge_dst[b, 7])) for b in range(pop.batch)}
-    allowed = {(s, d) for s in range(NUM_INPUTS) for d in (4, 5, 6, 7)} | {(5, 4), (5, 6), (5, 7), (6, 4), (6, 7),
-                                                                           (7, 4), (7, 5), (7, 6)}
+    allowed = {(s, d) for s in range(NUM_INPUTS) for d in (4, 5, 6, 7)} | {
+        (5, 4),
+        (5, 6),
+        (5, 7),
+        (6, 4),
+        (6, 7),
+        (7, 4),
+        (7, 5),
+        (7, 6),
+    }
     assert added == allowed  # every candidate pair occurs, and no other
     assert int(pop.num_edges.min()) == 8
     ref_pop = ref.mutate_cppn(repeat(genome, 50), seed=3, generation=0, params=only(p_add_edge=1.0))
@@ -341,11 +376,28 @@ def test_select_parents_rejects_bad_indices():
 
 @pytest.mark.parametrize(
     "field, value",
-    [("p_weight", 1.5), ("p_activation", -0.1), ("p_add_edge", float("nan")), ("p_delete_edge", 2),
-     ("p_add_node", -1e-3), ("p_delete_node", 1.01), ("eta", 0.0), ("eta", -3.0), ("eta", float("inf")),
-     ("weight_min", 10.0), ("weight_max", float("inf")), ("add_edge_attempts", 0), ("add_edge_attempts", 2.5),
-     ("add_edge_attempts", 10_001), ("add_edge", "dedup"), ("add_edge", 0),
-     ("p_weight", "0.1"), ("activations", ()), ("activations", ("sine", "relu")), ("activations", "sine")],
+    [
+        ("p_weight", 1.5),
+        ("p_activation", -0.1),
+        ("p_add_edge", float("nan")),
+        ("p_delete_edge", 2),
+        ("p_add_node", -1e-3),
+        ("p_delete_node", 1.01),
+        ("eta", 0.0),
+        ("eta", -3.0),
+        ("eta", float("inf")),
+        ("weight_min", 10.0),
+        ("weight_max", float("inf")),
+        ("add_edge_attempts", 0),
+        ("add_edge_attempts", 2.5),
+        ("add_edge_attempts", 10_001),
+        ("add_edge", "dedup"),
+        ("add_edge", 0),
+        ("p_weight", "0.1"),
+        ("activations", ()),
+        ("activations", ("sine", "relu")),
+        ("activations", "sine"),
+    ],
 )
 def test_bad_cppn_parameters_name_the_field(field, value):
     with pytest.raises(ValueError, match=field):

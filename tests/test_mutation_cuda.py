@@ -23,9 +23,13 @@ def assert_same(cpu: CPPNPopulation, gpu: CPPNPopulation) -> None:
 
 @pytest.mark.parametrize("num_outputs", [1, 3])
 @pytest.mark.parametrize(
-    "params", [CPPNMutation(), CPPNMutation(p_add_edge=1.0, p_add_node=0.9, activations=("sine", "gaussian")),
-               CPPNMutation(add_edge="rejection"),
-               CPPNMutation(p_add_edge=1.0, p_add_node=0.9, add_edge="rejection")],
+    "params",
+    [
+        CPPNMutation(),
+        CPPNMutation(p_add_edge=1.0, p_add_node=0.9, activations=("sine", "gaussian")),
+        CPPNMutation(add_edge="rejection"),
+        CPPNMutation(p_add_edge=1.0, p_add_node=0.9, add_edge="rejection"),
+    ],
     ids=["paper", "growing", "paper-rejection", "growing-rejection"],
 )
 def test_cppn_mutation_matches_cpu(num_outputs, params, monkeypatch):

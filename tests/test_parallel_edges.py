@@ -56,8 +56,14 @@ def test_every_consumer_of_a_genome_takes_parallel_edges(tmp_path):
     # An archive holding it validates, and mutation (either add-connection rule) keeps it valid.
     encoding = make_encoding("cppn", 1, 16, 16)
     archive = Archive([str(i) for i in range(2)], encoding.tensors(pop), (1, 16, 16), device=torch.device("cpu"))
-    archive.add(encoding.tensors(pop), render(pop, 16, 16), torch.tensor([[0.9, 0.1]]),
-                generation=0, ids=torch.tensor([0]), parent_ids=torch.tensor([-1]))
+    archive.add(
+        encoding.tensors(pop),
+        render(pop, 16, 16),
+        torch.tensor([[0.9, 0.1]]),
+        generation=0,
+        ids=torch.tensor([0]),
+        parent_ids=torch.tensor([-1]),
+    )
     archive.validate(encoding)
     for rule in ("original", "rejection"):
         kids = pop.select(torch.zeros(32, dtype=torch.int64))

@@ -27,10 +27,30 @@ def commands(run, tmp_path):
         "help": ["--help"],
         "version": ["--version"],
         "evolve help": ["evolve", "--help"],
-        "evolve": ["evolve", "--generations", "2", "--batch", "4", "--backend", "cpu", "--no-progress",
-                   "--out", str(tmp_path / "evolved")],
-        "gradient": ["gradient", "--classes", "0", "--steps", "2", "--backend", "cpu", "--no-progress",
-                     "--out", str(tmp_path / "gradient")],
+        "evolve": [
+            "evolve",
+            "--generations",
+            "2",
+            "--batch",
+            "4",
+            "--backend",
+            "cpu",
+            "--no-progress",
+            "--out",
+            str(tmp_path / "evolved"),
+        ],
+        "gradient": [
+            "gradient",
+            "--classes",
+            "0",
+            "--steps",
+            "2",
+            "--backend",
+            "cpu",
+            "--no-progress",
+            "--out",
+            str(tmp_path / "gradient"),
+        ],
         "analyze": ["analyze", "structure", str(run), "--no-progress", "--out", str(tmp_path / "structure")],
         "gallery": ["gallery", str(run), "--out", str(tmp_path / "gallery")],
     }
@@ -42,8 +62,7 @@ def run_with_reader(argv, read_bytes):
     if read_bytes is None:
         os.close(read_end)
     try:
-        child = subprocess.Popen([sys.executable, "-m", "fooling_ext", *argv], stdout=write_end,
-                                 stderr=subprocess.PIPE)
+        child = subprocess.Popen([sys.executable, "-m", "fooling_ext", *argv], stdout=write_end, stderr=subprocess.PIPE)
     finally:
         os.close(write_end)
     if read_bytes is not None:
@@ -55,8 +74,9 @@ def run_with_reader(argv, read_bytes):
 
 
 @pytest.mark.parametrize("read_bytes", [None, 1], ids=["reader-gone", "head-c-1"])
-@pytest.mark.parametrize("name", ["report", "help", "version", "evolve help", "evolve", "gradient", "analyze",
-                                  "gallery"])
+@pytest.mark.parametrize(
+    "name", ["report", "help", "version", "evolve help", "evolve", "gradient", "analyze", "gallery"]
+)
 def test_a_reader_that_goes_away_ends_the_command_quietly(run, tmp_path, name, read_bytes):
     argv = commands(run, tmp_path)[name]
     code, err = run_with_reader(argv, read_bytes)
@@ -65,8 +85,9 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(run, tmp_path, name, r
 
 def test_the_same_command_with_its_reader_prints_everything(run, tmp_path):
     # The quiet ending must not swallow output that has a reader: the whole report arrives.
-    done = subprocess.run([sys.executable, "-m", "fooling_ext", "report", str(run)], capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "fooling_ext", "report", str(run)], capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0 and done.stderr == ""
     assert "median" in done.stdout and len(done.stdout.splitlines()) >= 10
 

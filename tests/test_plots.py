@@ -22,8 +22,10 @@ from fooling_ext.search.evolve import EvolveResult
 
 
 def rows(best, median, mean, n99=0, n9999=0, classes=10):
-    return [{"generation": g, "best": b, "median": m, "mean": a, "n99": n99, "n9999": n9999, "classes": classes}
-            for g, (b, m, a) in enumerate(zip(best, median, mean))]
+    return [
+        {"generation": g, "best": b, "median": m, "mean": a, "n99": n99, "n9999": n9999, "classes": classes}
+        for g, (b, m, a) in enumerate(zip(best, median, mean))
+    ]
 
 
 def test_nines_spreads_the_values_near_one():
@@ -48,8 +50,7 @@ def test_plot_tells_99_from_9999_and_keeps_the_three_lines_apart():
         np.testing.assert_allclose(lines["mean over classes"].get_ydata(), [1.0, 3.0], atol=1e-9)
         styles = {(str(line.get_color()), str(line.get_linestyle()), line.get_linewidth()) for line in lines.values()}
         assert len(styles) == 3
-        assert [t.get_text() for t in ax.get_yticklabels()] == ["0%", "50%", "90%", "99%", "99.9%", "99.99%",
-                                                                 "99.999%"]
+        assert [t.get_text() for t in ax.get_yticklabels()] == ["0%", "50%", "90%", "99%", "99.9%", "99.99%", "99.999%"]
         assert counts.get_xlabel() == "step"
         assert [line.get_label() for line in counts.get_lines()] == ["classes >= 99%", "classes >= 99.99%"]
         assert list(counts.get_lines()[1].get_ydata()) == [1, 1]
@@ -67,8 +68,10 @@ def test_grid_tiles_are_separated_by_a_gap():
     grid = np.asarray(labelled_grid(images, list("abcd"), list("wxyz"), columns=2, tile=16).convert("L"))
     assert grid.shape == (2 * (16 + CAPTION + GAP) + GAP, 2 * (16 + GAP) + GAP)
     first, second = GAP, GAP + 16 + GAP  # left edges of the two columns
-    assert (grid[GAP:GAP + 16, first:first + 16] == 0).all() and (grid[GAP:GAP + 16, second:second + 16] == 0).all()
-    between = grid[GAP + 1:GAP + 15, first + 17:second - 1]  # the gap, less the tiles' one-pixel outline
+    assert (grid[GAP : GAP + 16, first : first + 16] == 0).all() and (
+        grid[GAP : GAP + 16, second : second + 16] == 0
+    ).all()
+    between = grid[GAP + 1 : GAP + 15, first + 17 : second - 1]  # the gap, less the tiles' one-pixel outline
     assert between.size > 0 and (between == 255).all()
 
 
@@ -101,8 +104,14 @@ def test_class_grid_shows_the_most_confident_cells_when_there_are_many():
 
 def test_notebooks_show_archives_and_results_as_grids():
     archive = Archive(["cat", "dog"], {"genes": torch.zeros(1, 1, 2, 2)}, (1, 2, 2))
-    archive.add({"genes": torch.zeros(1, 1, 2, 2)}, torch.full((1, 1, 2, 2), 0.5), torch.tensor([[0.25, 0.75]]),
-                generation=0, ids=torch.tensor([0]), parent_ids=torch.tensor([-1]))
+    archive.add(
+        {"genes": torch.zeros(1, 1, 2, 2)},
+        torch.full((1, 1, 2, 2), 0.5),
+        torch.tensor([[0.25, 0.75]]),
+        generation=0,
+        ids=torch.tensor([0]),
+        parent_ids=torch.tensor([-1]),
+    )
     html = archive._repr_html_()
     assert "Archive: 2 of 2 cells" in html and len(decoded(html)) == 2 and "1: dog<br>75.00%" in html
     assert (decoded(html)[0] == 128).all()

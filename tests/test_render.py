@@ -83,9 +83,7 @@ def test_non_finite_sums_never_reach_the_image():
 
 
 def _single(edges, acts, outputs=1):
-    return CPPNPopulation.from_genomes(
-        [{"num_outputs": outputs, "activations": ["input"] * 4 + acts, "edges": edges}]
-    )
+    return CPPNPopulation.from_genomes([{"num_outputs": outputs, "activations": ["input"] * 4 + acts, "edges": edges}])
 
 
 def test_known_pixels_linear_of_x():

@@ -36,18 +36,34 @@ def test_a_gradient_result_prints_its_classes_steps_and_median(lenet):
     result = fx.gradient_ascent(lenet, fx.GradientConfig(classes=[3, 8], steps=4, target=None))
     assert repr(result).splitlines() == [
         "GradientResult(2 classes, steps 4 to 4",
-        "  " + summary_line(result.confidence) + ")"]
+        "  " + summary_line(result.confidence) + ")",
+    ]
 
 
 def test_sweep_results_round_metrics_and_run_data_print_in_one_line():
     sweep = SweepResult(Path("runs/s"), [{"status": "done"}, {"status": "done"}, {"status": "failed"}], {"x": 1})
     assert repr(sweep) == "SweepResult(3 runs (2 done, 1 failed), folder runs/s)"
     summary = EvolutionSummary(runs=2, generations=10, median_confidence=0.5, classes_99=1.0, classes_9999=0.0)
-    metrics = RoundMetrics(round=1, fooling_images_trained=40, test_accuracy=0.98765, test_digits_as_fooling=0.0,
-                           previous_in_fooling_class=0.5, previous_in_fooling_class_by_encoding=None,
-                           harvest={"cppn": summary}, measure={"cppn": summary, "direct": summary})
-    assert repr(metrics) == ("RoundMetrics(round 1: test accuracy 98.77%, 40 fooling images trained; measured: "
-                             "cppn median 50.00%, direct median 50.00%)")
-    data = RunData(Path("r"), {"classifier": {"name": "mnist"}, "run": {"encoding": "direct"}}, ["a", "b", "c"],
-                   np.zeros((3, 1, 28, 28), np.uint8), np.zeros(3), np.array([True, False, True]))
+    metrics = RoundMetrics(
+        round=1,
+        fooling_images_trained=40,
+        test_accuracy=0.98765,
+        test_digits_as_fooling=0.0,
+        previous_in_fooling_class=0.5,
+        previous_in_fooling_class_by_encoding=None,
+        harvest={"cppn": summary},
+        measure={"cppn": summary, "direct": summary},
+    )
+    assert repr(metrics) == (
+        "RoundMetrics(round 1: test accuracy 98.77%, 40 fooling images trained; measured: "
+        "cppn median 50.00%, direct median 50.00%)"
+    )
+    data = RunData(
+        Path("r"),
+        {"classifier": {"name": "mnist"}, "run": {"encoding": "direct"}},
+        ["a", "b", "c"],
+        np.zeros((3, 1, 28, 28), np.uint8),
+        np.zeros(3),
+        np.array([True, False, True]),
+    )
     assert repr(data) == "RunData(r: mnist / direct, 3 classes, 2 occupied)"

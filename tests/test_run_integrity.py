@@ -85,8 +85,11 @@ def test_flipped_bytes_in_a_checkpoint_are_found_and_nothing_is_written(tmp_path
         damaged[offset] ^= 0x5A
         (run / "checkpoint.pt").write_bytes(bytes(damaged))
         before = {p.name: p.read_bytes() for p in run.iterdir()}
-        with pytest.raises(RunFolderError, match=r"checkpoint .*checkpoint\.pt is damaged: its content does not "
-                                                 r"match its checksum"):
+        with pytest.raises(
+            RunFolderError,
+            match=r"checkpoint .*checkpoint\.pt is damaged: its content does not "
+            r"match its checksum",
+        ):
             evolve(small(generations=6), run, classifier=lenet, resume=True, progress=False)
         assert {p.name: p.read_bytes() for p in run.iterdir()} == before
 
@@ -105,13 +108,19 @@ def test_a_checkpoint_of_version_1_still_resumes(tmp_path, finished, lenet):
 @pytest.mark.parametrize(
     "damage, message",
     [
-        (lambda s: s["archive"]["genome.edge_weight"].__setitem__((0, 0), float("nan")),
-         r"the genome of class 0 \(0\) is invalid: edge_weight\[0\] is not finite"),
-        (lambda s: s["archive"]["genome.edge_dst"].__setitem__((1, 0), 2),
-         r"the genome of class 1 \(1\) is invalid: edge_dst\[0\] = 2 points into an input"),
+        (
+            lambda s: s["archive"]["genome.edge_weight"].__setitem__((0, 0), float("nan")),
+            r"the genome of class 0 \(0\) is invalid: edge_weight\[0\] is not finite",
+        ),
+        (
+            lambda s: s["archive"]["genome.edge_dst"].__setitem__((1, 0), 2),
+            r"the genome of class 1 \(1\) is invalid: edge_dst\[0\] = 2 points into an input",
+        ),
         (lambda s: s["archive"]["genome.num_nodes"].__setitem__(2, 999), r"the genome of class 2 \(2\) is invalid"),
-        (lambda s: s["archive"]["confidence"].__setitem__(3, 5.0),
-         r"confidence of class 3 \(3\) is 5.0, not a probability in \[0, 1\]"),
+        (
+            lambda s: s["archive"]["confidence"].__setitem__(3, 5.0),
+            r"confidence of class 3 \(3\) is 5.0, not a probability in \[0, 1\]",
+        ),
         (lambda s: s["archive"]["confidence"].__setitem__(4, float("nan")), r"confidence of class 4 \(4\) is nan"),
         (lambda s: s["archive"]["generation"].__setitem__(5, -4), r"generation of occupied class 5 is negative"),
     ],
@@ -138,9 +147,9 @@ def test_a_cyclic_genome_in_a_checkpoint_is_refused(tmp_path, finished, lenet):
     g["genome.num_nodes"][6] = 6
     g["genome.node_activation"][6, 5] = 0
     m = int(g["genome.num_edges"][6])
-    g["genome.edge_src"][6, m: m + 2] = torch.tensor([4, 5], dtype=torch.int32)
-    g["genome.edge_dst"][6, m: m + 2] = torch.tensor([5, 4], dtype=torch.int32)
-    g["genome.edge_weight"][6, m: m + 2] = 1.0
+    g["genome.edge_src"][6, m : m + 2] = torch.tensor([4, 5], dtype=torch.int32)
+    g["genome.edge_dst"][6, m : m + 2] = torch.tensor([5, 4], dtype=torch.int32)
+    g["genome.edge_weight"][6, m : m + 2] = 1.0
     g["genome.num_edges"][6] = m + 2
     folder.save_checkpoint({k: v for k, v in state.items() if k not in ("format", "version")})
     with pytest.raises(RunFolderError, match=r"class 6 \(6\) is invalid: the edges form a cycle"):
@@ -210,8 +219,11 @@ def test_a_second_writer_is_refused_with_the_holders_pid_and_a_dead_holders_lock
     out = tmp_path / "run"
     holder = hold_lock(out)
     try:
-        with pytest.raises(RunFolderBusy, match=rf"{out} is in use by process {holder.pid}: one process writes a "
-                                                r"run folder at a time"):
+        with pytest.raises(
+            RunFolderBusy,
+            match=rf"{out} is in use by process {holder.pid}: one process writes a "
+            r"run folder at a time",
+        ):
             evolve(small(generations=2), out, classifier=lenet, progress=False)
         with pytest.raises(RunFolderBusy):
             evolve(small(generations=2), out, classifier=lenet, progress=False, overwrite=True)
@@ -230,7 +242,11 @@ def test_a_folder_is_locked_while_evolve_writes_it_and_free_after(tmp_path, lene
     seen = []
 
     def probe(row):
-        probe_folder = subprocess.run([sys.executable, "-c", textwrap.dedent("""
+        probe_folder = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                textwrap.dedent("""
             import sys
             from fooling_ext.runs.folder import RunFolder, RunFolderBusy
             try:
@@ -238,7 +254,12 @@ def test_a_folder_is_locked_while_evolve_writes_it_and_free_after(tmp_path, lene
                 print("free")
             except RunFolderBusy as exc:
                 print("busy")
-        """), str(out)], capture_output=True, text=True)
+        """),
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+        )
         seen.append(probe_folder.stdout.strip())
 
     evolve(small(generations=2), out, classifier=lenet, progress=False, on_generation=probe)

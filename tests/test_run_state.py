@@ -15,8 +15,9 @@ from fooling_ext.search import EvolveConfig, RunInterrupted, evolve
 
 
 def small(generations: int) -> EvolveConfig:
-    return EvolveConfig(model="mnist", encoding="cppn", generations=generations, batch=16, seed=2, backend="cpu",
-                        checkpoint_every=2)
+    return EvolveConfig(
+        model="mnist", encoding="cppn", generations=generations, batch=16, seed=2, backend="cpu", checkpoint_every=2
+    )
 
 
 @pytest.fixture(scope="module")
@@ -52,9 +53,17 @@ def test_a_run_whose_folder_another_live_process_locks_is_in_progress(tmp_path, 
     with pytest.raises(RunInterrupted):
         evolve(small(10), tmp_path / "run", classifier=lenet, progress=False, on_generation=ctrl_c_at_two)
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
-                               "fcntl.flock(fd, fcntl.LOCK_EX); print('locked', flush=True); sys.stdin.read()",
-         str(tmp_path / "run" / ".fooling.lock")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
+            "fcntl.flock(fd, fcntl.LOCK_EX); print('locked', flush=True); sys.stdin.read()",
+            str(tmp_path / "run" / ".fooling.lock"),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         assert run_state(tmp_path / "run") == RunState(IN_PROGRESS, 2, 10)
@@ -70,10 +79,13 @@ def test_a_folder_without_a_configuration_is_a_clear_error(tmp_path):
 
 def test_fooling_report_reads_a_finished_run_without_torch(tmp_path, lenet):
     evolve(small(2), tmp_path / "run", classifier=lenet, progress=False)
-    code = ("import sys\nfrom fooling_ext.cli import main\nmain(['report', sys.argv[1]])\n"
-            "print(sorted(m for m in ('torch', 'matplotlib', 'ray') if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "run")], capture_output=True, text=True,
-                          timeout=120)
+    code = (
+        "import sys\nfrom fooling_ext.cli import main\nmain(['report', sys.argv[1]])\n"
+        "print(sorted(m for m in ('torch', 'matplotlib', 'ray') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "run")], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0] == f"run {tmp_path / 'run'} (finished, 2 generations)" and lines[-1] == "[]"

@@ -36,8 +36,12 @@ from fooling_ext.sweep.spec import parse_option_assignment
 ray = pytest.importorskip("ray", reason='needs the [ray] extra: pip install "fooling-ext[ray]"')
 
 # Four short MNIST runs: both encodings, two seeds, checkpoints every 5 generations.
-SMALL = dict(models=["mnist"], encodings=["cppn", "direct"], seeds=[1, 2],
-             options={"generations": 12, "batch": 40, "backend": "cpu", "checkpoint_every": 5})
+SMALL = dict(
+    models=["mnist"],
+    encodings=["cppn", "direct"],
+    seeds=[1, 2],
+    options={"generations": 12, "batch": 40, "backend": "cpu", "checkpoint_every": 5},
+)
 TESTS_ON_PYTHONPATH = os.pathsep.join(p for p in (str(Path(__file__).parent), os.environ.get("PYTHONPATH")) if p)
 NAMES = ["mnist-cppn-seed1", "mnist-cppn-seed2", "mnist-direct-seed1", "mnist-direct-seed2"]
 
@@ -48,8 +52,7 @@ def local_ray():
     through PYTHONPATH, which they inherit), and the tests' own task functions (tests/ray_tasks.py)."""
     with pytest.MonkeyPatch.context() as patch:  # the workers inherit the environment Ray starts with
         patch.setenv("PYTHONPATH", TESTS_ON_PYTHONPATH)
-        ray.init(num_cpus=2, include_dashboard=False, object_store_memory=100 * 1024 * 1024,
-                 logging_level="WARNING")
+        ray.init(num_cpus=2, include_dashboard=False, object_store_memory=100 * 1024 * 1024, logging_level="WARNING")
     yield ray
     ray.shutdown()
 
@@ -101,19 +104,39 @@ def test_a_toml_file_and_a_json_file_give_the_same_named_runs(tmp_path):
     (tmp_path / "s.toml").write_text(
         'models = ["mnist"]\nencodings = ["cppn", "direct"]\nseeds = "1-2"\n'
         '[options]\ngenerations = 12\nbatch = [40, 80]\n"direct_mutation.rate" = 0.05\nimage_size = [28, 28]\n'
-        '[resources]\ncpus = 2\n')
-    (tmp_path / "s.json").write_text(json.dumps({
-        "models": "mnist", "encodings": ["cppn", "direct"], "seeds": [1, 2], "resources": {"cpus": 2},
-        "options": {"generations": 12, "batch": [40, 80], "direct_mutation.rate": 0.05, "image_size": "28x28"}}))
+        "[resources]\ncpus = 2\n"
+    )
+    (tmp_path / "s.json").write_text(
+        json.dumps(
+            {
+                "models": "mnist",
+                "encodings": ["cppn", "direct"],
+                "seeds": [1, 2],
+                "resources": {"cpus": 2},
+                "options": {"generations": 12, "batch": [40, 80], "direct_mutation.rate": 0.05, "image_size": "28x28"},
+            }
+        )
+    )
     toml, jsn = load_spec(tmp_path / "s.toml"), load_spec(tmp_path / "s.json")
     assert toml.to_dict() == jsn.to_dict()
     points = toml.points()
-    assert [p.name for p in points[:4]] == ["mnist-cppn-seed1-batch40", "mnist-cppn-seed2-batch40",
-                                            "mnist-cppn-seed1-batch80", "mnist-cppn-seed2-batch80"]
+    assert [p.name for p in points[:4]] == [
+        "mnist-cppn-seed1-batch40",
+        "mnist-cppn-seed2-batch40",
+        "mnist-cppn-seed1-batch80",
+        "mnist-cppn-seed2-batch80",
+    ]
     assert len(points) == 8 and points[-1].name == "mnist-direct-seed2-batch80"
     assert points[-1].group == "mnist-direct-batch80" and points[-1].folder == "runs/mnist-direct-seed2-batch80"
-    assert points[-1].config() == EvolveConfig(model="mnist", encoding="direct", seed=2, generations=12, batch=80,
-                                               image_size=(28, 28), direct_mutation={"rate": 0.05})
+    assert points[-1].config() == EvolveConfig(
+        model="mnist",
+        encoding="direct",
+        seed=2,
+        generations=12,
+        batch=80,
+        image_size=(28, 28),
+        direct_mutation={"rate": 0.05},
+    )
     assert toml.resources == {"cpus": 2, "gpus": 0.0, "max_retries": 3}
 
 
@@ -126,24 +149,30 @@ def test_option_flags_parse_to_numbers_words_and_switches():
         parse_option_assignment("batch")
 
 
-@pytest.mark.parametrize(("spec", "message"), [
-    (dict(models=["lenet5"]), "unknown model 'lenet5': expected mnist or imagenet, or a model file"),
-    (dict(encodings=["pixels"]), "unknown encoding 'pixels'; expected one of cppn, direct"),
-    (dict(options={"generation": 5}), "unknown option 'generation'; expected one of generations, batch"),
-    (dict(options={"seed": [1, 2]}), "'seed' is an axis of the grid: give it as seeds"),
-    (dict(options={"direct_mutation.ratio": 0.1}), "unknown option 'direct_mutation.ratio'; direct_mutation has rate"),
-    (dict(options={"generations": 0}), "generations must be a whole number >= 1, got 0"),
-    (dict(options={"batch": [50, 2.5]}), "options.batch must be an integer, got 2.5"),
-    (dict(options={"coords": "polar"}), "options.coords must be one of normalized, pixel, got 'polar'"),
-    (dict(options={"batch": []}), "options.batch must name at least one value"),
-    (dict(seeds="one-two"), "seeds must look like 1-4 or 1,2,7, got 'one-two'"),
-    (dict(seeds=[1, -1]), "seeds must be integers >= 0, got -1"),
-    (dict(seeds=[3, 3]), "seeds lists 3 twice"),
-    (dict(encodings=[]), "encodings must name at least one value"),
-    (dict(resources={"cpus": 0}), "resources.cpus must be a finite number > 0, got 0"),
-    (dict(resources={"gpu": 1}), "unknown key 'gpu' in resources; expected cpus, gpus, max_retries"),
-    (dict(resources={"max_retries": -1}), "resources.max_retries must be a whole number >= 0, got -1"),
-])
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (dict(models=["lenet5"]), "unknown model 'lenet5': expected mnist or imagenet, or a model file"),
+        (dict(encodings=["pixels"]), "unknown encoding 'pixels'; expected one of cppn, direct"),
+        (dict(options={"generation": 5}), "unknown option 'generation'; expected one of generations, batch"),
+        (dict(options={"seed": [1, 2]}), "'seed' is an axis of the grid: give it as seeds"),
+        (
+            dict(options={"direct_mutation.ratio": 0.1}),
+            "unknown option 'direct_mutation.ratio'; direct_mutation has rate",
+        ),
+        (dict(options={"generations": 0}), "generations must be a whole number >= 1, got 0"),
+        (dict(options={"batch": [50, 2.5]}), "options.batch must be an integer, got 2.5"),
+        (dict(options={"coords": "polar"}), "options.coords must be one of normalized, pixel, got 'polar'"),
+        (dict(options={"batch": []}), "options.batch must name at least one value"),
+        (dict(seeds="one-two"), "seeds must look like 1-4 or 1,2,7, got 'one-two'"),
+        (dict(seeds=[1, -1]), "seeds must be integers >= 0, got -1"),
+        (dict(seeds=[3, 3]), "seeds lists 3 twice"),
+        (dict(encodings=[]), "encodings must name at least one value"),
+        (dict(resources={"cpus": 0}), "resources.cpus must be a finite number > 0, got 0"),
+        (dict(resources={"gpu": 1}), "unknown key 'gpu' in resources; expected cpus, gpus, max_retries"),
+        (dict(resources={"max_retries": -1}), "resources.max_retries must be a whole number >= 0, got -1"),
+    ],
+)
 def test_bad_specifications_are_refused_with_a_message_naming_the_problem(spec, message):
     with pytest.raises(SweepSpecError) as info:
         SweepSpec.from_dict(spec)
@@ -178,7 +207,8 @@ def test_two_model_files_with_one_name_are_refused(tmp_path):
 def test_the_command_reports_a_bad_specification_in_one_line(tmp_path, capsys):
     assert main(["sweep", "--out", str(tmp_path / "s"), "--encodings", "cppn,pixels", "--no-progress"]) == 2
     assert capsys.readouterr().err.strip() == (
-        "fooling sweep: error: unknown encoding 'pixels'; expected one of cppn, direct")
+        "fooling sweep: error: unknown encoding 'pixels'; expected one of cppn, direct"
+    )
     assert main(["sweep", "--out", str(tmp_path / "s"), "--spec", str(tmp_path / "none.toml")]) == 2
     assert capsys.readouterr().err.strip() == f"fooling sweep: error: no sweep specification at {tmp_path}/none.toml"
     assert not (tmp_path / "s").exists()
@@ -192,7 +222,8 @@ def test_without_ray_the_message_names_the_extra(tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "s").exists()
     assert main(["sweep", "--out", str(tmp_path / "s"), "--no-progress"]) == 2
     assert capsys.readouterr().err.strip() == (
-        'fooling sweep: error: Ray is not installed; sweeps run on Ray: pip install "fooling-ext[ray]"')
+        'fooling sweep: error: Ray is not installed; sweeps run on Ray: pip install "fooling-ext[ray]"'
+    )
     with pytest.raises(RayUnavailableError, match="fooling-ext"):
         RayMap()
 
@@ -200,8 +231,11 @@ def test_without_ray_the_message_names_the_extra(tmp_path, monkeypatch, capsys):
 def test_a_folder_holding_something_else_is_refused(tmp_path):
     run = tmp_path / "run"
     evolve(EvolveConfig(generations=2, batch=10, backend="cpu"), run, progress=False)
-    with pytest.raises(RunFolderError, match="holds a run \\(written by fooling evolve\\), not a sweep: fooling sweep "
-                                             "never writes into another command's folder"):
+    with pytest.raises(
+        RunFolderError,
+        match="holds a run \\(written by fooling evolve\\), not a sweep: fooling sweep "
+        "never writes into another command's folder",
+    ):
         run_sweep(SweepSpec(**SMALL), run, overwrite=True, progress=False)
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("mine")
@@ -223,14 +257,20 @@ def test_a_sweep_gives_the_archives_of_the_same_runs_made_one_by_one(sweep):
     for name in NAMES:
         assert_same_archive(folder / "runs" / name / "archive.npz", base / "one_by_one" / name / "archive.npz")
         assert (folder / "runs" / name / "report.txt").read_text() == (
-            base / "one_by_one" / name / "report.txt").read_text()
+            base / "one_by_one" / name / "report.txt"
+        ).read_text()
     state = json.loads((folder / "sweep.json").read_text())
     assert (state["format"], state["version"]) == ("fooling_ext.sweep", 1)
     assert state["spec"] == SweepSpec(**SMALL).to_dict()
     assert [(r["name"], r["folder"], r["status"], r["attempts"]) for r in state["runs"]] == [
-        (name, f"runs/{name}", "done", 1) for name in NAMES]
+        (name, f"runs/{name}", "done", 1) for name in NAMES
+    ]
     assert [(r["model"], r["encoding"], r["seed"]) for r in state["runs"]] == [
-        ("mnist", "cppn", 1), ("mnist", "cppn", 2), ("mnist", "direct", 1), ("mnist", "direct", 2)]
+        ("mnist", "cppn", 1),
+        ("mnist", "cppn", 2),
+        ("mnist", "direct", 1),
+        ("mnist", "direct", 2),
+    ]
     assert result.failed == []
 
 
@@ -239,8 +279,9 @@ def test_the_summary_holds_each_runs_figures_and_per_class_medians_over_seeds(sw
     folder = base / "sweep"
     summary = json.loads((folder / "summary.json").read_text())
     assert summary == result.summary
-    runs = {r["name"]: json.loads((base / "one_by_one" / r["name"] / "summary.json").read_text())
-            for r in summary["runs"]}
+    runs = {
+        r["name"]: json.loads((base / "one_by_one" / r["name"] / "summary.json").read_text()) for r in summary["runs"]
+    }
     for row in summary["runs"]:
         own = runs[row["name"]]
         assert (row["median"], row["classes_ge_99"], row["evaluations"]) == (own["median"], own["n99"], 12 * 40)
@@ -271,8 +312,9 @@ def test_a_resumed_sweep_skips_finished_runs_and_continues_an_interrupted_one(sw
     result = run_sweep(None, folder, resume=True, progress=False)
     after = {name: (folder / "runs" / name / "archive.npz").stat().st_mtime_ns for name in NAMES}
     assert [name for name in NAMES if before[name] != after[name]] == ["mnist-direct-seed2"]
-    assert_same_archive(folder / "runs/mnist-direct-seed2/archive.npz",
-                        base / "one_by_one/mnist-direct-seed2/archive.npz")
+    assert_same_archive(
+        folder / "runs/mnist-direct-seed2/archive.npz", base / "one_by_one/mnist-direct-seed2/archive.npz"
+    )
     attempts = SweepFolder(folder).attempts("mnist-direct-seed2")
     assert [a["resumed"] for a in attempts] == [False, True]
     assert [r["attempts"] for r in result.runs] == [1, 1, 1, 2]
@@ -284,13 +326,39 @@ def test_a_worker_killed_mid_run_is_replaced_and_the_run_resumes_to_the_same_arc
     # The sweep's head is a command of its own, with its own local Ray: after a worker is killed, Ray 2.60's
     # driver can abort on a late reply for the retried task ("Tried to complete task that was not pending"),
     # which must not take this test process with it.
-    spec = SweepSpec(models=["mnist"], encodings=["cppn"], seeds=[5],
-                     options={"generations": 150, "batch": 30, "backend": "cpu", "checkpoint_every": 10})
+    spec = SweepSpec(
+        models=["mnist"],
+        encodings=["cppn"],
+        seeds=[5],
+        options={"generations": 150, "batch": 30, "backend": "cpu", "checkpoint_every": 10},
+    )
     folder = SweepFolder(tmp_path / "sweep")
     run_dir = folder.run_path("mnist-cppn-seed5")
-    command = [sys.executable, "-m", "fooling_ext", "sweep", "--out", str(folder.path), "--models", "mnist",
-               "--encodings", "cppn", "--seeds", "5", "--option", "generations=150", "--option", "batch=30",
-               "--option", "backend=cpu", "--option", "checkpoint_every=10", "--num-cpus", "1", "--no-progress"]
+    command = [
+        sys.executable,
+        "-m",
+        "fooling_ext",
+        "sweep",
+        "--out",
+        str(folder.path),
+        "--models",
+        "mnist",
+        "--encodings",
+        "cppn",
+        "--seeds",
+        "5",
+        "--option",
+        "generations=150",
+        "--option",
+        "batch=30",
+        "--option",
+        "backend=cpu",
+        "--option",
+        "checkpoint_every=10",
+        "--num-cpus",
+        "1",
+        "--no-progress",
+    ]
     head = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     killed = []
     try:
@@ -320,13 +388,29 @@ def test_the_fooling_class_experiment_gives_the_same_bytes_with_its_runs_on_ray(
     from fooling_ext.classifiers.datasets.mnist import load_mnist
     from fooling_ext.experiments.mnist_fooling_class import RetrainConfig, run_retrain
 
-    tiny = RetrainConfig(rounds=1, images_per_round=40, generations=3, measure_runs=1, measure_generations=4,
-                         epochs=1, train_limit=300, test_limit=200, threads=1, backend="cpu")
+    tiny = RetrainConfig(
+        rounds=1,
+        images_per_round=40,
+        generations=3,
+        measure_runs=1,
+        measure_generations=4,
+        epochs=1,
+        train_limit=300,
+        test_limit=200,
+        threads=1,
+        backend="cpu",
+    )
     data = load_mnist()
     run_retrain(tiny, tmp_path / "local", progress=False, data=data)
     run_retrain(tiny, tmp_path / "ray", progress=False, data=data, map_runs=RayMap(cpus=1))
-    for name in ("round_0/fooling_images.npz", "round_0/measure_images.npz", "round_1/fooling_images.npz",
-                 "round_1/measure_images.npz", "round_1/model.pt", "table.csv"):
+    for name in (
+        "round_0/fooling_images.npz",
+        "round_0/measure_images.npz",
+        "round_1/fooling_images.npz",
+        "round_1/measure_images.npz",
+        "round_1/model.pt",
+        "table.csv",
+    ):
         assert (tmp_path / "local" / name).read_bytes() == (tmp_path / "ray" / name).read_bytes(), name
 
 
@@ -370,8 +454,10 @@ def test_a_worker_lost_more_often_than_allowed_is_one_line(tmp_path):
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
     # Ray's raylet reports the dead worker on stdout first ("(raylet) A worker died ..."); the error is one line
-    assert done.stdout.splitlines()[-1] == "lost: a Ray task's worker was lost (WorkerCrashedError) more often than " \
-                                  "max_retries=1 allows"
+    assert (
+        done.stdout.splitlines()[-1] == "lost: a Ray task's worker was lost (WorkerCrashedError) more often than "
+        "max_retries=1 allows"
+    )
 
 
 def test_a_stop_file_stops_only_the_runs_of_the_head_that_wrote_it(tmp_path):
@@ -390,9 +476,25 @@ def test_the_command_joins_a_running_cluster_and_a_run_that_fails_leaves_the_oth
     junk = tmp_path / "junk.pt2"
     junk.write_bytes(b"not a model")
     out = tmp_path / "sweep"
-    command = [sys.executable, "-m", "fooling_ext", "sweep", "--out", str(out), "--models", f"mnist,{junk}",
-               "--address", ray.get_runtime_context().gcs_address, "--option", "generations=3",
-               "--option", "batch=10", "--option", "backend=cpu", "--no-progress"]
+    command = [
+        sys.executable,
+        "-m",
+        "fooling_ext",
+        "sweep",
+        "--out",
+        str(out),
+        "--models",
+        f"mnist,{junk}",
+        "--address",
+        ray.get_runtime_context().gcs_address,
+        "--option",
+        "generations=3",
+        "--option",
+        "batch=10",
+        "--option",
+        "backend=cpu",
+        "--no-progress",
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 1, done.stderr
     assert "mnist-cppn-seed0" in done.stdout and "1 of 2 runs failed; --resume runs them again" in done.stderr
@@ -418,8 +520,13 @@ def test_an_interrupted_sweep_stops_its_runs_and_resumes_to_the_same_archives(sw
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(ray, "cancel", lambda *args, **kwargs: cancelled.append(args))
         with pytest.raises(KeyboardInterrupt):
-            run_sweep(SweepSpec(**SMALL), folder.path, progress=False,
-                      on_progress=interrupt_at_the_first_checkpoint, poll_seconds=0.05)
+            run_sweep(
+                SweepSpec(**SMALL),
+                folder.path,
+                progress=False,
+                on_progress=interrupt_at_the_first_checkpoint,
+                poll_seconds=0.05,
+            )
     assert cancelled == []  # the runs stopped on the stop file, at the end of a generation
     assert len(folder.stop_path.read_text().strip()) == 32  # the head's token
     statuses = [r["status"] for r in folder.read_state()["runs"]]
@@ -438,15 +545,42 @@ def test_an_interrupted_sweep_stops_its_runs_and_resumes_to_the_same_archives(sw
 def test_ctrl_c_on_the_command_stops_its_runs_at_the_end_of_a_generation(tmp_path):
     # As a terminal's Ctrl-C does: SIGINT to the head's whole process group (Ray's processes included).
     out = tmp_path / "sweep"
-    command = [sys.executable, "-m", "fooling_ext", "sweep", "--out", str(out), "--models", "mnist", "--encodings",
-               "cppn,direct", "--seeds", "1", "--option", "generations=100000", "--option", "batch=20",
-               "--option", "backend=cpu", "--option", "checkpoint_every=5", "--num-cpus", "2", "--no-progress"]
-    head = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    command = [
+        sys.executable,
+        "-m",
+        "fooling_ext",
+        "sweep",
+        "--out",
+        str(out),
+        "--models",
+        "mnist",
+        "--encodings",
+        "cppn,direct",
+        "--seeds",
+        "1",
+        "--option",
+        "generations=100000",
+        "--option",
+        "batch=20",
+        "--option",
+        "backend=cpu",
+        "--option",
+        "checkpoint_every=5",
+        "--num-cpus",
+        "2",
+        "--no-progress",
+    ]
+    head = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
         deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and head.poll() is None and \
-                len(list(out.glob("runs/*/checkpoint.pt"))) < 2:
+        while time.monotonic() < deadline and head.poll() is None and len(list(out.glob("runs/*/checkpoint.pt"))) < 2:
             time.sleep(0.1)
         os.killpg(head.pid, signal.SIGINT)
         _, err = head.communicate(timeout=300)

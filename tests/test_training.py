@@ -36,8 +36,13 @@ def mnist() -> MnistData:
 @pytest.fixture(scope="module")
 def small(mnist) -> MnistData:
     """2,000 training and 1,000 test digits: 200 steps of 20 images in two epochs."""
-    return dataclasses.replace(mnist, x_train=mnist.x_train[:2000], y_train=mnist.y_train[:2000],
-                               x_test=mnist.x_test[:1000], y_test=mnist.y_test[:1000])
+    return dataclasses.replace(
+        mnist,
+        x_train=mnist.x_train[:2000],
+        y_train=mnist.y_train[:2000],
+        x_test=mnist.x_test[:1000],
+        y_test=mnist.y_test[:1000],
+    )
 
 
 def test_training_is_reproducible_from_the_seed_and_beats_chance(small):
@@ -79,8 +84,12 @@ def test_bad_training_options_are_rejected(small):
     with pytest.raises(ValueError, match=r"extra_train labels must have shape \[5\], got \[4\]"):
         train_lenet(small, num_classes=11, extra_train=(noise, np.full(4, 10)), progress=False)
     with pytest.raises(ValueError, match=r"extra_train images must lie in \[0, 1\], found values in \[0, 2\]"):
-        train_lenet(small, num_classes=11, extra_train=(noise + np.linspace(0, 2, 784).reshape(28, 28), np.full(5, 10)),
-                    progress=False)
+        train_lenet(
+            small,
+            num_classes=11,
+            extra_train=(noise + np.linspace(0, 2, 784).reshape(28, 28), np.full(5, 10)),
+            progress=False,
+        )
 
 
 def test_the_shipped_weights_match_their_metrics_file(mnist):
@@ -88,13 +97,31 @@ def test_the_shipped_weights_match_their_metrics_file(mnist):
     model = load_lenet()
     assert evaluate_accuracy(model, mnist.x_test, mnist.y_test) == metrics["test_accuracy"] >= 0.99
     assert (metrics["epochs"], metrics["batch_size"], metrics["lr"], metrics["seed"]) == (
-        DEFAULT_EPOCHS, DEFAULT_BATCH_SIZE, DEFAULT_LR, DEFAULT_SEED)
+        DEFAULT_EPOCHS,
+        DEFAULT_BATCH_SIZE,
+        DEFAULT_LR,
+        DEFAULT_SEED,
+    )
 
 
 def test_train_mnist_command_writes_weights_that_load(tmp_path, mnist, capsys):
     out = tmp_path / "nested" / "digits.pt"
-    status = main(["train-mnist", "--limit-train", "400", "--epochs", "1", "--batch-size", "20", "--threads", "1",
-                   "--out", str(out), "--quiet"])
+    status = main(
+        [
+            "train-mnist",
+            "--limit-train",
+            "400",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "20",
+            "--threads",
+            "1",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
     assert status == 0
     metrics = json.loads(out.with_suffix(".json").read_text())
     assert metrics["num_train"] == 400 and metrics["num_test"] == 10000
@@ -109,8 +136,11 @@ def test_train_mnist_command_writes_weights_that_load(tmp_path, mnist, capsys):
 def test_train_mnist_command_reports_missing_data_in_one_line(tmp_path, capsys):
     status = main(["train-mnist", "--data", str(tmp_path / "absent"), "--out", str(tmp_path / "w.pt"), "--quiet"])
     assert status == 2
-    assert capsys.readouterr().err.strip().endswith(f"MNIST data not found: {tmp_path / 'absent'} "
-                                                    "(give a .npz file or a folder of IDX files)")
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith(f"MNIST data not found: {tmp_path / 'absent'} (give a .npz file or a folder of IDX files)")
+    )
     assert not (tmp_path / "w.pt").exists()
 
 
@@ -122,8 +152,10 @@ def test_pinned_environment_pins_every_cpu_path_and_the_threads():
         pinned_environment(0)
 
 
-@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64") or torch.backends.cpu.get_cpu_capability()
-                    not in ("AVX2", "AVX512"), reason="pinned training needs an x86-64 CPU with AVX2")
+@pytest.mark.skipif(
+    platform.machine() not in ("x86_64", "AMD64") or torch.backends.cpu.get_cpu_capability() not in ("AVX2", "AVX512"),
+    reason="pinned training needs an x86-64 CPU with AVX2",
+)
 def test_pinned_training_gives_the_same_bits_whatever_cpu_paths_the_environment_asks_for(mnist):
     # ATEN_CPU_CAPABILITY, MKL_ENABLE_INSTRUCTIONS and ONEDNN_MAX_CPU_ISA are how torch, MKL and oneDNN choose code
     # paths by CPU: the same short training started from each environment must give identical weights. Without
@@ -134,8 +166,12 @@ def test_pinned_training_gives_the_same_bits_whatever_cpu_paths_the_environment_
         {**base, "ATEN_CPU_CAPABILITY": "default", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2", "ONEDNN_MAX_CPU_ISA": "SSE41"},
         {**base, "ATEN_CPU_CAPABILITY": "avx512", "MKL_CBWR": "AUTO", "OMP_NUM_THREADS": "7"},
     ]
-    results = [train_lenet_pinned(limit_train=200, epochs=1, batch_size=20, lr=3e-3, seed=5, threads=1,
-                                  progress=False, env=env) for env in like_other_cpus]
+    results = [
+        train_lenet_pinned(
+            limit_train=200, epochs=1, batch_size=20, lr=3e-3, seed=5, threads=1, progress=False, env=env
+        )
+        for env in like_other_cpus
+    ]
     (first, metrics), others = results[0], results[1:]
     assert metrics["cpu_paths"]["aten"] == "AVX2" and metrics["cpu_paths"]["MKL_CBWR"] == "AVX2"
     assert metrics["num_train"] == 200 and metrics["threads"] == 1

@@ -51,14 +51,28 @@ def write_run(path: Path, images: np.ndarray, *, seed: int = 1, model: str = "mn
     """A finished MNIST run folder holding `images` as the elites of the 10 digits."""
     names = [str(k) for k in range(10)]
     path.mkdir(parents=True)
-    config = {"run": {"model": model, "encoding": "cppn", "seed": seed, "backend": "cpu"},
-              "classifier": {"name": "mnist", "class_names": names, "num_classes": 10,
-                             "spec": dataclasses.asdict(MNIST_SPEC)}}
+    config = {
+        "run": {"model": model, "encoding": "cppn", "seed": seed, "backend": "cpu"},
+        "classifier": {
+            "name": "mnist",
+            "class_names": names,
+            "num_classes": 10,
+            "spec": dataclasses.asdict(MNIST_SPEC),
+        },
+    }
     (path / "config.json").write_text(json.dumps(config))
-    write_archive(path / "archive.npz", {
-        "images": images, "confidence": np.full(10, 0.5, np.float32), "occupied": np.ones(10, dtype=bool),
-        "generation": np.zeros(10, dtype=np.int64), "elite_id": np.arange(10), "parent_id": np.full(10, -1),
-    }, {"class_names": names, "insertion": "all"})
+    write_archive(
+        path / "archive.npz",
+        {
+            "images": images,
+            "confidence": np.full(10, 0.5, np.float32),
+            "occupied": np.ones(10, dtype=bool),
+            "generation": np.zeros(10, dtype=np.int64),
+            "elite_id": np.arange(10),
+            "parent_id": np.full(10, -1),
+        },
+        {"class_names": names, "insertion": "all"},
+    )
     return path
 
 
@@ -78,8 +92,12 @@ def shifted_by_hand(p: np.ndarray) -> np.ndarray:
 
 
 def by_hand(source: np.ndarray, target: np.ndarray, top: np.ndarray, classes: np.ndarray) -> dict:
-    figures = {"median_source": np.median(source), "median_target": np.median(target),
-               "median_drop": np.median(source - target), "top_class": np.mean(top == classes)}
+    figures = {
+        "median_source": np.median(source),
+        "median_target": np.median(target),
+        "median_drop": np.median(source - target),
+        "top_class": np.mean(top == classes),
+    }
     for t in THRESHOLDS:
         key = f"{100 * t:g}"
         figures[f"share_source_ge{key}"] = np.mean(source >= t)
@@ -124,16 +142,18 @@ def test_a_lenet_with_another_final_bias_scores_as_worked_out_by_hand(tmp_path, 
     assert zero["top_name"] == str(shifted[0].argmax())
     per_class = list(csv.DictReader((tmp_path / "out" / "per_class.csv").open()))
     assert len(per_class) == 20 and {r["target"] for r in per_class} == {"shifted", "same"}
-    assert float(next(r for r in per_class if r["target"] == "shifted" and r["class"] == "3")["median_target"]) == \
-        pytest.approx(shifted[3, 3], abs=1e-5)
+    assert float(
+        next(r for r in per_class if r["target"] == "shifted" and r["class"] == "3")["median_target"]
+    ) == pytest.approx(shifted[3, 3], abs=1e-5)
 
 
 def test_a_sweep_stands_for_its_done_runs_pooled_and_per_run(tmp_path, elites, lenet):
     sweep = tmp_path / "sweep"
     write_run(sweep / "runs" / "a", elites, seed=1)
     write_run(sweep / "runs" / "b", elites[::-1].copy(), seed=2)  # the same images, other classes
-    entries = [{"name": n, "folder": f"runs/{n}", "status": s} for n, s in (("a", "done"), ("b", "done"),
-                                                                            ("c", "running"))]
+    entries = [
+        {"name": n, "folder": f"runs/{n}", "status": s} for n, s in (("a", "done"), ("b", "done"), ("c", "running"))
+    ]
     (sweep / "sweep.json").write_text(json.dumps({"runs": entries}))
     target = Classifier(shifted_lenet(), MNIST_SPEC, class_names=lenet.class_names, name="shifted")
     summary = transfer(sweep, tmp_path / "out", models={"shifted": target})
@@ -161,13 +181,19 @@ def test_a_target_with_other_classes_is_refused_naming_the_first_difference(tmp_
     renamed = [str(k) for k in range(10)]
     renamed[3] = "three"
     target = Classifier(load_lenet(), MNIST_SPEC, class_names=renamed, name="renamed")
-    with pytest.raises(ValueError, match=r"the model renamed does not have the classes of .*run's classifier in the "
-                                         r"same order \(10 classes against 10\): the first difference is class 3, "
-                                         r"'three' in renamed and '3' in the run"):
+    with pytest.raises(
+        ValueError,
+        match=r"the model renamed does not have the classes of .*run's classifier in the "
+        r"same order \(10 classes against 10\): the first difference is class 3, "
+        r"'three' in renamed and '3' in the run",
+    ):
         transfer(run, tmp_path / "out", models=[target])
     eleven = Classifier(nn.Sequential(nn.Flatten(), nn.Linear(784, 11)), MNIST_SPEC, name="eleven")
-    with pytest.raises(ValueError, match=r"\(11 classes against 10\): the first difference is class 10, '10' in "
-                                         r"eleven and none in the run"):
+    with pytest.raises(
+        ValueError,
+        match=r"\(11 classes against 10\): the first difference is class 10, '10' in "
+        r"eleven and none in the run",
+    ):
         transfer(run, tmp_path / "out", models=[eleven])
     assert not (tmp_path / "out").exists()  # nothing is left of an analysis that failed
 
@@ -184,8 +210,11 @@ class FailsOnImages(nn.Module):
 def test_a_model_that_fails_on_the_elites_is_named(tmp_path, elites):
     run = write_run(tmp_path / "run", elites)
     target = Classifier(FailsOnImages(), MNIST_SPEC, name="fragile")
-    with pytest.raises(ValueError, match=r"the model broken fails on the elites of .*run \(10 images of 1x28x28\): "
-                                         r".*RuntimeError: kaboom: cannot score these$"):
+    with pytest.raises(
+        ValueError,
+        match=r"the model broken fails on the elites of .*run \(10 images of 1x28x28\): "
+        r".*RuntimeError: kaboom: cannot score these$",
+    ):
         transfer(run, tmp_path / "out", models={"broken": target})
 
 
@@ -215,8 +244,9 @@ def test_fast_inference_scores_within_its_tolerance(tmp_path, elites):
 def test_grey_elites_reach_a_colour_model_as_three_equal_channels_and_back_as_luma():
     grey = torch.rand(2, 1, 4, 4)
     colour = as_channels(grey, 3)
-    assert colour.shape == (2, 3, 4, 4) and torch.equal(colour[:, 1], grey[:, 0]) and torch.equal(colour[:, 2],
-                                                                                                   grey[:, 0])
+    assert (
+        colour.shape == (2, 3, 4, 4) and torch.equal(colour[:, 1], grey[:, 0]) and torch.equal(colour[:, 2], grey[:, 0])
+    )
     assert torch.allclose(as_channels(colour, 1), grey, atol=1e-6)  # the luma weights sum to 1
     red = torch.zeros(1, 3, 1, 1)
     red[0, 0] = 1.0
@@ -228,32 +258,64 @@ def test_the_command_line_writes_its_outputs_and_refuses_bad_input(tmp_path, eli
     lenet_file = tmp_path / "shifted.pt"  # a LeNet state_dict, as fooling train-mnist writes
     torch.save(shifted_lenet().state_dict(), lenet_file)
     out = tmp_path / "out"
-    assert main(["analyze", "transfer", str(run), "--model", "mnist", "--model", str(lenet_file),
-                 "--model-channels", "1", "--model-size", "28x28", "--out", str(out), "--examples", "3",
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "analyze",
+                "transfer",
+                str(run),
+                "--model",
+                "mnist",
+                "--model",
+                str(lenet_file),
+                "--model-channels",
+                "1",
+                "--model-size",
+                "28x28",
+                "--out",
+                str(out),
+                "--examples",
+                "3",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert f"analysis folder: {out}" in printed
     table = [line.split() for line in printed.splitlines() if line.startswith(("mnist", str(lenet_file)))]
     assert [row[0] for row in table] == ["mnist", str(lenet_file)] and table[0][4] == "0.00%"  # no drop on itself
     summary = read_analysis(out)["summary"]
     assert set(summary["targets"]) == {"mnist", str(lenet_file)} and summary["fast_inference"] is False
-    for name in ("analysis.json", "report.md", "transfer.csv", "per_class.csv", "elites.csv", "transfer.png",
-                 "examples/transfer_best.png", "examples/transfer_worst.png"):
+    for name in (
+        "analysis.json",
+        "report.md",
+        "transfer.csv",
+        "per_class.csv",
+        "elites.csv",
+        "transfer.png",
+        "examples/transfer_best.png",
+        "examples/transfer_worst.png",
+    ):
         assert (out / name).is_file(), name
     assert len(list(csv.DictReader((out / "elites.csv").open()))) == 20
     assert summary["conclusion"] in (out / "report.md").read_text()
     from PIL import Image
 
-    assert Image.open(out / "examples" / "transfer_best.png").size == Image.open(
-        out / "examples" / "transfer_worst.png").size  # 2 rows (targets) of 3
+    assert (
+        Image.open(out / "examples" / "transfer_best.png").size
+        == Image.open(out / "examples" / "transfer_worst.png").size
+    )  # 2 rows (targets) of 3
     capsys.readouterr()
     (tmp_path / "words.txt").write_text("zero\none\ntwo\nthree\nfour\nfive\nsix\nseven\neight\nnine\n")
     bad = [
         (["--model", "nowhere.pt2"], "no built-in model and no model file called 'nowhere.pt2'"),
         (["--model", "mnist", "--model", "mnist"], "--model mnist is given twice"),
-        (["--model", str(lenet_file), "--model-classes", str(tmp_path / "words.txt")],
-         f"the model {lenet_file} does not have the classes of {run}'s classifier in the same order (10 classes "
-         f"against 10): the first difference is class 0, 'zero' in {lenet_file} and '0' in the run"),
+        (
+            ["--model", str(lenet_file), "--model-classes", str(tmp_path / "words.txt")],
+            f"the model {lenet_file} does not have the classes of {run}'s classifier in the same order (10 classes "
+            f"against 10): the first difference is class 0, 'zero' in {lenet_file} and '0' in the run",
+        ),
     ]
     for extra, message in bad:
         assert main(["analyze", "transfer", str(run), *extra, "--out", str(tmp_path / "x"), "--no-progress"]) == 2
@@ -262,6 +324,7 @@ def test_the_command_line_writes_its_outputs_and_refuses_bad_input(tmp_path, eli
     with pytest.raises(SystemExit) as exit_:
         main(["analyze", "transfer", str(run), "--out", str(tmp_path / "x")])  # no --model
     assert exit_.value.code == 2
-    assert main(["analyze", "transfer", str(tmp_path / "missing"), "--model", "mnist", "--out",
-                 str(tmp_path / "x")]) == 2
+    assert (
+        main(["analyze", "transfer", str(tmp_path / "missing"), "--model", "mnist", "--out", str(tmp_path / "x")]) == 2
+    )
     assert "no run folder" in capsys.readouterr().err

@@ -70,8 +70,9 @@ def d(tmp_path_factory):
     a TorchScript copy, and a finished run made with good.pt2."""
     d = tmp_path_factory.mktemp("trust")
     torch.manual_seed(0)
-    program = torch.export.export(Linear(), (torch.randn(2, 1, 28, 28),),
-                                  dynamic_shapes=({0: torch.export.Dim("batch")},))
+    program = torch.export.export(
+        Linear(), (torch.randn(2, 1, 28, 28),), dynamic_shapes=({0: torch.export.Dim("batch")},)
+    )
     torch.export.save(program, d / "good.pt2")
     torch.jit.script(Linear()).save(str(d / "script.pt"))
     marker = pickled_marker(d / "MARKER")
@@ -88,8 +89,9 @@ def d(tmp_path_factory):
 
     def opaque_constant(inner, data):
         if inner == "data/constants/model_constants_config.json":
-            return json.dumps({"config": {"c": {"path_name": "opaque_obj_0", "is_param": False,
-                                                "use_pickle": True}}}).encode()
+            return json.dumps(
+                {"config": {"c": {"path_name": "opaque_obj_0", "is_param": False, "use_pickle": True}}}
+            ).encode()
         return {"data/constants/opaque_obj_0": marker} if inner is None else data
 
     def aoti(inner, data):
@@ -101,6 +103,7 @@ def d(tmp_path_factory):
                 assert old.encode() in data
                 return data.replace(old.encode(), new.encode())
             return data
+
         return change
 
     variants = {
@@ -108,8 +111,7 @@ def d(tmp_path_factory):
         "pickled_weight": pickled_weight,
         "opaque_constant": opaque_constant,
         "aoti": aoti,
-        "extra_root": lambda inner, data: ({"../other/data/sample_inputs/model.pt": marker} if inner is None
-                                           else data),
+        "extra_root": lambda inner, data: {"../other/data/sample_inputs/model.pt": marker} if inner is None else data,
     }
     with zipfile.ZipFile(d / "good.pt2") as archive:
         graph = json.loads(archive.read(next(n for n in archive.namelist() if n.endswith("models/model.json"))))
@@ -171,8 +173,23 @@ def test_the_unchanged_archive_loads(d):
 
 
 def test_gradient_refuses_a_malicious_archive(d, capsys):
-    code, err = run_cli(["gradient", "--model", d / "sample_inputs.pt2", *MODEL_FLAGS, "--classes", "1",
-                         "--steps", "1", "--backend", "cpu", "--out", d / "g"], capsys)
+    code, err = run_cli(
+        [
+            "gradient",
+            "--model",
+            d / "sample_inputs.pt2",
+            *MODEL_FLAGS,
+            "--classes",
+            "1",
+            "--steps",
+            "1",
+            "--backend",
+            "cpu",
+            "--out",
+            d / "g",
+        ],
+        capsys,
+    )
     assert_refused(code, err, "gradient", "sample_inputs.pt2: refused: ", "could run code")
     assert not (d / "MARKER").exists()
     assert not (d / "g").exists()
@@ -202,15 +219,26 @@ def test_analyze_and_resume_refuse_a_malicious_archive_inside_the_run_folder(d, 
     assert sorted(p.name for p in folder.iterdir()) == before
 
 
-@pytest.mark.parametrize("model, expected", [
-    pytest.param("{d}/sample_inputs.pt2", "lies outside it; a folder from elsewhere does not choose which file is "
-                                          "loaded: pass --model PATH to load it", id="archive-outside"),
-    pytest.param("{d}/good.pt2", "lies outside it", id="good-archive-outside"),
-    pytest.param("{folder}/../good.pt2", "lies outside it", id="dotdot"),
-    pytest.param("{folder}/script.pt", "is a TorchScript module, which is code that runs as it loads; "
-                                       "{folder} names it, and a folder from elsewhere runs no code: pass --model "
-                                       "PATH to load it", id="torchscript-inside"),
-])
+@pytest.mark.parametrize(
+    "model, expected",
+    [
+        pytest.param(
+            "{d}/sample_inputs.pt2",
+            "lies outside it; a folder from elsewhere does not choose which file is "
+            "loaded: pass --model PATH to load it",
+            id="archive-outside",
+        ),
+        pytest.param("{d}/good.pt2", "lies outside it", id="good-archive-outside"),
+        pytest.param("{folder}/../good.pt2", "lies outside it", id="dotdot"),
+        pytest.param(
+            "{folder}/script.pt",
+            "is a TorchScript module, which is code that runs as it loads; "
+            "{folder} names it, and a folder from elsewhere runs no code: pass --model "
+            "PATH to load it",
+            id="torchscript-inside",
+        ),
+    ],
+)
 def test_a_run_folder_does_not_choose_what_is_loaded(d, capsys, model, expected):
     folder = foreign_run(d, "foreign", model.replace("{d}", str(d)))
     shutil.copy(d / "script.pt", folder / "script.pt")
@@ -234,8 +262,10 @@ def test_model_states_the_users_intent_on_resume(d, capsys):
     folder = foreign_run(d, "mine", d / "good.pt2")
     code, err = run_cli(["evolve", "--resume", "--generations", "2", "--no-progress", "--out", folder], capsys)
     assert_refused(code, err, "evolve", "pass --model PATH")
-    code, err = run_cli(["evolve", "--resume", "--generations", "2", "--no-progress", "--model", d / "good.pt2",
-                         "--out", folder], capsys)
+    code, err = run_cli(
+        ["evolve", "--resume", "--generations", "2", "--no-progress", "--model", d / "good.pt2", "--out", folder],
+        capsys,
+    )
     assert code == 0, err
     assert json.loads((folder / "summary.json").read_text())["generations"] == 2
 
@@ -259,10 +289,13 @@ def test_descriptions_that_form_a_cycle_are_refused(tmp_path, capsys, length):
 DEEP = "[" * 100_000 + "]" * 100_000
 
 
-@pytest.mark.parametrize("option, name, expected", [
-    ("--model-classes", "classes.json", "class names file {p}: the JSON is nested too deeply to read"),
-    ("--model", "model.json", "{p}: the JSON is nested too deeply to read"),
-])
+@pytest.mark.parametrize(
+    "option, name, expected",
+    [
+        ("--model-classes", "classes.json", "class names file {p}: the JSON is nested too deeply to read"),
+        ("--model", "model.json", "{p}: the JSON is nested too deeply to read"),
+    ],
+)
 def test_json_nested_too_deeply_is_refused(tmp_path, capsys, option, name, expected):
     path = tmp_path / name
     path.write_text(DEEP)
@@ -281,26 +314,36 @@ def test_a_deep_config_json_and_sweep_spec_are_refused(d, tmp_path, capsys):
     assert_refused(code, err, "sweep", f"{spec} is not valid JSON: maximum recursion depth exceeded")
 
 
-@pytest.mark.parametrize("option, kind", [
-    ("--model", "a FIFO (named pipe), not a model file"),
-    ("--model-classes", "a FIFO (named pipe), not a class names file"),
-])
+@pytest.mark.parametrize(
+    "option, kind",
+    [
+        ("--model", "a FIFO (named pipe), not a model file"),
+        ("--model-classes", "a FIFO (named pipe), not a class names file"),
+    ],
+)
 def test_a_fifo_is_refused_without_waiting(tmp_path, option, kind):
     """In a fresh process with a time limit: opening a FIFO would wait for a writer forever."""
     fifo = tmp_path / "pipe.pt2"
     os.mkfifo(fifo)
-    proc = subprocess.run([sys.executable, "-m", "fooling_ext", *EVOLVE, option, str(fifo), "--out",
-                           str(tmp_path / "o")], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "fooling_ext", *EVOLVE, option, str(fifo), "--out", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().splitlines() == [f"fooling evolve: error: {fifo} is {kind} (a regular file)"]
 
 
-@pytest.mark.parametrize("option, path, expected", [
-    ("--model", "/dev/zero", "/dev/zero is a device, not a model file"),
-    ("--model-classes", "/dev/zero", "/dev/zero is a device, not a class names file"),
-    ("--model-classes", "{tmp}", "{tmp} is a folder, not a class names file"),
-    ("--model", "{tmp}/folder.json", "{tmp}/folder.json is a folder"),
-])
+@pytest.mark.parametrize(
+    "option, path, expected",
+    [
+        ("--model", "/dev/zero", "/dev/zero is a device, not a model file"),
+        ("--model-classes", "/dev/zero", "/dev/zero is a device, not a class names file"),
+        ("--model-classes", "{tmp}", "{tmp} is a folder, not a class names file"),
+        ("--model", "{tmp}/folder.json", "{tmp}/folder.json is a folder"),
+    ],
+)
 def test_devices_and_folders_are_refused(tmp_path, capsys, option, path, expected):
     (tmp_path / "folder.json").mkdir()
     path = path.replace("{tmp}", str(tmp_path))
@@ -308,10 +351,13 @@ def test_devices_and_folders_are_refused(tmp_path, capsys, option, path, expecte
     assert_refused(code, err, "evolve", expected.replace("{tmp}", str(tmp_path)))
 
 
-@pytest.mark.parametrize("model, expected", [
-    pytest.param("{d}/script.pt", "which lies outside it", id="outside"),
-    pytest.param("{s}/net.pt", "is a TorchScript module, which is code that runs as it loads", id="torchscript"),
-])
+@pytest.mark.parametrize(
+    "model, expected",
+    [
+        pytest.param("{d}/script.pt", "which lies outside it", id="outside"),
+        pytest.param("{s}/net.pt", "is a TorchScript module, which is code that runs as it loads", id="torchscript"),
+    ],
+)
 def test_a_recorded_sweep_does_not_choose_what_is_loaded(d, tmp_path, capsys, model, expected):
     """`fooling sweep --resume` without --spec takes its models from sweep.json; refused before Ray starts."""
     from fooling_ext.sweep.folder import SweepFolder
@@ -330,17 +376,35 @@ def test_a_recorded_sweep_does_not_choose_what_is_loaded(d, tmp_path, capsys, mo
         run_sweep(None, sweep, resume=True)
 
 
-@pytest.mark.parametrize("field, value, expected", [
-    ("classes", 5, "'classes' must be a class names file or a list of names, got 5"),
-    ("classes", ["a", None], "'classes' must be a class names file or a list of names, got ['a', None]"),
-    ("mean", "abc", "'mean' must be a number or a list of numbers, got 'abc'"),
-    ("channels", "1", "'channels' must be a whole number, got '1'"),
-    ("name", ["x"], "'name' must be a string, got ['x']"),
-])
+@pytest.mark.parametrize(
+    "field, value, expected",
+    [
+        ("classes", 5, "'classes' must be a class names file or a list of names, got 5"),
+        ("classes", ["a", None], "'classes' must be a class names file or a list of names, got ['a', None]"),
+        ("mean", "abc", "'mean' must be a number or a list of numbers, got 'abc'"),
+        ("channels", "1", "'channels' must be a whole number, got '1'"),
+        ("name", ["x"], "'name' must be a string, got ['x']"),
+    ],
+)
 def test_a_description_field_of_the_wrong_type_is_named(tmp_path, capsys, field, value, expected):
     path = tmp_path / "model.json"
     path.write_text(json.dumps({"path": "mnist", field: value}))
-    code, err = run_cli(["gradient", "--model", path, "--classes", "1", "--steps", "1", "--backend", "cpu",
-                         "--no-progress", "--out", tmp_path / "g"], capsys)
+    code, err = run_cli(
+        [
+            "gradient",
+            "--model",
+            path,
+            "--classes",
+            "1",
+            "--steps",
+            "1",
+            "--backend",
+            "cpu",
+            "--no-progress",
+            "--out",
+            tmp_path / "g",
+        ],
+        capsys,
+    )
     assert_refused(code, err, "gradient", f"{path}: the model description's {expected}")
     assert not (tmp_path / "g").exists()

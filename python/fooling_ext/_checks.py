@@ -12,8 +12,9 @@ from collections.abc import Iterable
 from typing import Any
 
 
-def describe_range(low: float | None = None, high: float | None = None, *, low_open: bool = False,
-                   high_open: bool = False) -> str:
+def describe_range(
+    low: float | None = None, high: float | None = None, *, low_open: bool = False, high_open: bool = False
+) -> str:
     """A range in words, as the messages give it: "in [0, 1]", "in (0, 1]", "> 0", ">= 1", "<= 5" ("" for any)."""
     if low is not None and high is not None:
         return f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
@@ -24,8 +25,14 @@ def describe_range(low: float | None = None, high: float | None = None, *, low_o
     return ""
 
 
-def in_range(value: float, low: float | None = None, high: float | None = None, *, low_open: bool = False,
-             high_open: bool = False) -> bool:
+def in_range(
+    value: float,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> bool:
     """Whether `value` lies in the range (NaN lies in none)."""
     if math.isnan(value):
         return False
@@ -34,8 +41,15 @@ def in_range(value: float, low: float | None = None, high: float | None = None, 
     return high is None or not (value >= high if high_open else value > high)
 
 
-def check_real(name: str, value: object, low: float | None = None, high: float | None = None, *,
-               low_open: bool = False, high_open: bool = False) -> float:
+def check_real(
+    name: str,
+    value: object,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
     """`value` as a float: a finite real number (not a bool) in the range given; a ValueError naming `name` and
     the value otherwise."""
     number = isinstance(value, numbers.Real) and not isinstance(value, bool)  # NumPy's scalars are Real, its bool not
@@ -52,8 +66,12 @@ def check_real(name: str, value: object, low: float | None = None, high: float |
 def check_whole(name: str, value: object, low: int, high: int | None = None) -> int:
     """`value` as an int: a whole number (an int, not a bool nor a float) in [low, high] (high None: no upper
     bound); a ValueError naming `name` and the value otherwise."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not low <= value or (
-            high is not None and value > high):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+        or not low <= value
+        or (high is not None and value > high)
+    ):
         raise ValueError(f"{name} must be a whole number {describe_range(low, high)}, got {value!r}")
     return int(value)
 

@@ -52,9 +52,17 @@ def require_regular_file(path: str | os.PathLike, what: str) -> None:
         raise FileNotFoundError(f"{what} not found: {path}") from None
     if stat.S_ISREG(mode):
         return
-    kind = ("a folder" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
-            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode)
-            else "a special file")
+    kind = (
+        "a folder"
+        if stat.S_ISDIR(mode)
+        else "a FIFO (named pipe)"
+        if stat.S_ISFIFO(mode)
+        else "a device"
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+        else "a socket"
+        if stat.S_ISSOCK(mode)
+        else "a special file"
+    )
     raise ValueError(f"{path} is {kind}, not a {what} (a regular file)")
 
 
@@ -98,8 +106,14 @@ def write_npz(path: str | os.PathLike, meta: Mapping[str, Any], arrays: Mapping[
     return Path(path)
 
 
-def read_npz(path: str | os.PathLike, fields: tuple[str, ...], *, what: str, format_name: str | None = None,
-             version: int | tuple[int, ...] | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def read_npz(
+    path: str | os.PathLike,
+    fields: tuple[str, ...],
+    *,
+    what: str,
+    format_name: str | None = None,
+    version: int | tuple[int, ...] | None = None,
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """(meta, arrays) of a file written by :func:`write_npz`; `fields` must all be there. `format_name` and
     `version` (one or several accepted), when given, must match the meta's. When the meta holds a checksum
     (every file written since checksums were added), every array is read and must match it. Errors name the
@@ -124,8 +138,9 @@ def read_npz(path: str | os.PathLike, fields: tuple[str, ...], *, what: str, for
         raise ValueError(f"{path} is not a {what} (format {meta.get('format')!r})")
     versions = (version,) if isinstance(version, int) else version
     if versions is not None and meta.get("version") not in versions:
-        raise ValueError(f"{path} has format version {meta.get('version')}, this build reads "
-                         f"{', '.join(str(v) for v in versions)}")
+        raise ValueError(
+            f"{path} has format version {meta.get('version')}, this build reads {', '.join(str(v) for v in versions)}"
+        )
     if checksum is not None and arrays_checksum(everything) != checksum:
         raise ValueError(f"{path} is damaged: its arrays do not match the checksum written with them")
     return meta, arrays

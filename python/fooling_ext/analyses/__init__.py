@@ -16,8 +16,25 @@ ANALYSES = ("diversity", "repetition", "structure", "transfer")
 """The names of the analyses, which are also the commands of ``fooling analyze``."""
 
 __all__ = [
-    "ANALYSES", "ANALYSIS_FORMAT", "ANALYSIS_VERSION", "AnalysisFolder", "DiversityConfig", "Motif",
-    "RepetitionConfig", "RunData", "StructureConfig", "diversity", "expand_runs", "find_motif", "load_run",
-    "read_analysis", "remove_copies", "repetition", "run_classifier", "shuffle_tiles", "structure", "TransferConfig",
+    "ANALYSES",
+    "ANALYSIS_FORMAT",
+    "ANALYSIS_VERSION",
+    "AnalysisFolder",
+    "DiversityConfig",
+    "Motif",
+    "RepetitionConfig",
+    "RunData",
+    "StructureConfig",
+    "diversity",
+    "expand_runs",
+    "find_motif",
+    "load_run",
+    "read_analysis",
+    "remove_copies",
+    "repetition",
+    "run_classifier",
+    "shuffle_tiles",
+    "structure",
+    "TransferConfig",
     "transfer",
 ]

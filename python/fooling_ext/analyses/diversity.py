@@ -64,9 +64,17 @@ class DiversityConfig:
             check_whole("top", self.top, 1)
 
 
-def diversity(runs: Sequence[str | os.PathLike], out: str | os.PathLike, *, config: DiversityConfig | None = None,
-              classifier: ImageScorer | None = None, model: str | None = None, device: Any = None,
-              overwrite: bool = False, progress: bool = False) -> dict[str, Any]:
+def diversity(
+    runs: Sequence[str | os.PathLike],
+    out: str | os.PathLike,
+    *,
+    config: DiversityConfig | None = None,
+    classifier: ImageScorer | None = None,
+    model: str | None = None,
+    device: Any = None,
+    overwrite: bool = False,
+    progress: bool = False,
+) -> dict[str, Any]:
     """Compare the elites of runs of one model and encoding into the analysis folder `out`; returns the summary.
     `progress`: a progress bar on stderr over the images the classifier reads.
 
@@ -81,13 +89,26 @@ def diversity(runs: Sequence[str | os.PathLike], out: str | os.PathLike, *, conf
         kinds = "; ".join(f"{m}/{e}: {', '.join(str(r.path) for r in rs)}" for (m, e), rs in groups.items())
         if not any(is_sweep(path) for path in runs):
             raise ValueError(f"diversity compares runs of one model and encoding; these differ: {kinds}")
-        return {f"{m}/{e}": _analyse(rs, Path(out) / f"{safe_name(m)}-{safe_name(e)}", runs, config, classifier,
-                                     model, device, overwrite, progress) for (m, e), rs in groups.items()}
+        return {
+            f"{m}/{e}": _analyse(
+                rs,
+                Path(out) / f"{safe_name(m)}-{safe_name(e)}",
+                runs,
+                config,
+                classifier,
+                model,
+                device,
+                overwrite,
+                progress,
+            )
+            for (m, e), rs in groups.items()
+        }
     return _analyse(loaded, Path(out), runs, config, classifier, model, device, overwrite, progress)
 
 
-def _analyse(runs: list[RunData], out: Path, given, config, classifier, model, device, overwrite,
-             progress) -> dict[str, Any]:
+def _analyse(
+    runs: list[RunData], out: Path, given, config, classifier, model, device, overwrite, progress
+) -> dict[str, Any]:
     first = runs[0]
     if len(runs) < 2:
         raise ValueError(f"diversity needs at least two runs of {first.model}/{first.encoding}; got {first.path} only")
@@ -95,8 +116,10 @@ def _analyse(runs: list[RunData], out: Path, given, config, classifier, model, d
         if run.class_names != first.class_names:
             raise ValueError(f"{run.path} and {first.path} have different classes")
         if run.images.shape[1:] != first.images.shape[1:]:
-            raise ValueError(f"{run.path} and {first.path} have images of different sizes "
-                             f"({list(run.images.shape[1:])} and {list(first.images.shape[1:])})")
+            raise ValueError(
+                f"{run.path} and {first.path} have images of different sizes "
+                f"({list(run.images.shape[1:])} and {list(first.images.shape[1:])})"
+            )
     clf = classifier if classifier is not None else run_classifier(first, model=model, device=device)
     with AnalysisFolder(out).writing(overwrite=overwrite) as folder:
         classes = np.flatnonzero(np.logical_and.reduce([run.occupied for run in runs]))
@@ -116,30 +139,57 @@ def _analyse(runs: list[RunData], out: Path, given, config, classifier, model, d
             spaces["feature"] = compare(features, cosine_distances)
         rows = []
         for i, cell in enumerate(classes):
-            row = {"class": int(cell), "name": first.class_names[cell],
-                   "mean_confidence": float(np.mean([run.confidence[cell] for run in runs]))}
+            row = {
+                "class": int(cell),
+                "name": first.class_names[cell],
+                "mean_confidence": float(np.mean([run.confidence[cell] for run in runs])),
+            }
             for space, result in spaces.items():
-                row.update({f"{space}_{key}": float(result[field][i]) for key, field in
-                            (("same", "same"), ("other", "other"), ("ratio", "ratio"), ("nearest_same", "hits"))})
+                row.update(
+                    {
+                        f"{space}_{key}": float(result[field][i])
+                        for key, field in (
+                            ("same", "same"),
+                            ("other", "other"),
+                            ("ratio", "ratio"),
+                            ("nearest_same", "hits"),
+                        )
+                    }
+                )
             rows.append(row)
-        summary: dict[str, Any] = {"model": first.model, "encoding": first.encoding, "runs": len(runs),
-                                   "seeds": [run.seed for run in runs], "classes": int(len(classes)),
-                                   "settings": asdict(config), "chance_nearest_same": 1.0 / len(classes)}
+        summary: dict[str, Any] = {
+            "model": first.model,
+            "encoding": first.encoding,
+            "runs": len(runs),
+            "seeds": [run.seed for run in runs],
+            "classes": int(len(classes)),
+            "settings": asdict(config),
+            "chance_nearest_same": 1.0 / len(classes),
+        }
         for space, result in spaces.items():
             summary[space] = {
-                "median_same": float(np.median(result["same"])), "median_other": float(np.median(result["other"])),
-                "median_ratio": float(np.median(result["ratio"])), "nearest_same": float(np.mean(result["hits"])),
+                "median_same": float(np.median(result["same"])),
+                "median_other": float(np.median(result["other"])),
+                "median_ratio": float(np.median(result["ratio"])),
+                "nearest_same": float(np.mean(result["hits"])),
                 "identical_pairs": float(result["identical"]),
             }
         if "feature" not in spaces:
             summary["feature"] = None
         summary["verdict"], summary["conclusion"] = conclusion(summary)
         folder.write_csv("per_class.csv", rows)
-        panels = [(f"{space} distance" + (" (RMS, images in [0, 1])" if space == "pixel" else " (1 - cosine)"),
-                   {"same class, across runs": result["same"], "other classes, within a run": result["other"]})
-                  for space, result in spaces.items()]
-        figures.histograms(folder.path / "histogram.png", panels,
-                           f"{first.model} / {first.encoding}: {len(runs)} runs, {len(classes)} classes")
+        panels = [
+            (
+                f"{space} distance" + (" (RMS, images in [0, 1])" if space == "pixel" else " (1 - cosine)"),
+                {"same class, across runs": result["same"], "other classes, within a run": result["other"]},
+            )
+            for space, result in spaces.items()
+        ]
+        figures.histograms(
+            folder.path / "histogram.png",
+            panels,
+            f"{first.model} / {first.encoding}: {len(runs)} runs, {len(classes)} classes",
+        )
         _grid(folder, runs, classes, config.grid_classes)
         folder.write_report(report_text(runs, summary, rows))
         folder.write_analysis("diversity", [str(run.path) for run in runs], summary)
@@ -206,16 +256,23 @@ def conclusion(summary: dict[str, Any]) -> tuple[str, str]:
         verdict = "holds"
     else:
         verdict = "partly" if ratio >= PARTLY else "does not hold"
-    text = (f"For {summary['model']}/{summary['encoding']}, 'different runs, different patterns' {verdict}: in pixel "
-            f"space a class's elites differ across runs by a median {ratio:.2f} times as much as two classes' "
-            f"elites differ within a run, and the nearest elite of another run is the same class's for "
-            f"{percent(pixel['nearest_same'], 1)} of classes (chance {percent(summary['chance_nearest_same'], 1)}).")
+    text = (
+        f"For {summary['model']}/{summary['encoding']}, 'different runs, different patterns' {verdict}: in pixel "
+        f"space a class's elites differ across runs by a median {ratio:.2f} times as much as two classes' "
+        f"elites differ within a run, and the nearest elite of another run is the same class's for "
+        f"{percent(pixel['nearest_same'], 1)} of classes (chance {percent(summary['chance_nearest_same'], 1)})."
+    )
     feature = summary.get("feature")
     if feature:
-        text += (f" In the classifier's feature space the ratio is {feature['median_ratio']:.2f} and the nearest "
-                 f"elite is the same class's for {percent(feature['nearest_same'], 1)}: "
-                 + ("the network sees the runs' different images as alike."
-                    if feature["median_ratio"] < 0.8 * ratio else "the network sees them as different too."))
+        text += (
+            f" In the classifier's feature space the ratio is {feature['median_ratio']:.2f} and the nearest "
+            f"elite is the same class's for {percent(feature['nearest_same'], 1)}: "
+            + (
+                "the network sees the runs' different images as alike."
+                if feature["median_ratio"] < 0.8 * ratio
+                else "the network sees them as different too."
+            )
+        )
     return verdict, text
 
 
@@ -229,32 +286,46 @@ def _grid(folder: AnalysisFolder, runs: list[RunData], classes: np.ndarray, rows
             labels.append(f"{cell}: {run.class_names[cell]}")
             captions.append(f"{run.label}: {format_confidence(float(run.confidence[cell]))}")
     folder.examples_dir.mkdir(exist_ok=True)
-    labelled_grid(np.stack(images), labels, captions, columns=len(runs)).save(folder.examples_dir /
-                                                                              "classes_by_runs.png")
+    labelled_grid(np.stack(images), labels, captions, columns=len(runs)).save(
+        folder.examples_dir / "classes_by_runs.png"
+    )
 
 
 def report_text(runs: list[RunData], summary: dict[str, Any], rows: list[dict[str, Any]]) -> str:
-    lines = [f"# Diversity: {summary['model']} / {summary['encoding']}, {len(runs)} runs", "",
-             "Runs: " + ", ".join(f"{run.path} ({run.label})" for run in runs), "",
-             f"**{summary['conclusion']}**", ""]
+    lines = [
+        f"# Diversity: {summary['model']} / {summary['encoding']}, {len(runs)} runs",
+        "",
+        "Runs: " + ", ".join(f"{run.path} ({run.label})" for run in runs),
+        "",
+        f"**{summary['conclusion']}**",
+        "",
+    ]
     table = []
     for space in ("pixel", "feature"):
         entry = summary.get(space)
         if entry:
-            table.append({"space": space, "same class, across runs": f"{entry['median_same']:.4f}",
-                          "other classes, within a run": f"{entry['median_other']:.4f}",
-                          "median ratio": f"{entry['median_ratio']:.3f}",
-                          "nearest is same class": percent(entry["nearest_same"], 1),
-                          "identical elites": percent(entry["identical_pairs"], 1)})
-    lines += ["Medians over classes (distances: pixel RMS on [0, 1] images; feature 1 - cosine):", "",
-              markdown_table(table)]
+            table.append(
+                {
+                    "space": space,
+                    "same class, across runs": f"{entry['median_same']:.4f}",
+                    "other classes, within a run": f"{entry['median_other']:.4f}",
+                    "median ratio": f"{entry['median_ratio']:.3f}",
+                    "nearest is same class": percent(entry["nearest_same"], 1),
+                    "identical elites": percent(entry["identical_pairs"], 1),
+                }
+            )
+    lines += [
+        "Medians over classes (distances: pixel RMS on [0, 1] images; feature 1 - cosine):",
+        "",
+        markdown_table(table),
+    ]
     if summary.get("feature") is None:
         lines += ["The classifier gives no penultimate-layer features: pixel space only.", ""]
-    lines += ["![distances](histogram.png)", "", "Classes x runs: examples/classes_by_runs.png", "",
-              "## Per class", ""]
+    lines += ["![distances](histogram.png)", "", "Classes x runs: examples/classes_by_runs.png", "", "## Per class", ""]
     shown = sorted(rows, key=lambda r: -r["mean_confidence"])[:50]
-    lines.append(markdown_table([{k: (percent(v) if k == "mean_confidence" else v) for k, v in r.items()}
-                                 for r in shown]))
+    lines.append(
+        markdown_table([{k: (percent(v) if k == "mean_confidence" else v) for k, v in r.items()} for r in shown])
+    )
     if len(rows) > len(shown):
         lines.append(f"(the {len(shown)} most confident of {len(rows)}; all in per_class.csv)")
     return "\n".join(lines)

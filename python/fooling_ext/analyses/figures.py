@@ -22,9 +22,15 @@ def _pyplot():
     return plt
 
 
-def before_after(path: Path, before: np.ndarray, series: Mapping[str, np.ndarray], title: str, *,
-                 axes: tuple[str, str] = ("confidence before", "confidence after"),
-                 diagonal: str = "no change") -> Path:
+def before_after(
+    path: Path,
+    before: np.ndarray,
+    series: Mapping[str, np.ndarray],
+    title: str,
+    *,
+    axes: tuple[str, str] = ("confidence before", "confidence after"),
+    diagonal: str = "no change",
+) -> Path:
     """Confidence after a change against confidence before, one point per image and one colour per change
     (`axes`: the x and y labels)."""
     plt = _pyplot()
@@ -96,15 +102,17 @@ def kept_by_grid(path: Path, grids: Sequence[int], series: Mapping[str, Sequence
     return path
 
 
-def occlusion_panels(path: Path, images: Sequence[np.ndarray], maps: Sequence[np.ndarray],
-                     titles: Sequence[str]) -> Path:
+def occlusion_panels(
+    path: Path, images: Sequence[np.ndarray], maps: Sequence[np.ndarray], titles: Sequence[str]
+) -> Path:
     """Each image (uint8 [C, H, W]) over its occlusion map: the class confidence with the patch at each place, on
     a scale that shows the nines (-log10(1 - p): 90%, 99%, 99.9% evenly spaced), since fooling images sit near 1."""
     plt = _pyplot()
     top = max([4.0] + [float(_nines(m).max()) for m in maps])
     ticks = [0.0, float(_nines(0.5))] + list(range(1, int(np.ceil(top)) + 1))
-    labels = ["0%", "50%"] + [f"{100 - 10 ** (2 - n):g}%" if n <= 2 else "99." + "9" * (n - 2) + "%"
-                              for n in range(1, int(np.ceil(top)) + 1)]
+    labels = ["0%", "50%"] + [
+        f"{100 - 10 ** (2 - n):g}%" if n <= 2 else "99." + "9" * (n - 2) + "%" for n in range(1, int(np.ceil(top)) + 1)
+    ]
     n = len(images)
     fig, axes = plt.subplots(2, n, figsize=(2.2 * n, 4.6), dpi=100, squeeze=False)
     for i, (image, heat, title) in enumerate(zip(images, maps, titles)):

@@ -37,12 +37,30 @@ class AnalysisFolder(RunFolder):
 
     KIND = "analysis"
     RESUME_HINT = ""  # an analysis is not resumed: it is run again
-    FILES = ("analysis.json", "report.md", "per_class.csv", "natural.csv", "transfer.csv", "elites.csv",
-             "histogram.png", "before_after.png", "kept.png", "transfer.png")
+    FILES = (
+        "analysis.json",
+        "report.md",
+        "per_class.csv",
+        "natural.csv",
+        "transfer.csv",
+        "elites.csv",
+        "histogram.png",
+        "before_after.png",
+        "kept.png",
+        "transfer.png",
+    )
     DIRS = ("examples",)
     PATTERNS = ()
-    DIR_ENTRIES = {"examples": ("classes_by_runs.png", "pairs.png", "shuffled.png", "occlusion.png",
-                                "transfer_best.png", "transfer_worst.png")}
+    DIR_ENTRIES = {
+        "examples": (
+            "classes_by_runs.png",
+            "pairs.png",
+            "shuffled.png",
+            "occlusion.png",
+            "transfer_best.png",
+            "transfer_worst.png",
+        )
+    }
 
     analysis_path = property(lambda self: self.path / "analysis.json")
     report_path = property(lambda self: self.path / "report.md")
@@ -68,8 +86,13 @@ class AnalysisFolder(RunFolder):
             self.release()
 
     def write_analysis(self, analysis: str, runs: Sequence[str | os.PathLike], summary: Mapping[str, Any]) -> Path:
-        data = {"format": ANALYSIS_FORMAT, "version": ANALYSIS_VERSION, "analysis": analysis,
-                "runs": [str(run) for run in runs], "summary": _finite(summary)}
+        data = {
+            "format": ANALYSIS_FORMAT,
+            "version": ANALYSIS_VERSION,
+            "analysis": analysis,
+            "runs": [str(run) for run in runs],
+            "summary": _finite(summary),
+        }
         atomic_write_text(self.analysis_path, json.dumps(data, indent=2) + "\n")
         return self.analysis_path
 

@@ -60,9 +60,17 @@ class RepetitionConfig:
             check_whole("top", self.top, 1)
 
 
-def repetition(run: str | os.PathLike, out: str | os.PathLike, *, config: RepetitionConfig | None = None,
-               classifier: ImageScorer | None = None, model: str | None = None, device: Any = None,
-               overwrite: bool = False, progress: bool = False) -> dict[str, Any]:
+def repetition(
+    run: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    config: RepetitionConfig | None = None,
+    classifier: ImageScorer | None = None,
+    model: str | None = None,
+    device: Any = None,
+    overwrite: bool = False,
+    progress: bool = False,
+) -> dict[str, Any]:
     """Analyse one finished run into the analysis folder `out`; returns the summary (analysis.json's), with its
     verdict on the paper's statement (:func:`conclusion`). `progress`: a progress bar on stderr."""
     config = config or RepetitionConfig()
@@ -70,8 +78,7 @@ def repetition(run: str | os.PathLike, out: str | os.PathLike, *, config: Repeti
     config.check()
     data = load_run(run)
     clf = classifier if classifier is not None else run_classifier(data, model=model, device=device)
-    with AnalysisFolder(out).writing(overwrite=overwrite) as folder, \
-            progress_bar(0, "repetition", progress) as bar:
+    with AnalysisFolder(out).writing(overwrite=overwrite) as folder, progress_bar(0, "repetition", progress) as bar:
         rng = np.random.default_rng(config.seed)
 
         cells = data.cells(config.top)
@@ -110,12 +117,21 @@ def repetition(run: str | os.PathLike, out: str | os.PathLike, *, config: Repeti
             bar.update(2 * len(chunk))
             for (cell, motif), share, after_c, control_c in zip(chunk, removed_share, after_conf, control_conf):
                 before = before_of[cell]
-                rows.append({
-                    "class": cell, "name": data.class_names[cell], "motif": motif.kind,
-                    "periods": " ".join(f"{p:.1f}" for p in motif.periods), "removed": share[0],
-                    "control_removed": share[1], "before": before, "after": float(after_c), "control": float(control_c),
-                    "drop": before - float(after_c), "control_drop": before - float(control_c),
-                })
+                rows.append(
+                    {
+                        "class": cell,
+                        "name": data.class_names[cell],
+                        "motif": motif.kind,
+                        "periods": " ".join(f"{p:.1f}" for p in motif.periods),
+                        "removed": share[0],
+                        "control_removed": share[1],
+                        "before": before,
+                        "after": float(after_c),
+                        "control": float(control_c),
+                        "drop": before - float(after_c),
+                        "control_drop": before - float(control_c),
+                    }
+                )
         summary = summarise(rows, len(cells), config)
         summary.update(model=data.model, encoding=data.encoding)
         summary["verdict"], summary["conclusion"] = conclusion(summary)
@@ -133,17 +149,25 @@ def _tensor(images: Sequence[np.ndarray]):
 def summarise(rows: Sequence[dict[str, Any]], elites: int, config: RepetitionConfig) -> dict[str, Any]:
     """The figures over the elites with a motif: median drops, shares >= each threshold, and how many of those
     at >= a threshold before stay there."""
-    summary: dict[str, Any] = {"elites": elites, "with_repetition": len(rows),
-                               "stripes": sum(r["motif"] == "stripes" for r in rows),
-                               "lattices": sum(r["motif"] == "lattice" for r in rows), "settings": asdict(config)}
+    summary: dict[str, Any] = {
+        "elites": elites,
+        "with_repetition": len(rows),
+        "stripes": sum(r["motif"] == "stripes" for r in rows),
+        "lattices": sum(r["motif"] == "lattice" for r in rows),
+        "settings": asdict(config),
+    }
     if not rows:
         return summary
-    column = {key: np.array([r[key] for r in rows], dtype=np.float64)
-              for key in ("before", "after", "control", "drop", "control_drop", "removed")}
+    column = {
+        key: np.array([r[key] for r in rows], dtype=np.float64)
+        for key in ("before", "after", "control", "drop", "control_drop", "removed")
+    }
     summary.update(
         median_removed=float(np.median(column["removed"])),
-        median_before=float(np.median(column["before"])), median_after=float(np.median(column["after"])),
-        median_control=float(np.median(column["control"])), median_drop=float(np.median(column["drop"])),
+        median_before=float(np.median(column["before"])),
+        median_after=float(np.median(column["after"])),
+        median_control=float(np.median(column["control"])),
+        median_drop=float(np.median(column["drop"])),
         median_control_drop=float(np.median(column["control_drop"])),
         removal_beats_control=float(np.mean(column["after"] > column["control"])),
     )
@@ -163,9 +187,12 @@ def _write(folder: AnalysisFolder, data, rows, summary, examples, before_of) -> 
     folder.write_csv("per_class.csv", rows)
     if rows:
         figures.before_after(
-            folder.path / "before_after.png", np.array([r["before"] for r in rows]),
-            {"one copy kept": np.array([r["after"] for r in rows]),
-             "control: same area at random places": np.array([r["control"] for r in rows])},
+            folder.path / "before_after.png",
+            np.array([r["before"] for r in rows]),
+            {
+                "one copy kept": np.array([r["after"] for r in rows]),
+                "control: same area at random places": np.array([r["control"] for r in rows]),
+            },
             f"{data.model} / {data.encoding}: removing repeated copies ({len(rows)} elites)",
         )
     if examples:
@@ -190,11 +217,15 @@ def conclusion(summary: dict[str, Any]) -> tuple[str, str]:
     statement that removing the repeated copies lowers the confidence only a little: holds when keeping one copy
     leaves at least HOLDS of the median confidence and, of the elites >= 99% before, at least half stay there;
     partly when it leaves at least PARTLY of it; not measured when no elite repeats a motif."""
-    statement = (f"For {summary['model']}/{summary['encoding']}, 'removing the repeated copies lowers the "
-                 "confidence only a little'")
+    statement = (
+        f"For {summary['model']}/{summary['encoding']}, 'removing the repeated copies lowers the "
+        "confidence only a little'"
+    )
     if not summary["with_repetition"]:
-        return "not measured", (f"{statement} is not measured: none of the {summary['elites']} elites repeats a "
-                                "motif, so there is nothing to remove.")
+        return "not measured", (
+            f"{statement} is not measured: none of the {summary['elites']} elites repeats a "
+            "motif, so there is nothing to remove."
+        )
     before, after = summary["median_before"], summary["median_after"]
     kept = after / before if before > 0 else 0.0
     still = summary["still_ge99"]
@@ -202,45 +233,93 @@ def conclusion(summary: dict[str, Any]) -> tuple[str, str]:
         verdict = "holds"
     else:
         verdict = "partly" if kept >= PARTLY else "does not hold"
-    text = (f"{statement} {verdict}: keeping one copy of the motif of the {summary['with_repetition']} elites that "
-            f"repeat one (a median {percent(summary['median_removed'], 1)} of the image removed) takes their median "
-            f"confidence from {percent(before)} to {percent(after)}, where painting the same area at random places "
-            f"gives {percent(summary['median_control'])}")
+    text = (
+        f"{statement} {verdict}: keeping one copy of the motif of the {summary['with_repetition']} elites that "
+        f"repeat one (a median {percent(summary['median_removed'], 1)} of the image removed) takes their median "
+        f"confidence from {percent(before)} to {percent(after)}, where painting the same area at random places "
+        f"gives {percent(summary['median_control'])}"
+    )
     if still is None:
         return verdict, text + "; none was >= 99% before."
-    return verdict, text + (f"; of the {summary['count_before_ge99']} >= 99% before, {percent(still, 1)} stay "
-                            f">= 99% ({percent(summary['control_still_ge99'], 1)} with the control).")
+    return verdict, text + (
+        f"; of the {summary['count_before_ge99']} >= 99% before, {percent(still, 1)} stay "
+        f">= 99% ({percent(summary['control_still_ge99'], 1)} with the control)."
+    )
 
 
 def report_text(data, rows, summary) -> str:
-    lines = [f"# Repetition: {data.path}", "", f"**{summary['conclusion']}**", "",
-             f"Model {data.model}, encoding {data.encoding}. {summary['with_repetition']} of {summary['elites']} "
-             f"elites repeat a motif ({summary['stripes']} stripes, {summary['lattices']} lattices); only those are "
-             "changed. One copy kept: the others painted with the background colour. Control: the same area "
-             "painted at random places.", ""]
+    lines = [
+        f"# Repetition: {data.path}",
+        "",
+        f"**{summary['conclusion']}**",
+        "",
+        f"Model {data.model}, encoding {data.encoding}. {summary['with_repetition']} of {summary['elites']} "
+        f"elites repeat a motif ({summary['stripes']} stripes, {summary['lattices']} lattices); only those are "
+        "changed. One copy kept: the others painted with the background colour. Control: the same area "
+        "painted at random places.",
+        "",
+    ]
     if not rows:
         lines.append("No elite repeats a motif: nothing to remove.")
         return "\n".join(lines)
-    table = [{"": "median confidence", "before": percent(summary["median_before"]),
-              "one copy kept": percent(summary["median_after"]), "control": percent(summary["median_control"])},
-             {"": "median drop", "before": "", "one copy kept": percent(summary["median_drop"]),
-              "control": percent(summary["median_control_drop"])}]
+    table = [
+        {
+            "": "median confidence",
+            "before": percent(summary["median_before"]),
+            "one copy kept": percent(summary["median_after"]),
+            "control": percent(summary["median_control"]),
+        },
+        {
+            "": "median drop",
+            "before": "",
+            "one copy kept": percent(summary["median_drop"]),
+            "control": percent(summary["median_control_drop"]),
+        },
+    ]
     for threshold in THRESHOLDS:
         key = f"{100 * threshold:g}"
-        table.append({"": f"share >= {key}%", "before": percent(summary[f"share_before_ge{key}"], 1),
-                      "one copy kept": percent(summary[f"share_after_ge{key}"], 1),
-                      "control": percent(summary[f"share_control_ge{key}"], 1)})
-        table.append({"": f"of the {summary[f'count_before_ge{key}']} >= {key}% before, still >= {key}%",
-                      "before": "", "one copy kept": percent(summary[f"still_ge{key}"], 1),
-                      "control": percent(summary[f"control_still_ge{key}"], 1)})
-    lines += [markdown_table(table), f"Median share of the image removed: {percent(summary['median_removed'], 1)}. "
-              f"Keeping one copy scores higher than the control for {percent(summary['removal_beats_control'], 1)} "
-              "of these elites.", "", "![before and after](before_after.png)", "",
-              "Examples (original, one copy kept, control): examples/pairs.png", "", "## Per class", ""]
+        table.append(
+            {
+                "": f"share >= {key}%",
+                "before": percent(summary[f"share_before_ge{key}"], 1),
+                "one copy kept": percent(summary[f"share_after_ge{key}"], 1),
+                "control": percent(summary[f"share_control_ge{key}"], 1),
+            }
+        )
+        table.append(
+            {
+                "": f"of the {summary[f'count_before_ge{key}']} >= {key}% before, still >= {key}%",
+                "before": "",
+                "one copy kept": percent(summary[f"still_ge{key}"], 1),
+                "control": percent(summary[f"control_still_ge{key}"], 1),
+            }
+        )
+    lines += [
+        markdown_table(table),
+        f"Median share of the image removed: {percent(summary['median_removed'], 1)}. "
+        f"Keeping one copy scores higher than the control for {percent(summary['removal_beats_control'], 1)} "
+        "of these elites.",
+        "",
+        "![before and after](before_after.png)",
+        "",
+        "Examples (original, one copy kept, control): examples/pairs.png",
+        "",
+        "## Per class",
+        "",
+    ]
     shown = sorted(rows, key=lambda r: -r["before"])[:50]
-    lines.append(markdown_table([{k: (percent(v) if k in ("before", "after", "control", "removed") else v)
-                                  for k, v in r.items() if k not in ("drop", "control_drop", "control_removed")}
-                                 for r in shown]))
+    lines.append(
+        markdown_table(
+            [
+                {
+                    k: (percent(v) if k in ("before", "after", "control", "removed") else v)
+                    for k, v in r.items()
+                    if k not in ("drop", "control_drop", "control_removed")
+                }
+                for r in shown
+            ]
+        )
+    )
     if len(rows) > len(shown):
         lines.append(f"(the {len(shown)} most confident of {len(rows)}; all in per_class.csv)")
     return "\n".join(lines)

@@ -44,8 +44,10 @@ class RunData:
     occupied: np.ndarray
 
     def __repr__(self) -> str:
-        return (f"RunData({self.path}: {self.model} / {self.encoding}, {len(self.class_names)} classes, "
-                f"{int(self.occupied.sum())} occupied)")
+        return (
+            f"RunData({self.path}: {self.model} / {self.encoding}, {len(self.class_names)} classes, "
+            f"{int(self.occupied.sum())} occupied)"
+        )
 
     @property
     def model(self) -> str:
@@ -113,8 +115,11 @@ def sweep_runs(path: str | os.PathLike) -> list[Path]:
     entries = data.get("runs") if isinstance(data, dict) else None
     if not isinstance(entries, list):
         raise ValueError(f"{path / 'sweep.json'} lists no runs")
-    folders = [path / str(entry.get("folder", Path("runs", str(entry.get("name", "")))))
-               for entry in entries if isinstance(entry, dict) and entry.get("status") == DONE]
+    folders = [
+        path / str(entry.get("folder", Path("runs", str(entry.get("name", "")))))
+        for entry in entries
+        if isinstance(entry, dict) and entry.get("status") == DONE
+    ]
     if not folders:
         raise ValueError(f"the sweep {path} has no done run")
     return folders
@@ -146,8 +151,13 @@ def group_runs(runs: Sequence[RunData]) -> dict[tuple[str, str], list[RunData]]:
     return groups
 
 
-def run_classifier(run: RunData, *, model: str | os.PathLike | None = None,
-                   device: str | torch.device | None = None, fast_inference: bool | None = None) -> ImageScorer:
+def run_classifier(
+    run: RunData,
+    *,
+    model: str | os.PathLike | None = None,
+    device: str | torch.device | None = None,
+    fast_inference: bool | None = None,
+) -> ImageScorer:
     """The classifier the run scored its renders with: the recorded model (or `model`, where it moved), its
     recorded input spec (already adapted to the render size) and class names, on `device` (default: the run's
     backend). The recorded model is loaded only when it is built in or a file inside the run folder that runs
@@ -165,8 +175,9 @@ def run_classifier(run: RunData, *, model: str | os.PathLike | None = None,
         trial = apply_recorded(classifier, elites.to(classifier.device), recorded).trials[0]
         if not trial.accepted:
             why = trial.reason or f"result outside tolerance (max |p - p_float32| {trial.max_abs_error:.2e})"
-            print(f"{trial.settings.describe()}, as {run.path} recorded, not used, PyTorch kept: {why}",
-                  file=sys.stderr)
+            print(
+                f"{trial.settings.describe()}, as {run.path} recorded, not used, PyTorch kept: {why}", file=sys.stderr
+            )
     return classifier
 
 
@@ -177,20 +188,27 @@ def _recorded_classifier(run: RunData, model, device) -> ImageScorer:
         raise ValueError(f"{run.path}/config.json does not say which classifier the run used")
     device = resolve_device(device if device is not None else run.config.get("run", {}).get("backend", "auto"))
     if run.config.get("run", {}).get("models") is not None:  # several models: scored combined, as the run was
-        return recorded_classifier(run.config, device, model=None if model is None else [str(model)],
-                                   folder=run.path)
+        return recorded_classifier(run.config, device, model=None if model is None else [str(model)], folder=run.path)
     source = str(source)
     if model is None and source == CUSTOM_MODEL:
-        raise ValueError(f"{run.path} was made with a classifier given in memory "
-                         f"({recorded.get('description')}): pass model=PATH, a file of the same model")
+        raise ValueError(
+            f"{run.path} was made with a classifier given in memory "
+            f"({recorded.get('description')}): pass model=PATH, a file of the same model"
+        )
     if source not in BUILTIN_MODELS and not is_library_model(source) and not Path(source).exists():
         raise FileNotFoundError(f"the model of {run.path} ({source}) is not there any more; pass --model")
-    return load_classifier(source, spec=InputSpec(**recorded["spec"]), class_names=run.class_names, device=device,
-                           confine_to=run.path if model is None else None)
+    return load_classifier(
+        source,
+        spec=InputSpec(**recorded["spec"]),
+        class_names=run.class_names,
+        device=device,
+        confine_to=run.path if model is None else None,
+    )
 
 
-def class_confidence(classifier: ImageScorer, images: torch.Tensor, classes: np.ndarray | Sequence[int],
-                     batch: int = SCORE_BATCH) -> np.ndarray:
+def class_confidence(
+    classifier: ImageScorer, images: torch.Tensor, classes: np.ndarray | Sequence[int], batch: int = SCORE_BATCH
+) -> np.ndarray:
     """Probability of class classes[i] for image i (float64 [N]); images float [N, C, H, W] in [0, 1]."""
     classes = torch.as_tensor(np.asarray(classes, dtype=np.int64))
     out = np.empty(len(images), dtype=np.float64)

@@ -50,17 +50,31 @@ class StructureConfig:
         for k in self.grids:
             check_whole("grids", k, 1)
         check_unique("grids", self.grids)
-        for name, low in (("permutations", 1), ("natural_per_class", 1), ("occlusion", 0), ("patch", 0), ("seed", 0),
-                          ("batch", 1)):
+        for name, low in (
+            ("permutations", 1),
+            ("natural_per_class", 1),
+            ("occlusion", 0),
+            ("patch", 0),
+            ("seed", 0),
+            ("batch", 1),
+        ):
             check_whole(name, getattr(self, name), low)
         if self.top is not None:
             check_whole("top", self.top, 1)
 
 
-def structure(run: str | os.PathLike, out: str | os.PathLike, *, config: StructureConfig | None = None,
-              classifier: ImageScorer | None = None, model: str | None = None, device: Any = None,
-              overwrite: bool = False, natural: tuple[torch.Tensor, np.ndarray, str] | None = None,
-              progress: bool = False) -> dict[str, Any]:
+def structure(
+    run: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    config: StructureConfig | None = None,
+    classifier: ImageScorer | None = None,
+    model: str | None = None,
+    device: Any = None,
+    overwrite: bool = False,
+    natural: tuple[torch.Tensor, np.ndarray, str] | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
     """Analyse one finished run into the analysis folder `out`; returns the summary (analysis.json's), with its
     verdict on the paper's statement (:func:`conclusion`). `natural`: (images float [N, C, H, W], labels [N],
     what they are) instead of the project's own set. `progress`: a progress bar on stderr."""
@@ -91,22 +105,38 @@ def structure(run: str | os.PathLike, out: str | os.PathLike, *, config: Structu
                 bar.total += scorings * int(right.sum())
                 natural_result = _shuffled_confidence(clf, natural[0], natural[1], orders, config.batch, bar)
 
-        rows = [{"class": int(cell), "name": data.class_names[cell], "before": float(fooling["before"][i]),
-                 **{f"after_{k}x{k}": float(fooling["after"][k][i]) for k in config.grids},
-                 **{f"kept_{k}x{k}": float(fooling["kept"][k][i]) for k in config.grids}}
-                for i, cell in enumerate(cells)]
-        summary: dict[str, Any] = {"model": data.model, "encoding": data.encoding, "elites": int(len(cells)),
-                                   "natural": natural_note, "natural_images": natural_count,
-                                   "natural_correct": 0 if natural_result is None else int(len(natural[1])),
-                                   "settings": asdict(config), "grids": {}}
+        rows = [
+            {
+                "class": int(cell),
+                "name": data.class_names[cell],
+                "before": float(fooling["before"][i]),
+                **{f"after_{k}x{k}": float(fooling["after"][k][i]) for k in config.grids},
+                **{f"kept_{k}x{k}": float(fooling["kept"][k][i]) for k in config.grids},
+            }
+            for i, cell in enumerate(cells)
+        ]
+        summary: dict[str, Any] = {
+            "model": data.model,
+            "encoding": data.encoding,
+            "elites": int(len(cells)),
+            "natural": natural_note,
+            "natural_images": natural_count,
+            "natural_correct": 0 if natural_result is None else int(len(natural[1])),
+            "settings": asdict(config),
+            "grids": {},
+        }
         for k in config.grids:
-            entry = {"fooling_median_kept": float(np.median(fooling["kept"][k])),
-                     "fooling_median_after": float(np.median(fooling["after"][k])),
-                     "fooling_share_ge90_after": float(np.mean(fooling["after"][k] >= 0.9))}
+            entry = {
+                "fooling_median_kept": float(np.median(fooling["kept"][k])),
+                "fooling_median_after": float(np.median(fooling["after"][k])),
+                "fooling_share_ge90_after": float(np.mean(fooling["after"][k] >= 0.9)),
+            }
             if natural_result is not None:
-                entry.update(natural_median_kept=float(np.median(natural_result["kept"][k])),
-                             natural_median_after=float(np.median(natural_result["after"][k])),
-                             natural_share_ge90_after=float(np.mean(natural_result["after"][k] >= 0.9)))
+                entry.update(
+                    natural_median_kept=float(np.median(natural_result["kept"][k])),
+                    natural_median_after=float(np.median(natural_result["after"][k])),
+                    natural_share_ge90_after=float(np.mean(natural_result["after"][k] >= 0.9)),
+                )
             summary["grids"][f"{k}x{k}"] = entry
         summary["fooling_median_before"] = float(np.median(fooling["before"]))
         if natural_result is not None:
@@ -114,20 +144,32 @@ def structure(run: str | os.PathLike, out: str | os.PathLike, *, config: Structu
         summary["verdict"], summary["conclusion"] = conclusion(summary)
         folder.write_csv("per_class.csv", rows)
         if natural_result is not None:
-            folder.write_csv("natural.csv", [
-                {"label": int(label), "name": data.class_names[int(label)],
-                 "before": float(natural_result["before"][i]),
-                 **{f"kept_{k}x{k}": float(natural_result["kept"][k][i]) for k in config.grids}}
-                for i, label in enumerate(natural[1])])
+            folder.write_csv(
+                "natural.csv",
+                [
+                    {
+                        "label": int(label),
+                        "name": data.class_names[int(label)],
+                        "before": float(natural_result["before"][i]),
+                        **{f"kept_{k}x{k}": float(natural_result["kept"][k][i]) for k in config.grids},
+                    }
+                    for i, label in enumerate(natural[1])
+                ],
+            )
         series = {f"fooling ({len(cells)})": [fooling["kept"][k] for k in config.grids]}
         if natural_result is not None:
             series[f"natural ({len(natural[1])})"] = [natural_result["kept"][k] for k in config.grids]
-        figures.kept_by_grid(folder.path / "kept.png", config.grids, series,
-                             f"{data.model} / {data.encoding}: confidence kept after shuffling tiles")
+        figures.kept_by_grid(
+            folder.path / "kept.png",
+            config.grids,
+            series,
+            f"{data.model} / {data.encoding}: confidence kept after shuffling tiles",
+        )
         folder.examples_dir.mkdir(exist_ok=True)
         _shuffle_examples(folder, data, cells, fooling, orders, config)
-        summary["occlusion"] = _occlusion(folder, data, clf, cells, fooling["before"],
-                                          natural if natural_result else None, config)
+        summary["occlusion"] = _occlusion(
+            folder, data, clf, cells, fooling["before"], natural if natural_result else None, config
+        )
         folder.write_report(report_text(data, summary, rows, config))
         folder.write_analysis("structure", [str(run)], summary)
         return summary
@@ -160,8 +202,13 @@ def natural_images(data: RunData, per_class: int, rng: np.random.Generator):
         from fooling_ext.classifiers.datasets.mnist import load_mnist
 
         mnist = load_mnist()
-        chosen = np.concatenate([rng.choice(np.flatnonzero(mnist.y_test == digit), per_class, replace=False)
-                                 for digit in range(10) if data.occupied[digit]])
+        chosen = np.concatenate(
+            [
+                rng.choice(np.flatnonzero(mnist.y_test == digit), per_class, replace=False)
+                for digit in range(10)
+                if data.occupied[digit]
+            ]
+        )
         images = torch.from_numpy(mnist.x_test[chosen][:, None].astype(np.float32) / 255.0)
         return images, mnist.y_test[chosen].astype(np.int64), f"MNIST test set, {per_class} per digit"
     if data.model == "imagenet" and len(data.class_names) == 1000 and shape[0] == 3:
@@ -225,8 +272,15 @@ def _occlusion(folder, data, clf, cells, before, natural, config) -> list[dict[s
         shown.append(image_uint8)
         maps.append(heat)
         titles.append(f"{kind} {label}: {data.class_names[label][:18]}\n{percent(base)}, min {percent(heat.min())}")
-        result.append({"kind": kind, "class": label, "confidence": base, "min": float(heat.min()),
-                       "median": float(np.median(heat))})
+        result.append(
+            {
+                "kind": kind,
+                "class": label,
+                "confidence": base,
+                "min": float(heat.min()),
+                "median": float(np.median(heat)),
+            }
+        )
     if shown:
         figures.occlusion_panels(folder.examples_dir / "occlusion.png", shown, maps, titles)
     return result
@@ -238,18 +292,23 @@ def conclusion(summary: dict[str, Any]) -> tuple[str, str]:
     keep a larger median share of their confidence than natural images of the same classes when their tiles are
     shuffled. Holds on every grid: holds; on none: does not hold; else partly. Without natural images (none in
     the project for these classes, or none labelled correctly) there is nothing to compare with."""
-    statement = (f"For {summary['model']}/{summary['encoding']}, 'the fooling images hold no global structure the "
-                 "network uses'")
+    statement = (
+        f"For {summary['model']}/{summary['encoding']}, 'the fooling images hold no global structure the network uses'"
+    )
     grids = summary["grids"]
     fooling = ", ".join(f"{percent(e['fooling_median_kept'], 1)} ({g})" for g, e in grids.items())
     if summary["natural_correct"] == 0:
-        return "not compared", (f"{statement} is not compared: no natural images of these classes were labelled "
-                                f"correctly; shuffled, the elites keep a median {fooling} of their confidence.")
+        return "not compared", (
+            f"{statement} is not compared: no natural images of these classes were labelled "
+            f"correctly; shuffled, the elites keep a median {fooling} of their confidence."
+        )
     more = [g for g, e in grids.items() if e["fooling_median_kept"] > e["natural_median_kept"]]
     verdict = "holds" if len(more) == len(grids) else "does not hold" if not more else "partly"
     natural = ", ".join(f"{percent(e['natural_median_kept'], 1)} ({g})" for g, e in grids.items())
-    text = (f"{statement} {verdict}: with their tiles shuffled the elites keep a median {fooling} of their "
-            f"confidence, natural images {natural}")
+    text = (
+        f"{statement} {verdict}: with their tiles shuffled the elites keep a median {fooling} of their "
+        f"confidence, natural images {natural}"
+    )
     if verdict == "partly":
         text += f"; the elites keep more on the {', '.join(more)} grid{'s' * (len(more) > 1)} only"
     return verdict, text + "."
@@ -257,32 +316,62 @@ def conclusion(summary: dict[str, Any]) -> tuple[str, str]:
 
 def report_text(data: RunData, summary: dict[str, Any], rows, config: StructureConfig) -> str:
     natural = summary["natural_correct"] > 0
-    lines = [f"# Structure: {data.path}", "", f"**{summary['conclusion']}**", "",
-             f"Model {data.model}, encoding {data.encoding}, {summary['elites']} elites. Tiles shuffled on k x k "
-             f"grids, {config.permutations} random orders each; 'kept' is the confidence after over the confidence "
-             "before, per image (mean over the orders).",
-             f"Natural images: {summary['natural']}"
-             + (f" ({summary['natural_correct']} of {summary['natural_images']} labelled correctly are used)."
-                if natural else "."), ""]
+    lines = [
+        f"# Structure: {data.path}",
+        "",
+        f"**{summary['conclusion']}**",
+        "",
+        f"Model {data.model}, encoding {data.encoding}, {summary['elites']} elites. Tiles shuffled on k x k "
+        f"grids, {config.permutations} random orders each; 'kept' is the confidence after over the confidence "
+        "before, per image (mean over the orders).",
+        f"Natural images: {summary['natural']}"
+        + (
+            f" ({summary['natural_correct']} of {summary['natural_images']} labelled correctly are used)."
+            if natural
+            else "."
+        ),
+        "",
+    ]
     table = []
     for grid, entry in summary["grids"].items():
-        row = {"grid": grid, "fooling: median kept": percent(entry["fooling_median_kept"], 1),
-               "fooling: >= 90% after": percent(entry["fooling_share_ge90_after"], 1)}
+        row = {
+            "grid": grid,
+            "fooling: median kept": percent(entry["fooling_median_kept"], 1),
+            "fooling: >= 90% after": percent(entry["fooling_share_ge90_after"], 1),
+        }
         if natural:
-            row.update({"natural: median kept": percent(entry["natural_median_kept"], 1),
-                        "natural: >= 90% after": percent(entry["natural_share_ge90_after"], 1)})
+            row.update(
+                {
+                    "natural: median kept": percent(entry["natural_median_kept"], 1),
+                    "natural: >= 90% after": percent(entry["natural_share_ge90_after"], 1),
+                }
+            )
         table.append(row)
-    lines += [f"Median confidence before: fooling {percent(summary['fooling_median_before'])}"
-              + (f", natural {percent(summary['natural_median_before'])}" if natural else "") + ".", "",
-              markdown_table(table), "![confidence kept](kept.png)", "",
-              "Examples: examples/shuffled.png (each elite and one order per grid); occlusion maps: "
-              "examples/occlusion.png", "", "## Occlusion", "",
-              markdown_table([{**o, "confidence": percent(o["confidence"]), "min": percent(o["min"]),
-                               "median": percent(o["median"])} for o in summary["occlusion"]]),
-              "## Per class", ""]
+    lines += [
+        f"Median confidence before: fooling {percent(summary['fooling_median_before'])}"
+        + (f", natural {percent(summary['natural_median_before'])}" if natural else "")
+        + ".",
+        "",
+        markdown_table(table),
+        "![confidence kept](kept.png)",
+        "",
+        "Examples: examples/shuffled.png (each elite and one order per grid); occlusion maps: examples/occlusion.png",
+        "",
+        "## Occlusion",
+        "",
+        markdown_table(
+            [
+                {**o, "confidence": percent(o["confidence"]), "min": percent(o["min"]), "median": percent(o["median"])}
+                for o in summary["occlusion"]
+            ]
+        ),
+        "## Per class",
+        "",
+    ]
     shown = sorted(rows, key=lambda r: -r["before"])[:50]
-    lines.append(markdown_table([{k: (v if k in ("class", "name") else percent(v, 1)) for k, v in r.items()}
-                                 for r in shown]))
+    lines.append(
+        markdown_table([{k: (v if k in ("class", "name") else percent(v, 1)) for k, v in r.items()} for r in shown])
+    )
     if len(rows) > len(shown):
         lines.append(f"(the {len(shown)} most confident of {len(rows)}; all in per_class.csv)")
     return "\n".join(lines)

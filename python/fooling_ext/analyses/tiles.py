@@ -33,8 +33,9 @@ def shuffle_tiles(images: torch.Tensor, k: int, order: np.ndarray) -> torch.Tens
     out = images.clone()
     region = images[:, :, : k * th, : k * tw].reshape(n, c, k, th, k, tw).permute(0, 1, 2, 4, 3, 5)
     region = region.reshape(n, c, k * k, th, tw)[:, :, torch.as_tensor(order, dtype=torch.long)]
-    out[:, :, : k * th, : k * tw] = region.reshape(n, c, k, k, th, tw).permute(0, 1, 2, 4, 3, 5).reshape(
-        n, c, k * th, k * tw)
+    out[:, :, : k * th, : k * tw] = (
+        region.reshape(n, c, k, k, th, tw).permute(0, 1, 2, 4, 3, 5).reshape(n, c, k * th, k * tw)
+    )
     return out
 
 

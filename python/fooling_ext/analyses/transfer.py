@@ -57,10 +57,19 @@ class TransferConfig:
             check_whole("top", self.top, 1)
 
 
-def transfer(runs: str | os.PathLike | Sequence[str | os.PathLike], out: str | os.PathLike, *,
-             models: Sequence[Model] | Mapping[str, Model], config: TransferConfig | None = None,
-             classifier: ImageScorer | None = None, source_model: str | None = None, device: Any = None,
-             fast_inference: bool | None = None, overwrite: bool = False, progress: bool = False) -> dict[str, Any]:
+def transfer(
+    runs: str | os.PathLike | Sequence[str | os.PathLike],
+    out: str | os.PathLike,
+    *,
+    models: Sequence[Model] | Mapping[str, Model],
+    config: TransferConfig | None = None,
+    classifier: ImageScorer | None = None,
+    source_model: str | None = None,
+    device: Any = None,
+    fast_inference: bool | None = None,
+    overwrite: bool = False,
+    progress: bool = False,
+) -> dict[str, Any]:
     """Score the elites of `runs` (run folders; a sweep folder stands for its done runs) on each of `models`
     into the analysis folder `out`; returns the summary (analysis.json's).
 
@@ -130,11 +139,15 @@ def check_classes(run: RunData, name: str, target: ImageScorer) -> None:
     if mine == theirs:
         return
     first = next((i for i, (a, b) in enumerate(zip(mine, theirs)) if a != b), min(len(mine), len(theirs)))
+
     def at(names):
         return repr(names[first]) if first < len(names) else "none"
-    raise ValueError(f"the model {name} does not have the classes of {run.path}'s classifier in the same order "
-                     f"({len(theirs)} classes against {len(mine)}): the first difference is class {first}, "
-                     f"{at(theirs)} in {name} and {at(mine)} in the run")
+
+    raise ValueError(
+        f"the model {name} does not have the classes of {run.path}'s classifier in the same order "
+        f"({len(theirs)} classes against {len(mine)}): the first difference is class {first}, "
+        f"{at(theirs)} in {name} and {at(mine)} in the run"
+    )
 
 
 def as_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
@@ -149,8 +162,9 @@ def as_channels(images: torch.Tensor, channels: int) -> torch.Tensor:
     raise ValueError(f"images of {have} channels cannot be given to a model of {channels}")
 
 
-def score(clf: ImageScorer, images: torch.Tensor, classes: np.ndarray, batch: int, name: str,
-          where: str) -> tuple[np.ndarray, np.ndarray]:
+def score(
+    clf: ImageScorer, images: torch.Tensor, classes: np.ndarray, batch: int, name: str, where: str
+) -> tuple[np.ndarray, np.ndarray]:
     """(probability of each image's class, each image's top class); a model that fails is named."""
     conf, top = np.empty(len(images), dtype=np.float64), np.empty(len(images), dtype=np.int64)
     rows = torch.as_tensor(classes, dtype=torch.int64)
@@ -162,8 +176,10 @@ def score(clf: ImageScorer, images: torch.Tensor, classes: np.ndarray, batch: in
             top[start : start + batch] = probabilities.argmax(dim=1).cpu().numpy()
     except (RuntimeError, ValueError, TypeError, IndexError) as exc:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-        raise ValueError(f"the model {name} fails on the elites of {where} ({len(images)} images of "
-                         f"{'x'.join(str(n) for n in images.shape[1:])}): {reason}") from exc
+        raise ValueError(
+            f"the model {name} fails on the elites of {where} ({len(images)} images of "
+            f"{'x'.join(str(n) for n in images.shape[1:])}): {reason}"
+        ) from exc
     if not np.isfinite(conf).all():
         raise ValueError(f"the model {name} gives no finite probability for some elites of {where}")
     return conf, top
@@ -179,8 +195,16 @@ class Scored:
     targets: dict[str, tuple[np.ndarray, np.ndarray]]  # name -> (confidence of the elite's class, top class)
 
 
-def _score_run(run: RunData, targets: Mapping[str, ImageScorer], config: TransferConfig, classifier, source_model,
-               device, fast: bool, bar) -> Scored:
+def _score_run(
+    run: RunData,
+    targets: Mapping[str, ImageScorer],
+    config: TransferConfig,
+    classifier,
+    source_model,
+    device,
+    fast: bool,
+    bar,
+) -> Scored:
     cells = run.cells(config.top)
     images = run.float_images(cells)
     for name, target in targets.items():
@@ -209,9 +233,13 @@ def figures_of(source: np.ndarray, target: np.ndarray, agree: np.ndarray) -> dic
     """The transfer figures of elites scored `source` and `target`, `agree` where the target's top class is
     the elite's."""
     summary: dict[str, Any] = {
-        "elites": len(source), "median_source": float(np.median(source)), "median_target": float(np.median(target)),
-        "mean_source": float(np.mean(source)), "mean_target": float(np.mean(target)),
-        "median_drop": float(np.median(source - target)), "top_class": float(np.mean(agree)),
+        "elites": len(source),
+        "median_source": float(np.median(source)),
+        "median_target": float(np.median(target)),
+        "mean_source": float(np.mean(source)),
+        "mean_target": float(np.mean(target)),
+        "median_drop": float(np.median(source - target)),
+        "top_class": float(np.mean(agree)),
     }
     for threshold in THRESHOLDS:
         key = f"{100 * threshold:g}"
@@ -233,13 +261,15 @@ def _pooled(scored: Sequence[Scored], name: str) -> tuple[np.ndarray, np.ndarray
 def summarise(scored: Sequence[Scored], names: Sequence[str], config: TransferConfig) -> dict[str, Any]:
     """Per target over all elites (and per run, where there are several), with a sentence per target."""
     summary: dict[str, Any] = {
-        "elites": int(sum(len(s.cells) for s in scored)), "sources": sorted({s.run.model for s in scored}),
+        "elites": int(sum(len(s.cells) for s in scored)),
+        "sources": sorted({s.run.model for s in scored}),
         "encodings": sorted({s.run.encoding for s in scored}),
         "targets": {name: figures_of(*_pooled(scored, name)[:3]) for name in names},
     }
     if len(scored) > 1:
-        summary["per_run"] = {str(s.run.path): {name: figures_of(*_pooled([s], name)[:3]) for name in names}
-                              for s in scored}
+        summary["per_run"] = {
+            str(s.run.path): {name: figures_of(*_pooled([s], name)[:3]) for name in names} for s in scored
+        }
     summary["settings"] = asdict(config)
     summary["conclusion"] = " ".join(_sentence(summary, name) for name in names)
     return summary
@@ -247,11 +277,16 @@ def summarise(scored: Sequence[Scored], names: Sequence[str], config: TransferCo
 
 def _sentence(summary: dict[str, Any], name: str) -> str:
     f = summary["targets"][name]
-    still = ("none is >= 99% on the source" if f["still_ge99"] is None
-             else f"{percent(f['still_ge99'], 1)} of those >= 99% on the source stay >= 99%")
-    return (f"On {name}, the {f['elites']} elites ({'/'.join(summary['sources'])}, median {percent(f['median_source'])}"
-            f" on the source) score a median {percent(f['median_target'])}; {still}, and {percent(f['top_class'], 1)}"
-            " are the target's top class.")
+    still = (
+        "none is >= 99% on the source"
+        if f["still_ge99"] is None
+        else f"{percent(f['still_ge99'], 1)} of those >= 99% on the source stay >= 99%"
+    )
+    return (
+        f"On {name}, the {f['elites']} elites ({'/'.join(summary['sources'])}, median {percent(f['median_source'])}"
+        f" on the source) score a median {percent(f['median_target'])}; {still}, and {percent(f['top_class'], 1)}"
+        " are the target's top class."
+    )
 
 
 def per_class_rows(scored: Sequence[Scored], names: Sequence[str], class_names: Sequence[str]) -> list[dict]:
@@ -261,10 +296,19 @@ def per_class_rows(scored: Sequence[Scored], names: Sequence[str], class_names: 
         for cell in np.unique(cells):
             mask = cells == cell
             f = figures_of(source[mask], target[mask], agree[mask])
-            rows.append({"target": name, "class": int(cell), "name": class_names[cell], "elites": f["elites"],
-                         "median_source": f["median_source"], "median_target": f["median_target"],
-                         "median_drop": f["median_drop"], "top_class": f["top_class"],
-                         **{f"share_target_ge{100 * t:g}": f[f"share_target_ge{100 * t:g}"] for t in THRESHOLDS}})
+            rows.append(
+                {
+                    "target": name,
+                    "class": int(cell),
+                    "name": class_names[cell],
+                    "elites": f["elites"],
+                    "median_source": f["median_source"],
+                    "median_target": f["median_target"],
+                    "median_drop": f["median_drop"],
+                    "top_class": f["top_class"],
+                    **{f"share_target_ge{100 * t:g}": f[f"share_target_ge{100 * t:g}"] for t in THRESHOLDS},
+                }
+            )
     return rows
 
 
@@ -274,17 +318,34 @@ def elite_rows(scored: Sequence[Scored], names: Sequence[str]) -> list[dict]:
         for name in names:
             conf, top = s.targets[name]
             for i, cell in enumerate(s.cells):
-                rows.append({"run": str(s.run.path), "class": int(cell), "name": s.run.class_names[cell],
-                             "target": name, "source": float(s.source[i]), "confidence": float(conf[i]),
-                             "drop": float(s.source[i] - conf[i]), "top_class": int(top[i]),
-                             "top_name": s.run.class_names[top[i]]})
+                rows.append(
+                    {
+                        "run": str(s.run.path),
+                        "class": int(cell),
+                        "name": s.run.class_names[cell],
+                        "target": name,
+                        "source": float(s.source[i]),
+                        "confidence": float(conf[i]),
+                        "drop": float(s.source[i] - conf[i]),
+                        "top_class": int(top[i]),
+                        "top_name": s.run.class_names[top[i]],
+                    }
+                )
     return rows
 
 
 def table_text(summary: dict[str, Any]) -> str:
     """The figures per target (and per run and target) as a plain-text table, for the terminal."""
-    header = ["run", "target", "elites", "source", "target", "drop", *(f">={100 * t:g}%" for t in THRESHOLDS),
-              "top class"]
+    header = [
+        "run",
+        "target",
+        "elites",
+        "source",
+        "target",
+        "drop",
+        *(f">={100 * t:g}%" for t in THRESHOLDS),
+        "top class",
+    ]
     rows = [_table_row("all", name, f) for name, f in summary["targets"].items()]
     for run, targets in summary.get("per_run", {}).items():
         rows += [_table_row(run, name, f) for name, f in targets.items()]
@@ -292,31 +353,57 @@ def table_text(summary: dict[str, Any]) -> str:
         header, rows = header[1:], [row[1:] for row in rows]
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [header, *rows]]
-    return ("median confidence on the source and on the target, median drop, share of elites at each threshold "
-            "(source -> target), share whose top class on the target is theirs\n" + "\n".join(lines))
+    return (
+        "median confidence on the source and on the target, median drop, share of elites at each threshold "
+        "(source -> target), share whose top class on the target is theirs\n" + "\n".join(lines)
+    )
 
 
 def _table_row(run: str, name: str, f: dict[str, Any]) -> list[str]:
-    shares = [f"{percent(f[f'share_source_ge{100 * t:g}'], 1)} -> {percent(f[f'share_target_ge{100 * t:g}'], 1)}"
-              for t in THRESHOLDS]
-    return [run, name, str(f["elites"]), percent(f["median_source"]), percent(f["median_target"]),
-            percent(f["median_drop"]), *shares, percent(f["top_class"], 1)]
+    shares = [
+        f"{percent(f[f'share_source_ge{100 * t:g}'], 1)} -> {percent(f[f'share_target_ge{100 * t:g}'], 1)}"
+        for t in THRESHOLDS
+    ]
+    return [
+        run,
+        name,
+        str(f["elites"]),
+        percent(f["median_source"]),
+        percent(f["median_target"]),
+        percent(f["median_drop"]),
+        *shares,
+        percent(f["top_class"], 1),
+    ]
 
 
-def _write(folder: AnalysisFolder, scored: Sequence[Scored], names: Sequence[str], summary: dict[str, Any],
-           config: TransferConfig) -> None:
+def _write(
+    folder: AnalysisFolder,
+    scored: Sequence[Scored],
+    names: Sequence[str],
+    summary: dict[str, Any],
+    config: TransferConfig,
+) -> None:
     class_names = scored[0].run.class_names
-    folder.write_csv("transfer.csv", [{"run": run, "target": name, **f} for run, targets in
-                                      [("all", summary["targets"]), *summary.get("per_run", {}).items()]
-                                      for name, f in targets.items()])
+    folder.write_csv(
+        "transfer.csv",
+        [
+            {"run": run, "target": name, **f}
+            for run, targets in [("all", summary["targets"]), *summary.get("per_run", {}).items()]
+            for name, f in targets.items()
+        ],
+    )
     folder.write_csv("per_class.csv", per_class_rows(scored, names, class_names))
     folder.write_csv("elites.csv", elite_rows(scored, names))
     source = np.concatenate([s.source for s in scored])
-    figures.before_after(folder.path / "transfer.png", source,
-                         {name: _pooled(scored, name)[1] for name in names},
-                         f"{'/'.join(summary['sources'])} / {'/'.join(summary['encodings'])}: "
-                         f"{summary['elites']} elites on other models",
-                         axes=("confidence on the source", "confidence on the target"), diagonal="same on both")
+    figures.before_after(
+        folder.path / "transfer.png",
+        source,
+        {name: _pooled(scored, name)[1] for name in names},
+        f"{'/'.join(summary['sources'])} / {'/'.join(summary['encodings'])}: "
+        f"{summary['elites']} elites on other models",
+        axes=("confidence on the source", "confidence on the target"),
+        diagonal="same on both",
+    )
     if config.examples:
         folder.examples_dir.mkdir(exist_ok=True)
         for which in ("best", "worst"):
@@ -332,7 +419,7 @@ def _examples(scored: Sequence[Scored], names: Sequence[str], count: int, which:
     for name in names:
         source = np.array([s.source[i] for s, i in elites])
         target = np.array([s.targets[name][0][i] for s, i in elites])
-        order = (np.lexsort((-source, -target)) if which == "best" else np.lexsort((-source, target - source)))
+        order = np.lexsort((-source, -target)) if which == "best" else np.lexsort((-source, target - source))
         for k in order[:columns]:
             s, i = elites[k]
             images.append(s.run.images[s.cells[i]])
@@ -343,30 +430,53 @@ def _examples(scored: Sequence[Scored], names: Sequence[str], count: int, which:
 
 def report_text(scored: Sequence[Scored], names: Sequence[str], summary: dict[str, Any]) -> str:
     runs = ", ".join(str(s.run.path) for s in scored)
-    lines = [f"# Transfer: {runs}", "", f"**{summary['conclusion']}**", "",
-             f"{summary['elites']} elites of {len(scored)} run(s) of {'/'.join(summary['sources'])}, scored by the "
-             f"run's classifier (the source) and by {', '.join(names)}. Shares: of all elites, on the source -> "
-             "on the target; still: of those at the threshold on the source, the share that stays there.", ""]
+    lines = [
+        f"# Transfer: {runs}",
+        "",
+        f"**{summary['conclusion']}**",
+        "",
+        f"{summary['elites']} elites of {len(scored)} run(s) of {'/'.join(summary['sources'])}, scored by the "
+        f"run's classifier (the source) and by {', '.join(names)}. Shares: of all elites, on the source -> "
+        "on the target; still: of those at the threshold on the source, the share that stays there.",
+        "",
+    ]
     table = []
     for run, targets in [("all", summary["targets"]), *summary.get("per_run", {}).items()]:
         for name, f in targets.items():
-            row = {"run": run, "target": name, "elites": f["elites"], "source": percent(f["median_source"]),
-                   "target conf.": percent(f["median_target"]), "drop": percent(f["median_drop"])}
+            row = {
+                "run": run,
+                "target": name,
+                "elites": f["elites"],
+                "source": percent(f["median_source"]),
+                "target conf.": percent(f["median_target"]),
+                "drop": percent(f["median_drop"]),
+            }
             for t in THRESHOLDS:
                 key = f"{100 * t:g}"
-                row[f">= {key}%"] = f"{percent(f[f'share_source_ge{key}'], 1)} -> " \
-                                    f"{percent(f[f'share_target_ge{key}'], 1)}"
+                row[f">= {key}%"] = (
+                    f"{percent(f[f'share_source_ge{key}'], 1)} -> {percent(f[f'share_target_ge{key}'], 1)}"
+                )
                 row[f"still >= {key}%"] = percent(f[f"still_ge{key}"], 1)
             row["top class"] = percent(f["top_class"], 1)
             table.append(row)
-    lines += [markdown_table(table), "![source against target](transfer.png)", "",
-              "Examples, one row per target in the order above: examples/transfer_best.png (the elites each target "
-              "scores highest) and examples/transfer_worst.png (those whose confidence drops most); under each, "
-              "the confidence on the source -> on the target.", "", "## Per class", ""]
+    lines += [
+        markdown_table(table),
+        "![source against target](transfer.png)",
+        "",
+        "Examples, one row per target in the order above: examples/transfer_best.png (the elites each target "
+        "scores highest) and examples/transfer_worst.png (those whose confidence drops most); under each, "
+        "the confidence on the source -> on the target.",
+        "",
+        "## Per class",
+        "",
+    ]
     rows = per_class_rows(scored, names, scored[0].run.class_names)
     shown = sorted(rows, key=lambda r: -r["median_drop"])[:50]
-    lines.append(markdown_table([{k: (percent(v) if k.startswith(("median", "share", "top")) else v)
-                                  for k, v in r.items()} for r in shown]))
+    lines.append(
+        markdown_table(
+            [{k: (percent(v) if k.startswith(("median", "share", "top")) else v) for k, v in r.items()} for r in shown]
+        )
+    )
     if len(rows) > len(shown):
         lines.append(f"(the {len(shown)} largest drops of {len(rows)}; all in per_class.csv, each elite in elites.csv)")
     return "\n".join(lines)

@@ -13,7 +13,22 @@ from fooling_ext.classifiers.spec import MNIST_SPEC, InputSpec, imagenet_spec
 from fooling_ext.classifiers.training import evaluate_accuracy, train_lenet
 
 __all__ = [
-    "BUILTIN_MODELS", "Classifier", "CombinedClassifier", "DifferentiableScorer", "ImageScorer", "InferenceSettings",
-    "InputSpec", "LeNet", "MNIST_SPEC", "ModelSpec", "choose_inference_settings", "combined_classifier",
-    "describe_classifier", "evaluate_accuracy", "imagenet_spec", "load_classifier", "load_lenet", "train_lenet",
+    "BUILTIN_MODELS",
+    "Classifier",
+    "CombinedClassifier",
+    "DifferentiableScorer",
+    "ImageScorer",
+    "InferenceSettings",
+    "InputSpec",
+    "LeNet",
+    "MNIST_SPEC",
+    "ModelSpec",
+    "choose_inference_settings",
+    "combined_classifier",
+    "describe_classifier",
+    "evaluate_accuracy",
+    "imagenet_spec",
+    "load_classifier",
+    "load_lenet",
+    "train_lenet",
 ]

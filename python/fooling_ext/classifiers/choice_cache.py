@@ -51,8 +51,9 @@ def default_fast_inference() -> bool:
         return True
     if value in _OFF:
         return False
-    raise ValueError(f"{FAST_INFERENCE_ENV} must be 1 or 0 (true/false, yes/no, on/off), got "
-                     f"{os.environ[FAST_INFERENCE_ENV]!r}")
+    raise ValueError(
+        f"{FAST_INFERENCE_ENV} must be 1 or 0 (true/false, yes/no, on/off), got {os.environ[FAST_INFERENCE_ENV]!r}"
+    )
 
 
 def machine(device: torch.device) -> str:
@@ -69,14 +70,24 @@ def machine(device: torch.device) -> str:
 
 
 def choice_key(classifier, probe_batch: int, engines: Sequence[str], tolerance: float) -> str:
-    parts = [model_digest(classifier.model), "x".join(map(str, classifier.spec.model_input_shape)), str(probe_batch),
-             str(classifier.device.type), machine(classifier.device), str(torch.get_num_threads()), ",".join(engines),
-             repr(tolerance), str(torch.__version__), str(onnxruntime_version())]
+    parts = [
+        model_digest(classifier.model),
+        "x".join(map(str, classifier.spec.model_input_shape)),
+        str(probe_batch),
+        str(classifier.device.type),
+        machine(classifier.device),
+        str(torch.get_num_threads()),
+        ",".join(engines),
+        repr(tolerance),
+        str(torch.__version__),
+        str(onnxruntime_version()),
+    ]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
 
 
-def choose_once(classifier, images: torch.Tensor, *, engines: Sequence[str] = DEFAULT_ENGINES,
-                tolerance: float = DEFAULT_TOLERANCE) -> InferenceChoice:
+def choose_once(
+    classifier, images: torch.Tensor, *, engines: Sequence[str] = DEFAULT_ENGINES, tolerance: float = DEFAULT_TOLERANCE
+) -> InferenceChoice:
     """The inference settings this machine chose for this model and probe batch, applied to `classifier`:
     kept from the first measurement (see the module's docstring), or measured now and kept. The returned
     choice's `kept_from` names the file a kept choice came from."""
@@ -93,10 +104,18 @@ def choose_once(classifier, images: torch.Tensor, *, engines: Sequence[str] = DE
                 return dataclasses.replace(choice, kept_from=str(path))
         choice = choose_inference_settings(classifier, images, engines=engines, tolerance=tolerance)
         with contextlib.suppress(OSError):  # a cache that cannot be written costs a measurement per run, no more
-            _write_atomically(path, json.dumps({
-                **choice.to_dict(), "machine": machine(classifier.device), "threads": torch.get_num_threads(),
-                "measured": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            }, indent=1).encode())
+            _write_atomically(
+                path,
+                json.dumps(
+                    {
+                        **choice.to_dict(),
+                        "machine": machine(classifier.device),
+                        "threads": torch.get_num_threads(),
+                        "measured": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                    },
+                    indent=1,
+                ).encode(),
+            )
         return choice
 
 

@@ -115,8 +115,10 @@ class Classifier:
         if not bool(torch.isfinite(probe).all()):
             noise = torch.rand((2, *spec.model_input_shape), generator=torch.Generator().manual_seed(0))
             if not bool(torch.isfinite(self._run_model(noise.to(self.device), probe=True)).all()):
-                raise ValueError(f"{self.name}: the model returned NaN or Inf for a blank image and for random "
-                                 "images; a classifier must return finite scores")
+                raise ValueError(
+                    f"{self.name}: the model returned NaN or Inf for a blank image and for random "
+                    "images; a classifier must return finite scores"
+                )
         self._check_output_kind(probe)
 
     def with_spec(self, spec: InputSpec) -> Classifier:
@@ -171,8 +173,9 @@ class Classifier:
             result = torch.empty((batch, self._model_classes), dtype=torch.float32, device=self.device)
             with torch.inference_mode():
                 for start in range(0, batch, per_chunk):
-                    result[start : start + per_chunk] = self._probabilities(images[start : start + per_chunk],
-                                                                            fast=True)
+                    result[start : start + per_chunk] = self._probabilities(
+                        images[start : start + per_chunk], fast=True
+                    )
             return self._scored(self._without_nonfinite(result))
 
     def differentiable_probabilities(self, images: ImageBatch) -> torch.Tensor:
@@ -232,8 +235,9 @@ class Classifier:
         if isinstance(self._model, nn.Module) and not isinstance(self._model, torch.jit.ScriptModule):
             last = next((m for m in reversed(list(self._model.modules())) if isinstance(m, nn.Linear)), None)
         if last is None:
-            raise ValueError(f"{self.name}: no penultimate layer to read (no nn.Linear module and no "
-                             "penultimate(inputs) method)")
+            raise ValueError(
+                f"{self.name}: no penultimate layer to read (no nn.Linear module and no penultimate(inputs) method)"
+            )
 
         def extract(inputs: torch.Tensor) -> torch.Tensor:
             seen: list[torch.Tensor] = []
@@ -324,8 +328,12 @@ class Classifier:
         that it returned a [N, K] tensor; float32 whatever the autocast dtype."""
         engine = self.engine if fast and self.engine is not None else None
         if engine is not None and not engine.current_for(self._model):
-            warnings.warn(f"{self.name}: the model's weights changed since its {engine.engine} engine was built; "
-                          "it scores with PyTorch from now on", RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                f"{self.name}: the model's weights changed since its {engine.engine} engine was built; "
+                "it scores with PyTorch from now on",
+                RuntimeWarning,
+                stacklevel=2,
+            )
             self.engine = engine = None
         if engine is not None and tuple(inputs.shape[1:]) == engine.input_shape:
             if self.channels_last:  # torch.compile of a channels-last module

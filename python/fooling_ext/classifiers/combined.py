@@ -47,8 +47,9 @@ class CombinedClassifier:
     one class of each model. ``class_maps[0]`` must be None.
     """
 
-    def __init__(self, members: Sequence[ImageScorer], combine: str = "min",
-                 class_maps: Sequence[ClassMap | None] | None = None) -> None:
+    def __init__(
+        self, members: Sequence[ImageScorer], combine: str = "min", class_maps: Sequence[ClassMap | None] | None = None
+    ) -> None:
         members = list(members)
         if len(members) < 2:
             raise ValueError(f"a combined classifier needs 2 or more models, got {len(members)}")
@@ -65,22 +66,26 @@ class CombinedClassifier:
         first = members[0]
         for member in members[1:]:
             if member.spec.channels != first.spec.channels:
-                raise ValueError(f"the models take images of different channels: {first.name} takes "
-                                 f"{first.spec.channels}, {member.name} {member.spec.channels}")
+                raise ValueError(
+                    f"the models take images of different channels: {first.name} takes "
+                    f"{first.spec.channels}, {member.name} {member.spec.channels}"
+                )
         self.members = members
         self.combine = combine
         self.class_maps = class_maps
-        self._targets = [resolve_class_map(first, member, class_map, i + 1)
-                         for i, (member, class_map) in enumerate(zip(members, class_maps))]
+        self._targets = [
+            resolve_class_map(first, member, class_map, i + 1)
+            for i, (member, class_map) in enumerate(zip(members, class_maps))
+        ]
         self.class_names = list(first.class_names)
         self.num_classes = len(self.class_names)
         self.spec = first.spec
         self.device = first.device
         self.name = f"{combine}({', '.join(m.name for m in members)})"
         rule = "lowest" if combine == "min" else "mean"
-        self.description = (f"the {rule} of each class's probability over {len(members)} models: "
-                            + "; ".join(f"{m.name} ({getattr(m, 'description', '') or 'no description'})"
-                                        for m in members))
+        self.description = f"the {rule} of each class's probability over {len(members)} models: " + "; ".join(
+            f"{m.name} ({getattr(m, 'description', '') or 'no description'})" for m in members
+        )
 
     def with_members(self, members: Sequence[ImageScorer]) -> CombinedClassifier:
         """The same rule and class maps over other models (the same ones adapted, e.g. to a render size)."""
@@ -140,8 +145,9 @@ class CombinedClassifier:
         return f"CombinedClassifier({self.name}, classes={self.num_classes}, device={str(self.device)!r})"
 
 
-def combined_classifier(members: Sequence[ImageScorer], combine: str | None = None,
-                        class_maps: Sequence[ClassMap | None] | None = None) -> ImageScorer:
+def combined_classifier(
+    members: Sequence[ImageScorer], combine: str | None = None, class_maps: Sequence[ClassMap | None] | None = None
+) -> ImageScorer:
     """`members` as one scorer: the only model itself when there is one (a single-model run is unchanged),
     else a :class:`CombinedClassifier` (`combine` None: ``"min"``)."""
     members = list(members)
@@ -154,8 +160,9 @@ def combined_classifier(members: Sequence[ImageScorer], combine: str | None = No
     return CombinedClassifier(members, combine or "min", class_maps)
 
 
-def resolve_class_map(first: ImageScorer, member: ImageScorer, class_map: ClassMap | None,
-                      number: int) -> torch.Tensor | None:
+def resolve_class_map(
+    first: ImageScorer, member: ImageScorer, class_map: ClassMap | None, number: int
+) -> torch.Tensor | None:
     """For each class of `member` (model `number`), the index of the first model's class it stands for (-1:
     none); None where the two have the same classes. Anything else than the same names in the same order or
     a class map that covers every class of the first model is a ValueError naming the first mismatch."""
@@ -169,17 +176,24 @@ def resolve_class_map(first: ImageScorer, member: ImageScorer, class_map: ClassM
             mismatch = f"it has {len(theirs)} classes, model 1 ({first.name}) {len(ours)}"
         else:
             mismatch = f"its class {i} is {theirs[i]!r}, model 1's ({first.name}) is {ours[i]!r}"
-        raise ValueError(f"{where} does not have model 1's class names in the same order: {mismatch}; give a "
-                         "class map (--class-map FILE, docs/classifiers.md) that maps its classes onto model 1's")
+        raise ValueError(
+            f"{where} does not have model 1's class names in the same order: {mismatch}; give a "
+            "class map (--class-map FILE, docs/classifiers.md) that maps its classes onto model 1's"
+        )
     if class_map == BY_INDEX:
         if len(theirs) != len(ours):
-            raise ValueError(f"{where}: its class map {BY_INDEX!r} needs as many classes as model 1 "
-                             f"({first.name}): it has {len(theirs)}, model 1 {len(ours)}")
+            raise ValueError(
+                f"{where}: its class map {BY_INDEX!r} needs as many classes as model 1 "
+                f"({first.name}): it has {len(theirs)}, model 1 {len(ours)}"
+            )
         return None if ours == theirs else torch.arange(len(theirs))
-    if not isinstance(class_map, Mapping) or not all(isinstance(k, str) and isinstance(v, str)
-                                                     for k, v in class_map.items()):
-        raise ValueError(f"{where}: a class map must be {BY_INDEX!r} or an object of class names "
-                         f"{{its class: model 1's class}}, got {json.dumps(class_map, default=str)[:80]}")
+    if not isinstance(class_map, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in class_map.items()
+    ):
+        raise ValueError(
+            f"{where}: a class map must be {BY_INDEX!r} or an object of class names "
+            f"{{its class: model 1's class}}, got {json.dumps(class_map, default=str)[:80]}"
+        )
     own_index = _index_of(theirs, where)
     first_index = _index_of(ours, f"model 1 ({first.name})")
     targets = torch.full((len(theirs),), -1, dtype=torch.int64)
@@ -187,14 +201,17 @@ def resolve_class_map(first: ImageScorer, member: ImageScorer, class_map: ClassM
         if name not in own_index:
             raise ValueError(f"{where}: its class map names the class {name!r}, which it does not have")
         if target not in first_index:
-            raise ValueError(f"{where}: its class map maps {name!r} onto {target!r}, which is not a class of "
-                             f"model 1 ({first.name})")
+            raise ValueError(
+                f"{where}: its class map maps {name!r} onto {target!r}, which is not a class of model 1 ({first.name})"
+            )
         targets[own_index[name]] = first_index[target]
     covered = set(targets.tolist())
     missing = next((k for k in range(len(ours)) if k not in covered), None)
     if missing is not None:
-        raise ValueError(f"{where}: its class map gives none of its classes to model 1's class {ours[missing]!r}; "
-                         "every class of model 1 needs one")
+        raise ValueError(
+            f"{where}: its class map gives none of its classes to model 1's class {ours[missing]!r}; "
+            "every class of model 1 needs one"
+        )
     return targets
 
 
@@ -202,8 +219,10 @@ def _index_of(names: Sequence[str], where: str) -> dict[str, int]:
     index: dict[str, int] = {}
     for i, name in enumerate(names):
         if name in index:
-            raise ValueError(f"{where} has the class name {name!r} twice (classes {index[name]} and {i}), so a class "
-                             "map cannot name it")
+            raise ValueError(
+                f"{where} has the class name {name!r} twice (classes {index[name]} and {i}), so a class "
+                "map cannot name it"
+            )
         index[name] = i
     return index
 
@@ -220,11 +239,13 @@ def read_class_maps(path: str | os.PathLike, models: Sequence[str]) -> list[Clas
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"class map file {path} is not JSON text: {first_line(exc)}") from None
     if not isinstance(data, dict):
-        raise ValueError(f"class map file {path} must hold a JSON object {{model: class map}}, got "
-                         f"{type(data).__name__}")
+        raise ValueError(
+            f"class map file {path} must hold a JSON object {{model: class map}}, got {type(data).__name__}"
+        )
     for key in data:
         if key not in models[1:]:
             why = "the first model takes no class map" if models and key == models[0] else "not a --model given"
-            raise ValueError(f"class map file {path} names the model {key!r}: {why} (the other models are "
-                             f"{', '.join(models[1:])})")
+            raise ValueError(
+                f"class map file {path} names the model {key!r}: {why} (the other models are {', '.join(models[1:])})"
+            )
     return [None, *(data.get(model) for model in models[1:])]

@@ -74,8 +74,13 @@ SMALL_BATCH_ELEMENTS = 1 << 21
 def torch_threads_around(runner: EngineRunner | None, elements: int):
     """One PyTorch thread around a small batch scored by ONNX Runtime on the CPU; elsewhere, no change."""
     threads = torch.get_num_threads()
-    if (runner is None or runner.engine != "onnxruntime" or runner.info.get("provider") != "CPUExecutionProvider"
-            or elements >= SMALL_BATCH_ELEMENTS or threads == 1):
+    if (
+        runner is None
+        or runner.engine != "onnxruntime"
+        or runner.info.get("provider") != "CPUExecutionProvider"
+        or elements >= SMALL_BATCH_ELEMENTS
+        or threads == 1
+    ):
         yield
         return
     torch.set_num_threads(1)
@@ -136,6 +141,7 @@ def onnxruntime_providers(device: torch.device) -> list[str]:
     """The ONNX Runtime providers for `device`: the CUDA provider on a GPU where the installed onnxruntime has
     it (else none: the engine is unavailable there), the CPU provider on a CPU."""
     import onnxruntime
+
     if device.type == "cuda":
         if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
             raise EngineUnavailable("this onnxruntime has no CUDA provider (onnxruntime-gpu has)")
@@ -162,11 +168,23 @@ def onnxruntime_runner(model: Any, input_shape: tuple[int, ...], device: torch.d
         array = inputs.detach().to("cpu", torch.float32).contiguous().numpy()
         return torch.from_numpy(session.run(None, {input_name: array})[0]).to(inputs.device)
 
-    runner = EngineRunner("onnxruntime", tuple(input_shape), run, {
-        "engine": "onnxruntime", "version": onnxruntime_version(), "provider": session.get_providers()[0],
-        "threads": threads, "onnx_sha256": onnx_digest, "onnx_file": str(path),
-        "export_seconds": export_seconds, "session_seconds": time.perf_counter() - start,
-    }, session, weights_version(model))
+    runner = EngineRunner(
+        "onnxruntime",
+        tuple(input_shape),
+        run,
+        {
+            "engine": "onnxruntime",
+            "version": onnxruntime_version(),
+            "provider": session.get_providers()[0],
+            "threads": threads,
+            "onnx_sha256": onnx_digest,
+            "onnx_file": str(path),
+            "export_seconds": export_seconds,
+            "session_seconds": time.perf_counter() - start,
+        },
+        session,
+        weights_version(model),
+    )
     _SESSIONS[session_key] = runner
     return runner
 
@@ -183,8 +201,12 @@ def compile_runner(model: Any, input_shape: tuple[int, ...], device: torch.devic
             compiled = torch.compile(model)
         except Exception as exc:  # any failure is a reason to keep eager, never a crash
             raise EngineUnavailable(f"torch.compile failed: {type(exc).__name__}: {_first_line(exc)}") from exc
-        _SESSIONS[key] = EngineRunner("compile", tuple(input_shape), compiled, {
-            "engine": "compile", "version": str(torch.__version__), "export_seconds": time.perf_counter() - start})
+        _SESSIONS[key] = EngineRunner(
+            "compile",
+            tuple(input_shape),
+            compiled,
+            {"engine": "compile", "version": str(torch.__version__), "export_seconds": time.perf_counter() - start},
+        )
     return dataclasses.replace(_SESSIONS[key], weights=weights_version(model))
 
 
@@ -198,8 +220,15 @@ def engine_runner(engine: str, model: Any, input_shape: tuple[int, ...], device:
 
 def _export_key(model: Any, input_shape: tuple[int, ...]) -> str:
     import onnx
-    parts = [model_digest(model), "x".join(map(str, input_shape)), torch.__version__, onnx.__version__,
-             _exporter(model), str(_OPSET)]
+
+    parts = [
+        model_digest(model),
+        "x".join(map(str, input_shape)),
+        torch.__version__,
+        onnx.__version__,
+        _exporter(model),
+        str(_OPSET),
+    ]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
 
 
@@ -223,8 +252,17 @@ def _cached_export(model: Any, input_shape: tuple[int, ...], key: str) -> tuple[
     try:
         folder.mkdir(parents=True, exist_ok=True)
         _write_atomically(path, data)
-        _write_atomically(record, json.dumps({"sha256": digest, "input_shape": list(input_shape),
-                                              "exporter": _exporter(model), "torch": torch.__version__}).encode())
+        _write_atomically(
+            record,
+            json.dumps(
+                {
+                    "sha256": digest,
+                    "input_shape": list(input_shape),
+                    "exporter": _exporter(model),
+                    "torch": torch.__version__,
+                }
+            ).encode(),
+        )
     except OSError as exc:
         raise EngineUnavailable(f"cannot write the ONNX cache {folder}: {exc}") from exc
     return path, digest, seconds
@@ -240,19 +278,35 @@ def _export(model: Any, input_shape: tuple[int, ...]) -> bytes:
     loggers = [logging.getLogger(name) for name in ("torch.onnx", "torch.export", "torch._dynamo")]
     levels = [logger.level for logger in loggers]
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
-                contextlib.redirect_stderr(io.StringIO()):
+        with (
+            warnings.catch_warnings(),
+            contextlib.redirect_stdout(io.StringIO()),
+            contextlib.redirect_stderr(io.StringIO()),
+        ):
             warnings.simplefilter("ignore")  # the exporters' deprecation notes are not the user's to act on
             for logger in loggers:
                 logger.setLevel(logging.ERROR)
             if _exporter(model) == "torchscript":
-                torch.onnx.export(model, (example,), buffer, dynamo=False, input_names=["images"],
-                                  output_names=["scores"], dynamic_axes={"images": {0: "batch"}},
-                                  opset_version=_OPSET)
+                torch.onnx.export(
+                    model,
+                    (example,),
+                    buffer,
+                    dynamo=False,
+                    input_names=["images"],
+                    output_names=["scores"],
+                    dynamic_axes={"images": {0: "batch"}},
+                    opset_version=_OPSET,
+                )
             else:
-                program = torch.onnx.export(model, (example,), dynamo=True, input_names=["images"],
-                                            output_names=["scores"], opset_version=_OPSET,
-                                            dynamic_shapes=({0: torch.export.Dim("batch")},))
+                program = torch.onnx.export(
+                    model,
+                    (example,),
+                    dynamo=True,
+                    input_names=["images"],
+                    output_names=["scores"],
+                    opset_version=_OPSET,
+                    dynamic_shapes=({0: torch.export.Dim("batch")},),
+                )
                 program.save(buffer)
     except Exception as exc:  # any failure is a reason to keep eager, never a crash
         raise EngineUnavailable(f"export to ONNX failed: {type(exc).__name__}: {_first_line(exc)}") from exc
@@ -264,6 +318,7 @@ def _export(model: Any, input_shape: tuple[int, ...]) -> bytes:
 
 def _session(path: Path, device: torch.device, threads: int):
     import onnxruntime
+
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1

@@ -31,19 +31,98 @@ _PAYLOAD_CONFIGS = ("data/weights/", "data/constants/")
 # Functions a serialized shape expression may call: sympy's constructors and the torch.utils._sympy functions
 # the deserializer provides. Anything else (sympify, S, Lambda, a builtin) could evaluate code.
 _SYMPY_CALLS = {
-    "Symbol", "Integer", "Rational", "Float", "Add", "Mul", "Pow", "Max", "Min", "Abs", "Mod", "Eq", "Ne", "Lt", "Le",
-    "Gt", "Ge", "And", "Or", "Not", "floor", "ceiling", "sqrt", "Piecewise", "FloorDiv", "ModularIndexing", "Where",
-    "PythonMod", "CleanDiv", "CeilToInt", "FloorToInt", "CeilDiv", "LShift", "RShift", "PowByNatural", "FloatPow",
-    "FloatTrueDiv", "IntTrueDiv", "IsNonOverlappingAndDenseIndicator", "TruncToFloat", "TruncToInt", "RoundToInt",
-    "RoundDecimal", "ToFloat", "Identity", "OpaqueUnaryFn_sqrt", "BitwiseFn_bitwise_and", "BitwiseFn_bitwise_or",
+    "Symbol",
+    "Integer",
+    "Rational",
+    "Float",
+    "Add",
+    "Mul",
+    "Pow",
+    "Max",
+    "Min",
+    "Abs",
+    "Mod",
+    "Eq",
+    "Ne",
+    "Lt",
+    "Le",
+    "Gt",
+    "Ge",
+    "And",
+    "Or",
+    "Not",
+    "floor",
+    "ceiling",
+    "sqrt",
+    "Piecewise",
+    "FloorDiv",
+    "ModularIndexing",
+    "Where",
+    "PythonMod",
+    "CleanDiv",
+    "CeilToInt",
+    "FloorToInt",
+    "CeilDiv",
+    "LShift",
+    "RShift",
+    "PowByNatural",
+    "FloatPow",
+    "FloatTrueDiv",
+    "IntTrueDiv",
+    "IsNonOverlappingAndDenseIndicator",
+    "TruncToFloat",
+    "TruncToInt",
+    "RoundToInt",
+    "RoundDecimal",
+    "ToFloat",
+    "Identity",
+    "OpaqueUnaryFn_sqrt",
+    "BitwiseFn_bitwise_and",
+    "BitwiseFn_bitwise_or",
 }
-_EXPRESSION_NODES = (ast.Expression, ast.Call, ast.Name, ast.Load, ast.Constant, ast.keyword, ast.BinOp, ast.UnaryOp,
-                     ast.Compare, ast.operator, ast.unaryop, ast.cmpop)
+_EXPRESSION_NODES = (
+    ast.Expression,
+    ast.Call,
+    ast.Name,
+    ast.Load,
+    ast.Constant,
+    ast.keyword,
+    ast.BinOp,
+    ast.UnaryOp,
+    ast.Compare,
+    ast.operator,
+    ast.unaryop,
+    ast.cmpop,
+)
 # Python's operator module functions a graph may call on symbolic sizes (attrgetter, methodcaller and the
 # like reach any attribute of any object, so they are not here).
 _OPERATOR_TARGETS = {
-    "add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "neg", "pos", "abs", "eq", "ne", "lt", "le", "gt", "ge",
-    "and_", "or_", "xor", "not_", "invert", "lshift", "rshift", "getitem", "truth", "index",
+    "add",
+    "sub",
+    "mul",
+    "truediv",
+    "floordiv",
+    "mod",
+    "pow",
+    "neg",
+    "pos",
+    "abs",
+    "eq",
+    "ne",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+    "and_",
+    "or_",
+    "xor",
+    "not_",
+    "invert",
+    "lshift",
+    "rshift",
+    "getitem",
+    "truth",
+    "index",
 }
 
 
@@ -61,8 +140,10 @@ def check_export_archive(path: Path, data: bytes) -> None:
         names = archive.namelist()
         roots = {name.split("/", 1)[0] for name in names}
         if len(roots) != 1 or len(set(names)) != len(names):
-            raise refuse("its zip holds several top folders or a name twice, so torch could read other parts "
-                         "than the ones checked here")
+            raise refuse(
+                "its zip holds several top folders or a name twice, so torch could read other parts "
+                "than the ones checked here"
+            )
         parts = {name.split("/", 1)[-1]: name for name in names}
         pickled, raw = set(), set()
         for part, name in parts.items():
@@ -76,8 +157,9 @@ def check_export_archive(path: Path, data: bytes) -> None:
                         raise refuse(f"its constant {entry['path_name']} is a pickled Python object")
                     (pickled if entry.get("use_pickle") else raw).add(member)
         for part, name in parts.items():
-            if part in pickled or not (part in raw or part in _TEXT_PARTS or part.endswith(".json")
-                                       or part.startswith("extra/")):
+            if part in pickled or not (
+                part in raw or part in _TEXT_PARTS or part.endswith(".json") or part.startswith("extra/")
+            ):
                 _check_weights_only(archive.read(name), part, refuse)
             elif part.startswith("models/") and part.endswith(".json"):
                 _check_program(archive.read(name), part, refuse)
@@ -120,8 +202,10 @@ def _check_program(blob: bytes, part: str, refuse) -> None:
         elif isinstance(node, dict):
             for key, value in node.items():
                 if key == "expr_str" and isinstance(value, str) and not _is_plain_expression(value):
-                    raise refuse(f"its program {part} holds a shape expression that is not arithmetic "
-                                 f"({value[:80]!r}), which sympy would evaluate as Python")
+                    raise refuse(
+                        f"its program {part} holds a shape expression that is not arithmetic "
+                        f"({value[:80]!r}), which sympy would evaluate as Python"
+                    )
                 if key == "target" and isinstance(value, str) and not _is_operator_target(value):
                     raise refuse(f"its program {part} calls {value[:80]!r}, which is not an operator")
                 stack.append(value)
@@ -153,8 +237,13 @@ def _is_operator_target(target: str) -> bool:
     if any(p.startswith("__") for p in parts):
         return False
     if target.startswith("torch"):
-        return (parts[0] == "torch" and len(parts) in (4, 5) and parts[1] == "ops"
-                and not hasattr(type(torch.ops), parts[2]) and all(p.isidentifier() for p in parts))
+        return (
+            parts[0] == "torch"
+            and len(parts) in (4, 5)
+            and parts[1] == "ops"
+            and not hasattr(type(torch.ops), parts[2])
+            and all(p.isidentifier() for p in parts)
+        )
     if target.startswith("_operator"):
         return len(parts) == 2 and parts[1] in _OPERATOR_TARGETS
     if target.startswith("math"):

@@ -61,8 +61,12 @@ class InferenceSettings:
     def from_dict(cls, values: dict[str, object]) -> InferenceSettings:
         """The settings :meth:`to_dict` recorded (runs recorded before engines existed ran eager)."""
         dtypes = {name: dtype for dtype, name in _DTYPE_NAMES.items()}
-        return cls(dtypes[str(values["dtype"])], bool(values["channels_last"]), bool(values["tf32"]),
-                   str(values.get("engine", "eager")))
+        return cls(
+            dtypes[str(values["dtype"])],
+            bool(values["channels_last"]),
+            bool(values["tf32"]),
+            str(values.get("engine", "eager")),
+        )
 
     def describe(self) -> str:
         if self.engine == "onnxruntime":
@@ -94,9 +98,13 @@ class Trial:
         def measured(value: float) -> float | None:  # NaN: not measured (JSON has no NaN)
             return value if value == value else None
 
-        return {**self.settings.to_dict(), "seconds": measured(self.seconds),
-                "max_abs_error": measured(self.max_abs_error), "accepted": self.accepted,
-                **({"reason": self.reason} if self.reason else {})}
+        return {
+            **self.settings.to_dict(),
+            "seconds": measured(self.seconds),
+            "max_abs_error": measured(self.max_abs_error),
+            "accepted": self.accepted,
+            **({"reason": self.reason} if self.reason else {}),
+        }
 
 
 @dataclass(frozen=True)
@@ -112,10 +120,14 @@ class InferenceChoice:
     kept_from: str | None = None  # the file of an earlier measurement this choice was kept from (choice_cache)
 
     def to_dict(self) -> dict[str, object]:
-        return {"chosen": self.settings.to_dict(), "tolerance": self.tolerance, "probe_batch": self.probe_batch,
-                "engine": self.engine or {"engine": "eager", "version": str(torch.__version__)},
-                "trials": [trial.to_dict() for trial in self.trials],
-                **({"kept_from": self.kept_from} if self.kept_from else {})}
+        return {
+            "chosen": self.settings.to_dict(),
+            "tolerance": self.tolerance,
+            "probe_batch": self.probe_batch,
+            "engine": self.engine or {"engine": "eager", "version": str(torch.__version__)},
+            "trials": [trial.to_dict() for trial in self.trials],
+            **({"kept_from": self.kept_from} if self.kept_from else {}),
+        }
 
     def fallbacks(self) -> list[str]:
         """One line per engine tried and not chosen: why the run does not use it."""
@@ -124,16 +136,21 @@ class InferenceChoice:
         for engine in dict.fromkeys(t.settings.engine for t in self.trials):
             if engine == self.settings.engine or engine == "eager":
                 continue
-            trial = min((t for t in self.trials if t.settings.engine == engine),
-                        key=lambda t: (not t.accepted, t.seconds if t.seconds == t.seconds else math.inf))
+            trial = min(
+                (t for t in self.trials if t.settings.engine == engine),
+                key=lambda t: (not t.accepted, t.seconds if t.seconds == t.seconds else math.inf),
+            )
             if trial.reason:
                 why = trial.reason
             elif not trial.accepted:
-                why = (f"result outside tolerance (max |p - p_float32| {trial.max_abs_error:.2e} > "
-                       f"{self.tolerance:g})")
+                why = f"result outside tolerance (max |p - p_float32| {trial.max_abs_error:.2e} > {self.tolerance:g})"
             else:
-                why = (f"slower ({self.probe_batch / trial.seconds:,.0f} images/s against "
-                       f"{self.probe_batch / chosen.seconds:,.0f})" if chosen is not None else "slower")
+                why = (
+                    f"slower ({self.probe_batch / trial.seconds:,.0f} images/s against "
+                    f"{self.probe_batch / chosen.seconds:,.0f})"
+                    if chosen is not None
+                    else "slower"
+                )
             lines.append(f"{trial.settings.describe()} not used, PyTorch kept: {why}")
         return lines
 
@@ -141,24 +158,32 @@ class InferenceChoice:
         engine = self.engine or {}
         built = ""
         if engine.get("engine") == "onnxruntime":
-            built = (f"; onnxruntime {engine['version']} {engine['provider']}, {engine['threads']} thread(s), "
-                     f"onnx {str(engine['onnx_sha256'])[:12]}, export {engine['export_seconds']:.1f} s"
-                     f"{' (cached)' if not engine['export_seconds'] else ''}, "
-                     f"session {engine['session_seconds']:.2f} s")
+            built = (
+                f"; onnxruntime {engine['version']} {engine['provider']}, {engine['threads']} thread(s), "
+                f"onnx {str(engine['onnx_sha256'])[:12]}, export {engine['export_seconds']:.1f} s"
+                f"{' (cached)' if not engine['export_seconds'] else ''}, "
+                f"session {engine['session_seconds']:.2f} s"
+            )
         kept = f"; as measured before, kept in {self.kept_from}" if self.kept_from else ""
-        lines = [f"inference settings: {self.settings.describe()} (probe batch {self.probe_batch}, "
-                 f"tolerance {self.tolerance:g}{built}{kept})"]
+        lines = [
+            f"inference settings: {self.settings.describe()} (probe batch {self.probe_batch}, "
+            f"tolerance {self.tolerance:g}{built}{kept})"
+        ]
         for trial in self.trials:
             if trial.reason:
                 lines.append(f"  {trial.settings.describe():<30} unavailable: {trial.reason}")
                 continue
             if trial.seconds != trial.seconds:  # recorded by the run, checked, not timed
-                lines.append(f"  {trial.settings.describe():<30} as recorded  max |p - p_float32| "
-                             f"{trial.max_abs_error:.2e}  {'kept' if trial.accepted else 'rejected'}")
+                lines.append(
+                    f"  {trial.settings.describe():<30} as recorded  max |p - p_float32| "
+                    f"{trial.max_abs_error:.2e}  {'kept' if trial.accepted else 'rejected'}"
+                )
                 continue
             verdict = "kept" if trial.accepted else "rejected"
-            lines.append(f"  {trial.settings.describe():<30} {self.probe_batch / trial.seconds:>10,.0f} images/s  "
-                         f"max |p - p_float32| {trial.max_abs_error:.2e}  {verdict}")
+            lines.append(
+                f"  {trial.settings.describe():<30} {self.probe_batch / trial.seconds:>10,.0f} images/s  "
+                f"max |p - p_float32| {trial.max_abs_error:.2e}  {verdict}"
+            )
         lines += self.fallbacks()
         return "\n".join(lines)
 
@@ -175,8 +200,11 @@ def candidate_settings(device: torch.device, engines: Sequence[str] = DEFAULT_EN
         eager = [InferenceSettings(torch.float32, channels_last) for channels_last in (False, True)]
     else:
         precisions = ((torch.float32, False), (torch.float32, True), (torch.float16, False), (torch.bfloat16, False))
-        eager = [InferenceSettings(dtype, channels_last, tf32) for dtype, tf32 in precisions
-                 for channels_last in (False, True)]
+        eager = [
+            InferenceSettings(dtype, channels_last, tf32)
+            for dtype, tf32 in precisions
+            for channels_last in (False, True)
+        ]
     compiled = [InferenceSettings(channels_last=True, engine="compile")] if "compile" in engines else []
     onnx = [InferenceSettings(engine="onnxruntime")] if "onnxruntime" in engines else []
     return eager + compiled + onnx
@@ -186,8 +214,12 @@ def current_settings(classifier) -> InferenceSettings:
     runner = getattr(classifier, "engine", None)
     if runner is not None and runner.engine == "onnxruntime":
         return InferenceSettings(engine="onnxruntime")
-    return InferenceSettings(classifier.dtype, bool(classifier.channels_last), bool(getattr(classifier, "tf32", False)),
-                             runner.engine if runner is not None else "eager")
+    return InferenceSettings(
+        classifier.dtype,
+        bool(classifier.channels_last),
+        bool(getattr(classifier, "tf32", False)),
+        runner.engine if runner is not None else "eager",
+    )
 
 
 def apply_settings(classifier, settings: InferenceSettings):
@@ -196,8 +228,9 @@ def apply_settings(classifier, settings: InferenceSettings):
     cache; EngineUnavailable says why it cannot be, and leaves the classifier as it was."""
     runner = None
     if settings.engine != "eager":
-        runner = engine_runner(settings.engine, classifier.model, tuple(classifier.spec.model_input_shape),
-                               classifier.device)
+        runner = engine_runner(
+            settings.engine, classifier.model, tuple(classifier.spec.model_input_shape), classifier.device
+        )
     classifier.engine = runner
     classifier.dtype = settings.dtype
     classifier.channels_last = settings.channels_last
@@ -257,8 +290,15 @@ def choose_inference_settings(
         except Exception as exc:  # an engine that fails on real inputs is not used; eager errors are the model's
             if settings.engine == "eager":
                 raise
-            trials.append(Trial(settings, math.nan, math.nan, False,
-                                f"failed on the probe batch: {type(exc).__name__}: {str(exc).strip()[:200]}"))
+            trials.append(
+                Trial(
+                    settings,
+                    math.nan,
+                    math.nan,
+                    False,
+                    f"failed on the probe batch: {type(exc).__name__}: {str(exc).strip()[:200]}",
+                )
+            )
             continue
         error = float((probabilities - reference).abs().max())
         seconds = min(_timed(classifier, images) for _ in range(repeats))
@@ -268,8 +308,9 @@ def choose_inference_settings(
     return InferenceChoice(chosen, tuple(trials), tolerance, len(images), engine_info(classifier))
 
 
-def apply_recorded(classifier, images: torch.Tensor, recorded: dict[str, object], *,
-                   tolerance: float = DEFAULT_TOLERANCE) -> InferenceChoice:
+def apply_recorded(
+    classifier, images: torch.Tensor, recorded: dict[str, object], *, tolerance: float = DEFAULT_TOLERANCE
+) -> InferenceChoice:
     """Apply the settings a run recorded (re-exporting as needed), checked on `images` against strict float32
     like a measured candidate; when they cannot be built or leave the tolerance, plain float32 eager, with
     the reason in the returned choice's only trial."""

@@ -46,8 +46,10 @@ def library_model(model: str) -> tuple[nn.Module, InputSpec, list[str], str]:
         module = importlib.import_module(library)
         data = importlib.import_module("timm.data") if library == "timm" else None
     except ImportError as exc:
-        raise ImportError(f"{library} models need the optional extra: pip install \"fooling-ext[{library}]\" "
-                          f"(missing module: {exc.name})") from exc
+        raise ImportError(
+            f'{library} models need the optional extra: pip install "fooling-ext[{library}]" '
+            f"(missing module: {exc.name})"
+        ) from exc
     if library == "torchvision":
         return _torchvision(module, name)
     return _timm(module, data, name)
@@ -57,18 +59,23 @@ def _torchvision(torchvision: Any, name: str) -> tuple[nn.Module, InputSpec, lis
     models = torchvision.models
     known = models.list_models(module=models)
     if name not in known:
-        raise ValueError(f"torchvision has no classification model called {name!r} (there are {len(known)}, listed "
-                         "by torchvision.models.list_models(module=torchvision.models))")
+        raise ValueError(
+            f"torchvision has no classification model called {name!r} (there are {len(known)}, listed "
+            "by torchvision.models.list_models(module=torchvision.models))"
+        )
     weights = models.get_model_weights(name).DEFAULT
     try:
         module = models.get_model(name, weights="DEFAULT")
     except Exception as exc:  # the weights are not in the cache and cannot be downloaded (no network)
         cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(weights.url).path).name
         if cached.is_file():
-            raise ValueError(f"torchvision:{name}: its weights {cached} do not load: {type(exc).__name__}: "
-                             f"{first_line(exc)}") from exc
-        raise FileNotFoundError(f"torchvision:{name}: its weights are not in torchvision's cache ({cached}) and "
-                                f"could not be downloaded: {type(exc).__name__}: {first_line(exc)}") from None
+            raise ValueError(
+                f"torchvision:{name}: its weights {cached} do not load: {type(exc).__name__}: {first_line(exc)}"
+            ) from exc
+        raise FileNotFoundError(
+            f"torchvision:{name}: its weights are not in torchvision's cache ({cached}) and "
+            f"could not be downloaded: {type(exc).__name__}: {first_line(exc)}"
+        ) from None
     preset = weights.transforms()
     height, width = _pair(preset.crop_size)
     channels = len(preset.mean)
@@ -83,10 +90,12 @@ def _timm(timm: Any, data: Any, name: str) -> tuple[nn.Module, InputSpec, list[s
     try:
         module = timm.create_model(name, pretrained=True)
     except Exception as exc:  # the weights are not in the caches and cannot be downloaded (no network)
-        raise FileNotFoundError(f"timm:{name}: its pretrained weights could not be loaded: timm looks for them in "
-                                f"the Hugging Face cache ({_hf_cache()}) and torch's "
-                                f"({Path(torch.hub.get_dir()) / 'checkpoints'}) and downloads what is missing: "
-                                f"{type(exc).__name__}: {first_line(exc)}") from None
+        raise FileNotFoundError(
+            f"timm:{name}: its pretrained weights could not be loaded: timm looks for them in "
+            f"the Hugging Face cache ({_hf_cache()}) and torch's "
+            f"({Path(torch.hub.get_dir()) / 'checkpoints'}) and downloads what is missing: "
+            f"{type(exc).__name__}: {first_line(exc)}"
+        ) from None
     cfg = module.pretrained_cfg
     channels, height, width = (int(n) for n in cfg["input_size"])
     spec = InputSpec(channels, height, width, mean=tuple(cfg["mean"]), std=tuple(cfg["std"]))

@@ -88,13 +88,20 @@ def load_classifier(
         freeze_parameters(module)
         options["channels_last"] = bool(channels_last)
         names = default_names if class_names is None else class_names
-        clf = Classifier(module, spec or default_spec, class_names=names, name=name or model, description=description,
-                         **options)
+        clf = Classifier(
+            module, spec or default_spec, class_names=names, name=name or model, description=description, **options
+        )
         clf.source = model
         return clf
     if isinstance(model, (str, os.PathLike)):
-        clf = _load_file(_model_path(model, confine_to), spec=spec, class_names=class_names, name=name,
-                         confine_to=confine_to, **options)
+        clf = _load_file(
+            _model_path(model, confine_to),
+            spec=spec,
+            class_names=class_names,
+            name=name,
+            confine_to=confine_to,
+            **options,
+        )
         clf.source = source or str(model)
         return clf
     if callable(model):
@@ -119,8 +126,15 @@ def recorded_model(classifier: Any, model: str) -> str:
     return model if Path(str(model)) == Path(source) else source
 
 
-def _load_builtin(which: str, *, spec: InputSpec | None, class_names: Sequence[str] | None, name: str | None,
-                  channels_last: bool | None, **options: Any) -> Classifier:
+def _load_builtin(
+    which: str,
+    *,
+    spec: InputSpec | None,
+    class_names: Sequence[str] | None,
+    name: str | None,
+    channels_last: bool | None,
+    **options: Any,
+) -> Classifier:
     if which == "mnist":
         module: nn.Module = load_lenet()
         default_spec, default_names = MNIST_SPEC, None
@@ -129,8 +143,11 @@ def _load_builtin(which: str, *, spec: InputSpec | None, class_names: Sequence[s
         module = imagenet.load_efficientnet_lite(which)
         default_spec = imagenet_spec(size=imagenet.VARIANTS[which][1])
         default_names = imagenet.imagenet_class_names()
-        description = imagenet.DESCRIPTION if which == "imagenet" else imagenet.OTHER_DESCRIPTION.format(
-            imagenet.VARIANTS[which][0])
+        description = (
+            imagenet.DESCRIPTION
+            if which == "imagenet"
+            else imagenet.OTHER_DESCRIPTION.format(imagenet.VARIANTS[which][0])
+        )
     freeze_parameters(module)
     return Classifier(
         module,
@@ -144,8 +161,11 @@ def _load_builtin(which: str, *, spec: InputSpec | None, class_names: Sequence[s
 
 
 def _is_description(model: Any) -> bool:
-    return (isinstance(model, (str, os.PathLike)) and str(model) not in BUILTIN_MODELS
-            and Path(model).suffix.lower() == ".json")
+    return (
+        isinstance(model, (str, os.PathLike))
+        and str(model) not in BUILTIN_MODELS
+        and Path(model).suffix.lower() == ".json"
+    )
 
 
 def check_folder_model(model: str, folder: PathLike, hint: str) -> None:
@@ -164,34 +184,49 @@ def check_folder_model(model: str, folder: PathLike, hint: str) -> None:
         return
     path = _model_path(model, folder, hint)
     if archive_kind(path) == "torchscript":
-        raise UnsafeModelFile(f"{path} is a TorchScript module, which is code that runs as it loads; {folder} "
-                              f"names it, and a folder from elsewhere runs no code: {hint}")
+        raise UnsafeModelFile(
+            f"{path} is a TorchScript module, which is code that runs as it loads; {folder} "
+            f"names it, and a folder from elsewhere runs no code: {hint}"
+        )
 
 
-def _model_path(model: str | PathLike, confine_to: PathLike | None,
-                hint: str = "pass model=PATH to load it") -> Path:
+def _model_path(model: str | PathLike, confine_to: PathLike | None, hint: str = "pass model=PATH to load it") -> Path:
     """The model file or description `model` names: there, a regular file, and inside `confine_to` if given."""
     path = Path(model)
     if not os.path.lexists(path):
-        raise FileNotFoundError(f"no built-in model and no model file called {str(model)!r}: the built-in models "
-                                f"are {', '.join(BUILTIN_MODELS)}; a model file is a .pt2 (torch.export), a "
-                                "TorchScript .pt or a .json description")
+        raise FileNotFoundError(
+            f"no built-in model and no model file called {str(model)!r}: the built-in models "
+            f"are {', '.join(BUILTIN_MODELS)}; a model file is a .pt2 (torch.export), a "
+            "TorchScript .pt or a .json description"
+        )
     if confine_to is not None:
         folder = Path(confine_to).resolve()
         if not path.resolve().is_relative_to(folder):
-            raise UnsafeModelFile(f"{confine_to} names the model file {path}, which lies outside it; a folder from "
-                                  f"elsewhere does not choose which file is loaded: {hint}")
+            raise UnsafeModelFile(
+                f"{confine_to} names the model file {path}, which lies outside it; a folder from "
+                f"elsewhere does not choose which file is loaded: {hint}"
+            )
     if path.is_dir():
         raise ValueError(f"{path} is a folder; a model must be one file: {ACCEPTED_FORMATS}")
     require_regular_file(path, "model file")
     return path
 
 
-def _load_file(path: Path, *, spec: InputSpec | None, class_names: Sequence[str] | None, name: str | None,
-               confine_to: PathLike | None, **options: Any) -> Classifier:
+def _load_file(
+    path: Path,
+    *,
+    spec: InputSpec | None,
+    class_names: Sequence[str] | None,
+    name: str | None,
+    confine_to: PathLike | None,
+    **options: Any,
+) -> Classifier:
     module, description, kind = load_model_file(
-        path, resolve_device(options["device"], core=False), allow_code=confine_to is None,
-        why_not=f"{confine_to} names it, and a folder from elsewhere runs no code: pass model=PATH to load it")
+        path,
+        resolve_device(options["device"], core=False),
+        allow_code=confine_to is None,
+        why_not=f"{confine_to} names it, and a folder from elsewhere runs no code: pass model=PATH to load it",
+    )
     if kind == "lenet":
         spec = spec or MNIST_SPEC
     if spec is None:
@@ -333,21 +368,29 @@ class ModelSpec:
 
 def _check_description_types(data: Mapping[str, Any]) -> None:
     """Each field of a description has the JSON type it needs, so a wrong one is named, not a TypeError later."""
+
     def number(v: Any) -> bool:
         return isinstance(v, (int, float)) and not isinstance(v, bool)
 
     checks = {
         "channels": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
         "crops": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
-        "mean": (lambda v: number(v) or (isinstance(v, list) and all(number(x) for x in v)), "a number or a list of "
-                 "numbers"),
-        "std": (lambda v: number(v) or (isinstance(v, list) and all(number(x) for x in v)), "a number or a list of "
-                "numbers"),
+        "mean": (
+            lambda v: number(v) or (isinstance(v, list) and all(number(x) for x in v)),
+            "a number or a list of numbers",
+        ),
+        "std": (
+            lambda v: number(v) or (isinstance(v, list) and all(number(x) for x in v)),
+            "a number or a list of numbers",
+        ),
         "scale": (number, "a number"),
         "resize": (lambda v: isinstance(v, bool), "true or false"),
-        "classes": (lambda v: isinstance(v, str) or (isinstance(v, (list, tuple))
-                                                      and all(isinstance(x, str) or number(x) for x in v)),
-                    "a class names file or a list of names"),
+        "classes": (
+            lambda v: (
+                isinstance(v, str) or (isinstance(v, (list, tuple)) and all(isinstance(x, str) or number(x) for x in v))
+            ),
+            "a class names file or a list of names",
+        ),
         "name": (lambda v: isinstance(v, str), "a string"),
     }
     for key, (valid, expected) in checks.items():
@@ -368,6 +411,7 @@ def _class_names_from_json(path: Path, text: str) -> list[str]:
             raise ValueError(f"class names file {path}: a JSON object must map the indices 0..{len(data) - 1} to names")
         data = [data[k][-1] if isinstance(data[k], list) and data[k] else data[k] for k in keys]
     if not isinstance(data, list) or not data or not all(isinstance(n, str) and n.strip() for n in data):
-        raise ValueError(f"class names file {path}: JSON must be a non-empty list of names (or an index -> name "
-                         "object)")
+        raise ValueError(
+            f"class names file {path}: JSON must be a non-empty list of names (or an index -> name object)"
+        )
     return [n.strip() for n in data]

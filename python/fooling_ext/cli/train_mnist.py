@@ -14,7 +14,13 @@ from fooling_ext.cli.options import real_number, whole_number
 # classifiers.training's DEFAULT_* and pinned_training.PINNED_ISA, spelled here so that building the parser
 # imports no torch; tests/test_cli_help.py checks that they agree.
 DEFAULT_OUT, DEFAULT_EPOCHS, DEFAULT_BATCH_SIZE, DEFAULT_LR, DEFAULT_SEED, DEFAULT_THREADS = (
-    "mnist_lenet.pt", 4, 128, 3e-3, 0, 2)
+    "mnist_lenet.pt",
+    4,
+    128,
+    3e-3,
+    0,
+    2,
+)
 PINNED_ISA = "AVX2"
 
 
@@ -35,25 +41,56 @@ def register_cli(subparsers: argparse._SubParsersAction) -> None:
             "(72 min on 2 cores at a load average near 20)."
         ),
     )
-    parser.add_argument("--out", default=DEFAULT_OUT,
-                        help=f"weights file to write (default: ./{DEFAULT_OUT}); metrics go next to it as .json")
-    parser.add_argument("--epochs", type=whole_number(1), default=DEFAULT_EPOCHS,
-                        help=f"passes over the data (default {DEFAULT_EPOCHS})")
-    parser.add_argument("--batch-size", type=whole_number(1), default=DEFAULT_BATCH_SIZE,
-                        help=f"images per step (default {DEFAULT_BATCH_SIZE})")
-    parser.add_argument("--lr", type=real_number(0.0, low_open=True), default=DEFAULT_LR,
-                        help=f"peak learning rate (default {DEFAULT_LR})")
-    parser.add_argument("--seed", type=whole_number(0), default=DEFAULT_SEED,
-                        help=f"seed for weights and shuffling (default {DEFAULT_SEED})")
-    parser.add_argument("--threads", type=whole_number(1), default=DEFAULT_THREADS,
-                        help=f"CPU threads; results are reproducible for the same count (default {DEFAULT_THREADS})")
-    parser.add_argument("--cpu-paths", choices=(PINNED_ISA.lower(), "native"), default=PINNED_ISA.lower(),
-                        help=f"{PINNED_ISA.lower()} (default): train in a process with every CPU code path pinned to "
-                             f"{PINNED_ISA}, so the weights are the same on every CPU with {PINNED_ISA}; native: train "
-                             "in this process with the paths this CPU picks (the same weights only on the same kind "
-                             "of CPU)")
-    parser.add_argument("--data", type=Path, default=None,
-                        help="MNIST as a .npz or a folder of the four IDX files (default: the copy in the package)")
+    parser.add_argument(
+        "--out",
+        default=DEFAULT_OUT,
+        help=f"weights file to write (default: ./{DEFAULT_OUT}); metrics go next to it as .json",
+    )
+    parser.add_argument(
+        "--epochs",
+        type=whole_number(1),
+        default=DEFAULT_EPOCHS,
+        help=f"passes over the data (default {DEFAULT_EPOCHS})",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=whole_number(1),
+        default=DEFAULT_BATCH_SIZE,
+        help=f"images per step (default {DEFAULT_BATCH_SIZE})",
+    )
+    parser.add_argument(
+        "--lr",
+        type=real_number(0.0, low_open=True),
+        default=DEFAULT_LR,
+        help=f"peak learning rate (default {DEFAULT_LR})",
+    )
+    parser.add_argument(
+        "--seed",
+        type=whole_number(0),
+        default=DEFAULT_SEED,
+        help=f"seed for weights and shuffling (default {DEFAULT_SEED})",
+    )
+    parser.add_argument(
+        "--threads",
+        type=whole_number(1),
+        default=DEFAULT_THREADS,
+        help=f"CPU threads; results are reproducible for the same count (default {DEFAULT_THREADS})",
+    )
+    parser.add_argument(
+        "--cpu-paths",
+        choices=(PINNED_ISA.lower(), "native"),
+        default=PINNED_ISA.lower(),
+        help=f"{PINNED_ISA.lower()} (default): train in a process with every CPU code path pinned to "
+        f"{PINNED_ISA}, so the weights are the same on every CPU with {PINNED_ISA}; native: train "
+        "in this process with the paths this CPU picks (the same weights only on the same kind "
+        "of CPU)",
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="MNIST as a .npz or a folder of the four IDX files (default: the copy in the package)",
+    )
     parser.add_argument("--limit-train", type=whole_number(1), default=None, help=argparse.SUPPRESS)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=_run_train_mnist)
@@ -68,8 +105,10 @@ def _output_paths(out: str, data: Path | None) -> tuple[Path, Path]:
     weights = Path(out)
     metrics = weights.with_suffix(".json")
     if os.path.realpath(metrics) == os.path.realpath(weights):
-        raise ValueError(f"--out {out}: the metrics go beside the weights as {metrics.name}, the weights file itself; "
-                         "give the weights another suffix, e.g. .pt")
+        raise ValueError(
+            f"--out {out}: the metrics go beside the weights as {metrics.name}, the weights file itself; "
+            "give the weights another suffix, e.g. .pt"
+        )
     for path, what in ((weights, "--out"), (metrics, "the metrics file of --out")):
         if path.exists() and not path.is_file():
             raise ValueError(f"{what} {path} exists and is not a regular file")
@@ -81,8 +120,10 @@ def _output_paths(out: str, data: Path | None) -> tuple[Path, Path]:
         except (OSError, UnicodeDecodeError, ValueError, RecursionError):
             recorded = None
         if not isinstance(recorded, dict) or "test_accuracy" not in recorded:
-            raise ValueError(f"{metrics} is there and was not written by train-mnist: the metrics of --out {out} "
-                             "would replace it; move it or choose another --out")
+            raise ValueError(
+                f"{metrics} is there and was not written by train-mnist: the metrics of --out {out} "
+                "would replace it; move it or choose another --out"
+            )
     return weights, metrics
 
 
@@ -99,8 +140,14 @@ def _run_train_mnist(args: argparse.Namespace) -> int:
         raise ValueError(f"--limit-train must be >= 1, got {args.limit_train}")
     if args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
-    options = dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, threads=args.threads,
-                   progress=not args.quiet)
+    options = dict(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        threads=args.threads,
+        progress=not args.quiet,
+    )
     if args.cpu_paths == "native":
         data = load_mnist(args.data)
         if args.limit_train is not None:
@@ -118,6 +165,8 @@ def _run_train_mnist(args: argparse.Namespace) -> int:
     torch.save(model.state_dict(), weights)
     atomic_write_bytes(out, weights.getvalue())
     atomic_write_text(metrics_path, json.dumps(metrics, indent=2) + "\n")
-    print(f"test accuracy {metrics['test_accuracy']:.4f} on {metrics['num_test']} images "
-          f"after {metrics['train_seconds']:.0f} s; wrote {out} and {metrics_path}")
+    print(
+        f"test accuracy {metrics['test_accuracy']:.4f} on {metrics['num_test']} images "
+        f"after {metrics['train_seconds']:.0f} s; wrote {out} and {metrics_path}"
+    )
     return 0

@@ -102,7 +102,7 @@ def resolve_device(device: str | torch.device = "auto", *, core: bool = True) ->
 
 
 def resolve_backend(backend: str = "auto") -> str:
-    """"cpu" / "cuda" / "auto" -> the backend to use, "cpu" or "cuda" (see :func:`resolve_device`)."""
+    """ "cpu" / "cuda" / "auto" -> the backend to use, "cpu" or "cuda" (see :func:`resolve_device`)."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     return resolve_device(backend).type
@@ -144,8 +144,9 @@ def launch(op: str, device: torch.device, *args: Any, genomes: Any = None, read_
     extra: list[int] = []
     if kernel.workspace_ints is not None:
         rows = min(max(genomes.batch, 1), CUDA_CHUNK)
-        workspace = torch.empty(rows * kernel.workspace_ints(genomes.max_nodes, genomes.max_edges),
-                                dtype=torch.int32, device=device)
+        workspace = torch.empty(
+            rows * kernel.workspace_ints(genomes.max_nodes, genomes.max_edges), dtype=torch.int32, device=device
+        )
         extra += [workspace.data_ptr(), rows]
     if kernel.range_flag:
         flag = torch.empty(1, dtype=torch.int64, device=device)

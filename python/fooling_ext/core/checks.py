@@ -85,8 +85,7 @@ def check_memory(what: str, nbytes: int, device: Any = "cpu") -> None:
     available = physical_memory(device)
     if available is not None and nbytes > available:
         where = "this machine's memory" if torch.device(device).type == "cpu" else f"the memory of {device}"
-        raise ValueError(f"{what} would need {format_bytes(nbytes)}, more than {where} "
-                         f"({format_bytes(available)})")
+        raise ValueError(f"{what} would need {format_bytes(nbytes)}, more than {where} ({format_bytes(available)})")
 
 
 def index_tensor(index: torch.Tensor | Sequence[int], device: torch.device) -> torch.Tensor:

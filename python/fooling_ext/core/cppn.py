@@ -35,8 +35,16 @@ from fooling_ext.core.checks import check_tensor
 from fooling_ext.core.cppn_text import ACTIVATION_IDS, ACTIVATIONS, INPUT_NAMES, NUM_INPUTS, format_genome, parse_genome
 from fooling_ext.core.population import Population
 
-__all__ = ["ACTIVATIONS", "ACTIVATION_IDS", "CPPNPopulation", "GenomeError", "INPUT_NAMES", "NUM_INPUTS",
-           "activation_ids", "raise_first_error"]
+__all__ = [
+    "ACTIVATIONS",
+    "ACTIVATION_IDS",
+    "CPPNPopulation",
+    "GenomeError",
+    "INPUT_NAMES",
+    "NUM_INPUTS",
+    "activation_ids",
+    "raise_first_error",
+]
 
 DEFAULT_MAX_NODES = 64
 DEFAULT_MAX_EDGES = 256
@@ -133,8 +141,9 @@ class CPPNPopulation(Population):
         return {"num_outputs": self.num_outputs, "max_nodes": self.max_nodes, "max_edges": self.max_edges}
 
     def _launch_select(self, index: torch.Tensor, out: CPPNPopulation, read_flag: bool) -> int:
-        return launch("select_cppn", self.device, self.core_view(), index.data_ptr(), out.core_view(),
-                      read_flag=read_flag)
+        return launch(
+            "select_cppn", self.device, self.core_view(), index.data_ptr(), out.core_view(), read_flag=read_flag
+        )
 
     # ----------------------------------------------------------------------------------------------
     # Construction
@@ -264,9 +273,16 @@ class CPPNPopulation(Population):
         every tensor against the population's shapes."""
         self.check_tensors()
         return _core.CppnBatchView(
-            self.batch, self.max_nodes, self.max_edges, self.num_outputs,
-            self.num_nodes.data_ptr(), self.num_edges.data_ptr(), self.node_activation.data_ptr(),
-            self.edge_src.data_ptr(), self.edge_dst.data_ptr(), self.edge_weight.data_ptr(),
+            self.batch,
+            self.max_nodes,
+            self.max_edges,
+            self.num_outputs,
+            self.num_nodes.data_ptr(),
+            self.num_edges.data_ptr(),
+            self.node_activation.data_ptr(),
+            self.edge_src.data_ptr(),
+            self.edge_dst.data_ptr(),
+            self.edge_weight.data_ptr(),
         )
 
     def errors(self) -> torch.Tensor:
@@ -299,8 +315,9 @@ class CPPNPopulation(Population):
         ]
         edges = [
             [int(s), int(d), float(w)]
-            for s, d, w in zip(self.edge_src[i, :m].tolist(), self.edge_dst[i, :m].tolist(),
-                               self.edge_weight[i, :m].tolist())
+            for s, d, w in zip(
+                self.edge_src[i, :m].tolist(), self.edge_dst[i, :m].tolist(), self.edge_weight[i, :m].tolist()
+            )
         ]
         return {"num_outputs": self.num_outputs, "activations": names, "edges": edges}
 
@@ -320,8 +337,9 @@ class CPPNPopulation(Population):
     @classmethod
     def load(cls, path: str | os.PathLike, *, device: str | torch.device = "cpu", validate: bool = True):
         """Load a population written by :meth:`save`; checks the format and (by default) every genome."""
-        meta, arrays = read_npz(path, cls.FIELDS, what="CPPN population file", format_name=FORMAT_NAME,
-                                version=FORMAT_VERSION)
+        meta, arrays = read_npz(
+            path, cls.FIELDS, what="CPPN population file", format_name=FORMAT_NAME, version=FORMAT_VERSION
+        )
         tensors = {}
         for f, a in arrays.items():
             want = np.float32 if f == "edge_weight" else np.int32
@@ -367,8 +385,13 @@ def raise_first_error(errors: torch.Tensor, pop: CPPNPopulation, offset: int = 0
     code, index, value = (int(v) for v in errors[b].tolist())
     field, template = _ERROR_TEXT.get(code, ("genome", "unknown error code {code}"))
     message = template.format(
-        code=code, index=index, value=value, min_nodes=NUM_INPUTS + pop.num_outputs,
-        max_nodes=pop.max_nodes, max_edges=pop.max_edges, last_act=len(ACTIVATIONS) - 1,
+        code=code,
+        index=index,
+        value=value,
+        min_nodes=NUM_INPUTS + pop.num_outputs,
+        max_nodes=pop.max_nodes,
+        max_edges=pop.max_edges,
+        last_act=len(ACTIVATIONS) - 1,
     )
     more = bad.shape[0] - 1
     if more:

@@ -49,8 +49,17 @@ class DirectPopulation(Population):
         return {"channels": self.channels, "height": self.height, "width": self.width}
 
     def _launch_select(self, index: torch.Tensor, out: DirectPopulation, read_flag: bool) -> int:
-        return launch("select_rows", self.device, self.genes.data_ptr(), self.batch, self.genes_per_genome,
-                      index.data_ptr(), index.shape[0], out.genes.data_ptr(), read_flag=read_flag)
+        return launch(
+            "select_rows",
+            self.device,
+            self.genes.data_ptr(),
+            self.batch,
+            self.genes_per_genome,
+            index.data_ptr(),
+            index.shape[0],
+            out.genes.data_ptr(),
+            read_flag=read_flag,
+        )
 
     @classmethod
     def initial(
@@ -106,8 +115,9 @@ class DirectPopulation(Population):
         flat = self.genes.reshape(self.batch, -1)
         bad = torch.nonzero(~((flat >= 0.0) & (flat <= 1.0)).all(dim=1)).flatten()  # NaN fails both tests
         if bad.numel():
-            raise GenomeError(int(bad[0]), "genes", f"genes must be finite and in [0, 1] ({bad.numel()} genomes "
-                              "are not)")
+            raise GenomeError(
+                int(bad[0]), "genes", f"genes must be finite and in [0, 1] ({bad.numel()} genomes are not)"
+            )
         return self
 
     # ----------------------------------------------------------------------------------------------
@@ -120,8 +130,9 @@ class DirectPopulation(Population):
     @classmethod
     def load(cls, path: str | os.PathLike, *, device: str | torch.device = "cpu") -> DirectPopulation:
         """Load a population written by :meth:`save`; checks the format, dtype, shape and gene range."""
-        _, arrays = read_npz(path, cls.FIELDS, what="direct population file", format_name=FORMAT_NAME,
-                             version=FORMAT_VERSION)
+        _, arrays = read_npz(
+            path, cls.FIELDS, what="direct population file", format_name=FORMAT_NAME, version=FORMAT_VERSION
+        )
         genes = arrays["genes"]
         if genes.dtype != np.float32 or genes.ndim != 4:
             raise ValueError(f"{path}: genes must be float32 [B, C, H, W], got {genes.dtype} {list(genes.shape)}")

@@ -181,8 +181,18 @@ def mutate_cppn(
     core = params.core_params()
     errors = torch.empty(pop.batch, 3, dtype=torch.int32, device=pop.device)
     blocked = torch.zeros(pop.batch, dtype=torch.int32, device=pop.device)
-    invalid = launch("mutate_cppn", pop.device, pop.core_view(), core, seed, generation, genome_offset,
-                     errors.data_ptr(), blocked.data_ptr(), genomes=pop)
+    invalid = launch(
+        "mutate_cppn",
+        pop.device,
+        pop.core_view(),
+        core,
+        seed,
+        generation,
+        genome_offset,
+        errors.data_ptr(),
+        blocked.data_ptr(),
+        genomes=pop,
+    )
     if check and (invalid is None or invalid > 0):  # None: on CUDA the count is only in `errors`
         raise_first_error(errors, pop)
     return blocked
@@ -210,5 +220,14 @@ def mutate_direct(
     pop.check_tensors()
     core = params.core_params(rate)
     _raise_if(_core.check_pixel_mutation_params(core))
-    launch("mutate_pixels", pop.device, pop.genes.data_ptr(), pop.batch, pop.genes_per_genome, core, seed,
-           generation, genome_offset)
+    launch(
+        "mutate_pixels",
+        pop.device,
+        pop.genes.data_ptr(),
+        pop.batch,
+        pop.genes_per_genome,
+        core,
+        seed,
+        generation,
+        genome_offset,
+    )

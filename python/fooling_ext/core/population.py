@@ -50,10 +50,12 @@ class Population:
 
     def _empty(self: P, batch: int) -> P:
         """An uninitialised population of `batch` genomes with this one's settings, on its device."""
-        return self._with_tensors({
-            f: torch.empty((batch, *shape[1:]), dtype=dtype, device=device)
-            for f, (dtype, shape, device) in self._layout.items()
-        })
+        return self._with_tensors(
+            {
+                f: torch.empty((batch, *shape[1:]), dtype=dtype, device=device)
+                for f, (dtype, shape, device) in self._layout.items()
+            }
+        )
 
     def _launch_select(self, index: torch.Tensor, out: Population, read_flag: bool) -> int:
         """Copy genome index[i] into out's genome i on the core; return the first out-of-range position."""

@@ -66,8 +66,19 @@ def render(
     else:
         check_tensor(out, "out", torch.float32, shape, device)
     errors = torch.empty(pop.batch, 3, dtype=torch.int32, device=device)
-    invalid = launch("render", device, pop.core_view(), height, width, COORDS[coords], COLORS[color], quantize,
-                     out.data_ptr(), errors.data_ptr(), genomes=pop)
+    invalid = launch(
+        "render",
+        device,
+        pop.core_view(),
+        height,
+        width,
+        COORDS[coords],
+        COLORS[color],
+        quantize,
+        out.data_ptr(),
+        errors.data_ptr(),
+        genomes=pop,
+    )
     if check and (invalid is None or invalid > 0):  # None: on CUDA the count is only in `errors`
         raise_first_error(errors, pop)
     return out

@@ -69,8 +69,9 @@ class GradientConfig:
     def check(self) -> None:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
             raise ValueError(f"seed must be a whole number in [0, 2^63), got {self.seed!r}")
-        if self.classes is not None and (isinstance(self.classes, (str, bytes)) or
-                                         not isinstance(self.classes, Sequence)):
+        if self.classes is not None and (
+            isinstance(self.classes, (str, bytes)) or not isinstance(self.classes, Sequence)
+        ):
             raise ValueError(f"classes must be a list of class indices or names, got {self.classes!r}")
         for name in ("steps", "blur_every", "batch"):
             check_whole(name, getattr(self, name), 1)
@@ -109,8 +110,14 @@ class GradientResult:
 
     def _repr_html_(self) -> str:
         """In a notebook: the image reached for each class, with its confidence."""
-        return class_grid_html(to_uint8(self.images).numpy(), self.confidence, np.ones(len(self.classes), bool),
-                               self.class_names, indices=self.classes, title=summary_line(self.confidence))
+        return class_grid_html(
+            to_uint8(self.images).numpy(),
+            self.confidence,
+            np.ones(len(self.classes), bool),
+            self.class_names,
+            indices=self.classes,
+            title=summary_line(self.confidence),
+        )
 
 
 def resolve_classes(classes: Sequence[int | str] | None, class_names: Sequence[str]) -> list[int]:
@@ -163,8 +170,13 @@ def _mean_image(clf, shape: tuple[int, int, int], device) -> torch.Tensor:
     return (mean / scale).expand(shape).clamp(0.0, 1.0)
 
 
-def gradient_ascent(clf: DifferentiableScorer, config: GradientConfig | None = None, *,
-                    image_size: tuple[int, int] | None = None, progress: bool = False) -> GradientResult:
+def gradient_ascent(
+    clf: DifferentiableScorer,
+    config: GradientConfig | None = None,
+    *,
+    image_size: tuple[int, int] | None = None,
+    progress: bool = False,
+) -> GradientResult:
     """Climb each chosen class's probability from noise; see the module docstring. `progress`: a progress bar
     on stderr over the steps of every batch of classes (a batch that stops early counts its remaining steps)."""
     config = config or GradientConfig()
@@ -174,8 +186,9 @@ def gradient_ascent(clf: DifferentiableScorer, config: GradientConfig | None = N
     c = clf.spec.channels
     if image_size is not None and (not isinstance(image_size, (tuple, list)) or len(image_size) != 2):
         raise ValueError(f"image_size must be (height, width), got {image_size!r}")
-    h, w = (check_whole("image_size", side, 1) for side in image_size) if image_size else (clf.spec.height,
-                                                                                          clf.spec.width)
+    h, w = (
+        (check_whole("image_size", side, 1) for side in image_size) if image_size else (clf.spec.height, clf.spec.width)
+    )
     # Each step holds the batch's images, their gradient and the next step's images, float32.
     n = min(config.batch, len(classes))
     check_memory(f"gradient ascent on {n} images of {c}x{h}x{w} at once", 3 * 4 * n * c * h * w, device)
@@ -202,8 +215,9 @@ def gradient_ascent(clf: DifferentiableScorer, config: GradientConfig | None = N
     images_t = torch.cat(images)
     confidence = np.concatenate(confidence)
     history = [{"generation": s, **confidence_stats(v)} for s, v in sorted(history_sum.items())]
-    return GradientResult(classes, [clf.class_names[k] for k in classes], images_t, confidence,
-                          np.asarray(steps_taken), history)
+    return GradientResult(
+        classes, [clf.class_names[k] for k in classes], images_t, confidence, np.asarray(steps_taken), history
+    )
 
 
 def _progress_bar(total: int):
@@ -212,8 +226,15 @@ def _progress_bar(total: int):
     return tqdm(total=total, unit="step", dynamic_ncols=True, file=sys.stderr)
 
 
-def _climb(clf, chunk: list[int], mean: torch.Tensor, cfg: GradientConfig, gen: torch.Generator,
-           history: dict[int, list[float]], bar=None):
+def _climb(
+    clf,
+    chunk: list[int],
+    mean: torch.Tensor,
+    cfg: GradientConfig,
+    gen: torch.Generator,
+    history: dict[int, list[float]],
+    bar=None,
+):
     device = mean.device
     n = len(chunk)
     shape = (n, *mean.shape)
@@ -287,8 +308,13 @@ class GradientFolder(RunFolder):
 
 def write_gradient_run(folder: RunFolder, result: GradientResult, config: GradientConfig, clf) -> None:
     """The same outputs as an evolution run: config.json, images/, grid, report.txt, summary.json, plot."""
-    cfg = {"fooling_ext": __version__, "torch": str(torch.__version__), "method": "gradient",
-           "gradient": dataclasses.asdict(config), "classifier": describe_classifier(clf)}
+    cfg = {
+        "fooling_ext": __version__,
+        "torch": str(torch.__version__),
+        "method": "gradient",
+        "gradient": dataclasses.asdict(config),
+        "classifier": describe_classifier(clf),
+    }
     cfg["gradient"]["classes"] = result.classes
     folder.write_config(cfg)
     imgs = to_uint8(result.images).numpy()
@@ -299,9 +325,13 @@ def write_gradient_run(folder: RunFolder, result: GradientResult, config: Gradie
         plot_metrics(folder.path / "confidence.png", result.history, f"{clf.name} / gradient ascent", x_label="step")
     atomic_write_text(folder.path / "report.txt", gradient_table(result) + "\n")
     stats = confidence_stats(result.confidence)
-    summary = {**{k: stats[k] for k in ("median", "mean", "n99", "n9999")},
-               "classes": [{"class": k, "name": n, "confidence": float(c), "steps": int(s)} for k, n, c, s in
-                           zip(result.classes, result.class_names, result.confidence, result.steps_taken)]}
+    summary = {
+        **{k: stats[k] for k in ("median", "mean", "n99", "n9999")},
+        "classes": [
+            {"class": k, "name": n, "confidence": float(c), "steps": int(s)}
+            for k, n, c, s in zip(result.classes, result.class_names, result.confidence, result.steps_taken)
+        ],
+    }
     atomic_write_text(folder.path / "summary.json", json.dumps(summary, indent=2) + "\n")
 
 

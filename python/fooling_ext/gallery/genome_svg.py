@@ -68,18 +68,22 @@ def genome_svg(genome: Mapping[str, Any], *, color: str | None = "hsl") -> str:
     for col in sorted(columns):
         nodes = columns[col]
         if col > 0:  # order a column by the mean height of its nodes' sources: fewer crossings
+
             def mean_y(i: int) -> float:
                 ys = [pos[s][1] for s in sources.get(i, []) if s in pos]
                 return sum(ys) / len(ys) if ys else float(i)
+
             if not all(NUM_INPUTS <= i < NUM_INPUTS + o for i in nodes):
                 nodes = sorted(nodes, key=mean_y)
         offset = (tallest - len(nodes)) * ROW // 2
         for row, i in enumerate(nodes):
             pos[i] = (MARGIN + col * COLUMN, MARGIN + offset + row * ROW)
     heaviest = max([abs(w) for _s, _d, w in edges] + [1e-9])
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="genome" viewBox="0 0 {width} {height}" '
-             f'width="{width}" height="{height}" role="img" '
-             f'aria-label="CPPN genome: {n} nodes, {len(edges)} edges" data-nodes="{n}" data-edges="{len(edges)}">']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="genome" viewBox="0 0 {width} {height}" '
+        f'width="{width}" height="{height}" role="img" '
+        f'aria-label="CPPN genome: {n} nodes, {len(edges)} edges" data-nodes="{n}" data-edges="{len(edges)}">'
+    ]
     half = int(COLUMN * 0.45)
     for k, (s, d, w) in enumerate(edges):
         if s not in pos or d not in pos:
@@ -106,14 +110,18 @@ def genome_svg(genome: Mapping[str, Any], *, color: str | None = "hsl") -> str:
         kind = "input" if i < NUM_INPUTS else ("output" if i < NUM_INPUTS + o else "hidden")
         activation = safe[acts[i]]
         if kind == "input":
-            parts.append(f'<g class="node input" data-node="{i}" data-activation="input"><title>node {i}: input '
-                         f'{name}</title><circle cx="{x}" cy="{y}" r="{RADIUS}"/>'
-                         f'<text x="{x}" y="{y + 4}" class="name">{name}</text></g>')
+            parts.append(
+                f'<g class="node input" data-node="{i}" data-activation="input"><title>node {i}: input '
+                f'{name}</title><circle cx="{x}" cy="{y}" r="{RADIUS}"/>'
+                f'<text x="{x}" y="{y + 4}" class="name">{name}</text></g>'
+            )
         else:
-            parts.append(f'<g class="node {kind}" data-node="{i}" data-activation="{activation}"><title>node {i}: '
-                         f'{kind} {name}, activation {activation}</title><circle cx="{x}" cy="{y}" r="{RADIUS}"/>'
-                         f'<text x="{x}" y="{y - 3}" class="name">{name}</text>'
-                         f'<text x="{x}" y="{y + 9}" class="act">{escape(act) if act != acts[i] else activation}'
-                         f'</text></g>')
+            parts.append(
+                f'<g class="node {kind}" data-node="{i}" data-activation="{activation}"><title>node {i}: '
+                f'{kind} {name}, activation {activation}</title><circle cx="{x}" cy="{y}" r="{RADIUS}"/>'
+                f'<text x="{x}" y="{y - 3}" class="name">{name}</text>'
+                f'<text x="{x}" y="{y + 9}" class="act">{escape(act) if act != acts[i] else activation}'
+                f"</text></g>"
+            )
     parts.append("</svg>")
     return "".join(parts)

@@ -30,7 +30,7 @@ def safe_url(url: str) -> bool:
 def inline(text: str) -> str:
     out, pos = [], 0
     for m in _INLINE.finditer(text):
-        out.append(escape(text[pos:m.start()]))
+        out.append(escape(text[pos : m.start()]))
         code, bold, alt, src, label, href = m.groups()
         if code is not None:
             out.append(f"<code>{escape(code)}</code>")
@@ -62,7 +62,7 @@ def render_markdown(text: str) -> str:
             j = i + 1
             while j < len(lines) and not lines[j].strip().startswith("```"):
                 j += 1
-            html.append("<pre>" + escape("\n".join(lines[i + 1:j])) + "</pre>")
+            html.append("<pre>" + escape("\n".join(lines[i + 1 : j])) + "</pre>")
             i = j + 1
         elif m := re.match(r"^(#{1,6})\s+(.*)$", stripped):
             level = min(6, len(m.group(1)) + 1)  # the page has its own h1
@@ -86,8 +86,11 @@ def render_markdown(text: str) -> str:
             i += 1
         else:
             para = []
-            while i < len(lines) and lines[i].strip() and not re.match(r"^(#{1,6}\s|```|\||[-*]\s|\d+\.\s)",
-                                                                     lines[i].strip()):
+            while (
+                i < len(lines)
+                and lines[i].strip()
+                and not re.match(r"^(#{1,6}\s|```|\||[-*]\s|\d+\.\s)", lines[i].strip())
+            ):
                 para.append(lines[i].strip())
                 i += 1
             if not para:  # a line no block rule took (e.g. a lone "|"): show it as text

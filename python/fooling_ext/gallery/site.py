@@ -40,16 +40,25 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 GALLERY_FORMAT = "fooling_ext.gallery"
 TILE = 128  # CSS pixels of an index tile's image
 CAPTION = 32  # characters of a tile's caption: what two lines of a tile hold
-SUMMARY_KEYS = (("model", "model"), ("generations", "generations"), ("evaluations", "evaluations"),
-                ("seconds", "seconds"), ("median", "median confidence"), ("mean", "mean confidence"),
-                ("n99", "classes >= 99%"), ("n9999", "classes >= 99.99%"))
+SUMMARY_KEYS = (
+    ("model", "model"),
+    ("generations", "generations"),
+    ("evaluations", "evaluations"),
+    ("seconds", "seconds"),
+    ("median", "median confidence"),
+    ("mean", "mean confidence"),
+    ("n99", "classes >= 99%"),
+    ("n9999", "classes >= 99.99%"),
+)
 
 
 # Every folder and file a gallery writes (paths relative to its folder); anything else in it is not its own.
 _OWN_DIRS = re.compile(r"classes|(runs|sweeps|analyses)(/[^/]+)?|runs/[^/]+/img|analyses/[^/]+/examples")
-_OWN_FILES = re.compile(r"index\.html|gallery\.(css|js|json)|\.[^/]+\.\d+\.\d+\.tmp|classes/[^/]+\.html"
-                        r"|runs/[^/]+/(index\.html|confidence\.png|img/\d+\.png)|sweeps/[^/]+/index\.html"
-                        r"|analyses/[^/]+/(index\.html|[^/]+\.(png|csv)|examples/[^/]+\.png)")
+_OWN_FILES = re.compile(
+    r"index\.html|gallery\.(css|js|json)|\.[^/]+\.\d+\.\d+\.tmp|classes/[^/]+\.html"
+    r"|runs/[^/]+/(index\.html|confidence\.png|img/\d+\.png)|sweeps/[^/]+/index\.html"
+    r"|analyses/[^/]+/(index\.html|[^/]+\.(png|csv)|examples/[^/]+\.png)"
+)
 
 
 class GalleryFolder(RunFolder):
@@ -67,6 +76,7 @@ class GalleryFolder(RunFolder):
 
     def foreign(self) -> Path | None:
         """The first entry (in name order, depth first) that a gallery does not write; a link always counts."""
+
         def walk(folder: str, rel: str) -> Path | None:
             with os.scandir(folder) as entries:
                 for entry in sorted(entries, key=lambda e: e.name):
@@ -80,6 +90,7 @@ class GalleryFolder(RunFolder):
                     elif name != LOCK_NAME and not _OWN_FILES.fullmatch(name):
                         return Path(entry.path)
             return None
+
         return walk(str(self.path), "") if self.path.is_dir() else None
 
     def prepare(self, *, resume: bool = False, overwrite: bool = False) -> None:
@@ -94,8 +105,10 @@ class GalleryFolder(RunFolder):
             foreign = self.foreign()
             if foreign is not None:
                 what = "holds a gallery and also" if self.holds_run() else "is not empty: it holds"
-                raise RunFolderError(f"{self.path} {what} {foreign.relative_to(self.path)}, which a gallery does "
-                                     "not write; choose an empty folder (overwrite=True replaces only a gallery)")
+                raise RunFolderError(
+                    f"{self.path} {what} {foreign.relative_to(self.path)}, which a gallery does "
+                    "not write; choose an empty folder (overwrite=True replaces only a gallery)"
+                )
             if self.holds_run():
                 if not overwrite:
                     raise RunFolderError(f"{self.path} holds an earlier gallery; pass overwrite=True to replace it")
@@ -118,8 +131,13 @@ def _slugs(names: Sequence[str]) -> list[str]:
 
 
 def _environment() -> Environment:
-    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), autoescape=True, undefined=StrictUndefined,
-                      trim_blocks=True, lstrip_blocks=True)
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters["conf"] = lambda c: "empty" if c is None or c < 0 else format_confidence(float(c))
     env.filters["figure"] = _figure
     return env
@@ -220,26 +238,55 @@ class _Builder:
             _copy(run.path / "confidence.png", folder / "confidence.png")
             plot = "confidence.png"
         elif run.metrics:
-            plot_metrics(folder / "confidence.png", run.metrics, run.name,
-                         x_label="step" if run.kind == "gradient" else "generation")
+            plot_metrics(
+                folder / "confidence.png",
+                run.metrics,
+                run.name,
+                x_label="step" if run.kind == "gradient" else "generation",
+            )
             plot = "confidence.png"
         report = run.file("report.txt").read_text(errors="replace") if run.file("report.txt") else None
-        figures = [(label, format_confidence(float(run.summary[key])) if key in ("median", "mean") else
-                    _figure(run.summary[key])) for key, label in SUMMARY_KEYS if key in run.summary]
+        figures = [
+            (
+                label,
+                format_confidence(float(run.summary[key])) if key in ("median", "mean") else _figure(run.summary[key]),
+            )
+            for key, label in SUMMARY_KEYS
+            if key in run.summary
+        ]
         # A setting the summary already shows is not repeated; one that differs (a run stopped early) is
         # labelled as the setting.
         shown = dict(figures)
-        config = [(f"{label} (setting)" if label in shown else label, value) for label, value in _config_lines(run)
-                  if shown.get(label) != value]
-        self.render("run.html", folder / "index.html", run=run, figures=figures, plot=plot, report=report,
-                    analyses=[(a, self.analysis_slugs[a.name]) for a in run.analyses], config=config)
+        config = [
+            (f"{label} (setting)" if label in shown else label, value)
+            for label, value in _config_lines(run)
+            if shown.get(label) != value
+        ]
+        self.render(
+            "run.html",
+            folder / "index.html",
+            run=run,
+            figures=figures,
+            plot=plot,
+            report=report,
+            analyses=[(a, self.analysis_slugs[a.name]) for a in run.analyses],
+            config=config,
+        )
 
     def sweep_page(self, sweep: Sweep) -> None:
         links = {r.name: self.run_link(r) for r in sweep.runs}
-        rows = [{key: row.get(key) for key in ("name", "status", "median", "classes_ge_99", "seconds")}
-                | {"link": links.get(f"{sweep.name}/{row.get('name')}")} for row in sweep.rows]
-        self.render("sweep.html", self.out / "sweeps" / self.sweep_slugs[sweep.name] / "index.html", sweep=sweep,
-                    rows=rows, spec=json.dumps(sweep.spec, indent=2, sort_keys=True))
+        rows = [
+            {key: row.get(key) for key in ("name", "status", "median", "classes_ge_99", "seconds")}
+            | {"link": links.get(f"{sweep.name}/{row.get('name')}")}
+            for row in sweep.rows
+        ]
+        self.render(
+            "sweep.html",
+            self.out / "sweeps" / self.sweep_slugs[sweep.name] / "index.html",
+            sweep=sweep,
+            rows=rows,
+            spec=json.dumps(sweep.spec, indent=2, sort_keys=True),
+        )
 
     def analysis_page(self, analysis: Analysis) -> None:
         folder = self.out / "analyses" / self.analysis_slugs[analysis.name]
@@ -249,11 +296,16 @@ class _Builder:
             _copy(path, folder / rel)
             files.append((rel, quote(rel)))  # quoted: a file name is never read as a URL scheme ("x:y.png")
         report = render_markdown(analysis.report) if analysis.report is not None else None
-        self.render("analysis.html", folder / "index.html", analysis=analysis, report=report,
-                    figures=[f for f in files if f[0].endswith(".png")],
-                    tables=[f for f in files if f[0].endswith(".csv")],
-                    summary=[(_label(keys), value) for keys, value in _flatten(analysis.summary)],
-                    runs=self.analysis_runs(analysis))
+        self.render(
+            "analysis.html",
+            folder / "index.html",
+            analysis=analysis,
+            report=report,
+            figures=[f for f in files if f[0].endswith(".png")],
+            tables=[f for f in files if f[0].endswith(".csv")],
+            summary=[(_label(keys), value) for keys, value in _flatten(analysis.summary)],
+            runs=self.analysis_runs(analysis),
+        )
 
     def analysis_runs(self, analysis: Analysis) -> list[tuple[str, str | None]]:
         """Each run the analysis names, with the link to its page where the gallery shows it. The analysis
@@ -262,7 +314,7 @@ class _Builder:
         out = []
         for given in analysis.runs:
             parts = tuple(p for p in PurePath(str(given)).parts if p not in ("/", ".", ".."))
-            matches = [r for r in self.runs if parts and r.path.resolve().parts[-len(parts):] == parts]
+            matches = [r for r in self.runs if parts and r.path.resolve().parts[-len(parts) :] == parts]
             out.append((str(given), self.run_link(matches[0]) if len(matches) == 1 else None))
         return out
 
@@ -279,21 +331,38 @@ class _Builder:
                 continue
             media = self.media[run.name].get(e.index)
             slug = self.run_slugs[run.name]
-            lineage = [{**step, "cells": [(c, self.class_pages[(c.index, c.name)]) for c in step["cells"]]}
-                       for step in run.lineage(e)] if e.parent_id is not None else []
-            twins = [(c, self.class_pages[(c.index, c.name)]) for c in run.holders().get(e.elite_id, [])
-                     if c is not e]
-            columns.append({
-                "run": run, "entry": e, "run_link": self.run_link(run),
-                "image": f"runs/{slug}/{media[0]}" if media else None, "side": media[1] if media else 0,
-                "lineage": lineage, "twins": twins,
-                "svg": genome_svg(e.genome, color=run.color) if e.genome else None,
-                "genome_text": format_genome(e.genome) if e.genome else None,
-            })
+            lineage = (
+                [
+                    {**step, "cells": [(c, self.class_pages[(c.index, c.name)]) for c in step["cells"]]}
+                    for step in run.lineage(e)
+                ]
+                if e.parent_id is not None
+                else []
+            )
+            twins = [(c, self.class_pages[(c.index, c.name)]) for c in run.holders().get(e.elite_id, []) if c is not e]
+            columns.append(
+                {
+                    "run": run,
+                    "entry": e,
+                    "run_link": self.run_link(run),
+                    "image": f"runs/{slug}/{media[0]}" if media else None,
+                    "side": media[1] if media else 0,
+                    "lineage": lineage,
+                    "twins": twins,
+                    "svg": genome_svg(e.genome, color=run.color) if e.genome else None,
+                    "genome_text": format_genome(e.genome) if e.genome else None,
+                }
+            )
         prev_page = self.class_pages[self.keys[n - 1]] if n > 0 else None
         next_page = self.class_pages[self.keys[n + 1]] if n + 1 < len(self.keys) else None
-        self.render("class.html", self.out / self.class_pages[key], key=key, columns=columns,
-                    prev_page=prev_page, next_page=next_page)
+        self.render(
+            "class.html",
+            self.out / self.class_pages[key],
+            key=key,
+            columns=columns,
+            prev_page=prev_page,
+            next_page=next_page,
+        )
 
     def index_page(self) -> dict[str, Any]:
         runs = [{"name": r.name, "found": r.found_label, "link": self.run_link(r)} for r in self.runs]
@@ -303,34 +372,70 @@ class _Builder:
             for run, cells in zip(self.runs, self.lookup):
                 e = cells.get(key)
                 media = self.media[run.name].get(e.index) if e is not None else None
-                per_run.append(None if e is None else [
-                    round(e.confidence, 9), e.found, f"runs/{self.run_slugs[run.name]}/{media[0]}" if media else None,
-                    media[1] if media else 0])
+                per_run.append(
+                    None
+                    if e is None
+                    else [
+                        round(e.confidence, 9),
+                        e.found,
+                        f"runs/{self.run_slugs[run.name]}/{media[0]}" if media else None,
+                        media[1] if media else 0,
+                    ]
+                )
             first = next((i for i, v in enumerate(per_run) if v is not None), 0)
             classes.append({"k": key[0], "name": key[1], "page": self.class_pages[key], "r": per_run})
-            tiles.append({"key": key, "page": self.class_pages[key], "run": first, "cell": per_run[first],
-                          "caption": caption(f"{key[0]}: {key[1]}")})
+            tiles.append(
+                {
+                    "key": key,
+                    "page": self.class_pages[key],
+                    "run": first,
+                    "cell": per_run[first],
+                    "caption": caption(f"{key[0]}: {key[1]}"),
+                }
+            )
         data = script_json({"runs": runs, "classes": classes})
         sweeps = [(s, f"sweeps/{self.sweep_slugs[s.name]}/index.html") for s in self.sources.sweeps]
         analyses = [(a, f"analyses/{self.analysis_slugs[a.name]}/index.html") for a in self.sources.all_analyses()]
-        self.render("index.html", self.out / "index.html", runs=self.runs, run_rows=runs, tiles=tiles, data=data,
-                    sweeps=sweeps, analyses=analyses, thumb=TILE)
-        return {"format": GALLERY_FORMAT, "version": 1, "fooling_ext": __version__,
-                "sources": [str(Path(g).resolve()) for g in self.given], "classes": len(self.keys),
-                "runs": [{"name": r.name, "kind": r.kind, "path": str(r.path.resolve()),
-                          "page": self.run_link(r)} for r in self.runs],
-                "sweeps": [s.name for s in self.sources.sweeps],
-                "analyses": [a.name for a in self.sources.all_analyses()]}
+        self.render(
+            "index.html",
+            self.out / "index.html",
+            runs=self.runs,
+            run_rows=runs,
+            tiles=tiles,
+            data=data,
+            sweeps=sweeps,
+            analyses=analyses,
+            thumb=TILE,
+        )
+        return {
+            "format": GALLERY_FORMAT,
+            "version": 1,
+            "fooling_ext": __version__,
+            "sources": [str(Path(g).resolve()) for g in self.given],
+            "classes": len(self.keys),
+            "runs": [
+                {"name": r.name, "kind": r.kind, "path": str(r.path.resolve()), "page": self.run_link(r)}
+                for r in self.runs
+            ],
+            "sweeps": [s.name for s in self.sources.sweeps],
+            "analyses": [a.name for a in self.sources.all_analyses()],
+        }
 
 
 def _config_lines(run: Run) -> list[tuple[str, str]]:
     cfg = run.config
     found = []
-    for label, section, key in (("model", "classifier", "name"), ("encoding", "encoding", "encoding"),
-                                ("seed", "run", "seed"), ("children per generation", "run", "batch"),
-                                ("generations", "run", "generations"), ("image size", "run", "image_size"),
-                                ("insertion", "run", "insertion"), ("steps", "gradient", "steps"),
-                                ("target", "gradient", "target")):
+    for label, section, key in (
+        ("model", "classifier", "name"),
+        ("encoding", "encoding", "encoding"),
+        ("seed", "run", "seed"),
+        ("children per generation", "run", "batch"),
+        ("generations", "run", "generations"),
+        ("image size", "run", "image_size"),
+        ("insertion", "run", "insertion"),
+        ("steps", "gradient", "steps"),
+        ("target", "gradient", "target"),
+    ):
         value = (cfg.get(section) or {}).get(key)
         if value is not None:
             found.append((label, "x".join(map(str, value)) if isinstance(value, list) else str(value)))
@@ -350,8 +455,7 @@ def _flatten(summary: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tupl
 def _label(keys: Sequence[str]) -> str:
     """A summary key in words, as the analysis page shows it: ("pixel", "nearest_same") -> "pixel: nearest
     same", "share_after_ge99" -> "share after >= 99%" (the analyses name thresholds in percent so)."""
-    words = [re.sub(r"(?:^|(?<=_))ge(\d+(?:\.\d+)?)$", r">= \1%", key).replace("_", " ").strip() or key
-             for key in keys]
+    words = [re.sub(r"(?:^|(?<=_))ge(\d+(?:\.\d+)?)$", r">= \1%", key).replace("_", " ").strip() or key for key in keys]
     return ": ".join(words)
 
 
@@ -360,7 +464,7 @@ def caption(text: str, limit: int = CAPTION) -> str:
     boundary that leaves room for an ellipsis (a word longer than half the caption is cut where it must be)."""
     if len(text) <= limit:
         return text
-    head = text[:limit - 1]
+    head = text[: limit - 1]
     space = head.rstrip().rfind(" ")
     if text[limit - 1].isalnum() and space >= limit // 2:
         head = head[:space]
@@ -387,8 +491,10 @@ def build_gallery(runs: Sequence[str | Path], out: str | Path, *, overwrite: boo
     for given in runs:
         source = Path(given).resolve()
         if source == real or source.is_relative_to(real):
-            raise GalleryError(f"{out} is (or holds) the folder {given} that the gallery shows: write the gallery "
-                               "into a folder of its own")
+            raise GalleryError(
+                f"{out} is (or holds) the folder {given} that the gallery shows: write the gallery "
+                "into a folder of its own"
+            )
     sources = load_sources(runs)
     folder = GalleryFolder(out)
     folder.prepare(resume=False, overwrite=overwrite)  # takes the folder's lock: one writer at a time

@@ -97,8 +97,9 @@ class Run:
             archive = inside(self.path, self.path / "archive.npz")
             images = read_archive(archive, ("images",))[1]["images"]
             if len(images) != len(self.entries) or images.dtype != np.uint8 or images.ndim != 4:
-                raise GalleryError(f"{archive}: images must be uint8 [classes, C, H, W], got {images.dtype} "
-                                   f"{list(images.shape)}")
+                raise GalleryError(
+                    f"{archive}: images must be uint8 [classes, C, H, W], got {images.dtype} {list(images.shape)}"
+                )
             self.images = images
         return self.images[entry.row]
 
@@ -141,8 +142,9 @@ def inside(root: Path, path: Path) -> Path:
     """`path`, once it is known to lie inside `root` with every link resolved; a GalleryError otherwise."""
     real = path.resolve()
     if not real.is_relative_to(root.resolve()):
-        raise GalleryError(f"{path} leads to {real}, outside {root}: the gallery reads no file from outside "
-                           "the folders it is given")
+        raise GalleryError(
+            f"{path} leads to {real}, outside {root}: the gallery reads no file from outside the folders it is given"
+        )
     return path
 
 
@@ -212,14 +214,22 @@ def _genomes(fields: dict[str, np.ndarray], num_outputs: int) -> list[dict[str, 
     for k in range(len(fields["num_nodes"])):
         n, m = int(fields["num_nodes"][k]), int(fields["num_edges"][k])
         acts = fields["node_activation"][k, :n].tolist()
-        if not NUM_INPUTS + num_outputs <= n <= fields["node_activation"].shape[1] or not 0 <= m <= \
-                fields["edge_src"].shape[1]:
+        if (
+            not NUM_INPUTS + num_outputs <= n <= fields["node_activation"].shape[1]
+            or not 0 <= m <= fields["edge_src"].shape[1]
+        ):
             raise GalleryError(f"cell {k}: genome with {n} nodes and {m} edges does not fit its arrays")
-        names = ["input"] * NUM_INPUTS + [ACTIVATIONS[a] if 0 <= a < len(ACTIVATIONS) else f"unknown({a})"
-                                          for a in acts[NUM_INPUTS:]]
-        edges = [[int(s), int(d), float(w)] for s, d, w in zip(fields["edge_src"][k, :m].tolist(),
-                                                             fields["edge_dst"][k, :m].tolist(),
-                                                             fields["edge_weight"][k, :m].tolist())]
+        names = ["input"] * NUM_INPUTS + [
+            ACTIVATIONS[a] if 0 <= a < len(ACTIVATIONS) else f"unknown({a})" for a in acts[NUM_INPUTS:]
+        ]
+        edges = [
+            [int(s), int(d), float(w)]
+            for s, d, w in zip(
+                fields["edge_src"][k, :m].tolist(),
+                fields["edge_dst"][k, :m].tolist(),
+                fields["edge_weight"][k, :m].tolist(),
+            )
+        ]
         genomes.append({"num_outputs": num_outputs, "activations": names, "edges": edges})
     return genomes
 
@@ -266,12 +276,19 @@ def load_evolve_run(path: Path, name: str) -> Run:
     entries = []
     for i, cname in enumerate(names):
         occ = bool(cells["occupied"][i])
-        entries.append(Entry(
-            index=i, name=cname, confidence=float(cells["confidence"][i]) if occ else -1.0,
-            found=int(cells["generation"][i]) if occ else None, elite_id=int(cells["elite_id"][i]) if occ else None,
-            parent_id=int(cells["parent_id"][i]) if occ else None, row=i, file=files.get(i),
-            genome=genomes[i] if occ else None,
-        ))
+        entries.append(
+            Entry(
+                index=i,
+                name=cname,
+                confidence=float(cells["confidence"][i]) if occ else -1.0,
+                found=int(cells["generation"][i]) if occ else None,
+                elite_id=int(cells["elite_id"][i]) if occ else None,
+                parent_id=int(cells["parent_id"][i]) if occ else None,
+                row=i,
+                file=files.get(i),
+                genome=genomes[i] if occ else None,
+            )
+        )
     summary = _read_json(path / "summary.json", "run summary", path) if (path / "summary.json").is_file() else {}
     return Run(name, path, "evolve", config, entries, summary, read_metrics(folder.metrics_path), images, status)
 
@@ -289,8 +306,15 @@ def load_gradient_run(path: Path, name: str, config: dict[str, Any]) -> Run:
     for row in rows:
         try:
             k = int(row["class"])
-            entries.append(Entry(index=k, name=str(row.get("name", names[k] if k < len(names) else k)),
-                                 confidence=float(row["confidence"]), found=row.get("steps"), file=files.get(k)))
+            entries.append(
+                Entry(
+                    index=k,
+                    name=str(row.get("name", names[k] if k < len(names) else k)),
+                    confidence=float(row["confidence"]),
+                    found=row.get("steps"),
+                    file=files.get(k),
+                )
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise GalleryError(f"{path / 'summary.json'}: unreadable class entry {row!r}") from exc
     missing = [e.index for e in entries if e.file is None]
@@ -306,19 +330,28 @@ def load_analysis(path: Path, name: str) -> Analysis:
     report = None
     if (path / "report.md").is_file():
         report = inside(path, path / "report.md").read_text(errors="replace")
-    figures = [inside(path, p) for p in sorted(path.glob("*.png")) + sorted(path.glob("examples/*.png"))
-               if p.is_file()]
+    figures = [inside(path, p) for p in sorted(path.glob("*.png")) + sorted(path.glob("examples/*.png")) if p.is_file()]
     summary = info.get("summary") if isinstance(info.get("summary"), dict) else {}
     runs = info.get("runs")
-    return Analysis(name, path, str(info.get("analysis", "analysis")), summary,
-                    [str(r) for r in runs] if isinstance(runs, list) else [],
-                    report, figures, [inside(path, p) for p in sorted(path.glob("*.csv")) if p.is_file()])
+    return Analysis(
+        name,
+        path,
+        str(info.get("analysis", "analysis")),
+        summary,
+        [str(r) for r in runs] if isinstance(runs, list) else [],
+        report,
+        figures,
+        [inside(path, p) for p in sorted(path.glob("*.csv")) if p.is_file()],
+    )
 
 
 def load_sweep(path: Path, name: str) -> Sweep:
     info = _read_json(path / "sweep.json", "sweep", path)
-    if not isinstance(info, dict) or info.get("format") != "fooling_ext.sweep" or \
-            not isinstance(info.get("runs"), list):
+    if (
+        not isinstance(info, dict)
+        or info.get("format") != "fooling_ext.sweep"
+        or not isinstance(info.get("runs"), list)
+    ):
         raise GalleryError(f"{path / 'sweep.json'} is not a fooling_ext sweep (format and runs fields)")
     summary = _read_json(path / "summary.json", "sweep summary", path) if (path / "summary.json").is_file() else {}
     runs_figures = summary.get("runs") if isinstance(summary.get("runs"), list) else []
@@ -354,8 +387,10 @@ def load_folder(path: Path, name: str) -> Run:
     elif (path / "archive.npz").is_file() or (path / "checkpoint.pt").is_file():
         run = load_evolve_run(path, name)
     else:
-        raise GalleryError(f"{path} is not a run folder: it holds no archive.npz or checkpoint.pt, and no "
-                           "config.json of a gradient run")
+        raise GalleryError(
+            f"{path} is not a run folder: it holds no archive.npz or checkpoint.pt, and no "
+            "config.json of a gradient run"
+        )
     for file in ("report.txt", "confidence.png"):  # copied or shown later: refused now, before anything is written
         run.file(file)
     run.analyses = find_analyses(path, name)

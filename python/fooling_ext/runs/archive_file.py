@@ -27,8 +27,9 @@ def write_archive(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], met
     return write_npz(path, {"format": ARCHIVE_FORMAT, "version": ARCHIVE_VERSION, **meta}, arrays)
 
 
-def read_archive(path: str | os.PathLike,
-                 fields: tuple[str, ...] = CELL_FIELDS) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def read_archive(
+    path: str | os.PathLike, fields: tuple[str, ...] = CELL_FIELDS
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """(meta, the requested arrays) of an archive.npz, checked: format, version, checksum (version 2), and
     the content (:func:`check_archive`). A damaged or inconsistent file is a ValueError naming it."""
     wanted = tuple(dict.fromkeys((*fields, "occupied")))
@@ -57,8 +58,10 @@ def check_archive(meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray], *, 
         bad = np.flatnonzero(~(np.isfinite(c) & (c >= 0.0) & (c <= 1.0)))
         if bad.size:
             cell = int(np.flatnonzero(occupied)[bad[0]])
-            raise ValueError(f"{where}: confidence of class {cell} ({names[cell]}) is {float(c[bad[0]])!r}, "
-                             f"not a probability in [0, 1] ({bad.size} such cells)")
+            raise ValueError(
+                f"{where}: confidence of class {cell} ({names[cell]}) is {float(c[bad[0]])!r}, "
+                f"not a probability in [0, 1] ({bad.size} such cells)"
+            )
     for name in ("generation", "elite_id"):
         if name in arrays and (arrays[name][occupied] < 0).any():
             cell = int(np.flatnonzero(occupied & (arrays[name] < 0))[0])

@@ -101,8 +101,15 @@ class RunFolder:
     removes; anything else a user put there stays. Subclasses name their own artefacts."""
 
     KIND = "run"
-    FILES = ("config.json", "metrics.csv", "checkpoint.pt", "archive.npz", "report.txt", "confidence.png",
-             "summary.json")
+    FILES = (
+        "config.json",
+        "metrics.csv",
+        "checkpoint.pt",
+        "archive.npz",
+        "report.txt",
+        "confidence.png",
+        "summary.json",
+    )
     DIRS = ("images",)
     PATTERNS = ("grid.png", "grid_*-*.png", "grid_top*.png")
     #: the file names (patterns) a folder of DIRS holds, or the kind of folder it is; a folder not named here is
@@ -147,8 +154,10 @@ class RunFolder:
                 raise RunFolderError(f"nothing to resume: {self.resume_path} does not exist")
             kind = folder_kind(self.path)
             if kind != self.KIND:
-                raise RunFolderError(f"nothing to resume: {self.path} holds "
-                                     f"{_kind_phrase(kind) if kind else 'no folder written by ' + self.command}")
+                raise RunFolderError(
+                    f"nothing to resume: {self.path} holds "
+                    f"{_kind_phrase(kind) if kind else 'no folder written by ' + self.command}"
+                )
             self.lock()
             return
         self.lock()
@@ -169,18 +178,23 @@ class RunFolder:
             return
         kind = folder_kind(self.path)
         if kind is not None and kind != self.KIND:
-            raise RunFolderError(f"{self.path} holds {_kind_phrase(kind)}, not {_a(self.KIND)}: {self.command} never "
-                                 "writes into another command's folder; choose another folder")
+            raise RunFolderError(
+                f"{self.path} holds {_kind_phrase(kind)}, not {_a(self.KIND)}: {self.command} never "
+                "writes into another command's folder; choose another folder"
+            )
         if not overwrite:
             if kind == self.KIND:
-                raise RunFolderError(f"{self.path} holds another {self.KIND}; {self.RESUME_HINT or 'pass '}"
-                                     "overwrite=True to replace it")
+                raise RunFolderError(
+                    f"{self.path} holds another {self.KIND}; {self.RESUME_HINT or 'pass '}overwrite=True to replace it"
+                )
             raise RunFolderError(f"{self.path} is not empty; choose an empty folder or pass overwrite=True")
         foreign = self.foreign_paths() if kind == self.KIND else entries
         if foreign:
-            raise RunFolderError(f"{self.path} holds {foreign[0].relative_to(self.path)}, which {self.command} did not "
-                                 f"write: overwrite=True replaces only {_a(self.KIND)}'s own files; move it or choose "
-                                 "another folder")
+            raise RunFolderError(
+                f"{self.path} holds {foreign[0].relative_to(self.path)}, which {self.command} did not "
+                f"write: overwrite=True replaces only {_a(self.KIND)}'s own files; move it or choose "
+                "another folder"
+            )
         self.clear()
 
     def foreign_paths(self) -> list[Path]:
@@ -217,8 +231,13 @@ class RunFolder:
             return []
         if isinstance(patterns, type):  # a folder of another kind inside this one (an evolve run, say)
             return patterns.foreign_in(folder)
-        return [p for p in folder_entries(folder) if p.is_symlink() or not p.is_file()
-                or not any(fnmatch.fnmatchcase(p.name, pattern) for pattern in patterns)]
+        return [
+            p
+            for p in folder_entries(folder)
+            if p.is_symlink()
+            or not p.is_file()
+            or not any(fnmatch.fnmatchcase(p.name, pattern) for pattern in patterns)
+        ]
 
     # ----------------------------------------------------------------------------------------------
     # One process at a time
@@ -261,8 +280,13 @@ class RunFolder:
             os.close(fd)
         try:
             owner = _lock_owner(fd).split()
-            if not have_flock and len(owner) == 2 and owner[0].isdigit() and int(owner[0]) != os.getpid() and (
-                    owner[1] != socket.gethostname() or _pid_alive(int(owner[0]))):
+            if (
+                not have_flock
+                and len(owner) == 2
+                and owner[0].isdigit()
+                and int(owner[0]) != os.getpid()
+                and (owner[1] != socket.gethostname() or _pid_alive(int(owner[0])))
+            ):
                 raise RunFolderBusy(self._busy_message(" ".join(owner)))
             os.ftruncate(fd, 0)
             os.lseek(fd, 0, os.SEEK_SET)
@@ -284,8 +308,11 @@ class RunFolder:
 
     def _busy_message(self, owner: str) -> str:
         pid, _, host = owner.partition(" ")
-        who = f"process {pid}" + (f" on {host}" if host and host != socket.gethostname() else "") if pid else \
-            "another process"
+        who = (
+            f"process {pid}" + (f" on {host}" if host and host != socket.gethostname() else "")
+            if pid
+            else "another process"
+        )
         return f"{self.path} is in use by {who}: one process writes a run folder at a time; wait for it or stop it"
 
     def release(self) -> None:
@@ -317,8 +344,9 @@ class RunFolder:
     def abandon(self) -> None:
         """After a command failed: when the folder holds no result yet (only SETUP_FILES), remove what it holds
         and the folders :meth:`lock` created, and give the lock up. A folder holding anything else is left."""
-        if not self.path.is_dir() or any(p.name not in self.SETUP_FILES or not p.is_file() or p.is_symlink()
-                                         for p in folder_entries(self.path)):
+        if not self.path.is_dir() or any(
+            p.name not in self.SETUP_FILES or not p.is_file() or p.is_symlink() for p in folder_entries(self.path)
+        ):
             self.release()
             return
         if self._fresh and self.holds_lock():  # a resumed run's setup files stay: only what this run wrote goes
@@ -379,8 +407,12 @@ class RunFolder:
 
         torch.save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **state}, buf)
         payload = buf.getvalue()
-        header = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "size": len(payload),
-                  "sha256": hashlib.sha256(payload).hexdigest()}
+        header = {
+            "format": CHECKPOINT_FORMAT,
+            "version": CHECKPOINT_VERSION,
+            "size": len(payload),
+            "sha256": hashlib.sha256(payload).hexdigest(),
+        }
         atomic_write_bytes(self.checkpoint_path, CHECKPOINT_MAGIC + json.dumps(header).encode() + b"\n" + payload)
 
     def load_checkpoint(self, required: Iterable[str] = ()) -> dict[str, Any]:
@@ -395,7 +427,7 @@ class RunFolder:
             raise RunFolderError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from exc
         payload = data
         if data.startswith(CHECKPOINT_MAGIC):
-            head, newline, payload = data[len(CHECKPOINT_MAGIC):].partition(b"\n")
+            head, newline, payload = data[len(CHECKPOINT_MAGIC) :].partition(b"\n")
             try:
                 header = json.loads(head.decode()) if newline else None
             except (UnicodeDecodeError, json.JSONDecodeError):
@@ -403,11 +435,15 @@ class RunFolder:
             if not isinstance(header, dict) or header.get("format") != CHECKPOINT_FORMAT:
                 raise RunFolderError(f"checkpoint {path} is damaged: its header is unreadable")
             if header.get("version") != CHECKPOINT_VERSION:
-                raise RunFolderError(f"{path} has checkpoint version {header.get('version')}, "
-                                     f"this build reads 1 and {CHECKPOINT_VERSION}")
+                raise RunFolderError(
+                    f"{path} has checkpoint version {header.get('version')}, "
+                    f"this build reads 1 and {CHECKPOINT_VERSION}"
+                )
             if header.get("size") != len(payload):
-                raise RunFolderError(f"checkpoint {path} is truncated or damaged: {len(payload)} bytes of payload, "
-                                     f"its header says {header.get('size')}")
+                raise RunFolderError(
+                    f"checkpoint {path} is truncated or damaged: {len(payload)} bytes of payload, "
+                    f"its header says {header.get('size')}"
+                )
             if hashlib.sha256(payload).hexdigest() != header.get("sha256"):
                 raise RunFolderError(f"checkpoint {path} is damaged: its content does not match its checksum")
         import torch

@@ -36,8 +36,13 @@ def safe_name(name: str, limit: int = 40) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")[:limit] or "class"
 
 
-def save_class_images(folder: Path, images: np.ndarray, occupied: np.ndarray, class_names: Sequence[str],
-                      indices: Sequence[int] | None = None) -> list[Path]:
+def save_class_images(
+    folder: Path,
+    images: np.ndarray,
+    occupied: np.ndarray,
+    class_names: Sequence[str],
+    indices: Sequence[int] | None = None,
+) -> list[Path]:
     """images/class_<k>_<name>.png for every occupied cell, at the rendered resolution. `indices`: the class
     index of each row when the rows are a subset of the classes (default: row i is class i)."""
     folder.mkdir(parents=True, exist_ok=True)

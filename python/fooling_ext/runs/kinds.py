@@ -12,9 +12,15 @@ from typing import Any
 from fooling_ext.runs.recorded import CHECKPOINT_MAGIC, RunFolderError
 
 # What each kind of folder is called, and the command that writes it (a RunFolder subclass's KIND is one of these).
-COMMANDS = {"run": "fooling evolve", "gradient run": "fooling gradient", "analysis": "fooling analyze",
-            "sweep": "fooling sweep", "experiment": "fooling retrain",
-            "fooling-class experiment": "fooling imagenet-fooling-class", "gallery": "fooling gallery"}
+COMMANDS = {
+    "run": "fooling evolve",
+    "gradient run": "fooling gradient",
+    "analysis": "fooling analyze",
+    "sweep": "fooling sweep",
+    "experiment": "fooling retrain",
+    "fooling-class experiment": "fooling imagenet-fooling-class",
+    "gallery": "fooling gallery",
+}
 
 
 def _json_object(path: Path) -> dict[str, Any] | None:
@@ -31,8 +37,10 @@ def folder_kind(path: str | os.PathLike) -> str | None:
     """Which command's folder `path` is, told by the content of the file that command writes first (not by file
     names alone: a user's own config.json is no run): one of COMMANDS' keys, or None."""
     path = Path(path)
-    for name, fmt, kind in (("sweep.json", "fooling_ext.sweep", "sweep"),
-                            ("analysis.json", "fooling_ext.analysis", "analysis")):
+    for name, fmt, kind in (
+        ("sweep.json", "fooling_ext.sweep", "sweep"),
+        ("analysis.json", "fooling_ext.analysis", "analysis"),
+    ):
         data = _json_object(path / name)
         if data is not None and data.get("format") == fmt:
             return kind
@@ -68,8 +76,9 @@ def folder_kind(path: str | os.PathLike) -> str | None:
     return None
 
 
-def check_out_path(out: str | os.PathLike, inputs: Iterable[str | os.PathLike] = (), *, what: str = "output folder"
-                   ) -> None:
+def check_out_path(
+    out: str | os.PathLike, inputs: Iterable[str | os.PathLike] = (), *, what: str = "output folder"
+) -> None:
     """Refuse an output path that is empty, or that is, lies inside or holds one of the command's `inputs` (after
     symlinks), before anything is written."""
     if os.fspath(out) == "":
@@ -78,8 +87,12 @@ def check_out_path(out: str | os.PathLike, inputs: Iterable[str | os.PathLike] =
     for given in inputs:
         source = os.path.realpath(given)
         if target == source or target.startswith(source.rstrip(os.sep) + os.sep):
-            raise RunFolderError(f"the {what} {out} is {'' if target == source else 'inside '}the input {given}: "
-                                 "a command never writes into what it reads; choose another folder")
+            raise RunFolderError(
+                f"the {what} {out} is {'' if target == source else 'inside '}the input {given}: "
+                "a command never writes into what it reads; choose another folder"
+            )
         if source.startswith(target.rstrip(os.sep) + os.sep):
-            raise RunFolderError(f"the {what} {out} holds the input {given}: a command never writes over what it "
-                                 "reads; choose another folder")
+            raise RunFolderError(
+                f"the {what} {out} holds the input {given}: a command never writes over what it "
+                "reads; choose another folder"
+            )

@@ -26,8 +26,9 @@ def png_data_uri(image: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def image_grid_html(images: np.ndarray, labels: Sequence[str], captions: Sequence[str], *, tile: int = 96,
-                    title: str = "") -> str:
+def image_grid_html(
+    images: np.ndarray, labels: Sequence[str], captions: Sequence[str], *, tile: int = 96, title: str = ""
+) -> str:
     """An HTML grid of uint8 [N, C, H, W] images with a label and a caption under each."""
     if len(images) != len(labels) or len(labels) != len(captions):
         raise ValueError(f"{len(images)} images, {len(labels)} labels and {len(captions)} captions: give one of each")
@@ -41,12 +42,23 @@ def image_grid_html(images: np.ndarray, labels: Sequence[str], captions: Sequenc
             f'text-overflow:ellipsis">{html.escape(label)}<br>{html.escape(caption)}</figcaption></figure>'
         )
     head = f'<div style="font-weight:bold;margin:4px 0">{html.escape(title)}</div>' if title else ""
-    return (f'<div class="fooling-grid">{head}<div style="display:flex;flex-wrap:wrap;gap:8px">'
-            + "".join(cells) + "</div></div>")
+    return (
+        f'<div class="fooling-grid">{head}<div style="display:flex;flex-wrap:wrap;gap:8px">'
+        + "".join(cells)
+        + "</div></div>"
+    )
 
 
-def class_grid_html(images: np.ndarray, confidence: np.ndarray, occupied: np.ndarray, class_names: Sequence[str],
-                    *, indices: Sequence[int] | None = None, title: str = "", limit: int = MAX_TILES) -> str:
+def class_grid_html(
+    images: np.ndarray,
+    confidence: np.ndarray,
+    occupied: np.ndarray,
+    class_names: Sequence[str],
+    *,
+    indices: Sequence[int] | None = None,
+    title: str = "",
+    limit: int = MAX_TILES,
+) -> str:
     """The occupied cells of an archive (or a run's classes) as an HTML grid: "k: name" and the confidence
     under each image. With more than `limit` occupied cells, the `limit` most confident are shown, and the
     title says so."""

@@ -19,7 +19,7 @@ NINES_CAP = 7  # 1 - p is clipped at 10 ** -NINES_CAP
 def nines(p) -> np.ndarray:
     """-log10(1 - p): 1 for 90%, 2 for 99%, 4 for 99.99%; p <= 0 gives 0, p near 1 at most NINES_CAP."""
     p = np.clip(np.asarray(p, dtype=np.float64), 0.0, 1.0)
-    return -np.log10(np.maximum(1.0 - p, 10.0 ** -NINES_CAP))
+    return -np.log10(np.maximum(1.0 - p, 10.0**-NINES_CAP))
 
 
 def nines_label(n: int) -> str:
@@ -62,8 +62,7 @@ def metrics_figure(metrics: Sequence[dict], title: str = "", *, x_label: str = "
     import matplotlib.pyplot as plt
 
     gens = [m["generation"] for m in metrics]
-    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(7.5, 5.0), dpi=110, sharex=True,
-                                  gridspec_kw={"height_ratios": [3, 1]})
+    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(7.5, 5.0), dpi=110, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     series = {key: nines([m[key] for m in metrics]) for key in ("best", "median", "mean")}
     # Drawn widest first, so where two lines meet both stay visible.
     ax.plot(gens, series["best"], label="best class", color="tab:green", linewidth=4.0, alpha=0.45)
@@ -79,8 +78,14 @@ def metrics_figure(metrics: Sequence[dict], title: str = "", *, x_label: str = "
     num_classes = metrics[-1].get("classes", 1) if metrics else 1
     ax2.plot(gens, [m["n99"] for m in metrics], label="classes >= 99%", color="tab:red", linewidth=1.4)
     if metrics and "n9999" in metrics[0]:
-        ax2.plot(gens, [m["n9999"] for m in metrics], label="classes >= 99.99%", color="tab:purple",
-                 linewidth=1.4, linestyle=(0, (4, 2)))
+        ax2.plot(
+            gens,
+            [m["n9999"] for m in metrics],
+            label="classes >= 99.99%",
+            color="tab:purple",
+            linewidth=1.4,
+            linestyle=(0, (4, 2)),
+        )
     ax2.set_ylabel("classes")
     ax2.set_ylim(0, max(1, num_classes) * 1.08)
     ax2.set_xlabel(x_label)

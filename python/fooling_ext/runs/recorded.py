@@ -11,6 +11,7 @@ from typing import Any
 
 CHECKPOINT_MAGIC = b"FOOLING_EXT CHECKPOINT\n"  # a checkpoint's first bytes (runs/folder.py writes it)
 
+
 class RunFolderError(ValueError):
     """The output folder cannot be used as asked (it holds another run, nothing to resume, ...)."""
 
@@ -33,14 +34,16 @@ def read_json_object(path: Path, what: str) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # Recursion: nested too deeply
         raise RunFolderError(f"cannot read {path}: {exc}") from exc
     if not isinstance(data, dict):
-        raise RunFolderError(f"{path} is not {what}: it holds a JSON {_JSON_KINDS.get(type(data), 'value')}, "
-                             "not an object")
+        raise RunFolderError(
+            f"{path} is not {what}: it holds a JSON {_JSON_KINDS.get(type(data), 'value')}, not an object"
+        )
     return data
 
 
 def check_config_shape(config: Mapping[str, Any], path: Path | str) -> None:
     """A RunFolderError naming `path` where a recorded configuration's sections or the fields readers rely on
     have the wrong JSON type (a section that is not an object, class names that are not a list of strings...)."""
+
     def wrong(field: str, expected: str, value: Any) -> RunFolderError:
         return RunFolderError(f"{path} is damaged: {field} must be {expected}, got {json.dumps(value)[:80]}")
 
@@ -61,9 +64,13 @@ def check_config_shape(config: Mapping[str, Any], path: Path | str) -> None:
     if models is not None and (not isinstance(models, list) or not all(isinstance(m, str) for m in models)):
         raise wrong("run.models", "a list of strings", models)
     members = classifier.get("models")
-    if members is not None and (not isinstance(members, list) or not all(
+    if members is not None and (
+        not isinstance(members, list)
+        or not all(
             isinstance(m, dict) and isinstance(m.get("spec"), dict) and isinstance(m.get("class_names"), list)
-            for m in members)):
+            for m in members
+        )
+    ):
         raise wrong("classifier.models", "a list of model records (each with a spec and class_names)", members)
 
 
@@ -77,22 +84,31 @@ def check_checkpoint_agrees(state: dict[str, Any], batch: int, path: Path) -> No
     if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
         raise RunFolderError(f"checkpoint {path}: its metrics are not a list of rows")
     if len(rows) != generation:
-        raise RunFolderError(f"checkpoint {path} disagrees with its metrics: it says generation {generation} but "
-                             f"holds {len(rows)} metric rows")
+        raise RunFolderError(
+            f"checkpoint {path} disagrees with its metrics: it says generation {generation} but "
+            f"holds {len(rows)} metric rows"
+        )
     for i, row in enumerate(rows):
         if row.get("generation") != i:
-            raise RunFolderError(f"checkpoint {path}: metric row {i} is of generation {row.get('generation')!r}, "
-                                 f"expected {i} (generations are consecutive from 0)")
+            raise RunFolderError(
+                f"checkpoint {path}: metric row {i} is of generation {row.get('generation')!r}, "
+                f"expected {i} (generations are consecutive from 0)"
+            )
         if "evaluations" in row and row["evaluations"] != (i + 1) * batch:
-            raise RunFolderError(f"checkpoint {path}: metric row {i} says {row['evaluations']!r} evaluations, "
-                                 f"expected {(i + 1) * batch} ({i + 1} generations of {batch} children)")
+            raise RunFolderError(
+                f"checkpoint {path}: metric row {i} says {row['evaluations']!r} evaluations, "
+                f"expected {(i + 1) * batch} ({i + 1} generations of {batch} children)"
+            )
     if evaluations is not None and evaluations != generation * batch:
-        raise RunFolderError(f"checkpoint {path} disagrees with itself: it says {evaluations!r} evaluations after "
-                             f"generation {generation}, expected {generation * batch} ({batch} per generation)")
+        raise RunFolderError(
+            f"checkpoint {path} disagrees with itself: it says {evaluations!r} evaluations after "
+            f"generation {generation}, expected {generation * batch} ({batch} per generation)"
+        )
 
 
-def config_differences(old: Mapping[str, Any], new: Mapping[str, Any], ignore: Iterable[str] = (),
-                       prefix: str = "") -> list[str]:
+def config_differences(
+    old: Mapping[str, Any], new: Mapping[str, Any], ignore: Iterable[str] = (), prefix: str = ""
+) -> list[str]:
     """Dotted keys whose values differ between two nested configurations."""
     ignore = set(ignore)
     diffs = []

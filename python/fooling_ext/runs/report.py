@@ -35,8 +35,9 @@ def class_table(
     each after the combined one."""
     width = max(10, min(40, max(len(n) for n in class_names)))
     heads = "".join(f"  {name[:11]:>11}" for name, _ in models)
-    lines = [f"{'class':>5}  {'name':<{width}}  {'confidence':>11}{heads}  {'generation':>10}  {'elite':>9}  "
-             f"{'parent':>9}"]
+    lines = [
+        f"{'class':>5}  {'name':<{width}}  {'confidence':>11}{heads}  {'generation':>10}  {'elite':>9}  {'parent':>9}"
+    ]
     for k, name in enumerate(class_names):
         if occupied[k]:
             cells = "".join(f"  {format_confidence(_known(values[k])):>11}" for _, values in models)
@@ -65,8 +66,10 @@ def model_columns(config: dict, table: Sequence[Sequence[float | None]] | None) 
     members = (config.get("classifier") or {}).get("models")
     if not table or not isinstance(members, list) or len(members) != len(table):
         return []
-    return [(str(member.get("name", f"model {i + 1}")), list(values)) for i, (member, values) in
-            enumerate(zip(members, table))]
+    return [
+        (str(member.get("name", f"model {i + 1}")), list(values))
+        for i, (member, values) in enumerate(zip(members, table))
+    ]
 
 
 def confidence_stats(conf) -> dict[str, float | int]:
@@ -74,8 +77,12 @@ def confidence_stats(conf) -> dict[str, float | int]:
     number of classes at >= 99% and >= 99.99%, and the number of classes."""
     conf = np.asarray(conf, dtype=np.float64)
     return {
-        "best": float(conf.max()), "median": float(np.median(conf)), "mean": float(conf.mean()),
-        "n99": int((conf >= 0.99).sum()), "n9999": int((conf >= 0.9999).sum()), "classes": int(conf.size),
+        "best": float(conf.max()),
+        "median": float(np.median(conf)),
+        "mean": float(conf.mean()),
+        "n99": int((conf >= 0.99).sum()),
+        "n9999": int((conf >= 0.9999).sum()),
+        "classes": int(conf.size),
     }
 
 
@@ -117,13 +124,17 @@ def capacity_lines(totals: dict[str, int] | None, max_nodes: int, max_edges: int
     when capacity blocked a mutation (the run's genomes would have grown further with a larger one)."""
     if totals is None:
         return []
-    lines = [f"genome capacity: {max_nodes} nodes, {max_edges} edges; largest elite: "
-             f"{totals['largest_elite_nodes']} nodes, {totals['largest_elite_edges']} edges"]
+    lines = [
+        f"genome capacity: {max_nodes} nodes, {max_edges} edges; largest elite: "
+        f"{totals['largest_elite_nodes']} nodes, {totals['largest_elite_edges']} edges"
+    ]
     blocked = totals["blocked_add_edge"] + totals["blocked_add_node"]
     if blocked:
-        lines.append(f"WARNING: capacity blocked {totals['blocked_add_edge']} add-connection and "
-                     f"{totals['blocked_add_node']} add-node mutations; raise --max-nodes / --max-edges so that "
-                     f"capacity does not shape the run")
+        lines.append(
+            f"WARNING: capacity blocked {totals['blocked_add_edge']} add-connection and "
+            f"{totals['blocked_add_node']} add-node mutations; raise --max-nodes / --max-edges so that "
+            f"capacity does not shape the run"
+        )
     return lines
 
 
@@ -154,8 +165,9 @@ def load_report(run: str | Path) -> str:
         names = state["config"]["classifier"]["class_names"]
     conf = np.clip(fields["confidence"], 0.0, None)
     head = f"run {folder.path} ({run_state(folder.path).describe()})"
-    table = class_table(names, conf, fields["occupied"], fields["generation"], fields["elite_id"], fields["parent_id"],
-                        models)
+    table = class_table(
+        names, conf, fields["occupied"], fields["generation"], fields["elite_id"], fields["parent_id"], models
+    )
     return "\n".join([head, table, *_capacity_from_folder(folder)])
 
 

@@ -10,7 +10,23 @@ from fooling_ext.search.evolve import EvolveResult, RunInterrupted, evolve, resu
 from fooling_ext.search.map_elites import MapElites
 
 __all__ = [
-    "ENCODINGS", "IMPROVED", "INSERTION_MODES", "NEW", "NOT_ADDED", "AddResult", "Archive", "CPPNEncoding",
-    "DirectEncoding", "Encoding", "EvolveConfig", "EvolveResult", "MapElites", "RunInterrupted", "evolve",
-    "make_encoding", "paper_batch", "render_size", "resume",
+    "ENCODINGS",
+    "IMPROVED",
+    "INSERTION_MODES",
+    "NEW",
+    "NOT_ADDED",
+    "AddResult",
+    "Archive",
+    "CPPNEncoding",
+    "DirectEncoding",
+    "Encoding",
+    "EvolveConfig",
+    "EvolveResult",
+    "MapElites",
+    "RunInterrupted",
+    "evolve",
+    "make_encoding",
+    "paper_batch",
+    "render_size",
+    "resume",
 ]

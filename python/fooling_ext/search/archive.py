@@ -74,8 +74,7 @@ class Archive:
         k = len(self.class_names)
         genome_bytes = sum(t[:1].numel() * t.element_size() for t in genome_template.values())
         c, h, w = (int(side) for side in image_shape)
-        check_memory(f"an archive of {k} cells of {c}x{h}x{w} images", k * (c * h * w + genome_bytes + 64),
-                     self.device)
+        check_memory(f"an archive of {k} cells of {c}x{h}x{w} images", k * (c * h * w + genome_bytes + 64), self.device)
         self.genomes = {
             name: torch.zeros((k, *t.shape[1:]), dtype=t.dtype, device=self.device)
             for name, t in genome_template.items()
@@ -108,8 +107,12 @@ class Archive:
         probability of class k). A cell takes the best child for it when that child's confidence is strictly
         higher than the elite's (ties keep the elite; among tied children the first wins). A probability that is
         not finite or lies outside [0, 1] is a ValueError naming the child and the class, and nothing is stored."""
-        for name, value in (("probabilities", probabilities), ("images", images), ("ids", ids),
-                            ("parent_ids", parent_ids)):
+        for name, value in (
+            ("probabilities", probabilities),
+            ("images", images),
+            ("ids", ids),
+            ("parent_ids", parent_ids),
+        ):
             if not isinstance(value, torch.Tensor):
                 raise ValueError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
         check_whole("generation", generation, 0)
@@ -120,8 +123,9 @@ class Archive:
                 f"probabilities must be [batch, {self.num_cells}] (one column per cell), got {list(probs.shape)}"
             )
         if images.shape[0] != b or tuple(images.shape[1:]) != tuple(self.images.shape[1:]):
-            raise ValueError(f"images must be [{b}, {', '.join(map(str, self.images.shape[1:]))}], "
-                             f"got {list(images.shape)}")
+            raise ValueError(
+                f"images must be [{b}, {', '.join(map(str, self.images.shape[1:]))}], got {list(images.shape)}"
+            )
         for name, t in self.genomes.items():
             g = genomes.get(name)
             if g is None or g.shape[0] != b or g.shape[1:] != t.shape[1:]:
@@ -135,8 +139,10 @@ class Archive:
         outside = ~((probs >= 0.0) & (probs <= 1.0))  # NaN is outside too
         if bool(outside.any()):
             child, cell = (int(i) for i in torch.nonzero(outside)[0])
-            raise ValueError(f"the probability of child {child} for class {cell} ({self.class_names[cell]}) is "
-                             f"{float(probs[child, cell])!r}: probabilities must be finite and in [0, 1]")
+            raise ValueError(
+                f"the probability of child {child} for class {cell} ({self.class_names[cell]}) is "
+                f"{float(probs[child, cell])!r}: probabilities must be finite and in [0, 1]"
+            )
         if self.insertion == "top":
             top = probs.argmax(dim=1, keepdim=True)
             probs = torch.full_like(probs, -2.0).scatter_(1, top, probs.gather(1, top))
@@ -164,13 +170,20 @@ class Archive:
         return AddResult(status, n_new, int(cells.numel()) - n_new)
 
     def __repr__(self) -> str:
-        return (f"Archive({self.num_cells} classes, {self.num_occupied()} occupied, insertion {self.insertion!r}, "
-                f"{self.device}\n  {summary_line(self.confidences())})")
+        return (
+            f"Archive({self.num_cells} classes, {self.num_occupied()} occupied, insertion {self.insertion!r}, "
+            f"{self.device}\n  {summary_line(self.confidences())})"
+        )
 
     def _repr_html_(self) -> str:
         """In a notebook: the occupied cells as an image grid with class and confidence."""
-        return class_grid_html(self.images.cpu().numpy(), self.confidence.cpu().numpy(), self.occupied.cpu().numpy(),
-                               self.class_names, title=f"Archive: {self.num_occupied()} of {self.num_cells} cells")
+        return class_grid_html(
+            self.images.cpu().numpy(),
+            self.confidence.cpu().numpy(),
+            self.occupied.cpu().numpy(),
+            self.class_names,
+            title=f"Archive: {self.num_occupied()} of {self.num_cells} cells",
+        )
 
     def occupied_cells(self) -> torch.Tensor:
         return torch.nonzero(self.occupied).flatten()
@@ -218,14 +231,19 @@ class Archive:
                 genome = exc.genome
                 cell = int(cells[genome])
                 what = str(exc).removeprefix(f"genome {genome}: ")
-                raise ValueError(f"{where}: the genome of class {cell} ({self.class_names[cell]}) is invalid: "
-                                 f"{what}") from exc
+                raise ValueError(
+                    f"{where}: the genome of class {cell} ({self.class_names[cell]}) is invalid: {what}"
+                ) from exc
 
     def _fields(self) -> dict[str, torch.Tensor]:
         fields = {f"genome.{k}": v for k, v in self.genomes.items()}
         fields.update(
-            images=self.images, confidence=self.confidence, occupied=self.occupied, generation=self.generation,
-            elite_id=self.elite_id, parent_id=self.parent_id,
+            images=self.images,
+            confidence=self.confidence,
+            occupied=self.occupied,
+            generation=self.generation,
+            elite_id=self.elite_id,
+            parent_id=self.parent_id,
         )
         return fields
 
@@ -233,4 +251,3 @@ class Archive:
         """The archive as a NumPy .npz readable without torch (see docs/file-formats.md); atomic write."""
         meta = {"class_names": self.class_names, "insertion": self.insertion, **(extra_meta or {})}
         return write_archive(path, {k.replace(".", "_"): v.numpy() for k, v in self.state_dict().items()}, meta)
-

@@ -95,22 +95,28 @@ class EvolveConfig:
                 raise ValueError(f"{name} must be a dict of mutation settings, got {getattr(self, name)!r}")
         for name, (encoding, unset) in ENCODING_SETTINGS.items():
             if self.encoding != encoding and getattr(self, name) != unset:
-                raise ValueError(f"{name} applies to the {encoding} encoding only, not to {self.encoding} "
-                                 f"(got {name}={getattr(self, name)!r})")
+                raise ValueError(
+                    f"{name} applies to the {encoding} encoding only, not to {self.encoding} "
+                    f"(got {name}={getattr(self, name)!r})"
+                )
         check_capacity(self.max_nodes, self.max_edges)
         self._check_models()
 
     def _check_models(self) -> None:
         if self.models is not None:
-            if (not isinstance(self.models, (list, tuple)) or len(self.models) < 2
-                    or not all(isinstance(m, str) and m for m in self.models)):
+            if (
+                not isinstance(self.models, (list, tuple))
+                or len(self.models) < 2
+                or not all(isinstance(m, str) and m for m in self.models)
+            ):
                 raise ValueError(f"models must be a list of 2 or more model names or files, got {self.models!r}")
             if self.model != self.models[0]:
                 raise ValueError(f"model must be the first of models ({self.models[0]!r}), got {self.model!r}")
         if self.combine is not None:
             if self.models is None:
-                raise ValueError(f"combine applies to several models (models=[...]), got combine={self.combine!r} "
-                                 "with one")
+                raise ValueError(
+                    f"combine applies to several models (models=[...]), got combine={self.combine!r} with one"
+                )
             if self.combine not in COMBINE_RULES:
                 raise ValueError(f"combine must be one of {COMBINE_RULES}, got {self.combine!r}")
 
@@ -129,8 +135,10 @@ class EvolveConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(run) - known)
         if unknown:
-            raise ValueError(f"the recorded configuration has settings this version does not know: {unknown} "
-                             f"(recorded by fooling_ext {recorded.get('fooling_ext', '?')})")
+            raise ValueError(
+                f"the recorded configuration has settings this version does not know: {unknown} "
+                f"(recorded by fooling_ext {recorded.get('fooling_ext', '?')})"
+            )
         values = dict(run)
         if values.get("image_size") is not None:
             values["image_size"] = tuple(values["image_size"])
@@ -162,8 +170,10 @@ def read_recorded_config(folder: str | os.PathLike) -> dict[str, Any]:
     check_config_shape(recorded, source)
     missing = [key for key in ("run", "classifier") if key not in recorded]
     if missing or "spec" not in recorded["classifier"] or "class_names" not in recorded["classifier"]:
-        raise RunFolderError(f"{source} does not hold an evolve run's configuration: it has no "
-                             f"{(missing + ['classifier.spec or class_names'])[0]}")
+        raise RunFolderError(
+            f"{source} does not hold an evolve run's configuration: it has no "
+            f"{(missing + ['classifier.spec or class_names'])[0]}"
+        )
     return upgrade_recorded_config(recorded)
 
 
@@ -179,15 +189,21 @@ def run_memory(config: EvolveConfig, encoding: Any, classes: int) -> int:
 def check_run_memory(config: EvolveConfig, encoding: Any, classes: int, device: Any) -> None:
     """Refuse, before anything is allocated, a run whose population, images and archive cannot fit in the
     memory of its device."""
-    check_memory(f"a run of {config.batch} children of {encoding.channels}x{encoding.height}x{encoding.width} "
-                 f"images against {classes} classes", run_memory(config, encoding, classes), device)
+    check_memory(
+        f"a run of {config.batch} children of {encoding.channels}x{encoding.height}x{encoding.width} "
+        f"images against {classes} classes",
+        run_memory(config, encoding, classes),
+        device,
+    )
 
 
 def check_capacity(max_nodes: Any, max_edges: Any) -> None:
     """ValueError unless the CPPN genome capacity is within the core's limits (the CPPN's outputs, 1 or 3, are
     checked when the population is made)."""
-    for name, value, low, high in (("max_nodes", max_nodes, NUM_INPUTS + 1, _core.MAX_NODES_CAPACITY),
-                                   ("max_edges", max_edges, NUM_INPUTS, _core.MAX_EDGES_CAPACITY)):
+    for name, value, low, high in (
+        ("max_nodes", max_nodes, NUM_INPUTS + 1, _core.MAX_NODES_CAPACITY),
+        ("max_edges", max_edges, NUM_INPUTS, _core.MAX_EDGES_CAPACITY),
+    ):
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise ValueError(f"{name} must be a whole number in [{low}, {high}], got {value!r}")
 
@@ -223,8 +239,12 @@ def upgrade_recorded_config(recorded: dict[str, Any]) -> dict[str, Any]:
     if isinstance(encoding, dict) and encoding.get("encoding") in _ADDED_ENCODING_KEYS:
         encoding = {**_ADDED_ENCODING_KEYS[encoding["encoding"]], **encoding}
         upgraded["encoding"] = encoding
-    if (isinstance(encoding, dict) and encoding.get("encoding") == "cppn" and isinstance(encoding.get("mutation"), dict)
-            and "add_edge" not in encoding["mutation"]):
+    if (
+        isinstance(encoding, dict)
+        and encoding.get("encoding") == "cppn"
+        and isinstance(encoding.get("mutation"), dict)
+        and "add_edge" not in encoding["mutation"]
+    ):
         upgraded["encoding"] = {**encoding, "mutation": {**encoding["mutation"], "add_edge": ADD_EDGE_BEFORE_CHOICE}}
         run = upgraded.get("run")
         if isinstance(run, dict):

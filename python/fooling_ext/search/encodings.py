@@ -47,8 +47,9 @@ class Encoding(Protocol):
 
     def initial(self, batch: int, seed: int, device: torch.device) -> Population: ...
 
-    def children(self, parents: Mapping[str, torch.Tensor], cells: torch.Tensor, seed: int,
-                 generation: int) -> Population: ...
+    def children(
+        self, parents: Mapping[str, torch.Tensor], cells: torch.Tensor, seed: int, generation: int
+    ) -> Population: ...
 
     def render(self, genomes: Population, out: torch.Tensor | None = None) -> torch.Tensor: ...
 
@@ -85,9 +86,14 @@ class CPPNEncoding:
     def initial(self, batch: int, seed: int, device: torch.device) -> CPPNPopulation:
         self._blocked = None  # a starting population is not mutated
         return CPPNPopulation.initial(
-            batch, self.channels, seed=seed, max_nodes=self.max_nodes, max_edges=self.max_edges,
+            batch,
+            self.channels,
+            seed=seed,
+            max_nodes=self.max_nodes,
+            max_edges=self.max_edges,
             weight_range=(self.mutation.weight_min, self.mutation.weight_max),
-            activations=self.mutation.activations, device=device,
+            activations=self.mutation.activations,
+            device=device,
         )
 
     def children(self, parents: Mapping[str, torch.Tensor], cells: torch.Tensor, seed: int, generation: int):
@@ -117,8 +123,9 @@ class CPPNEncoding:
         return int(sizes[0]), int(sizes[1])
 
     def render(self, genomes: CPPNPopulation, out: torch.Tensor | None = None) -> torch.Tensor:
-        return render(genomes, self.height, self.width, coords=self.coords, color=self.color,
-                      quantize=self.quantize, out=out)
+        return render(
+            genomes, self.height, self.width, coords=self.coords, color=self.color, quantize=self.quantize, out=out
+        )
 
     def tensors(self, genomes: CPPNPopulation) -> dict[str, torch.Tensor]:
         return genomes.tensors()

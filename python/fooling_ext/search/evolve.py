@@ -65,9 +65,24 @@ MEASURED_AT_START = ("inference",)
 # blocked_add_edge / blocked_add_node: children whose add connection / add node fired but capacity blocked;
 # max_nodes / max_edges: the largest elite's node and edge counts (each on its own); all 0 for the direct
 # encoding, and absent from metrics written before they existed (read them with metric_value).
-METRIC_FIELDS = ("generation", "best", "median", "mean", "n99", "n9999", "classes", "occupied", "new_cells",
-                 "improved_cells", "blocked_add_edge", "blocked_add_node", "max_nodes", "max_edges", "evaluations",
-                 "seconds")
+METRIC_FIELDS = (
+    "generation",
+    "best",
+    "median",
+    "mean",
+    "n99",
+    "n9999",
+    "classes",
+    "occupied",
+    "new_cells",
+    "improved_cells",
+    "blocked_add_edge",
+    "blocked_add_node",
+    "max_nodes",
+    "max_edges",
+    "evaluations",
+    "seconds",
+)
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -93,16 +108,19 @@ class EvolveResult:
     def __repr__(self) -> str:
         """A few lines (the archive holds every elite's genome and image: the default repr ran to tens of KB)."""
         run = self.config.get("run", {})
-        return (f"EvolveResult({run.get('encoding')} against {self.config.get('classifier', {}).get('name')}, "
-                f"{self.generation} generations, folder {self.folder}\n"
-                f"  {summary_line(self.archive.confidences())})")
+        return (
+            f"EvolveResult({run.get('encoding')} against {self.config.get('classifier', {}).get('name')}, "
+            f"{self.generation} generations, folder {self.folder}\n"
+            f"  {summary_line(self.archive.confidences())})"
+        )
 
     def _repr_html_(self) -> str:
         """In a notebook: the run's figures and its archive as an image grid."""
         a = self.archive
         title = f"{self.generation} generations: {summary_line(a.confidences())}"
-        return class_grid_html(a.images.cpu().numpy(), a.confidence.cpu().numpy(), a.occupied.cpu().numpy(),
-                               a.class_names, title=title)
+        return class_grid_html(
+            a.images.cpu().numpy(), a.confidence.cpu().numpy(), a.occupied.cpu().numpy(), a.class_names, title=title
+        )
 
 
 def generation_step(me: MapElites, classifier: ImageScorer, images: torch.Tensor | None):
@@ -125,12 +143,26 @@ def build_encoding(config: EvolveConfig, clf: ImageScorer) -> Encoding:
     height, width = config.image_size or render_size(clf)
     if config.encoding == "cppn":
         return make_encoding(
-            "cppn", channels, height, width, coords=config.coords, color=config.color,
-            quantize=config.quantize, max_nodes=config.max_nodes, max_edges=config.max_edges,
+            "cppn",
+            channels,
+            height,
+            width,
+            coords=config.coords,
+            color=config.color,
+            quantize=config.quantize,
+            max_nodes=config.max_nodes,
+            max_edges=config.max_edges,
             mutation=dict(config.cppn_mutation),
         )
-    return make_encoding("direct", channels, height, width, mutation=dict(config.direct_mutation),
-                         halve_every=config.halve_every, quantize=config.quantize)
+    return make_encoding(
+        "direct",
+        channels,
+        height,
+        width,
+        mutation=dict(config.direct_mutation),
+        halve_every=config.halve_every,
+        quantize=config.quantize,
+    )
 
 
 def full_config(config: EvolveConfig, clf: ImageScorer, encoding: Encoding) -> dict[str, Any]:
@@ -149,8 +181,9 @@ def full_config(config: EvolveConfig, clf: ImageScorer, encoding: Encoding) -> d
     }
 
 
-def generation_metrics(archive: Archive, generation: int, result, evaluations: int, seconds: float,
-                       encoding: Encoding | None = None) -> dict[str, Any]:
+def generation_metrics(
+    archive: Archive, generation: int, result, evaluations: int, seconds: float, encoding: Encoding | None = None
+) -> dict[str, Any]:
     blocked_edge, blocked_node = encoding.blocked_counts() if encoding is not None else (0, 0)
     nodes, edges = encoding.largest_genome(archive.genomes, archive.occupied) if encoding is not None else (0, 0)
     return {
@@ -196,8 +229,9 @@ def resume(
             if len(model) != 1:
                 raise ValueError(f"the run was made with one model ({config.model}): give one, got {len(model)}")
             model = model[0]
-    changes = dict(generations=generations, checkpoint_every=checkpoint_every, backend=backend,
-                   fast_inference=fast_inference)
+    changes = dict(
+        generations=generations, checkpoint_every=checkpoint_every, backend=backend, fast_inference=fast_inference
+    )
     if isinstance(model, list):
         changes.update(model=model[0], models=model)
     elif model is not None:
@@ -246,8 +280,15 @@ def evolve(
     folder = RunFolder(out) if out is not None else None
     held_before = folder is not None and folder.holds_lock()
     try:
-        return _evolve(config, folder, classifier=classifier, resume=resume, overwrite=overwrite,
-                       progress=progress, on_generation=on_generation)
+        return _evolve(
+            config,
+            folder,
+            classifier=classifier,
+            resume=resume,
+            overwrite=overwrite,
+            progress=progress,
+            on_generation=on_generation,
+        )
     except BaseException:
         if folder is not None and not held_before:  # a run that failed before its first result leaves nothing
             folder.abandon()
@@ -274,13 +315,17 @@ def _evolve(config, folder, *, classifier, resume, overwrite, progress, on_gener
     # scores as it began (search/models.py: each model's choice, kept per machine by choice_cache).
     fast = config.fast_inference if config.fast_inference is not None else default_fast_inference()
     config = dataclasses.replace(config, fast_inference=fast)
-    inference = inference_record(classifier, config, encoding, device, folder=folder, resume=resume,
-                                 progress=progress)
+    inference = inference_record(classifier, config, encoding, device, folder=folder, resume=resume, progress=progress)
     cfg = full_config(config, classifier, encoding)
     cfg["inference"] = inference
 
-    archive = Archive(classifier.class_names, encoding.tensors(encoding.initial(1, 0, device)),
-                      (encoding.channels, encoding.height, encoding.width), insertion=config.insertion, device=device)
+    archive = Archive(
+        classifier.class_names,
+        encoding.tensors(encoding.initial(1, 0, device)),
+        (encoding.channels, encoding.height, encoding.width),
+        insertion=config.insertion,
+        device=device,
+    )
     metrics: list[dict[str, Any]] = []
     start, evaluations, elapsed = 0, 0, 0.0
     if folder is not None:
@@ -306,13 +351,16 @@ def _evolve(config, folder, *, classifier, resume, overwrite, progress, on_gener
             except RunFolderError:
                 raise
             except ValueError as exc:  # a resumed run never carries an invalid genome or score forward
-                raise RunFolderError(str(exc) if "checkpoint" in str(exc) else
-                                     f"checkpoint {folder.checkpoint_path}: {exc}") from exc
+                raise RunFolderError(
+                    str(exc) if "checkpoint" in str(exc) else f"checkpoint {folder.checkpoint_path}: {exc}"
+                ) from exc
             check_checkpoint_agrees(state, config.batch, folder.checkpoint_path)
             start = int(state["generation"])
             if config.generations < start:  # it counts generations in all: fewer would end before the run's start
-                raise RunFolderError(f"{folder.path} already has {start} generations: generations must be at least "
-                                     f"{start} (the number in all, not the number to add)")
+                raise RunFolderError(
+                    f"{folder.path} already has {start} generations: generations must be at least "
+                    f"{start} (the number in all, not the number to add)"
+                )
             metrics = complete_metrics(list(state["metrics"]))
             evaluations = int(state.get("evaluations", start * config.batch))
             elapsed = float(state.get("elapsed", 0.0))
@@ -328,10 +376,16 @@ def _evolve(config, folder, *, classifier, resume, overwrite, progress, on_gener
     def checkpoint() -> None:
         nonlocal saved_at
         if folder is not None and saved_at != me.generation:  # a generation's state is written once
-            folder.save_checkpoint({
-                "config": cfg, "generation": me.generation, "archive": archive.state_dict(),
-                "metrics": metrics, "evaluations": evaluations, "elapsed": elapsed,
-            })
+            folder.save_checkpoint(
+                {
+                    "config": cfg,
+                    "generation": me.generation,
+                    "archive": archive.state_dict(),
+                    "metrics": metrics,
+                    "evaluations": evaluations,
+                    "elapsed": elapsed,
+                }
+            )
             saved_at = me.generation
 
     bar = _progress_bar(config.generations, start, progress)
@@ -353,7 +407,8 @@ def _evolve(config, folder, *, classifier, resume, overwrite, progress, on_gener
                 bar.update(1)
                 bar.set_postfix_str(
                     f"evals/s {evaluations / max(elapsed, 1e-9):,.0f}  >=99%: {row['n99']}/{row['classes']}  "
-                    f"median {100 * row['median']:.2f}%", refresh=False,
+                    f"median {100 * row['median']:.2f}%",
+                    refresh=False,
                 )
             if me.generation % config.checkpoint_every == 0:
                 checkpoint()

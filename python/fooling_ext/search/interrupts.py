@@ -17,8 +17,10 @@ class GenerationBoundaryInterrupts:
         self._previous = None
 
     def generations(self, start: int, stop: int):
-        if threading.current_thread() is threading.main_thread() and \
-                signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        if (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        ):
             self._previous = signal.signal(signal.SIGINT, self._hold)
         for g in range(start, stop):
             if self.pending:

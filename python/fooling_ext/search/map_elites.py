@@ -61,13 +61,17 @@ class MapElites:
             raise RuntimeError("tell() called without ask()")
         children, ids, parent_ids = self._pending
         if probabilities.shape[0] != ids.shape[0]:
-            raise ValueError(f"tell() needs one row of probabilities per child ({ids.shape[0]}), "
-                             f"got {probabilities.shape[0]}")
+            raise ValueError(
+                f"tell() needs one row of probabilities per child ({ids.shape[0]}), got {probabilities.shape[0]}"
+            )
         result = self.archive.add(
-            self.encoding.tensors(children), images, probabilities,
-            generation=self.generation, ids=ids, parent_ids=parent_ids,
+            self.encoding.tensors(children),
+            images,
+            probabilities,
+            generation=self.generation,
+            ids=ids,
+            parent_ids=parent_ids,
         )
         self._pending = None
         self.generation += 1
         return result
-

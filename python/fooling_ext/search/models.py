@@ -43,8 +43,14 @@ def lead_model(classifier: ImageScorer) -> ImageScorer:
     return members_of(classifier)[0]
 
 
-def run_classifier(config: EvolveConfig, classifier: ImageScorer | Sequence[ImageScorer] | None, *, resume: bool,
-                   folder: RunFolder | None, device: torch.device) -> tuple[ImageScorer, EvolveConfig]:
+def run_classifier(
+    config: EvolveConfig,
+    classifier: ImageScorer | Sequence[ImageScorer] | None,
+    *,
+    resume: bool,
+    folder: RunFolder | None,
+    device: torch.device,
+) -> tuple[ImageScorer, EvolveConfig]:
     """The scorer a run uses, on `device`, and `config` naming the models really used: `classifier` (a list of
     them is combined by config.combine), else the model(s) `config` names, or on resume as recorded."""
     if isinstance(classifier, (list, tuple)):
@@ -63,8 +69,7 @@ def run_classifier(config: EvolveConfig, classifier: ImageScorer | Sequence[Imag
             config = _with_models(config, classifier)
     if isinstance(classifier, CombinedClassifier):
         if config.combine not in (None, classifier.combine):
-            raise ValueError(f"combine={config.combine!r}, but the classifier given combines by "
-                             f"{classifier.combine!r}")
+            raise ValueError(f"combine={config.combine!r}, but the classifier given combines by {classifier.combine!r}")
         config = dataclasses.replace(config, combine=classifier.combine)
     return classifier, config
 
@@ -74,15 +79,22 @@ def _with_models(config: EvolveConfig, classifier: ImageScorer) -> EvolveConfig:
     named = config.models if config.models is not None else [config.model] * (len(members) == 1)
     if config.models is not None and len(config.models) != len(members):
         raise ValueError(f"models names {len(config.models)} models, but {len(members)} classifier(s) were given")
-    models = [recorded_model(m, named[i] if named else str(getattr(m, "source", None) or CUSTOM_MODEL))
-              for i, m in enumerate(members)]
+    models = [
+        recorded_model(m, named[i] if named else str(getattr(m, "source", None) or CUSTOM_MODEL))
+        for i, m in enumerate(members)
+    ]
     if len(members) == 1:
         return dataclasses.replace(config, model=models[0])
     return dataclasses.replace(config, model=models[0], models=models)
 
 
-def recorded_classifier(recorded: dict[str, Any], device: str | torch.device = "cpu", *,
-                        model: str | Sequence[str] | None = None, folder: str | Path | None = None) -> ImageScorer:
+def recorded_classifier(
+    recorded: dict[str, Any],
+    device: str | torch.device = "cpu",
+    *,
+    model: str | Sequence[str] | None = None,
+    folder: str | Path | None = None,
+) -> ImageScorer:
     """The classifier a run was made with, from its recorded configuration: the recorded model (or `model`,
     where the file is now) with the recorded input spec, class names and name, so that a model file described
     by flags when the run started needs no description again; for a run against several models, each of them
@@ -96,28 +108,39 @@ def recorded_classifier(recorded: dict[str, Any], device: str | torch.device = "
         return _recorded_model(str(model if model is not None else run["model"]), described, device, confine)
     paths, records = run["models"], described.get("models")
     if not isinstance(records, list) or len(records) != len(paths):
-        raise ValueError(f"the recorded configuration names {len(paths)} models but describes "
-                         f"{len(records) if isinstance(records, list) else 'none'} of them")
+        raise ValueError(
+            f"the recorded configuration names {len(paths)} models but describes "
+            f"{len(records) if isinstance(records, list) else 'none'} of them"
+        )
     given = paths if model is None else [model] if isinstance(model, (str, Path)) else list(model)
     if len(given) != len(paths):
-        raise ValueError(f"the run was made with {len(paths)} models ({', '.join(paths)}); a model that moved is "
-                         f"given with all of them again, in that order: got {len(given)}")
+        raise ValueError(
+            f"the run was made with {len(paths)} models ({', '.join(paths)}); a model that moved is "
+            f"given with all of them again, in that order: got {len(given)}"
+        )
     members = [_recorded_model(str(path), record, device, confine) for path, record in zip(given, records)]
-    return CombinedClassifier(members, run.get("combine") or described.get("combine") or "min",
-                              [None, *(record.get("class_map") for record in records[1:])])
+    return CombinedClassifier(
+        members,
+        run.get("combine") or described.get("combine") or "min",
+        [None, *(record.get("class_map") for record in records[1:])],
+    )
 
 
 def _recorded_model(path: str, described: dict[str, Any], device, confine: str | Path | None) -> Classifier:
     if path == CUSTOM_MODEL:
-        raise ValueError(f"the run was made with a classifier given in memory ({described.get('description')}), "
-                         "which it cannot load again: pass classifier=... (Python), or model=PATH, a file of the "
-                         "same model")
+        raise ValueError(
+            f"the run was made with a classifier given in memory ({described.get('description')}), "
+            "which it cannot load again: pass classifier=... (Python), or model=PATH, a file of the "
+            "same model"
+        )
     if path not in BUILTIN_MODELS and not is_library_model(path) and not Path(path).exists():
-        raise FileNotFoundError(f"the run's model file {path!r} is not there (moved?): pass model=PATH with the "
-                                "place it is now")
+        raise FileNotFoundError(
+            f"the run's model file {path!r} is not there (moved?): pass model=PATH with the place it is now"
+        )
     spec = InputSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in described["spec"].items()})
-    return load_classifier(path, spec=spec, class_names=described["class_names"], name=described["name"],
-                           device=device, confine_to=confine)
+    return load_classifier(
+        path, spec=spec, class_names=described["class_names"], name=described["name"], device=device, confine_to=confine
+    )
 
 
 def classifier_for_renders(clf: ImageScorer, height: int, width: int) -> ImageScorer:
@@ -148,8 +171,16 @@ def probe_images(encoding: Encoding, config: EvolveConfig, device: torch.device)
     return encoding.render(encoding.initial(min(config.batch, PROBE_LIMIT), seed=config.seed, device=device))
 
 
-def inference_record(classifier: ImageScorer, config: EvolveConfig, encoding: Encoding, device: torch.device, *,
-                     folder: RunFolder | None, resume: bool, progress: bool) -> dict[str, Any]:
+def inference_record(
+    classifier: ImageScorer,
+    config: EvolveConfig,
+    encoding: Encoding,
+    device: torch.device,
+    *,
+    folder: RunFolder | None,
+    resume: bool,
+    progress: bool,
+) -> dict[str, Any]:
     """Apply fast inference to each model that is a Classifier (on unless the run or $FOOLING_FAST_INFERENCE
     says otherwise; each model's choice is measured once per machine and kept, classifiers.choice_cache, so
     runs of one seed score with the same engines), and return what the run records of it: one model's record,
@@ -182,14 +213,15 @@ def _item(values: Any, i: int) -> Any:
     return values[i] if isinstance(values, list) and i < len(values) else None
 
 
-def _elite_scores(score: Callable[[torch.Tensor], list[torch.Tensor]], encoding: Encoding, archive: Archive,
-                  batch: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
+def _elite_scores(
+    score: Callable[[torch.Tensor], list[torch.Tensor]], encoding: Encoding, archive: Archive, batch: int
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """The occupied cells, and for each probability table `score` gives, each one's elite's probability for
     its class (float64, on the CPU), from the elites' genomes rendered anew."""
     cells = archive.occupied_cells()
     parts: list[list[torch.Tensor]] = []
     for start in range(0, cells.numel(), batch):
-        ids = cells[start:start + batch]
+        ids = cells[start : start + batch]
         genomes = encoding.from_tensors({k: v[ids].contiguous() for k, v in archive.genomes.items()})
         tables = score(encoding.render(genomes))
         rows = torch.arange(ids.numel(), device=tables[0].device)
@@ -206,12 +238,15 @@ def check_moved_model(classifier: ImageScorer, encoding: Encoding, archive: Arch
         return
     worst = float((columns[0] - archive.confidence[cells].double().cpu()).abs().max())
     if worst > MOVED_MODEL_TOLERANCE:
-        raise RunFolderError(f"{where}: the model {classifier.name!r} is not the one the run was made with: it scores "
-                             f"the run's elites up to {worst:.3g} away from the recorded confidences")
+        raise RunFolderError(
+            f"{where}: the model {classifier.name!r} is not the one the run was made with: it scores "
+            f"the run's elites up to {worst:.3g} away from the recorded confidences"
+        )
 
 
-def model_confidences(classifier: ImageScorer, encoding: Encoding, archive: Archive,
-                      batch: int) -> list[list[float | None]] | None:
+def model_confidences(
+    classifier: ImageScorer, encoding: Encoding, archive: Archive, batch: int
+) -> list[list[float | None]] | None:
     """For a run against several models: per model, each class's elite's probability for its class under that
     model (None for an empty cell); None for a run against one model."""
     if not isinstance(classifier, CombinedClassifier):

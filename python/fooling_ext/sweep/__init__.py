@@ -17,8 +17,25 @@ from fooling_ext.sweep.spec import RunPoint, SweepSpec, SweepSpecError, load_spe
 from fooling_ext.sweep.summary import format_summary
 
 __all__ = [
-    "SWEEP_FORMAT", "SWEEP_VERSION", "RayConnectionError", "RayMap", "RayUnavailableError", "RayWorkerLost",
+    "SWEEP_FORMAT",
+    "SWEEP_VERSION",
+    "RayConnectionError",
+    "RayMap",
+    "RayUnavailableError",
+    "RayWorkerLost",
     "RunPoint",
-    "SweepFolder", "SweepProgress", "SweepResult", "SweepSpec", "SweepSpecError", "format_summary", "load_spec",
-    "local_map", "parse_seeds", "ray_available", "ray_session", "read_spec_file", "run_point", "run_sweep",
+    "SweepFolder",
+    "SweepProgress",
+    "SweepResult",
+    "SweepSpec",
+    "SweepSpecError",
+    "format_summary",
+    "load_spec",
+    "local_map",
+    "parse_seeds",
+    "ray_available",
+    "ray_session",
+    "read_spec_file",
+    "run_point",
+    "run_sweep",
 ]

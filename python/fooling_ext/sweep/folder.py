@@ -70,8 +70,9 @@ class SweepFolder(RunFolder):
         if state.get("format") != SWEEP_FORMAT:
             raise RunFolderError(f"{self.sweep_path} is not a fooling_ext sweep")
         if state.get("version") != SWEEP_VERSION:
-            raise RunFolderError(f"{self.sweep_path} has sweep version {state.get('version')}, "
-                                 f"this build reads {SWEEP_VERSION}")
+            raise RunFolderError(
+                f"{self.sweep_path} has sweep version {state.get('version')}, this build reads {SWEEP_VERSION}"
+            )
         if not isinstance(state.get("spec"), dict) or not isinstance(state.get("runs"), list):
             raise RunFolderError(f"{self.sweep_path} is incomplete: it needs spec and runs")
         return state
@@ -99,8 +100,15 @@ def record_attempt(path: Path, *, resumed: bool, node: str | None = None) -> Non
     """Append one start of a run to its attempts log (called by the worker that runs it; `node` is its Ray
     node's id)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps({"host": socket.gethostname(), "node": node, "pid": os.getpid(),
-                       "time": round(time.time(), 3), "resumed": resumed})
+    line = json.dumps(
+        {
+            "host": socket.gethostname(),
+            "node": node,
+            "pid": os.getpid(),
+            "time": round(time.time(), 3),
+            "resumed": resumed,
+        }
+    )
     with open(path, "a") as fh:
         fh.write(line + "\n")
         fh.flush()

@@ -37,8 +37,15 @@ class RayWorkerLost(RuntimeError):
     """A task's worker died (killed, out of memory, its node lost) more often than its retries allow."""
 
 
-WORKER_LOST_ERRORS = ("WorkerCrashedError", "NodeDiedError", "OutOfMemoryError", "ObjectLostError",
-                      "OwnerDiedError", "LocalRayletDiedError", "TaskUnschedulableError")
+WORKER_LOST_ERRORS = (
+    "WorkerCrashedError",
+    "NodeDiedError",
+    "OutOfMemoryError",
+    "ObjectLostError",
+    "OwnerDiedError",
+    "LocalRayletDiedError",
+    "TaskUnschedulableError",
+)
 
 
 def task_result(ray, ref, max_retries: int) -> Any:
@@ -54,8 +61,9 @@ def task_result(ray, ref, max_retries: int) -> Any:
     except ray.exceptions.RayError as exc:
         name = type(exc).__name__
         if name in WORKER_LOST_ERRORS:
-            raise RayWorkerLost(f"a Ray task's worker was lost ({name}) more often than max_retries={max_retries} "
-                                "allows") from None
+            raise RayWorkerLost(
+                f"a Ray task's worker was lost ({name}) more often than max_retries={max_retries} allows"
+            ) from None
         raise
 
 
@@ -157,8 +165,15 @@ class RayMap:
     The runner of :func:`fooling_ext.experiments.mnist_fooling_class.run_retrain`'s evolution runs (its
     ``map_runs``); ``fn`` must be importable by the workers (a module-level function of the package)."""
 
-    def __init__(self, address: str | None = None, *, cpus: float = 1.0, gpus: float = 0.0, max_retries: int = 3,
-                 num_cpus: int | None = None):
+    def __init__(
+        self,
+        address: str | None = None,
+        *,
+        cpus: float = 1.0,
+        gpus: float = 0.0,
+        max_retries: int = 3,
+        num_cpus: int | None = None,
+    ):
         require_ray()
         self.address, self.cpus, self.gpus, self.max_retries = address, cpus, gpus, max_retries
         self.num_cpus = num_cpus

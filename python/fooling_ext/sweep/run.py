@@ -64,8 +64,10 @@ class SweepProgress:
     evaluations_per_second: float  # over all runs, in the last RATE_WINDOW_SECONDS
 
     def line(self) -> str:
-        return (f"{self.done}/{self.total} done, {self.running} running, {self.failed} failed, "
-                f"{self.pending} pending; {self.evaluations_per_second:,.0f} evaluations/s")
+        return (
+            f"{self.done}/{self.total} done, {self.running} running, {self.failed} failed, "
+            f"{self.pending} pending; {self.evaluations_per_second:,.0f} evaluations/s"
+        )
 
 
 @dataclass
@@ -79,8 +81,10 @@ class SweepResult:
 
     def __repr__(self) -> str:
         counts = collections.Counter(run["status"] for run in self.runs)
-        return (f"SweepResult({len(self.runs)} runs ({', '.join(f'{n} {s}' for s, n in sorted(counts.items()))}), "
-                f"folder {self.folder})")
+        return (
+            f"SweepResult({len(self.runs)} runs ({', '.join(f'{n} {s}' for s, n in sorted(counts.items()))}), "
+            f"folder {self.folder})"
+        )
 
     @property
     def failed(self) -> list[dict[str, Any]]:
@@ -97,15 +101,24 @@ def stop_requested(stop_path: str | None, token: str | None) -> bool:
         return False
 
 
-def run_point(config: EvolveConfig, run_dir: str, attempts_path: str, sweep_json: str, threads: int,
-              stop_path: str | None = None, token: str | None = None) -> dict[str, Any]:
+def run_point(
+    config: EvolveConfig,
+    run_dir: str,
+    attempts_path: str,
+    sweep_json: str,
+    threads: int,
+    stop_path: str | None = None,
+    token: str | None = None,
+) -> dict[str, Any]:
     """One run of a sweep, in a Ray worker: resume it from its checkpoint when it has one, else start it. Returns
     ``{"generation": reached, "stopped": whether the head asked it to stop first}``."""
     if not Path(sweep_json).is_file():
         import socket
 
-        raise SweepSpecError(f"{sweep_json} cannot be seen from host {socket.gethostname()}: every host of a sweep "
-                             "must see the sweep folder at the same path (a shared filesystem)")
+        raise SweepSpecError(
+            f"{sweep_json} cannot be seen from host {socket.gethostname()}: every host of a sweep "
+            "must see the sweep folder at the same path (a shared filesystem)"
+        )
     if stop_requested(stop_path, token):  # the head stopped before this run started
         return {"generation": run_progress(Path(run_dir))[0], "stopped": True}
     limit_threads(threads)
@@ -120,8 +133,9 @@ def run_point(config: EvolveConfig, run_dir: str, attempts_path: str, sweep_json
 
     try:
         if not run_is_complete(path, config.generations):
-            evolve(config, path, resume=resume, overwrite=not resume, progress=False,
-                   on_generation=stop_at_generation_end)
+            evolve(
+                config, path, resume=resume, overwrite=not resume, progress=False, on_generation=stop_at_generation_end
+            )
     except RunInterrupted as exc:
         return {"generation": exc.generation, "stopped": True}
     finally:
@@ -162,8 +176,9 @@ def run_sweep(
         spec.check()
         _core.num_threads()  # a bad FOOLING_NUM_THREADS, which the local workers inherit, is refused here
         require_ray()
-        return _run(folder, spec, resume, overwrite, address, num_cpus, progress, on_progress, poll_seconds,
-                    on_ray_start)
+        return _run(
+            folder, spec, resume, overwrite, address, num_cpus, progress, on_progress, poll_seconds, on_ray_start
+        )
     except BaseException:
         folder.abandon()  # a sweep that failed before any run started leaves nothing
         raise
@@ -171,8 +186,18 @@ def run_sweep(
         folder.release()  # the head is done with the sweep folder
 
 
-def _run(folder: SweepFolder, spec: SweepSpec, resume: bool, overwrite: bool, address: str | None,
-         num_cpus: int | None, progress: bool, on_progress, poll_seconds: float, on_ray_start) -> SweepResult:
+def _run(
+    folder: SweepFolder,
+    spec: SweepSpec,
+    resume: bool,
+    overwrite: bool,
+    address: str | None,
+    num_cpus: int | None,
+    progress: bool,
+    on_progress,
+    poll_seconds: float,
+    on_ray_start,
+) -> SweepResult:
     folder.prepare(resume=resume, overwrite=overwrite)
     if resume:
         recorded = folder.read_state()["spec"]
@@ -208,8 +233,13 @@ class _Head:
             config = point.config()
             complete = run_is_complete(folder.path / point.folder, config.generations)
             self.records[point.name] = {
-                "name": point.name, "folder": point.folder, "status": "done" if complete else "pending",
-                "model": point.model, "encoding": point.encoding, "seed": point.seed, "options": dict(point.options),
+                "name": point.name,
+                "folder": point.folder,
+                "status": "done" if complete else "pending",
+                "model": point.model,
+                "encoding": point.encoding,
+                "seed": point.seed,
+                "options": dict(point.options),
                 "attempts": len(folder.attempts(point.name)),
             }
         self.evaluations = {p.name: run_progress(folder.path / p.folder)[1] for p in points}
@@ -226,8 +256,14 @@ class _Head:
         self.history.append((now, total))
         then, before = self.history[0]
         rate = max(0.0, total - before) / max(now - then, 1e-9)  # a resumed run steps back to its checkpoint
-        return SweepProgress(len(statuses), statuses.count("done"), statuses.count("running"),
-                             statuses.count("failed"), statuses.count("pending"), rate)
+        return SweepProgress(
+            len(statuses),
+            statuses.count("done"),
+            statuses.count("running"),
+            statuses.count("failed"),
+            statuses.count("pending"),
+            rate,
+        )
 
     def run(self, ray, todo: list[RunPoint], progress: bool, on_progress, poll_seconds: float) -> None:
         resources = self.spec.resources
@@ -237,11 +273,18 @@ class _Head:
         self.folder.stop_path.unlink(missing_ok=True)
         refs = {}
         for point in todo:
-            options = task_options(resources["cpus"], resources["gpus"], resources["max_retries"],
-                                   name=f"sweep {point.name}")
+            options = task_options(
+                resources["cpus"], resources["gpus"], resources["max_retries"], name=f"sweep {point.name}"
+            )
             ref = remote.options(**options).remote(
-                point.config(), str(self.folder.path / point.folder), str(self.folder.attempts_path(point.name)),
-                str(self.folder.sweep_path), threads, str(self.folder.stop_path), token)
+                point.config(),
+                str(self.folder.path / point.folder),
+                str(self.folder.attempts_path(point.name)),
+                str(self.folder.sweep_path),
+                threads,
+                str(self.folder.stop_path),
+                token,
+            )
             refs[ref] = point
         submitted_attempts = {p.name: self.records[p.name]["attempts"] for p in todo}
         bar = _progress_bar(len(self.points), self.counts().done, progress)

@@ -120,15 +120,24 @@ class SweepSpec:
         for key, value in (("options", options), ("resources", resources)):
             if not isinstance(value, Mapping):
                 raise SweepSpecError(f"{key} must be a table of keys, got {value!r}")
-        spec = cls(models=data.get("models", ["mnist"]), encodings=data.get("encodings", ["cppn"]),
-                   seeds=data.get("seeds", [0]), options=dict(options), resources={**RESOURCE_DEFAULTS, **resources})
+        spec = cls(
+            models=data.get("models", ["mnist"]),
+            encodings=data.get("encodings", ["cppn"]),
+            seeds=data.get("seeds", [0]),
+            options=dict(options),
+            resources={**RESOURCE_DEFAULTS, **resources},
+        )
         spec.check()
         return spec
 
     def to_dict(self) -> dict[str, Any]:
-        return {"models": list(self.models), "encodings": list(self.encodings), "seeds": list(self.seeds),
-                "options": {key: list(values) for key, values in self.options.items()},
-                "resources": dict(self.resources)}
+        return {
+            "models": list(self.models),
+            "encodings": list(self.encodings),
+            "seeds": list(self.seeds),
+            "options": {key: list(values) for key, values in self.options.items()},
+            "resources": dict(self.resources),
+        }
 
     def grid(self) -> dict[str, Any]:
         """What decides the runs (everything but the resources): a resumed sweep must have the same."""
@@ -161,8 +170,10 @@ class SweepSpec:
         names = collections.Counter(point.name for point in self.points())
         clashes = sorted(name for name, count in names.items() if count > 1)
         if clashes:
-            raise SweepSpecError(f"two runs of the grid would both be named {clashes[0]!r}: give the models or "
-                                 "option values names that differ")
+            raise SweepSpecError(
+                f"two runs of the grid would both be named {clashes[0]!r}: give the models or "
+                "option values names that differ"
+            )
 
     def _check_resources(self) -> None:
         unknown = sorted(set(self.resources) - set(RESOURCE_DEFAULTS))
@@ -189,8 +200,13 @@ class SweepSpec:
             try:
                 config = point.config()
                 config.check()
-                options = dict(coords=config.coords, color=config.color, max_nodes=config.max_nodes,
-                               max_edges=config.max_edges, mutation=dict(config.cppn_mutation))
+                options = dict(
+                    coords=config.coords,
+                    color=config.color,
+                    max_nodes=config.max_nodes,
+                    max_edges=config.max_edges,
+                    mutation=dict(config.cppn_mutation),
+                )
                 if encoding == "direct":
                     options = dict(mutation=dict(config.direct_mutation), halve_every=config.halve_every)
                 make_encoding(encoding, 1, 4, 4, **options)
@@ -212,7 +228,8 @@ class SweepSpec:
         varying = self.varying()
         points = []
         for model, encoding, values, seed in itertools.product(
-                self.models, self.encodings, self._option_product(), self.seeds):
+            self.models, self.encodings, self._option_product(), self.seeds
+        ):
             options = [f"{key}{_name_part(values[key])}" for key in varying]
             name = "-".join([model_label(model), encoding, f"seed{seed}", *options])
             group = "-".join([model_label(model), encoding, *options])
@@ -295,8 +312,10 @@ def check_model(model: Any) -> None:
     if model in BUILTIN_MODELS:
         return
     if not Path(model).is_file():
-        raise SweepSpecError(f"unknown model {model!r}: expected {' or '.join(BUILTIN_MODELS)}, or a model file "
-                             "(.pt2, TorchScript, .json description) that exists")
+        raise SweepSpecError(
+            f"unknown model {model!r}: expected {' or '.join(BUILTIN_MODELS)}, or a model file "
+            "(.pt2, TorchScript, .json description) that exists"
+        )
 
 
 def check_option_key(key: str) -> None:
@@ -308,8 +327,10 @@ def check_option_key(key: str) -> None:
     if key in AXES:
         raise SweepSpecError(f"{key!r} is an axis of the grid: give it as {key}s, not as an option")
     if dot or key not in OPTION_KEYS:
-        raise SweepSpecError(f"unknown option {key!r}; expected one of {', '.join(OPTION_KEYS)}, or "
-                             "cppn_mutation.<field> / direct_mutation.<field>")
+        raise SweepSpecError(
+            f"unknown option {key!r}; expected one of {', '.join(OPTION_KEYS)}, or "
+            "cppn_mutation.<field> / direct_mutation.<field>"
+        )
 
 
 def _check_option_value(key: str, value: Any) -> None:
@@ -339,8 +360,11 @@ def _name_part(value: Any) -> str:
 def _option_values(key: str, value: Any) -> list[Any]:
     """An option's values: a list is an axis, except for options whose one value is itself a list (image_size,
     activations), which take a list of lists for an axis; image sizes may be written "28x28"."""
-    if key in _SEQUENCE_OPTIONS and isinstance(value, (list, tuple)) and not any(
-            isinstance(v, (list, tuple)) for v in value):
+    if (
+        key in _SEQUENCE_OPTIONS
+        and isinstance(value, (list, tuple))
+        and not any(isinstance(v, (list, tuple)) for v in value)
+    ):
         if not (key == "image_size" and any(isinstance(v, str) for v in value)):
             value = [value]  # one value that is a list: [28, 28], ["sine", "gaussian"]
     values = _as_list(f"options.{key}", value)
@@ -364,4 +388,3 @@ def _as_list(key: str, value: Any) -> list[Any]:
     if isinstance(value, Mapping):
         raise SweepSpecError(f"{key} must be a value or a list of values, got a table")
     return [value]
-

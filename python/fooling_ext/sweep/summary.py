@@ -18,8 +18,20 @@ from fooling_ext._files import atomic_write_text
 from fooling_ext.runs.folder import RunFolderError, read_json_object
 from fooling_ext.sweep.spec import RunPoint
 
-RUN_COLUMNS = ("name", "folder", "model", "encoding", "seed", "generations", "median", "mean", "classes_ge_99",
-               "classes_ge_9999", "evaluations", "seconds")
+RUN_COLUMNS = (
+    "name",
+    "folder",
+    "model",
+    "encoding",
+    "seed",
+    "generations",
+    "median",
+    "mean",
+    "classes_ge_99",
+    "classes_ge_9999",
+    "evaluations",
+    "seconds",
+)
 CLASS_COLUMNS = ("group", "model", "encoding", "class", "class_name", "runs", "median", "best", "runs_ge_99")
 
 
@@ -33,13 +45,23 @@ def sweep_summary(sweep_dir: Path, points: Sequence[RunPoint], done: set[str]) -
         summary = read_json_object(path, "a run's summary")
         try:
             classes = [{"name": str(c["name"]), "confidence": float(c["confidence"])} for c in summary["classes"]]
-            runs.append({
-                "name": point.name, "folder": point.folder, "model": point.model, "encoding": point.encoding,
-                "seed": point.seed, "options": dict(point.options), "generations": int(summary["generations"]),
-                "median": float(summary["median"]), "mean": float(summary["mean"]),
-                "classes_ge_99": int(summary["n99"]), "classes_ge_9999": int(summary["n9999"]),
-                "evaluations": int(summary["evaluations"]), "seconds": float(summary["seconds"]),
-            })
+            runs.append(
+                {
+                    "name": point.name,
+                    "folder": point.folder,
+                    "model": point.model,
+                    "encoding": point.encoding,
+                    "seed": point.seed,
+                    "options": dict(point.options),
+                    "generations": int(summary["generations"]),
+                    "median": float(summary["median"]),
+                    "mean": float(summary["mean"]),
+                    "classes_ge_99": int(summary["n99"]),
+                    "classes_ge_9999": int(summary["n9999"]),
+                    "evaluations": int(summary["evaluations"]),
+                    "seconds": float(summary["seconds"]),
+                }
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise RunFolderError(f"{path} is damaged: {type(exc).__name__}: {exc}") from exc
         per_run_classes[point.name] = classes
@@ -53,12 +75,20 @@ def sweep_summary(sweep_dir: Path, points: Sequence[RunPoint], done: set[str]) -
         names = [c["name"] for c in per_run_classes[members[0].name]]
         for k, name in enumerate(names):
             column = confidences[:, k]
-            per_class.append({
-                "group": group, "model": members[0].model, "encoding": members[0].encoding,
-                "options": dict(members[0].options), "class": k, "class_name": name, "runs": len(members),
-                "median": float(np.median(column)), "best": float(column.max()),
-                "runs_ge_99": int((column >= 0.99).sum()),
-            })
+            per_class.append(
+                {
+                    "group": group,
+                    "model": members[0].model,
+                    "encoding": members[0].encoding,
+                    "options": dict(members[0].options),
+                    "class": k,
+                    "class_name": name,
+                    "runs": len(members),
+                    "median": float(np.median(column)),
+                    "best": float(column.max()),
+                    "runs_ge_99": int((column >= 0.99).sum()),
+                }
+            )
     return {"runs": runs, "per_class": per_class}
 
 

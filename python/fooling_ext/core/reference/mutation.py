@@ -162,8 +162,17 @@ class _Params:
 
     def __init__(self, params: CPPNMutation):
         core = params.core_params()
-        for name in ("p_weight", "eta", "weight_min", "weight_max", "p_activation", "p_add_edge", "p_delete_edge",
-                     "p_add_node", "p_delete_node"):
+        for name in (
+            "p_weight",
+            "eta",
+            "weight_min",
+            "weight_max",
+            "p_activation",
+            "p_add_edge",
+            "p_delete_edge",
+            "p_add_node",
+            "p_delete_node",
+        ):
             setattr(self, name, f32(getattr(core, name)))
         self.allowed = [a for a in range(32) if core.activations >> a & 1]
         self.attempts = core.add_edge_attempts
@@ -233,8 +242,9 @@ def _add_edge_original(acts: list, edges: list, num_outputs: int, rng: PhiloxStr
         edges.append([s, d, _new_weight(rng, p)])
 
 
-def mutate_genome(acts: list, edges: list, num_outputs: int, max_nodes: int, max_edges: int, rng: PhiloxStream,
-                  p: _Params) -> int:
+def mutate_genome(
+    acts: list, edges: list, num_outputs: int, max_nodes: int, max_edges: int, rng: PhiloxStream, p: _Params
+) -> int:
     """Mutates one genome in place: acts (activation id per node), edges ([src, dst, float32 weight]).
     Returns the BLOCKED_* bits of the growing operators that fired but that capacity blocked."""
     first_hidden = NUM_INPUTS + num_outputs
@@ -271,8 +281,15 @@ def mutate_genome(acts: list, edges: list, num_outputs: int, max_nodes: int, max
     return blocked
 
 
-def mutate_cppn(pop: CPPNPopulation, *, seed: int, generation: int, params: CPPNMutation = CPPNMutation(),
-                genome_offset: int = 0, blocked: list | None = None) -> CPPNPopulation:
+def mutate_cppn(
+    pop: CPPNPopulation,
+    *,
+    seed: int,
+    generation: int,
+    params: CPPNMutation = CPPNMutation(),
+    genome_offset: int = 0,
+    blocked: list | None = None,
+) -> CPPNPopulation:
     """The children of a valid population (not modified), as a new CPU population. Padding entries are
     zero, so compare live entries only. `blocked`, when given, receives each child's BLOCKED_* bits."""
     host = pop.to("cpu")
@@ -281,8 +298,12 @@ def mutate_cppn(pop: CPPNPopulation, *, seed: int, generation: int, params: CPPN
     for b in range(pop.batch):
         n, m = int(host.num_nodes[b]), int(host.num_edges[b])
         acts = host.node_activation[b, :n].tolist()
-        edges = [[s, d, f32(w)] for s, d, w in zip(host.edge_src[b, :m].tolist(), host.edge_dst[b, :m].tolist(),
-                                                   host.edge_weight[b, :m].numpy())]
+        edges = [
+            [s, d, f32(w)]
+            for s, d, w in zip(
+                host.edge_src[b, :m].tolist(), host.edge_dst[b, :m].tolist(), host.edge_weight[b, :m].numpy()
+            )
+        ]
         rng = PhiloxStream(seed, generation, genome_offset + b, PURPOSE_CPPN_MUTATION)
         flags = mutate_genome(acts, edges, pop.num_outputs, pop.max_nodes, pop.max_edges, rng, p)
         if blocked is not None:
@@ -338,8 +359,15 @@ def sbx_rows(a: np.ndarray, b: np.ndarray, seed: int, generation: int, first: in
     return new_a, new_b
 
 
-def mutate_direct(genes: np.ndarray, *, seed: int, generation: int, params: DirectMutation = DirectMutation(),
-                  rate: float | None = None, genome_offset: int = 0) -> np.ndarray:
+def mutate_direct(
+    genes: np.ndarray,
+    *,
+    seed: int,
+    generation: int,
+    params: DirectMutation = DirectMutation(),
+    rate: float | None = None,
+    genome_offset: int = 0,
+) -> np.ndarray:
     """The children of float32 genes [B, ...] (not modified): SBX of pairs first when params.crossover,
     then polynomial mutation of each gene with probability rate (default params.rate)."""
     core = params.core_params(rate)

@@ -17,12 +17,31 @@ f32 = np.float32
 # Constants: double literals rounded to float32, exactly as the C++ header does.
 INV_PI = f32(0.318309886183790671538)
 PI_A, PI_B, PI_C = f32(3.140625), f32(9.67502593994140625e-4), f32(1.509957990978376432e-7)
-SIN_COEFFS = [f32(c) for c in (-2.5052108385441720e-8, 2.7557319223985893e-6, -1.9841269841269841e-4,
-                               8.3333333333333333e-3, -1.6666666666666667e-1)]
+SIN_COEFFS = [
+    f32(c)
+    for c in (
+        -2.5052108385441720e-8,
+        2.7557319223985893e-6,
+        -1.9841269841269841e-4,
+        8.3333333333333333e-3,
+        -1.6666666666666667e-1,
+    )
+]
 LOG2E = f32(1.44269504088896341)
 LN2_HI, LN2_LO = f32(0.693359375), f32(-2.12194440054690583e-4)
-EXP_COEFFS = [f32(c) for c in (1.9841269841269841e-4, 1.3888888888888889e-3, 8.3333333333333333e-3,
-                               4.1666666666666667e-2, 1.6666666666666667e-1, 0.5, 1.0, 1.0)]
+EXP_COEFFS = [
+    f32(c)
+    for c in (
+        1.9841269841269841e-4,
+        1.3888888888888889e-3,
+        8.3333333333333333e-3,
+        4.1666666666666667e-2,
+        1.6666666666666667e-1,
+        0.5,
+        1.0,
+        1.0,
+    )
+]
 ROUND_MAGIC = f32(12582912.0)
 
 
@@ -157,12 +176,15 @@ def hls8_to_rgb_bytes(h8: np.ndarray, l8: np.ndarray, s8: np.ndarray) -> tuple[n
 
 def hls8_to_rgb(h, l, s):  # noqa: E741 - the channel names of the colour model
     """The colour mode "hls8" on intensities in [0, 1]: bytes trunc(255 a), OpenCV's 8-bit HLS -> RGB, / 255."""
-    return [(c.astype(f32) / f32(255)).astype(f32)
-            for c in hls8_to_rgb_bytes(intensity_byte(h), intensity_byte(l), intensity_byte(s))]
+    return [
+        (c.astype(f32) / f32(255)).astype(f32)
+        for c in hls8_to_rgb_bytes(intensity_byte(h), intensity_byte(l), intensity_byte(s))
+    ]
 
 
 def pixel_inputs(height: int, width: int, coords: str) -> list[np.ndarray]:
     """x, y, d, bias for every pixel, row-major, as flat float32 arrays."""
+
     def axis(n):
         i = np.arange(n)
         return ((2 * i - (n - 1)).astype(f32) / f32(n - 1)).astype(f32) if n > 1 else np.zeros(n, f32)
@@ -219,8 +241,9 @@ def network_outputs(genome: dict, height: int, width: int, coords: str = "normal
     return [values[NUM_INPUTS + k] for k in range(o)]
 
 
-def render_genome(genome: dict, height: int, width: int, coords: str = "normalized", color: str = "hsl",
-                  quantize: bool = False) -> np.ndarray:
+def render_genome(
+    genome: dict, height: int, width: int, coords: str = "normalized", color: str = "hsl", quantize: bool = False
+) -> np.ndarray:
     """One genome dict (CPPNPopulation.genome) -> float32 [C, H, W]."""
     o = int(genome["num_outputs"])
     outs = [intensity(v) for v in network_outputs(genome, height, width, coords)]
@@ -238,13 +261,19 @@ def render_genome(genome: dict, height: int, width: int, coords: str = "normaliz
     return np.stack(img).reshape(o, height, width).astype(f32)
 
 
-def render_reference(pop: CPPNPopulation, height: int, width: int | None = None, *, coords: str = "normalized",
-                     color: str = "hsl", quantize: bool = False) -> np.ndarray:
+def render_reference(
+    pop: CPPNPopulation,
+    height: int,
+    width: int | None = None,
+    *,
+    coords: str = "normalized",
+    color: str = "hsl",
+    quantize: bool = False,
+) -> np.ndarray:
     """The whole population, float32 [B, C, H, W]."""
     width = height if width is None else width
     host = pop.to("cpu")
-    return np.stack([render_genome(host.genome(b), height, width, coords, color, quantize)
-                     for b in range(host.batch)])
+    return np.stack([render_genome(host.genome(b), height, width, coords, color, quantize) for b in range(host.batch)])
 
 
 def direct_reference(genes: np.ndarray, quantize: bool = False) -> np.ndarray:

@@ -17,6 +17,14 @@ from fooling_ext.experiments.imagenet_fooling_class.network import (
 )
 
 __all__ = [
-    "FOOLING_CLASS", "FoolingClassConfig", "FoolingHead", "RowFit", "evolve_again", "fit_fooling_row",
-    "imagenet_with_fooling_class", "load_source_run", "run_experiment", "summary_text",
+    "FOOLING_CLASS",
+    "FoolingClassConfig",
+    "FoolingHead",
+    "RowFit",
+    "evolve_again",
+    "fit_fooling_row",
+    "imagenet_with_fooling_class",
+    "load_source_run",
+    "run_experiment",
+    "summary_text",
 ]

@@ -108,13 +108,21 @@ def load_source_run(path: str | Path) -> dict[str, Any]:
     config = upgrade_recorded_config(folder.read_config())
     classifier = config.get("classifier", {})
     if classifier.get("name") != "imagenet" or len(classifier.get("class_names", ())) != 1000:
-        raise ValueError(f"{folder.path} is a run against {classifier.get('name')!r}; the fooling class needs runs "
-                         "against the 1000-class imagenet model")
+        raise ValueError(
+            f"{folder.path} is a run against {classifier.get('name')!r}; the fooling class needs runs "
+            "against the 1000-class imagenet model"
+        )
     _, archive = read_archive(folder.archive_path, ("images", "confidence", "occupied", "elite_id"))
     occupied = archive["occupied"]
     images, confidence, elite_id = archive["images"], archive["confidence"], archive["elite_id"]
-    return {"path": folder.path, "config": config, "images": images, "occupied": occupied, "elite_id": elite_id,
-            "confidence": np.where(occupied, confidence, 0.0)}
+    return {
+        "path": folder.path,
+        "config": config,
+        "images": images,
+        "occupied": occupied,
+        "elite_id": elite_id,
+        "confidence": np.where(occupied, confidence, 0.0),
+    }
 
 
 def distinct_elite_cells(occupied: np.ndarray, elite_id: np.ndarray) -> np.ndarray:
@@ -149,8 +157,9 @@ class FoolingClassFolder(RunFolder):
     resume_path = property(lambda self: self.path / "fooling_class.json")
 
 
-def run_experiment(config: FoolingClassConfig, out: str | Path, *, overwrite: bool = False,
-                   progress: bool = True) -> dict[str, Any]:
+def run_experiment(
+    config: FoolingClassConfig, out: str | Path, *, overwrite: bool = False, progress: bool = True
+) -> dict[str, Any]:
     """Fit the fooling class, measure it, evolve again against the 1001-class network; write `out`:
     fooling_head.pt (the new row), fooling_class.json and report.txt (the figures), after/ (the new run).
     `out` is locked for this process while the experiment writes it."""
@@ -169,8 +178,9 @@ def run_experiment(config: FoolingClassConfig, out: str | Path, *, overwrite: bo
             folder.release()
 
 
-def _run_experiment(config: FoolingClassConfig, folder: FoolingClassFolder, *, overwrite: bool,
-                    progress: bool) -> dict[str, Any]:
+def _run_experiment(
+    config: FoolingClassConfig, folder: FoolingClassFolder, *, overwrite: bool, progress: bool
+) -> dict[str, Any]:
     out = folder.path
     if out.exists() and not out.is_dir():
         raise RunFolderError(f"{out} exists and is not a folder")
@@ -193,8 +203,10 @@ def _run_experiment(config: FoolingClassConfig, folder: FoolingClassFolder, *, o
     fit_images = np.concatenate([fit for fit, _ in splits])
     held_images = np.concatenate([held for _, held in splits])
     views = np.stack([photo_views(path, config.views, render_size, rng) for path in photos])  # [P, V, 3, H, W]
-    log(f"fitting the fooling class: {len(fit_images)} evolved images ({len(held_images)} held out), "
-        f"{len(photos)} natural photos x {config.views} views")
+    log(
+        f"fitting the fooling class: {len(fit_images)} evolved images ({len(held_images)} held out), "
+        f"{len(photos)} natural photos x {config.views} views"
+    )
 
     clf, head = imagenet_with_fooling_class(spec, device=device)
     positive = penultimate_features(clf, head, fit_images)
@@ -230,8 +242,15 @@ def _run_experiment(config: FoolingClassConfig, folder: FoolingClassFolder, *, o
     return result
 
 
-def cross_validated_p_fooling(head: FoolingHead, positive: torch.Tensor, natural: torch.Tensor, per_image: int,
-                              folds: int, fit: RowFit, rng: np.random.Generator) -> np.ndarray:
+def cross_validated_p_fooling(
+    head: FoolingHead,
+    positive: torch.Tensor,
+    natural: torch.Tensor,
+    per_image: int,
+    folds: int,
+    fit: RowFit,
+    rng: np.random.Generator,
+) -> np.ndarray:
     """p(fooling) of each natural photo (its whole view, as the classifier scores it) from a row fitted
     without that photo: `folds`-fold cross-validation over the photos, a photo's views staying together."""
     fold_of = np.arange(len(natural)) % folds
@@ -252,9 +271,15 @@ def held_out_figures(clf, original, images: np.ndarray) -> dict[str, float | Non
     """Held-out evolved images: the share the new class takes, their median p(fooling), and their median top
     confidence among the 1000 original classes under the original network and under the 1001-class one."""
     if len(images) == 0:
-        return {key: None for key in ("held_out_share_classified_fooling", "held_out_median_p_fooling",
-                                      "held_out_median_top_confidence_original",
-                                      "held_out_median_top_confidence_1001")}
+        return {
+            key: None
+            for key in (
+                "held_out_share_classified_fooling",
+                "held_out_median_p_fooling",
+                "held_out_median_top_confidence_original",
+                "held_out_median_top_confidence_1001",
+            )
+        }
     new = probabilities_of(clf, images)
     old = probabilities_of(original, images)
     return {
@@ -278,8 +303,9 @@ def natural_figures(clf, original, images: np.ndarray) -> dict[str, float]:
     }
 
 
-def evolve_again(config: FoolingClassConfig, source: dict[str, Any], clf, out: Path, overwrite: bool,
-                 progress: bool) -> dict[str, Any]:
+def evolve_again(
+    config: FoolingClassConfig, source: dict[str, Any], clf, out: Path, overwrite: bool, progress: bool
+) -> dict[str, Any]:
     """MAP-Elites against the 1001-class network with the source run's settings (unless overridden); the
     median is taken over the 1000 original classes, as for the source run. Also: how many of the new run's
     distinct elites the network still classifies as fooling images, and their median p(fooling)."""
@@ -297,14 +323,20 @@ def evolve_again(config: FoolingClassConfig, source: dict[str, Any], clf, out: P
     cells = distinct_elite_cells(state["occupied"].numpy()[:1000], state["elite_id"].numpy()[:1000])
     elites = probabilities_of(clf, state["images"].numpy()[cells])
     return {
-        "encoding": evolve_config.encoding, "generations": after.generation, "batch": evolve_config.batch,
-        "seed": evolve_config.seed, "before_run": str(source["path"]),
+        "encoding": evolve_config.encoding,
+        "generations": after.generation,
+        "batch": evolve_config.batch,
+        "seed": evolve_config.seed,
+        "before_run": str(source["path"]),
         "before_generations": int(source["config"]["run"]["generations"]),
-        "before_median": float(np.median(before)), "before_n99": int((before >= 0.99).sum()),
-        "after_median": float(np.median(conf)), "after_n99": int((conf >= 0.99).sum()),
+        "before_median": float(np.median(before)),
+        "before_n99": int((before >= 0.99).sum()),
+        "after_median": float(np.median(conf)),
+        "after_n99": int((conf >= 0.99).sum()),
         "after_seconds": after.metrics[-1]["seconds"] if after.metrics else 0.0,
         "after_distinct_elites": len(cells),
-        "after_share_classified_fooling": float((elites.argmax(1) == elites.shape[1] - 1).mean()) if len(cells)
+        "after_share_classified_fooling": float((elites.argmax(1) == elites.shape[1] - 1).mean())
+        if len(cells)
         else None,
         "after_median_p_fooling": float(np.median(elites[:, -1])) if len(cells) else None,
     }
@@ -349,5 +381,3 @@ def _logger(enabled: bool):
             print(message, file=sys.stderr)
 
     return log
-
-

@@ -66,8 +66,15 @@ def imagenet_with_fooling_class(spec, *, device: str | torch.device = "cpu", row
     for parameter in model.parameters():
         parameter.requires_grad_(False)
     description = f"{DESCRIPTION}; with a 1001st class '{FOOLING_CLASS}' (only that row of the last layer learned)"
-    classifier = Classifier(model, spec, class_names=imagenet_class_names() + [FOOLING_CLASS], device=device,
-                            name="imagenet+fooling", description=description, channels_last=True)
+    classifier = Classifier(
+        model,
+        spec,
+        class_names=imagenet_class_names() + [FOOLING_CLASS],
+        device=device,
+        name="imagenet+fooling",
+        description=description,
+        channels_last=True,
+    )
     return classifier, head
 
 
@@ -86,8 +93,10 @@ def penultimate_features(classifier, head: FoolingHead, images: np.ndarray, chun
 
 def probabilities_of(classifier, images: np.ndarray, chunk: int = 64) -> np.ndarray:
     """The classifier's probabilities [N, K] of uint8 `images`, a chunk at a time (float images are large)."""
-    chunks = [classifier.probabilities(as_float(images[start : start + chunk])).cpu().numpy()
-              for start in range(0, len(images), chunk)]
+    chunks = [
+        classifier.probabilities(as_float(images[start : start + chunk])).cpu().numpy()
+        for start in range(0, len(images), chunk)
+    ]
     return np.concatenate(chunks) if chunks else np.zeros((0, classifier.num_classes), dtype=np.float32)
 
 
@@ -112,8 +121,9 @@ class RowFit:
         check_whole("max_iter", self.max_iter, 1)
 
 
-def fit_fooling_row(head: FoolingHead, positives: torch.Tensor, negatives: torch.Tensor,
-                    fit: RowFit | None = None) -> dict[str, float]:
+def fit_fooling_row(
+    head: FoolingHead, positives: torch.Tensor, negatives: torch.Tensor, fit: RowFit | None = None
+) -> dict[str, float]:
     """Fit the new row (in place) so that p(fooling) is high on `positives` and low on `negatives` (features
     [N, F]); positives and negatives weigh half each. Deterministic (full-batch L-BFGS from zero)."""
     fit = fit or RowFit()

@@ -14,7 +14,17 @@ from fooling_ext.experiments.mnist_fooling_class.experiment import ExperimentFol
 from fooling_ext.experiments.mnist_fooling_class.report import format_table, plot_rounds, write_summary
 
 __all__ = [
-    "CLASS_NAMES", "FOOLING_LABEL", "EvolutionSummary", "ExperimentFolder", "RetrainConfig", "RoundMetrics",
-    "format_table", "load_fooling_images", "plot_rounds", "run_retrain", "run_seed", "training_seed",
+    "CLASS_NAMES",
+    "FOOLING_LABEL",
+    "EvolutionSummary",
+    "ExperimentFolder",
+    "RetrainConfig",
+    "RoundMetrics",
+    "format_table",
+    "load_fooling_images",
+    "plot_rounds",
+    "run_retrain",
+    "run_seed",
+    "training_seed",
     "write_summary",
 ]

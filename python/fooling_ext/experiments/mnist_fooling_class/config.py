@@ -58,8 +58,16 @@ class RetrainConfig:
         return self.images_per_round // (len(ENCODINGS) * IMAGES_PER_RUN)
 
     def check(self) -> None:
-        for name in ("rounds", "images_per_round", "generations", "measure_generations", "batch", "epochs",
-                     "train_batch_size", "threads"):
+        for name in (
+            "rounds",
+            "images_per_round",
+            "generations",
+            "measure_generations",
+            "batch",
+            "epochs",
+            "train_batch_size",
+            "threads",
+        ):
             check_whole(name, getattr(self, name), 1)
         for name in ("seed", "measure_runs"):
             check_whole(name, getattr(self, name), 0)
@@ -122,8 +130,10 @@ class RoundMetrics:
         def figures(summaries: dict[str, EvolutionSummary]) -> str:
             return ", ".join(f"{e} median {100 * s.median_confidence:.2f}%" for e, s in summaries.items())
 
-        return (f"RoundMetrics(round {self.round}: test accuracy {100 * self.test_accuracy:.2f}%, "
-                f"{self.fooling_images_trained} fooling images trained; measured: {figures(self.measure)})")
+        return (
+            f"RoundMetrics(round {self.round}: test accuracy {100 * self.test_accuracy:.2f}%, "
+            f"{self.fooling_images_trained} fooling images trained; measured: {figures(self.measure)})"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

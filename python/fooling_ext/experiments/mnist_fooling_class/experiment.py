@@ -97,8 +97,15 @@ class ExperimentFolder(RunFolder):
         return self.config_path
 
     #: what a round folder holds (the module docstring)
-    ROUND_FILES = ("model.pt", "training.json", "fooling_images.npz", "measure_images.npz", "grid.png",
-                   "measure_grid.png", "metrics.json")
+    ROUND_FILES = (
+        "model.pt",
+        "training.json",
+        "fooling_images.npz",
+        "measure_images.npz",
+        "grid.png",
+        "measure_grid.png",
+        "metrics.json",
+    )
 
     def owned_paths(self) -> list[Path]:
         return super().owned_paths() + self.round_dirs()
@@ -106,15 +113,20 @@ class ExperimentFolder(RunFolder):
     def _foreign_in_dir(self, folder: Path) -> list[Path]:
         if not _ROUND_DIR.fullmatch(folder.name):
             return [folder]
-        return [p for p in folder_entries(folder)
-                if p.is_symlink() or not p.is_file() or p.name not in self.ROUND_FILES]
+        return [
+            p for p in folder_entries(folder) if p.is_symlink() or not p.is_file() or p.name not in self.ROUND_FILES
+        ]
 
     def round_dirs(self, after: int = -1) -> list[Path]:
         """The round folders present, of rounds after `after`."""
         if not self.path.is_dir():
             return []
-        return sorted(p for p in self.path.iterdir()
-                      if p.is_dir() and (m := _ROUND_DIR.fullmatch(p.name)) and int(m.group(1)) > after)
+        return sorted(
+            p
+            for p in self.path.iterdir()
+            if p.is_dir() and (m := _ROUND_DIR.fullmatch(p.name)) and int(m.group(1)) > after
+        )
+
 
 # ---------------------------------------------------------------------------------------------------------------
 # The experiment
@@ -144,8 +156,16 @@ def run_retrain(
     experiment = ExperimentFolder(out)
     held_before = experiment.holds_lock()
     try:
-        return _run_rounds(config, experiment, resume=resume, overwrite=overwrite, progress=progress, data=data,
-                           on_round=on_round, map_runs=map_runs)
+        return _run_rounds(
+            config,
+            experiment,
+            resume=resume,
+            overwrite=overwrite,
+            progress=progress,
+            data=data,
+            on_round=on_round,
+            map_runs=map_runs,
+        )
     except BaseException:
         if not held_before:  # an experiment that failed before its first round leaves nothing
             experiment.abandon()
@@ -155,8 +175,9 @@ def run_retrain(
             experiment.release()
 
 
-def _run_rounds(config: RetrainConfig, experiment: ExperimentFolder, *, resume, overwrite, progress, data, on_round,
-                map_runs) -> list[RoundMetrics]:
+def _run_rounds(
+    config: RetrainConfig, experiment: ExperimentFolder, *, resume, overwrite, progress, data, on_round, map_runs
+) -> list[RoundMetrics]:
     _prepare_folder(experiment, _full_config(config), resume=resume, overwrite=overwrite)
     folder = experiment.path
     data = _limited(data if data is not None else load_mnist(), config)
@@ -207,8 +228,10 @@ def _completed_round(folder: Path, round_index: int) -> RoundMetrics | None:
 def _limited(data: MnistData, config: RetrainConfig) -> MnistData:
     return dataclasses.replace(
         data,
-        x_train=data.x_train[: config.train_limit], y_train=data.y_train[: config.train_limit],
-        x_test=data.x_test[: config.test_limit], y_test=data.y_test[: config.test_limit],
+        x_train=data.x_train[: config.train_limit],
+        y_train=data.y_train[: config.train_limit],
+        x_test=data.x_test[: config.test_limit],
+        y_test=data.y_test[: config.test_limit],
     )
 
 
@@ -222,8 +245,15 @@ def _torch_threads(threads: int) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def _run_round(round_index: int, config: RetrainConfig, data: MnistData, folder: Path, device: torch.device,
-               progress: bool, map_runs: MapRuns) -> RoundMetrics:
+def _run_round(
+    round_index: int,
+    config: RetrainConfig,
+    data: MnistData,
+    folder: Path,
+    device: torch.device,
+    progress: bool,
+    map_runs: MapRuns,
+) -> RoundMetrics:
     start = time.perf_counter()
     round_dir = _round_dir(folder, round_index)
     round_dir.mkdir(exist_ok=True)
@@ -235,8 +265,13 @@ def _run_round(round_index: int, config: RetrainConfig, data: MnistData, folder:
         model = _trained_network(round_index, config, data, earlier, round_dir, progress)
     train_seconds = time.perf_counter() - start
 
-    classifier = load_classifier(model, spec=MNIST_SPEC, class_names=CLASS_NAMES[: model.num_classes],
-                                 name=f"round {round_index} LeNet", device=device)
+    classifier = load_classifier(
+        model,
+        spec=MNIST_SPEC,
+        class_names=CLASS_NAMES[: model.num_classes],
+        name=f"round {round_index} LeNet",
+        device=device,
+    )
     predicted = _predict(classifier, data.x_test)
     test_accuracy = float((predicted == torch.as_tensor(data.y_test, device=predicted.device)).float().mean())
     test_as_fooling = previous = previous_by_encoding = None
@@ -247,19 +282,36 @@ def _run_round(round_index: int, config: RetrainConfig, data: MnistData, folder:
         last = earlier[-1]
         in_fooling_class = (_predict(classifier, last["images"]) == FOOLING_LABEL).cpu().numpy()
         previous = float(in_fooling_class.mean())
-        previous_by_encoding = {encoding: float(in_fooling_class[last["encoding"] == encoding].mean())
-                                for encoding in ENCODINGS}
+        previous_by_encoding = {
+            encoding: float(in_fooling_class[last["encoding"] == encoding].mean()) for encoding in ENCODINGS
+        }
 
     bar = _progress_bar(round_index, config, progress)
     try:
         evolve_start = time.perf_counter()
-        harvest = _evolve_runs(target, config, round_index, config.runs_per_encoding, config.generations,
-                               measure=False, bar=bar, map_runs=map_runs)
+        harvest = _evolve_runs(
+            target,
+            config,
+            round_index,
+            config.runs_per_encoding,
+            config.generations,
+            measure=False,
+            bar=bar,
+            map_runs=map_runs,
+        )
         measure_start = time.perf_counter()
         measure = None
         if config.measure_runs:
-            measure = _evolve_runs(target, config, round_index, config.measure_runs, config.measure_generations,
-                                   measure=True, bar=bar, map_runs=map_runs)
+            measure = _evolve_runs(
+                target,
+                config,
+                round_index,
+                config.measure_runs,
+                config.measure_generations,
+                measure=True,
+                bar=bar,
+                map_runs=map_runs,
+            )
         measure_end = time.perf_counter()
     finally:
         if bar is not None:
@@ -292,8 +344,9 @@ def _run_round(round_index: int, config: RetrainConfig, data: MnistData, folder:
     return metrics
 
 
-def _trained_network(round_index: int, config: RetrainConfig, data: MnistData, earlier: Sequence[dict],
-                     round_dir: Path, progress: bool) -> LeNet:
+def _trained_network(
+    round_index: int, config: RetrainConfig, data: MnistData, earlier: Sequence[dict], round_dir: Path, progress: bool
+) -> LeNet:
     """Round r's 11-output LeNet: read back when a stopped run already trained it, else trained now."""
     model_path, training_path = round_dir / "model.pt", round_dir / "training.json"
     if model_path.is_file() and training_path.is_file():  # training.json is written after model.pt
@@ -335,24 +388,44 @@ def _one_by_one(fn: Callable[..., Any], calls: Sequence[tuple], common: tuple = 
 MapRuns = Callable[[Callable[..., Any], Sequence[tuple], tuple], Iterable[Any]]
 
 
-def evolve_elites(target, encoding: str, generations: int, batch: int, seed: int,
-                  backend: str) -> tuple[np.ndarray, np.ndarray]:
+def evolve_elites(
+    target, encoding: str, generations: int, batch: int, seed: int, backend: str
+) -> tuple[np.ndarray, np.ndarray]:
     """One evolution run of the experiment: its elites' images (uint8) and confidences. Float pixels and, for
     CPPNs, the rejection rule of add connection, as the experiment has always evolved them (its recorded results
     in docs/fooling-class.md; RetrainConfig has no option for either)."""
     cppn = {"color": "hsl", "cppn_mutation": {"add_edge": "rejection"}} if encoding == "cppn" else {}
-    config = EvolveConfig(encoding=encoding, generations=generations, batch=batch, seed=seed, backend=backend,
-                          quantize=False, **cppn)
+    config = EvolveConfig(
+        encoding=encoding, generations=generations, batch=batch, seed=seed, backend=backend, quantize=False, **cppn
+    )
     result = evolve(config, classifier=target, progress=False)
     return result.archive.images.cpu().numpy(), result.archive.confidences()
 
 
-def _evolve_runs(target, config: RetrainConfig, round_index: int, runs: int, generations: int, *, measure: bool,
-                 bar, map_runs: MapRuns) -> dict[str, np.ndarray]:
+def _evolve_runs(
+    target,
+    config: RetrainConfig,
+    round_index: int,
+    runs: int,
+    generations: int,
+    *,
+    measure: bool,
+    bar,
+    map_runs: MapRuns,
+) -> dict[str, np.ndarray]:
     """Evolve ``runs`` runs per encoding; their elites, flattened run by run, digit by digit."""
     images, digits, confidences, encodings, run_ids, seeds = [], [], [], [], [], []
-    calls = [(encoding, generations, config.batch, run_seed(config.seed, round_index, encoding, run, measure=measure),
-              config.backend) for encoding in ENCODINGS for run in range(runs)]
+    calls = [
+        (
+            encoding,
+            generations,
+            config.batch,
+            run_seed(config.seed, round_index, encoding, run, measure=measure),
+            config.backend,
+        )
+        for encoding in ENCODINGS
+        for run in range(runs)
+    ]
     if map_runs is not _one_by_one and target.device.type != "cpu":
         target = copy.deepcopy(target).to("cpu")  # sent to workers that may have no GPU; each run moves it back
     results = map_runs(evolve_elites, calls, (target,))
@@ -366,8 +439,11 @@ def _evolve_runs(target, config: RetrainConfig, round_index: int, runs: int, gen
         seeds.append(np.full(cells, seed, dtype=np.uint64))
         if bar is not None:
             bar.update()
-            bar.set_postfix_str(f"{'measure' if measure else 'harvest'} {encoding}: median "
-                                f"{format_confidence(float(np.median(confidence)))}", refresh=False)
+            bar.set_postfix_str(
+                f"{'measure' if measure else 'harvest'} {encoding}: median "
+                f"{format_confidence(float(np.median(confidence)))}",
+                refresh=False,
+            )
     return {
         "images": np.concatenate(images),
         "digit": np.concatenate(digits).astype(np.int64),
@@ -414,8 +490,9 @@ def _progress_bar(round_index: int, config: RetrainConfig, enabled: bool):
     from tqdm.auto import tqdm
 
     total = len(ENCODINGS) * (config.runs_per_encoding + config.measure_runs)
-    return tqdm(total=total, desc=f"round {round_index}/{config.rounds} evolve", unit="run", dynamic_ncols=True,
-                file=sys.stderr)
+    return tqdm(
+        total=total, desc=f"round {round_index}/{config.rounds} evolve", unit="run", dynamic_ncols=True, file=sys.stderr
+    )
 
 
 def _round_line(metrics: RoundMetrics) -> str:
@@ -425,5 +502,3 @@ def _round_line(metrics: RoundMetrics) -> str:
     for encoding, summary in metrics.harvest.items():
         parts.append(f"{encoding} median {format_confidence(summary.median_confidence)}")
     return ", ".join(parts)
-
-

@@ -18,17 +18,19 @@ _LOGIT_FLOOR, _LOGIT_CEILING = 1e-6, 1e-7
 
 def format_table(rounds: Sequence[RoundMetrics], config: RetrainConfig) -> str:
     """The Markdown table of an experiment: one row per round (the network, then what evolution reached)."""
-    header = ["round", "fooling images trained on", "digit test accuracy",
-              "previous round's images in fooling class"]
+    header = ["round", "fooling images trained on", "digit test accuracy", "previous round's images in fooling class"]
     header += [f"{encoding} {config.generations} gen.: median, digits >= 99%" for encoding in ENCODINGS]
     if config.measure_runs:
-        header += [f"{encoding} {config.measure_generations} gen.: median, digits >= 99.99%"
-                   for encoding in ENCODINGS]
+        header += [f"{encoding} {config.measure_generations} gen.: median, digits >= 99.99%" for encoding in ENCODINGS]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for metrics in rounds:
         previous = metrics.previous_in_fooling_class
-        cells = [str(metrics.round), f"{metrics.fooling_images_trained:,}", f"{100 * metrics.test_accuracy:.2f}%",
-                 "-" if previous is None else f"{100 * previous:.2f}%"]
+        cells = [
+            str(metrics.round),
+            f"{metrics.fooling_images_trained:,}",
+            f"{100 * metrics.test_accuracy:.2f}%",
+            "-" if previous is None else f"{100 * previous:.2f}%",
+        ]
         cells += [f"{format_confidence(s.median_confidence)}, {s.classes_99:g}" for s in metrics.harvest.values()]
         cells += [f"{format_confidence(s.median_confidence)}, {s.classes_9999:g}" for s in metrics.measure.values()]
         lines.append("| " + " | ".join(cells) + " |")
@@ -39,10 +41,14 @@ def format_table(rounds: Sequence[RoundMetrics], config: RetrainConfig) -> str:
         "fooling images"
     )
     if config.measure_runs:
-        notes += (f"; measure runs ({config.measure_runs} per encoding, {config.measure_generations} generations) "
-                  "only measure")
-    notes += (". Each cell: the median over runs of the run's median confidence over the 10 digits, and the median "
-              "over runs of its digits at or above the threshold.")
+        notes += (
+            f"; measure runs ({config.measure_runs} per encoding, {config.measure_generations} generations) "
+            "only measure"
+        )
+    notes += (
+        ". Each cell: the median over runs of the run's median confidence over the 10 digits, and the median "
+        "over runs of its digits at or above the threshold."
+    )
     return "\n".join(lines) + "\n\n" + notes + "\n"
 
 
@@ -67,16 +73,37 @@ def plot_rounds(path: Path, rounds: Sequence[RoundMetrics], config: RetrainConfi
     colors = {"cppn": "tab:blue", "direct": "tab:orange"}
     (confidence_ax, classes_ax), (recall_ax, accuracy_ax) = axes
     for encoding in ENCODINGS:
-        confidence_ax.plot(x, [_clipped(m.harvest[encoding].median_confidence) for m in rounds], marker="o",
-                           color=colors[encoding], label=f"{encoding}, {config.generations} gen.")
-        classes_ax.plot(x, [m.harvest[encoding].classes_99 for m in rounds], marker="o", color=colors[encoding],
-                        label=f"{encoding}, {config.generations} gen., >= 99%")
+        confidence_ax.plot(
+            x,
+            [_clipped(m.harvest[encoding].median_confidence) for m in rounds],
+            marker="o",
+            color=colors[encoding],
+            label=f"{encoding}, {config.generations} gen.",
+        )
+        classes_ax.plot(
+            x,
+            [m.harvest[encoding].classes_99 for m in rounds],
+            marker="o",
+            color=colors[encoding],
+            label=f"{encoding}, {config.generations} gen., >= 99%",
+        )
         if config.measure_runs:
-            confidence_ax.plot(x, [_clipped(m.measure[encoding].median_confidence) for m in rounds], marker="s",
-                               linestyle="--", color=colors[encoding],
-                               label=f"{encoding}, {config.measure_generations} gen.")
-            classes_ax.plot(x, [m.measure[encoding].classes_9999 for m in rounds], marker="s", linestyle="--",
-                            color=colors[encoding], label=f"{encoding}, {config.measure_generations} gen., >= 99.99%")
+            confidence_ax.plot(
+                x,
+                [_clipped(m.measure[encoding].median_confidence) for m in rounds],
+                marker="s",
+                linestyle="--",
+                color=colors[encoding],
+                label=f"{encoding}, {config.measure_generations} gen.",
+            )
+            classes_ax.plot(
+                x,
+                [m.measure[encoding].classes_9999 for m in rounds],
+                marker="s",
+                linestyle="--",
+                color=colors[encoding],
+                label=f"{encoding}, {config.measure_generations} gen., >= 99.99%",
+            )
     confidence_ax.set_yscale("logit")
     confidence_ax.set_ylim(_LOGIT_FLOOR / 2, 1 - _LOGIT_CEILING / 2)
     confidence_ax.set_ylabel(f"below {_LOGIT_FLOOR:g} drawn at {_LOGIT_FLOOR:g}", fontsize=8)
@@ -85,10 +112,20 @@ def plot_rounds(path: Path, rounds: Sequence[RoundMetrics], config: RetrainConfi
     classes_ax.set_title("digits reached (median over runs)", fontsize=10)
 
     retrained = [m for m in rounds if m.previous_in_fooling_class is not None]
-    recall_ax.plot([m.round for m in retrained], [100 * m.previous_in_fooling_class for m in retrained], marker="o",
-                   color="tab:green", label="previous round's fooling images")
-    recall_ax.plot([m.round for m in retrained], [100 * m.test_digits_as_fooling for m in retrained], marker="o",
-                   color="tab:red", label="real test digits")
+    recall_ax.plot(
+        [m.round for m in retrained],
+        [100 * m.previous_in_fooling_class for m in retrained],
+        marker="o",
+        color="tab:green",
+        label="previous round's fooling images",
+    )
+    recall_ax.plot(
+        [m.round for m in retrained],
+        [100 * m.test_digits_as_fooling for m in retrained],
+        marker="o",
+        color="tab:red",
+        label="real test digits",
+    )
     recall_ax.set_ylim(-3, 103)
     recall_ax.set_title("classified as the fooling class (%)", fontsize=10)
     accuracy_ax.plot(x, [100 * m.test_accuracy for m in rounds], marker="o", color="black")
