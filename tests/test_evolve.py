@@ -183,6 +183,7 @@ def test_ctrl_c_in_the_middle_of_a_generation_takes_effect_when_the_generation_i
     assert state["generation"] == len(state["metrics"]) == 5
     assert_outputs_show_the_checkpoint(tmp_path / "run", 5)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back as it was
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
 
 def test_cli_interrupt_prints_the_command_that_resumes_to_the_end(tmp_path, lenet, capsys, monkeypatch):
@@ -228,7 +229,8 @@ def test_cli_interrupt_prints_the_command_that_resumes_to_the_end(tmp_path, lene
     assert all(torch.equal(value, resumed[key]) for key, value in straight.archive.state_dict().items())
 
 
-def test_sigint_stops_the_command_with_status_130_and_readable_outputs(tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_sigint_or_sigterm_stops_the_command_with_status_130_and_readable_outputs(tmp_path, stop):
     out = tmp_path / "run"
     command = [
         sys.executable,
@@ -262,7 +264,7 @@ def test_sigint_stops_the_command_with_status_130_and_readable_outputs(tmp_path)
         if metrics.exists() and len(metrics.read_text().splitlines()) >= 1 + 3:
             break
         time.sleep(0.1)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(stop)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 130, err
     last = err.strip().splitlines()[-1]

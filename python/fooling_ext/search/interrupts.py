@@ -1,4 +1,5 @@
-"""Ctrl-C at a generation's boundary: what evolve() uses so that an interrupted run saves one consistent state."""
+"""Ctrl-C or SIGTERM at a generation's boundary: what evolve() uses so that a stopped run saves one consistent
+state."""
 
 from __future__ import annotations
 
@@ -7,21 +8,24 @@ import threading
 
 
 class GenerationBoundaryInterrupts:
-    """Ctrl-C (SIGINT) during a generation takes effect when that generation's bookkeeping is done (archive
-    updated, metrics row written, checkpoint if due), so that what Ctrl-C saves is one consistent state: a
-    checkpoint whose generation, archive and metrics agree. A second Ctrl-C interrupts at once. Only in the main
-    thread, and only while SIGINT has Python's default handler (a host that handles SIGINT itself keeps it)."""
+    """Ctrl-C (SIGINT) or SIGTERM (`kill`, `timeout`, a batch scheduler's stop) during a generation takes effect
+    when that generation's bookkeeping is done (archive updated, metrics row written, checkpoint if due), so that
+    what the stop saves is one consistent state: a checkpoint whose generation, archive and metrics agree, and
+    the outputs of the finished generations. A second signal interrupts at once. Only in the main thread, and
+    only for a signal whose handler is the default one (Python's for SIGINT, the system's for SIGTERM): a host
+    that handles a signal itself keeps it, and a SIGINT that the shell ignores (a background job) stays ignored,
+    so that SIGTERM is the way to stop such a run."""
 
     def __init__(self) -> None:
         self.pending = False
-        self._previous = None
+        self._previous: dict[int, object] = {}
 
     def generations(self, start: int, stop: int):
-        if (
-            threading.current_thread() is threading.main_thread()
-            and signal.getsignal(signal.SIGINT) is signal.default_int_handler
-        ):
-            self._previous = signal.signal(signal.SIGINT, self._hold)
+        if threading.current_thread() is threading.main_thread():
+            defaults = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
+            for signum, default in defaults.items():
+                if signal.getsignal(signum) is default:
+                    self._previous[signum] = signal.signal(signum, self._hold)
         for g in range(start, stop):
             if self.pending:
                 self.pending = False
@@ -36,6 +40,6 @@ class GenerationBoundaryInterrupts:
         self.pending = True
 
     def restore(self) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-            self._previous = None
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous = {}
