@@ -1,5 +1,6 @@
-"""MkDocs hooks of the documentation site (mkdocs.yml): the README is the home page and bench/README.md the
-benchmarks page, read from where they are in the repository rather than copied into docs/.
+"""MkDocs hooks of the documentation site (mkdocs.yml): the README is the home page, bench/README.md the
+benchmarks page, and CONTRIBUTING.md, CHANGELOG.md and LICENSE pages of their own, read from where they are in the
+repository rather than copied into docs/.
 
 The markdown files link to each other by their paths in the repository (README.md to docs/x.md, docs/x.md to
 ../README.md and ../bench/README.md), which is what a reader browsing the repository follows. On the site those
@@ -17,7 +18,10 @@ from mkdocs.structure.files import File
 ROOT = Path(__file__).resolve().parent.parent
 
 # Files outside docs/ that are pages of the site: path in the repository -> path in the site.
-OUTSIDE_PAGES = {"README.md": "index.md", "bench/README.md": "benchmarks.md"}
+OUTSIDE_PAGES = {"README.md": "index.md", "bench/README.md": "benchmarks.md", "CONTRIBUTING.md": "contributing.md",
+                 "CHANGELOG.md": "changelog.md", "LICENSE": "license.md"}
+# Plain-text files among them, shown as they are.
+_TEXT_PAGES = {"LICENSE"}
 _SITE_TO_REPOSITORY = {site: repository for repository, site in OUTSIDE_PAGES.items()}
 
 # A markdown link or image target: ](target) or ](target "title").
@@ -26,7 +30,11 @@ _LINK = re.compile(r"\]\((?P<target>[^()\s]+)(?P<title>\s+\"[^\"]*\")?\)")
 
 def on_files(files, config):
     for repository, site in OUTSIDE_PAGES.items():
-        files.append(File.generated(config, site, abs_src_path=str(ROOT / repository)))
+        if repository in _TEXT_PAGES:
+            text = (ROOT / repository).read_text()
+            files.append(File.generated(config, site, content=f"# {repository}\n\n```text\n{text}```\n"))
+        else:
+            files.append(File.generated(config, site, abs_src_path=str(ROOT / repository)))
     return files
 
 
