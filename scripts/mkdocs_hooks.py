@@ -18,8 +18,13 @@ from mkdocs.structure.files import File
 ROOT = Path(__file__).resolve().parent.parent
 
 # Files outside docs/ that are pages of the site: path in the repository -> path in the site.
-OUTSIDE_PAGES = {"README.md": "index.md", "bench/README.md": "benchmarks.md", "CONTRIBUTING.md": "contributing.md",
-                 "CHANGELOG.md": "changelog.md", "LICENSE": "license.md"}
+OUTSIDE_PAGES = {
+    "README.md": "index.md",
+    "bench/README.md": "benchmarks.md",
+    "CONTRIBUTING.md": "contributing.md",
+    "CHANGELOG.md": "changelog.md",
+    "LICENSE": "license.md",
+}
 # Plain-text files among them, shown as they are.
 _TEXT_PAGES = {"LICENSE"}
 _SITE_TO_REPOSITORY = {site: repository for repository, site in OUTSIDE_PAGES.items()}
