@@ -163,10 +163,15 @@ def test_interrupt_keeps_finished_generations_writes_the_outputs_and_resumes(tmp
 
 
 def test_ctrl_c_in_the_middle_of_a_generation_takes_effect_when_the_generation_is_recorded(
-    tmp_path, lenet, monkeypatch
+    tmp_path, lenet, monkeypatch, request
 ):
     # SIGINT arrives after the archive took generation 4's children but before its metrics row exists: the
-    # interrupt waits for the row, so the checkpoint's generation, archive and metrics agree.
+    # interrupt waits for the row, so the checkpoint's generation, archive and metrics agree. The handlers are the
+    # default ones here, as in a terminal (a shell's background job would have SIGINT ignored, and keep it so).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler), signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    request.addfinalizer(
+        lambda: (signal.signal(signal.SIGINT, previous[0]), signal.signal(signal.SIGTERM, previous[1]))
+    )
     search_evolve = sys.modules["fooling_ext.search.evolve"]
     metrics_of = search_evolve.generation_metrics
 
