@@ -152,7 +152,10 @@ def test_option_flags_parse_to_numbers_words_and_switches():
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        (dict(models=["lenet5"]), "unknown model 'lenet5': expected mnist or imagenet, or a model file"),
+        (
+            dict(models=["lenet5"]),
+            "unknown model 'lenet5': expected one of mnist, imagenet, imagenet-lite1, imagenet-lite2, or a model file",
+        ),
         (dict(encodings=["pixels"]), "unknown encoding 'pixels'; expected one of cppn, direct"),
         (dict(options={"generation": 5}), "unknown option 'generation'; expected one of generations, batch"),
         (dict(options={"seed": [1, 2]}), "'seed' is an axis of the grid: give it as seeds"),

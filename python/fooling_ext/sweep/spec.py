@@ -313,7 +313,7 @@ def check_model(model: Any) -> None:
         return
     if not Path(model).is_file():
         raise SweepSpecError(
-            f"unknown model {model!r}: expected {' or '.join(BUILTIN_MODELS)}, or a model file "
+            f"unknown model {model!r}: expected one of {', '.join(BUILTIN_MODELS)}, or a model file "
             "(.pt2, TorchScript, .json description) that exists"
         )
 
