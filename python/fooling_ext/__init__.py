@@ -77,7 +77,9 @@ _EXPORTS = {
         "RunInterrupted",
         "evolve",
         "make_encoding",
+        "pack_run",
         "resume",
+        "unpack_run",
     ),
     "fooling_ext.sweep": ("SweepSpec", "run_sweep"),
 }
@@ -121,6 +123,7 @@ __all__ = [
     "make_encoding",
     "mutate_cppn",
     "mutate_direct",
+    "pack_run",
     "render",
     "repetition",
     "resolve_backend",
@@ -130,6 +133,7 @@ __all__ = [
     "select_parents",
     "structure",
     "transfer",
+    "unpack_run",
 ]
 
 # Names of the direct encoding before it had one word everywhere; they keep working, with a warning.

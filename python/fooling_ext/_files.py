@@ -108,13 +108,14 @@ def write_npz(path: str | os.PathLike, meta: Mapping[str, Any], arrays: Mapping[
 
 def read_npz(
     path: str | os.PathLike,
-    fields: tuple[str, ...],
+    fields: tuple[str, ...] | None,
     *,
     what: str,
     format_name: str | None = None,
     version: int | tuple[int, ...] | None = None,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """(meta, arrays) of a file written by :func:`write_npz`; `fields` must all be there. `format_name` and
+    """(meta, arrays) of a file written by :func:`write_npz`; `fields` must all be there (None: every array
+    the file holds). `format_name` and
     `version` (one or several accepted), when given, must match the meta's. When the meta holds a checksum
     (every file written since checksums were added), every array is read and must match it. Errors name the
     file and say it is not a readable `what`."""
@@ -127,9 +128,10 @@ def read_npz(
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(bytes(z["meta"]).decode())
             checksum = meta.get("checksum") if isinstance(meta, dict) else None
-            names = [n for n in z.files if n != "meta"] if checksum is not None else list(fields)
+            stored = [n for n in z.files if n != "meta"]
+            names = stored if checksum is not None or fields is None else list(fields)
             everything = {n: z[n] for n in names}
-            arrays = {f: everything[f] if f in everything else z[f] for f in fields}
+            arrays = {f: everything[f] if f in everything else z[f] for f in (stored if fields is None else fields)}
     except Exception as exc:  # zip, key and JSON errors all mean the same thing to the user
         raise ValueError(f"{path} is not a readable {what}: {exc}") from exc
     if not isinstance(meta, dict):

@@ -23,6 +23,7 @@ _COMMAND_MODULES = (
     "fooling_ext.cli.analyze",
     "fooling_ext.cli.gradient",
     "fooling_ext.cli.gallery",
+    "fooling_ext.cli.pack",
     "fooling_ext.cli.imagenet_fooling_class",
     "fooling_ext.cli.mnist_fooling_class",
     "fooling_ext.cli.sweep",

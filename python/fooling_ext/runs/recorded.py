@@ -119,6 +119,15 @@ def config_differences(
         a, b = old.get(key, "<missing>"), new.get(key, "<missing>")
         if isinstance(a, Mapping) and isinstance(b, Mapping):
             diffs.extend(config_differences(a, b, ignore, prefix=f"{dotted}."))
-        elif a != b:
+        elif _as_json(a) != _as_json(b):  # a tuple in memory is the list config.json records
             diffs.append(f"{dotted}: {a!r} -> {b!r}")
     return diffs
+
+
+def _as_json(value: Any) -> Any:
+    """`value` with its tuples as lists, at any depth, as a JSON round trip gives it back."""
+    if isinstance(value, (list, tuple)):
+        return [_as_json(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _as_json(v) for k, v in value.items()}
+    return value

@@ -8,6 +8,7 @@ from fooling_ext.search.defaults import paper_batch, render_size
 from fooling_ext.search.encodings import ENCODINGS, CPPNEncoding, DirectEncoding, Encoding, make_encoding
 from fooling_ext.search.evolve import EvolveResult, RunInterrupted, evolve, resume
 from fooling_ext.search.map_elites import MapElites
+from fooling_ext.search.pack import pack_run, read_pack, unpack_run
 
 __all__ = [
     "ENCODINGS",
@@ -26,7 +27,10 @@ __all__ = [
     "RunInterrupted",
     "evolve",
     "make_encoding",
+    "pack_run",
     "paper_batch",
+    "read_pack",
     "render_size",
     "resume",
+    "unpack_run",
 ]

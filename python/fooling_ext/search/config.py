@@ -165,6 +165,13 @@ def read_recorded_config(folder: str | os.PathLike) -> dict[str, Any]:
         recorded, source = run.load_checkpoint(required=("config",))["config"], run.checkpoint_path
     else:
         raise RunFolderError(f"{run.path} holds no run: neither config.json nor checkpoint.pt")
+    check_recorded_run(recorded, source)
+    return upgrade_recorded_config(recorded)
+
+
+def check_recorded_run(recorded: Any, source: str | os.PathLike[str]) -> None:
+    """A RunFolderError naming `source` unless `recorded` is an evolve run's configuration: an object with the
+    sections readers rely on, of the right JSON types."""
     if not isinstance(recorded, dict):
         raise RunFolderError(f"{source} does not hold a run configuration")
     check_config_shape(recorded, source)
@@ -174,7 +181,6 @@ def read_recorded_config(folder: str | os.PathLike) -> dict[str, Any]:
             f"{source} does not hold an evolve run's configuration: it has no "
             f"{(missing + ['classifier.spec or class_names'])[0]}"
         )
-    return upgrade_recorded_config(recorded)
 
 
 def run_memory(config: EvolveConfig, encoding: Any, classes: int) -> int:
