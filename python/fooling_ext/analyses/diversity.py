@@ -32,14 +32,18 @@ from fooling_ext.analyses.folder import AnalysisFolder, markdown_table, percent,
 from fooling_ext.analyses.sources import (
     SCORE_BATCH,
     RunData,
+    at_least,
+    confidence_text,
     expand_runs,
     features_of,
     group_runs,
     is_sweep,
     run_classifier,
+    selection_text,
+    threshold_text,
 )
 from fooling_ext.classifiers.protocol import ImageScorer
-from fooling_ext.core.checks import check_whole
+from fooling_ext.core.checks import check_real, check_whole
 from fooling_ext.runs.folder import check_out_path
 from fooling_ext.runs.images import labelled_grid, safe_name
 from fooling_ext.runs.report import format_confidence
@@ -56,12 +60,15 @@ class DiversityConfig:
     grid_classes: int = 10  # rows of the classes x runs grid (the most confident classes)
     batch: int = SCORE_BATCH
     top: int | None = None  # only the classes with the highest mean confidence over the runs (default: all)
+    min_confidence: float | None = None  # only the classes whose elite is >= this in every run (default: all)
 
     def check(self) -> None:
         for name in ("pixel_side", "grid_classes", "batch"):
             check_whole(name, getattr(self, name), 1)
         if self.top is not None:
             check_whole("top", self.top, 1)
+        if self.min_confidence is not None:
+            check_real("min_confidence", self.min_confidence, 0.0, 1.0)
 
 
 def diversity(
@@ -120,14 +127,9 @@ def _analyse(
                 f"{run.path} and {first.path} have images of different sizes "
                 f"({list(run.images.shape[1:])} and {list(first.images.shape[1:])})"
             )
+    classes, analysed = select_classes(runs, config.top, config.min_confidence)
     clf = classifier if classifier is not None else run_classifier(first, model=model, device=device)
     with AnalysisFolder(out).writing(overwrite=overwrite) as folder:
-        classes = np.flatnonzero(np.logical_and.reduce([run.occupied for run in runs]))
-        if config.top is not None and config.top < len(classes):
-            mean = np.mean([run.confidence[classes] for run in runs], axis=0)
-            classes = np.sort(classes[np.argsort(-mean, kind="stable")[: config.top]])
-        if len(classes) < 2:
-            raise ValueError("diversity needs at least two classes filled in every run")
         pixels = [pixel_vectors(run.float_images(classes), config.pixel_side) for run in runs]
         spaces = {"pixel": compare(pixels, rms_distances)}
         with progress_bar(len(runs) * len(classes), "diversity", progress) as bar:
@@ -163,6 +165,7 @@ def _analyse(
             "runs": len(runs),
             "seeds": [run.seed for run in runs],
             "classes": int(len(classes)),
+            "classes_analysed": analysed,
             "settings": asdict(config),
             "chance_nearest_same": 1.0 / len(classes),
         }
@@ -194,6 +197,37 @@ def _analyse(
         folder.write_report(report_text(runs, summary, rows))
         folder.write_analysis("diversity", [str(run.path) for run in runs], summary)
         return summary
+
+
+def select_classes(runs: Sequence[RunData], top: int | None, min_confidence: float | None) -> tuple[np.ndarray, str]:
+    """The classes compared, and which they are in words: those filled in every run, with `min_confidence`
+    those whose elite is >= it in every run, then with `top` the `top` of highest mean confidence over the
+    runs. A ValueError when fewer than two are left, naming the threshold and the best confidences."""
+    classes = np.flatnonzero(np.logical_and.reduce([run.occupied for run in runs]))
+    if min_confidence is not None:
+        high = np.logical_and.reduce([at_least(run.confidence[classes], min_confidence) for run in runs])
+        if high.sum() < 2 and len(classes) > high.sum():
+            weakest = np.where(high, -1.0, np.min([run.confidence[classes] for run in runs], axis=0))
+            best = int(classes[np.argmax(weakest)])
+            have = "none is" if not high.any() else f"only {runs[0].class_text(int(classes[high][0]))} is"
+            raise ValueError(
+                f"diversity needs at least two classes whose elite is >= the minimum confidence "
+                f"{threshold_text(min_confidence)} in every run; {have}, the next is {runs[0].class_text(best)} at "
+                f"{confidence_text(float(weakest.max()), min_confidence)} in its weakest run; each run's best: "
+                + ", ".join(
+                    f"{confidence_text(float(run.confidence.max()), min_confidence)} ({run.label})" for run in runs
+                )
+            )
+        passing = classes[high]
+        classes = passing
+    count = len(classes)
+    if top is not None and top < len(classes):
+        mean = np.mean([run.confidence[classes] for run in runs], axis=0)
+        classes = np.sort(classes[np.argsort(-mean, kind="stable")[:top]])
+    if len(classes) < 2:
+        raise ValueError("diversity needs at least two classes filled in every run")
+    total = len(runs[0].occupied)
+    return classes, selection_text(len(classes), count, total, min_confidence, every_run=True)
 
 
 def pixel_vectors(images: torch.Tensor, side: int) -> np.ndarray:

@@ -49,6 +49,7 @@ class RepetitionConfig:
     seed: int = 0  # places of the control's blocks
     batch: int = SCORE_BATCH
     top: int | None = None  # only the most confident elites (default: all)
+    min_confidence: float | None = None  # only the elites whose recorded confidence is >= this (default: all)
 
     def check(self) -> None:
         check_real("min_peak", self.min_peak, 0.0, 1.0)
@@ -58,6 +59,8 @@ class RepetitionConfig:
         check_whole("batch", self.batch, 1)
         if self.top is not None:
             check_whole("top", self.top, 1)
+        if self.min_confidence is not None:
+            check_real("min_confidence", self.min_confidence, 0.0, 1.0)
 
 
 def repetition(
@@ -77,11 +80,11 @@ def repetition(
     check_out_path(out, [run])
     config.check()
     data = load_run(run)
+    cells, analysed = data.selection(config.top, config.min_confidence)
     clf = classifier if classifier is not None else run_classifier(data, model=model, device=device)
     with AnalysisFolder(out).writing(overwrite=overwrite) as folder, progress_bar(0, "repetition", progress) as bar:
         rng = np.random.default_rng(config.seed)
 
-        cells = data.cells(config.top)
         bar.total = 2 * len(cells)  # motifs sought, then scored; the changed images are added once found
         found = []  # (cell, motif)
         for cell in cells:
@@ -133,7 +136,7 @@ def repetition(
                     }
                 )
         summary = summarise(rows, len(cells), config)
-        summary.update(model=data.model, encoding=data.encoding)
+        summary.update(model=data.model, encoding=data.encoding, classes_analysed=analysed)
         summary["verdict"], summary["conclusion"] = conclusion(summary)
         _write(folder, data, rows, summary, examples, before_of)
         folder.write_analysis("repetition", [str(run)], summary)
@@ -252,6 +255,8 @@ def report_text(data, rows, summary) -> str:
         f"# Repetition: {data.path}",
         "",
         f"**{summary['conclusion']}**",
+        "",
+        f"Classes analysed: {summary['classes_analysed']}.",
         "",
         f"Model {data.model}, encoding {data.encoding}. {summary['with_repetition']} of {summary['elites']} "
         f"elites repeat a motif ({summary['stripes']} stripes, {summary['lattices']} lattices); only those are "

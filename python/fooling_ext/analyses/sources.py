@@ -65,16 +65,74 @@ class RunData:
     def label(self) -> str:
         return f"seed {self.seed}" if self.seed is not None else self.path.name
 
-    def cells(self, top: int | None = None) -> np.ndarray:
-        """The occupied cells; with `top`, only the `top` most confident (in class order)."""
+    def cells(self, top: int | None = None, min_confidence: float | None = None) -> np.ndarray:
+        """The occupied cells (in class order); with `min_confidence`, only those whose recorded confidence is
+        >= it (a ValueError naming the threshold and the run's best when none is); then with `top`, only the
+        `top` most confident of those."""
+        return self.selection(top, min_confidence)[0]
+
+    def selection(self, top: int | None = None, min_confidence: float | None = None) -> tuple[np.ndarray, str]:
+        """:meth:`cells` and which classes they are in words, as the reports give it ("classes >= 90% in the
+        run: 209 of 1000")."""
         cells = np.flatnonzero(self.occupied)
+        if min_confidence is not None:
+            cells = cells[at_least(self.confidence[cells], min_confidence)]
+            if not len(cells):
+                best = int(np.argmax(np.where(self.occupied, self.confidence, -1.0)))
+                raise ValueError(
+                    f"no class of {self.path} has an elite >= the minimum confidence "
+                    f"{threshold_text(min_confidence)}: its best is "
+                    f"{confidence_text(self.confidence[best], min_confidence)} ({self.class_text(best)})"
+                )
+        passing = len(cells)
         if top is not None and top < len(cells):
             cells = np.sort(cells[np.argsort(-self.confidence[cells], kind="stable")[:top]])
-        return cells
+        return cells, selection_text(len(cells), passing, len(self.occupied), min_confidence)
+
+    def class_text(self, cell: int) -> str:
+        """A class as the messages name it: "class 3, 'cat'"."""
+        name = self.class_names[cell] if cell < len(self.class_names) else str(cell)
+        return f"class {cell}, {name!r}"
 
     def float_images(self, cells: Sequence[int] | np.ndarray) -> torch.Tensor:
         """The elites of `cells` as float32 [N, C, H, W] in [0, 1]."""
         return torch.from_numpy(self.images[np.asarray(cells, dtype=np.int64)]).float().div_(255.0)
+
+
+def at_least(confidence: np.ndarray, threshold: float) -> np.ndarray:
+    """Where a recorded confidence is >= `threshold`, compared as the archive records it (float32), so that an
+    elite recorded as 0.9 passes 0.9."""
+    return np.asarray(confidence, dtype=np.float32) >= np.float32(threshold)
+
+
+def threshold_text(threshold: float) -> str:
+    """A threshold in percent as the reports give it: 0.9 -> "90%", 0.999 -> "99.9%"."""
+    return f"{100 * threshold:g}%"
+
+
+def confidence_text(confidence: float, threshold: float) -> str:
+    """A confidence in percent beside a threshold, with the digits that show it below the threshold when it is
+    (89.99%, not 90.00%, beside 90%)."""
+    for digits in range(2, 9):
+        text = f"{100 * confidence:.{digits}f}"
+        if at_least(confidence, threshold) or float(text) < 100 * threshold:
+            return f"{text}%"
+    return f"{100 * confidence!r}%"
+
+
+def selection_text(
+    analysed: int, passing: int, total: int, min_confidence: float | None, *, every_run: bool = False
+) -> str:
+    """Which classes an analysis took, in words: "classes >= 90% in the run: 209 of 1000", "the 100 most
+    confident of the 209 classes >= 90% in the run: 100 of 1000", "classes with an elite in the run: 10 of 10".
+    `passing`: the classes before --top chose among them; `every_run`: a diversity analysis (a class must pass
+    in every run, and --top ranks by the mean confidence over the runs)."""
+    where = "in every run" if every_run else "in the run"
+    pool = "classes with an elite" if min_confidence is None else f"classes >= {threshold_text(min_confidence)}"
+    if analysed < passing:
+        ranked = "with the highest mean confidence" if every_run else "most confident"
+        return f"the {analysed} {ranked} of the {passing} {pool} {where}: {analysed} of {total}"
+    return f"{pool} {where}: {analysed} of {total}"
 
 
 def load_run(path: str | os.PathLike) -> RunData:

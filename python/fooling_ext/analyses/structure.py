@@ -24,7 +24,7 @@ from fooling_ext.analyses.folder import AnalysisFolder, markdown_table, percent,
 from fooling_ext.analyses.sources import SCORE_BATCH, RunData, class_confidence, load_run, run_classifier, top_class
 from fooling_ext.analyses.tiles import occluded, shuffle_tiles, tile_permutations
 from fooling_ext.classifiers.protocol import ImageScorer
-from fooling_ext.core.checks import check_unique, check_whole
+from fooling_ext.core.checks import check_real, check_unique, check_whole
 from fooling_ext.runs.folder import check_out_path
 from fooling_ext.runs.images import labelled_grid
 
@@ -43,6 +43,7 @@ class StructureConfig:
     batch: int = SCORE_BATCH
     natural: bool = field(default=True)  # compare with natural images where the project has them
     top: int | None = None  # only the most confident elites (default: all)
+    min_confidence: float | None = None  # only the elites whose recorded confidence is >= this (default: all)
 
     def check(self) -> None:
         if not isinstance(self.grids, (tuple, list)) or not self.grids:
@@ -61,6 +62,8 @@ class StructureConfig:
             check_whole(name, getattr(self, name), low)
         if self.top is not None:
             check_whole("top", self.top, 1)
+        if self.min_confidence is not None:
+            check_real("min_confidence", self.min_confidence, 0.0, 1.0)
 
 
 def structure(
@@ -82,13 +85,13 @@ def structure(
     check_out_path(out, [run])
     config.check()
     data = load_run(run)
+    cells, analysed = data.selection(config.top, config.min_confidence)
     clf = classifier if classifier is not None else run_classifier(data, model=model, device=device)
     with AnalysisFolder(out).writing(overwrite=overwrite) as folder, progress_bar(0, "structure", progress) as bar:
         rng = np.random.default_rng(config.seed)
         orders = {k: tile_permutations(k, config.permutations, rng) for k in config.grids}
         scorings = 1 + sum(len(perms) for perms in orders.values())  # each image before, then in each order
 
-        cells = data.cells(config.top)
         bar.total = scorings * len(cells)
         fooling = _shuffled_confidence(clf, data.float_images(cells), cells, orders, config.batch, bar)
         if natural is None and config.natural:
@@ -119,6 +122,7 @@ def structure(
             "model": data.model,
             "encoding": data.encoding,
             "elites": int(len(cells)),
+            "classes_analysed": analysed,
             "natural": natural_note,
             "natural_images": natural_count,
             "natural_correct": 0 if natural_result is None else int(len(natural[1])),
@@ -320,6 +324,8 @@ def report_text(data: RunData, summary: dict[str, Any], rows, config: StructureC
         f"# Structure: {data.path}",
         "",
         f"**{summary['conclusion']}**",
+        "",
+        f"Classes analysed: {summary['classes_analysed']}.",
         "",
         f"Model {data.model}, encoding {data.encoding}, {summary['elites']} elites. Tiles shuffled on k x k "
         f"grids, {config.permutations} random orders each; 'kept' is the confidence after over the confidence "

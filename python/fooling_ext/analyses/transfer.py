@@ -30,7 +30,7 @@ from fooling_ext.classifiers.classifier import Classifier
 from fooling_ext.classifiers.loading import ModelSpec, load_classifier
 from fooling_ext.classifiers.protocol import ImageScorer
 from fooling_ext.core.backend import resolve_device
-from fooling_ext.core.checks import check_whole
+from fooling_ext.core.checks import check_real, check_whole
 from fooling_ext.runs.folder import check_out_path
 from fooling_ext.runs.images import labelled_grid
 from fooling_ext.search.evolve import PROBE_LIMIT, classifier_for_renders
@@ -44,17 +44,21 @@ Model = str | os.PathLike | ModelSpec | ImageScorer
 @dataclass
 class TransferConfig:
     """How a transfer analysis scores and shows the elites: the example images per target, the batch each
-    model scores at a time, and (optionally) only each run's `top` most confident elites."""
+    model scores at a time, and (optionally) only each run's elites >= `min_confidence` (its recorded confidence),
+    then only its `top` most confident of those."""
 
     examples: int = 8  # elites in each row of examples/transfer_best.png and transfer_worst.png
     batch: int = SCORE_BATCH
     top: int | None = None  # only each run's most confident elites (default: all)
+    min_confidence: float | None = None  # only each run's elites whose recorded confidence is >= this
 
     def check(self) -> None:
         check_whole("examples", self.examples, 0)
         check_whole("batch", self.batch, 1)
         if self.top is not None:
             check_whole("top", self.top, 1)
+        if self.min_confidence is not None:
+            check_real("min_confidence", self.min_confidence, 0.0, 1.0)
 
 
 def transfer(
@@ -87,17 +91,26 @@ def transfer(
     config.check()
     named = _named(models)
     loaded = expand_runs(given)
+    selected = [run.selection(config.top, config.min_confidence) for run in loaded]
     device = resolve_device(device if device is not None else loaded[0].config.get("run", {}).get("backend", "auto"))
     fast = default_fast_inference() if fast_inference is None else fast_inference
     targets = {name: _load(model, device) for name, model in named.items()}
     with AnalysisFolder(out).writing(overwrite=overwrite) as folder, progress_bar(0, "transfer", progress) as bar:
-        bar.total = sum(len(run.cells(config.top)) for run in loaded) * (1 + len(targets))
-        scored = [_score_run(run, targets, config, classifier, source_model, device, fast, bar) for run in loaded]
+        bar.total = sum(len(cells) for cells, _ in selected) * (1 + len(targets))
+        scored = [
+            _score_run(run, cells, targets, config, classifier, source_model, device, fast, bar)
+            for run, (cells, _) in zip(loaded, selected)
+        ]
         summary = summarise(scored, list(targets), config)
-        summary.update(fast_inference=fast)
+        summary.update(fast_inference=fast, classes_analysed=_analysed(loaded, [text for _, text in selected]))
         _write(folder, scored, list(targets), summary, config)
         folder.write_analysis("transfer", [str(path) for path in given], summary)
         return summary
+
+
+def _analysed(runs: Sequence[RunData], texts: Sequence[str]) -> str:
+    """Which classes of each run were scored, in words (each run named where there are several)."""
+    return texts[0] if len(runs) == 1 else "; ".join(f"{run.path}: {text}" for run, text in zip(runs, texts))
 
 
 def _named(models: Sequence[Model] | Mapping[str, Model]) -> dict[str, Model]:
@@ -197,6 +210,7 @@ class Scored:
 
 def _score_run(
     run: RunData,
+    cells: np.ndarray,
     targets: Mapping[str, ImageScorer],
     config: TransferConfig,
     classifier,
@@ -205,7 +219,6 @@ def _score_run(
     fast: bool,
     bar,
 ) -> Scored:
-    cells = run.cells(config.top)
     images = run.float_images(cells)
     for name, target in targets.items():
         check_classes(run, name, target)
@@ -438,6 +451,8 @@ def report_text(scored: Sequence[Scored], names: Sequence[str], summary: dict[st
         f"{summary['elites']} elites of {len(scored)} run(s) of {'/'.join(summary['sources'])}, scored by the "
         f"run's classifier (the source) and by {', '.join(names)}. Shares: of all elites, on the source -> "
         "on the target; still: of those at the threshold on the source, the share that stays there.",
+        "",
+        f"Classes analysed: {summary['classes_analysed']}.",
         "",
     ]
     table = []

@@ -11,6 +11,7 @@ from fooling_ext.cli.options import (
     CLIError,
     add_model_arguments,
     description_from_args,
+    probability,
     real_number,
     whole_number,
 )
@@ -46,7 +47,7 @@ def register_cli(sub) -> None:
         default=None,
         help="classes in the classes x runs grid (default 10, the most confident)",
     )
-    _common(d)
+    _common(d, every_run=True)
     d.set_defaults(func=_cmd_diversity)
 
     r = kinds.add_parser(
@@ -135,11 +136,19 @@ def register_cli(sub) -> None:
         metavar="N",
         help="only each run's N most confident elites (default: all)",
     )
+    t.add_argument(
+        "--min-confidence",
+        type=probability,
+        default=None,
+        metavar="P",
+        help="only each run's elites whose recorded confidence is >= P, in [0, 1]; with --top, its N most "
+        "confident of those (default: all)",
+    )
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.set_defaults(func=_cmd_transfer)
 
 
-def _common(parser) -> None:
+def _common(parser, every_run: bool = False) -> None:
     parser.add_argument("--out", required=True, help="analysis folder to write")
     parser.add_argument("--overwrite", action="store_true", help="replace an analysis already in --out")
     parser.add_argument(
@@ -155,7 +164,21 @@ def _common(parser) -> None:
         type=whole_number(1),
         default=None,
         metavar="N",
-        help="only the N most confident classes (default: all)",
+        help="only the N most confident classes"
+        + (" (by the mean confidence over the runs)" if every_run else "")
+        + " (default: all)",
+    )
+    parser.add_argument(
+        "--min-confidence",
+        type=probability,
+        default=None,
+        metavar="P",
+        help=(
+            "only the classes whose elite is >= P in every run (the runs' recorded confidence)"
+            if every_run
+            else "only the classes whose elite is >= P (the run's recorded confidence)"
+        )
+        + ", P in [0, 1]; with --top, the N most confident of those (default: all)",
     )
     parser.add_argument(
         "--backend",
@@ -184,7 +207,7 @@ def _print(summary, out) -> int:
 def _cmd_diversity(args) -> int:
     from fooling_ext.analyses import DiversityConfig, diversity
 
-    config = DiversityConfig(**_given(args, ("pixel_side", "grid_classes", "batch", "top")))
+    config = DiversityConfig(**_given(args, ("pixel_side", "grid_classes", "batch", "top", "min_confidence")))
     summary = diversity(
         args.runs,
         args.out,
@@ -200,7 +223,9 @@ def _cmd_diversity(args) -> int:
 def _cmd_repetition(args) -> int:
     from fooling_ext.analyses import RepetitionConfig, repetition
 
-    config = RepetitionConfig(**_given(args, ("min_peak", "min_period", "examples", "seed", "batch", "top")))
+    config = RepetitionConfig(
+        **_given(args, ("min_peak", "min_period", "examples", "seed", "batch", "top", "min_confidence"))
+    )
     summary = repetition(
         args.run,
         args.out,
@@ -225,7 +250,9 @@ def _cmd_structure(args) -> int:
     config = StructureConfig(
         grids=grids,
         natural=not args.no_natural,
-        **_given(args, ("permutations", "natural_per_class", "occlusion", "patch", "seed", "batch", "top")),
+        **_given(
+            args, ("permutations", "natural_per_class", "occlusion", "patch", "seed", "batch", "top", "min_confidence")
+        ),
     )
     summary = structure(
         args.run,
@@ -243,7 +270,7 @@ def _cmd_transfer(args) -> int:
     from fooling_ext.analyses import TransferConfig, transfer
     from fooling_ext.analyses.transfer import table_text
 
-    config = TransferConfig(**_given(args, ("examples", "batch", "top")))
+    config = TransferConfig(**_given(args, ("examples", "batch", "top", "min_confidence")))
     models = {model: description_from_args(args, model) for model in args.model}
     if len(models) < len(args.model):
         raise CLIError(f"--model {next(m for m in args.model if args.model.count(m) > 1)} is given twice")
