@@ -219,6 +219,29 @@ def test_an_analysis_page_has_its_summary_report_and_figures(mnist, tmp_path):
     assert (out / "analyses" / "structure" / "distances.csv").read_text() == "a,b,distance\n0,1,0.5\n"
 
 
+def test_an_analysis_of_the_classes_above_a_threshold_shows_which_classes_it_took(mnist, tmp_path):
+    from fooling_ext.analyses import RepetitionConfig, repetition
+
+    run = tmp_path / "run"
+    shutil.copytree(mnist[0], run)
+    cells = archive_cells(run)
+    recorded = cells["confidence"][cells["occupied"]]
+    threshold = float(np.median(recorded))
+    passing = int((recorded >= np.float32(threshold)).sum())
+    assert 0 < passing < len(cells["occupied"])
+    analysed = f"classes >= {100 * threshold:g}% in the run: {passing} of {len(cells['occupied'])}"
+    summary = repetition(run, tmp_path / "repetition", config=RepetitionConfig(min_confidence=threshold, examples=2))
+    assert summary["classes_analysed"] == analysed and summary["elites"] == passing
+    out = tmp_path / "site"
+    build_gallery([run, tmp_path / "repetition"], out)
+    assert json.loads((out / "gallery.json").read_text())["analyses"] == ["repetition"]
+    page = (out / "analyses" / "repetition" / "index.html").read_text()
+    assert f"<tr><th>classes analysed</th><td>{html.escape(analysed)}</td></tr>" in page
+    assert f"<tr><th>settings: min confidence</th><td>{threshold:.6g}</td></tr>" in page
+    assert f"Classes analysed: {html.escape(analysed)}." in page.split("<h2>Report</h2>")[1]
+    assert assert_no_markup_injected(out) >= 1
+
+
 def test_a_transfer_analysis_shows_its_table_figures_and_examples_with_model_names_as_text(mnist, tmp_path):
     from fooling_ext.analyses import transfer
 

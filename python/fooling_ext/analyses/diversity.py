@@ -333,6 +333,8 @@ def report_text(runs: list[RunData], summary: dict[str, Any], rows: list[dict[st
         "",
         f"**{summary['conclusion']}**",
         "",
+        f"Classes analysed: {summary['classes_analysed']}.",
+        "",
     ]
     table = []
     for space in ("pixel", "feature"):
