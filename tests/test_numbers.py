@@ -106,6 +106,16 @@ CASES = [
         "argument --top: expected a whole number >= 1, got '1.5'",
     ),
     (
+        "structure-min-confidence-nan",
+        ["analyze", "structure", "{d}/run", "--min-confidence", "nan", "--out", "{d}/a"],
+        "argument --min-confidence: expected a finite number in [0, 1], got 'nan'",
+    ),
+    (
+        "transfer-min-confidence-above-one",
+        ["analyze", "transfer", "{d}/run", "--model", "mnist", "--min-confidence", "1.01", "--out", "{d}/a"],
+        "argument --min-confidence: expected a finite number in [0, 1], got '1.01'",
+    ),
+    (
         "structure-grids-twice",
         ["analyze", "structure", "{d}/run", "--grids", "2,2", "--out", "{d}/a"],
         "--grids: expected distinct whole numbers >= 1, got '2,2'",
