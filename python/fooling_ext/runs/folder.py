@@ -107,7 +107,7 @@ class RunFolder:
     removes; anything else a user put there stays. Subclasses name their own artefacts."""
 
     KIND = "run"
-    FILES = (
+    FILES: tuple[str, ...] = (
         "config.json",
         "metrics.csv",
         "checkpoint.pt",
@@ -116,8 +116,8 @@ class RunFolder:
         "confidence.png",
         "summary.json",
     )
-    DIRS = ("images",)
-    PATTERNS = ("grid.png", "grid_*-*.png", "grid_top*.png")
+    DIRS: tuple[str, ...] = ("images",)
+    PATTERNS: tuple[str, ...] = ("grid.png", "grid_*-*.png", "grid_top*.png")
     #: the file names (patterns) a folder of DIRS holds, or the kind of folder it is; a folder not named here is
     #: this kind's as a whole
     DIR_ENTRIES: Mapping[str, tuple[str, ...] | type[RunFolder]] = {"images": ("class_*.png",)}

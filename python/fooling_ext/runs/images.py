@@ -72,7 +72,7 @@ def _fit(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont | Image
 
 
 def labelled_grid(
-    images: np.ndarray,
+    images: np.ndarray | Sequence[np.ndarray],
     labels: Sequence[str],
     captions: Sequence[str],
     *,

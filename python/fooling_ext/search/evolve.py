@@ -46,7 +46,7 @@ from fooling_ext.search.map_elites import MapElites
 from fooling_ext.search.models import (
     PROBE_LIMIT as PROBE_LIMIT,  # re-exported (`as`), with probe_images: importers use them here
     check_moved_model,
-    classifier_for_renders,
+    classifier_for_renders as classifier_for_renders,
     inference_record,
     lead_model,
     model_confidences,
