@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# The code checks, all of them, in one command (CONTRIBUTING.md): ruff's lint and layout of the Python code,
-# clang-format's layout of the C++ and CUDA code, clang-tidy on the C++ code. Exits non-zero when any fails,
-# after running them all, and prints each one's time.
+# The code checks, all of them, in one command (CONTRIBUTING.md): ruff's lint and layout of the Python code, mypy's
+# types of the package, clang-format's layout of the C++ and CUDA code, clang-tidy on the C++ code. Exits non-zero
+# when any fails, after running them all, and prints each one's time.
 #
 #   scripts/check.sh
 #
-# Needs ruff (`pip install ".[dev]"`, which also brings pybind11 for clang-tidy's view of the bindings),
+# Needs ruff and mypy (`pip install ".[dev]"`, which also brings pybind11 for clang-tidy's view of the bindings),
 # clang-format and clang-tidy (Debian: `apt-get install clang-format clang-tidy`), GoogleTest's headers
 # (libgtest-dev) and CMake. RUFF, CLANG_FORMAT and CLANG_TIDY name other binaries. clang-tidy reads the compile
 # commands of a CMake configure without CUDA in build/check (configured here, nothing compiled); the .cu files
-# are checked by clang-format only.
+# are checked by clang-format only. mypy runs as `python -m mypy` of the environment the package is installed in
+# (settings: [tool.mypy] in pyproject.toml), where it finds the types torch and numpy ship.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 RUFF=${RUFF:-ruff}
@@ -57,9 +58,11 @@ clang_tidy() {
 }
 
 version() { "$1" --version 2>/dev/null | grep -o '[0-9][0-9.]*' | head -n 1; }
-echo "ruff $(version "$RUFF"), clang-format $(version "$CLANG_FORMAT"), clang-tidy $(version "$CLANG_TIDY")"
+echo "ruff $(version "$RUFF"), mypy $(python -m mypy --version 2>/dev/null | grep -o '[0-9][0-9.]*' | head -n 1)," \
+  "clang-format $(version "$CLANG_FORMAT"), clang-tidy $(version "$CLANG_TIDY")"
 check "ruff check" "$RUFF" check "${python_dirs[@]}"
 check "ruff format" "$RUFF" format --check --output-format concise "${python_dirs[@]}"
+check "mypy" python -m mypy
 mapfile -t cxx_files < <(git ls-files 'cpp/*.cpp' 'cpp/*.h' 'cpp/*.cu' 'cpp/*.cuh' 'tests/cpp/*.cpp' 'tests/cpp/*.h')
 check "clang-format" "$CLANG_FORMAT" --dry-run -Werror "${cxx_files[@]}"
 mkdir -p build

@@ -27,8 +27,7 @@ import numpy as np
 import pytest
 import torch
 from genomes import random_population
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from fooling_ext import _core
 from fooling_ext.analyses import RepetitionConfig

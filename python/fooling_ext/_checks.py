@@ -52,9 +52,8 @@ def check_real(
 ) -> float:
     """`value` as a float: a finite real number (not a bool) in the range given; a ValueError naming `name` and
     the value otherwise."""
-    number = isinstance(value, numbers.Real) and not isinstance(value, bool)  # NumPy's scalars are Real, its bool not
-    try:
-        real = float(value) if number else math.nan
+    try:  # NumPy's scalars are Real, its bool not
+        real = float(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else math.nan
     except OverflowError:  # an int beyond any float
         real = math.nan
     if not math.isfinite(real) or not in_range(real, low, high, low_open=low_open, high_open=high_open):
@@ -69,8 +68,8 @@ def check_whole(name: str, value: object, low: int, high: int | None = None) -> 
     if (
         isinstance(value, bool)
         or not isinstance(value, numbers.Integral)
-        or not low <= value
-        or (high is not None and value > high)
+        or not low <= int(value)
+        or (high is not None and int(value) > high)
     ):
         raise ValueError(f"{name} must be a whole number {describe_range(low, high)}, got {value!r}")
     return int(value)

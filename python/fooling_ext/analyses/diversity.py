@@ -131,14 +131,15 @@ def _analyse(
     clf = classifier if classifier is not None else run_classifier(first, model=model, device=device)
     with AnalysisFolder(out).writing(overwrite=overwrite) as folder:
         pixels = [pixel_vectors(run.float_images(classes), config.pixel_side) for run in runs]
-        spaces = {"pixel": compare(pixels, rms_distances)}
+        spaces: dict[str, dict[str, Any]] = {"pixel": compare(pixels, rms_distances)}
         with progress_bar(len(runs) * len(classes), "diversity", progress) as bar:
             features = []
             for run in runs:
                 features.append(features_of(clf, run.float_images(classes), config.batch))
                 bar.update(len(classes))
-        if all(f is not None for f in features):
-            spaces["feature"] = compare(features, cosine_distances)
+        present = [f for f in features if f is not None]
+        if len(present) == len(features):
+            spaces["feature"] = compare(present, cosine_distances)
         rows = []
         for i, cell in enumerate(classes):
             row = {

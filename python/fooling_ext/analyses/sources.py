@@ -268,11 +268,11 @@ def class_confidence(
     classifier: ImageScorer, images: torch.Tensor, classes: np.ndarray | Sequence[int], batch: int = SCORE_BATCH
 ) -> np.ndarray:
     """Probability of class classes[i] for image i (float64 [N]); images float [N, C, H, W] in [0, 1]."""
-    classes = torch.as_tensor(np.asarray(classes, dtype=np.int64))
+    class_rows = torch.as_tensor(np.asarray(classes, dtype=np.int64))
     out = np.empty(len(images), dtype=np.float64)
     for start in range(0, len(images), batch):
         probabilities = classifier.probabilities(images[start : start + batch].to(classifier.device))
-        rows = classes[start : start + batch].to(probabilities.device)
+        rows = class_rows[start : start + batch].to(probabilities.device)
         out[start : start + batch] = probabilities.gather(1, rows[:, None])[:, 0].double().cpu().numpy()
     return out
 

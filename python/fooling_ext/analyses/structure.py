@@ -125,7 +125,7 @@ def structure(
             "classes_analysed": analysed,
             "natural": natural_note,
             "natural_images": natural_count,
-            "natural_correct": 0 if natural_result is None else int(len(natural[1])),
+            "natural_correct": 0 if natural_result is None or natural is None else int(len(natural[1])),
             "settings": asdict(config),
             "grids": {},
         }
@@ -147,7 +147,7 @@ def structure(
             summary["natural_median_before"] = float(np.median(natural_result["before"]))
         summary["verdict"], summary["conclusion"] = conclusion(summary)
         folder.write_csv("per_class.csv", rows)
-        if natural_result is not None:
+        if natural_result is not None and natural is not None:
             folder.write_csv(
                 "natural.csv",
                 [
@@ -161,7 +161,7 @@ def structure(
                 ],
             )
         series = {f"fooling ({len(cells)})": [fooling["kept"][k] for k in config.grids]}
-        if natural_result is not None:
+        if natural_result is not None and natural is not None:
             series[f"natural ({len(natural[1])})"] = [natural_result["kept"][k] for k in config.grids]
         figures.kept_by_grid(
             folder.path / "kept.png",

@@ -14,7 +14,7 @@ def tile_permutations(k: int, count: int, rng: np.random.Generator) -> list[np.n
     if k < 1 or count < 1:
         raise ValueError(f"need k >= 1 and count >= 1, got k={k}, count={count}")
     identity = np.arange(k * k)
-    orders = []
+    orders: list[np.ndarray] = []
     while len(orders) < count:
         order = rng.permutation(k * k)
         if k == 1 or not np.array_equal(order, identity):

@@ -158,7 +158,8 @@ class Classifier:
         if isinstance(self._model, nn.Module):
             self._model.to(self.device)
             if self.channels_last:
-                self._model.to(memory_format=torch.channels_last)
+                # torch's stub of Module.to lacks memory_format, which Module.to takes (its documentation).
+                self._model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         shape = (1, self.spec.channels, 1, 1)
         self._mean = torch.tensor(self.spec.mean, device=self.device).view(shape)
         self._std = torch.tensor(self.spec.std, device=self.device).view(shape)
@@ -341,6 +342,7 @@ class Classifier:
             return self._checked_output(engine(inputs), inputs)
         if self.channels_last:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
+        autocast: contextlib.AbstractContextManager[Any]
         if self.dtype != torch.float32:
             autocast = torch.autocast(device_type=self.device.type, dtype=self.dtype)
         elif self.device.type == "cuda":

@@ -137,7 +137,7 @@ def onnxruntime_version() -> str | None:
     return onnxruntime.__version__
 
 
-def onnxruntime_providers(device: torch.device) -> list[str]:
+def onnxruntime_providers(device: torch.device) -> list[str | tuple[str, dict[str, Any]]]:
     """The ONNX Runtime providers for `device`: the CUDA provider on a GPU where the installed onnxruntime has
     it (else none: the engine is unavailable there), the CPU provider on a CPU."""
     import onnxruntime
@@ -290,7 +290,7 @@ def _export(model: Any, input_shape: tuple[int, ...]) -> bytes:
                 torch.onnx.export(
                     model,
                     (example,),
-                    buffer,
+                    buffer,  # type: ignore[arg-type]  # torch's annotation omits the file objects it writes to
                     dynamo=False,
                     input_names=["images"],
                     output_names=["scores"],
@@ -307,7 +307,8 @@ def _export(model: Any, input_shape: tuple[int, ...]) -> bytes:
                     opset_version=_OPSET,
                     dynamic_shapes=({0: torch.export.Dim("batch")},),
                 )
-                program.save(buffer)
+                assert program is not None  # dynamo=True returns the program
+                program.save(buffer)  # type: ignore[arg-type]  # torch's annotation omits the file objects it writes to
     except Exception as exc:  # any failure is a reason to keep eager, never a crash
         raise EngineUnavailable(f"export to ONNX failed: {type(exc).__name__}: {_first_line(exc)}") from exc
     finally:

@@ -145,7 +145,8 @@ def check_export_archive(path: Path, data: bytes) -> None:
                 "than the ones checked here"
             )
         parts = {name.split("/", 1)[-1]: name for name in names}
-        pickled, raw = set(), set()
+        pickled: set[str] = set()
+        raw: set[str] = set()
         for part, name in parts.items():
             if part.startswith("data/aotinductor/"):
                 raise refuse(f"it holds compiled AOTInductor code ({part}), which would run as it loads")

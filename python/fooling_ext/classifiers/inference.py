@@ -237,7 +237,8 @@ def apply_settings(classifier, settings: InferenceSettings):
     classifier.tf32 = settings.tf32
     if isinstance(classifier.model, nn.Module):
         layout = torch.channels_last if settings.channels_last else torch.contiguous_format
-        classifier.model.to(memory_format=layout)
+        # torch's stub of Module.to lacks memory_format, which Module.to takes (its documentation).
+        classifier.model.to(memory_format=layout)  # type: ignore[call-overload]
     return classifier
 
 

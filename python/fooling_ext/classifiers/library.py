@@ -20,7 +20,7 @@ from __future__ import annotations
 import importlib
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import torch
@@ -29,10 +29,13 @@ from torch import nn
 from fooling_ext.classifiers.messages import first_line
 from fooling_ext.classifiers.spec import InputSpec
 
+if TYPE_CHECKING:  # typing.TypeGuard is Python 3.10's; annotations are not evaluated at run time
+    from typing import TypeGuard
+
 LIBRARIES = ("torchvision", "timm")
 
 
-def is_library_model(model: Any) -> bool:
+def is_library_model(model: Any) -> TypeGuard[str]:
     """Whether `model` names a model of a library: ``torchvision:NAME`` or ``timm:NAME``."""
     return isinstance(model, str) and ":" in model and model.partition(":")[0] in LIBRARIES
 

@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import torch
 from torch import nn
@@ -24,6 +24,9 @@ from fooling_ext.classifiers.model_files import ACCEPTED_FORMATS, archive_kind, 
 from fooling_ext.classifiers.models import imagenet, load_lenet
 from fooling_ext.classifiers.spec import MNIST_SPEC, InputSpec, imagenet_spec
 from fooling_ext.core.backend import resolve_device
+
+if TYPE_CHECKING:  # typing.TypeGuard is Python 3.10's; annotations are not evaluated at run time
+    from typing import TypeGuard
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -62,7 +65,7 @@ def load_classifier(
     must lie inside it, and a TorchScript module (code) is refused; the error asks for ``model=PATH``, which
     states the caller's intent.
     """
-    options = dict(device=device, max_batch=max_batch, channels_last=channels_last, dtype=dtype)
+    options: dict[str, Any] = dict(device=device, max_batch=max_batch, channels_last=channels_last, dtype=dtype)
     if isinstance(model, Mapping):
         model = ModelSpec.from_dict(model)
     source = str(model) if isinstance(model, (str, os.PathLike)) else None  # as the caller named it (a description)
@@ -160,7 +163,7 @@ def _load_builtin(
     )
 
 
-def _is_description(model: Any) -> bool:
+def _is_description(model: Any) -> TypeGuard[str | os.PathLike[str]]:
     return (
         isinstance(model, (str, os.PathLike))
         and str(model) not in BUILTIN_MODELS

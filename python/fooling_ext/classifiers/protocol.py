@@ -24,10 +24,13 @@ class ImageScorer(Protocol):
 
     name: str
     description: str
-    class_names: Sequence[str]
     num_classes: int
     spec: InputSpec
     device: torch.device
+
+    # Read-only, so that any sequence of names satisfies it (a Classifier's is a list).
+    @property
+    def class_names(self) -> Sequence[str]: ...
 
     def probabilities(self, images: torch.Tensor) -> torch.Tensor: ...
 

@@ -60,7 +60,7 @@ class InputSpec:
                 )
 
     def _per_channel(self, field_name: str, values: float | Sequence[float]) -> tuple[float, ...]:
-        values = (values,) if isinstance(values, numbers.Real) else tuple(values)
+        values = (float(values),) if isinstance(values, (float, int, numbers.Real)) else tuple(values)
         if len(values) == 1:
             values = values * self.channels
         if len(values) != self.channels:

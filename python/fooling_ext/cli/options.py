@@ -90,10 +90,11 @@ def refuse_changes_on_resume(
 ) -> None:
     """On --resume, refuse in one line the options given that the run records (they would change what the run
     computes), naming the values the run was made with."""
-    refused = [dest for dest in given_options(args, table) if table[dest].recorded is not None]
+    readers = [(dest, table[dest].recorded) for dest in given_options(args, table)]
+    refused = [dest for dest, read in readers if read is not None]
     if refused:
         allowed = [flag(dest) for dest, option in table.items() if option.recorded is None]
-        made_with = ", ".join(_with_value(dest, table[dest].recorded(recorded)) for dest in refused)
+        made_with = ", ".join(_with_value(dest, read(recorded)) for dest, read in readers if read is not None)
         raise CLIError(
             f"{', '.join(flag(dest) for dest in refused)} cannot be given with --resume: the {what} in "
             f"{folder} was made with {made_with} and continues with it (with --resume give only "

@@ -15,7 +15,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from fooling_ext._checks import check_real, check_unique, check_whole, describe_range, in_range  # noqa: F401
+# Re-exported (`name as name`): the number checks live in fooling_ext._checks, shared with the classifiers.
+from fooling_ext._checks import (
+    check_real as check_real,
+    check_unique as check_unique,
+    check_whole as check_whole,
+    describe_range as describe_range,
+    in_range as in_range,
+)
 
 
 def check_tensor(

@@ -141,9 +141,10 @@ class CPPNPopulation(Population):
         return {"num_outputs": self.num_outputs, "max_nodes": self.max_nodes, "max_edges": self.max_edges}
 
     def _launch_select(self, index: torch.Tensor, out: CPPNPopulation, read_flag: bool) -> int:
-        return launch(
+        first_bad: int = launch(
             "select_cppn", self.device, self.core_view(), index.data_ptr(), out.core_view(), read_flag=read_flag
         )
+        return first_bad
 
     # ----------------------------------------------------------------------------------------------
     # Construction
@@ -328,14 +329,16 @@ class CPPNPopulation(Population):
 
     # ----------------------------------------------------------------------------------------------
     # Files
-    def save(self, path: str | os.PathLike) -> Path:
+    def save(self, path: str | os.PathLike[str]) -> Path:
         """Save as a NumPy .npz (see docs/file-formats.md): the six arrays, plus format name, version and
         num_outputs. Written atomically (temporary file, then rename)."""
         meta = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "num_outputs": self.num_outputs}
         return write_npz(path, meta, {f: t.numpy() for f, t in self.to("cpu").tensors().items()})
 
     @classmethod
-    def load(cls, path: str | os.PathLike, *, device: str | torch.device = "cpu", validate: bool = True):
+    def load(
+        cls, path: str | os.PathLike[str], *, device: str | torch.device = "cpu", validate: bool = True
+    ) -> CPPNPopulation:
         """Load a population written by :meth:`save`; checks the format and (by default) every genome."""
         meta, arrays = read_npz(
             path, cls.FIELDS, what="CPPN population file", format_name=FORMAT_NAME, version=FORMAT_VERSION

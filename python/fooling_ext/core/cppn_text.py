@@ -50,11 +50,12 @@ _EDGE = re.compile(r"^edge\s+(\d+)\s*->\s*(\d+)\s+weight\s+(\S+)$")
 def parse_genome(text: str) -> dict[str, Any]:
     """Parse the text written by :func:`format_genome` back into a genome dict. Errors name the line."""
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip() and not ln.strip().startswith("#")]
-    if not lines or not _HEADER.match(lines[0]):
+    header = _HEADER.match(lines[0]) if lines else None
+    if header is None:
         raise ValueError("genome text must start with 'cppn outputs=O nodes=N edges=E'")
-    o, n, m = (int(v) for v in _HEADER.match(lines[0]).groups())
+    o, n, m = (int(v) for v in header.groups())
     acts: list[str] = []
-    edges: list[list] = []
+    edges: list[list[Any]] = []
     for lineno, ln in enumerate(lines[1:], start=2):
         if mt := _NODE.match(ln):
             idx, kind, name = int(mt.group(1)), mt.group(2), mt.group(3)

@@ -49,7 +49,7 @@ class DirectPopulation(Population):
         return {"channels": self.channels, "height": self.height, "width": self.width}
 
     def _launch_select(self, index: torch.Tensor, out: DirectPopulation, read_flag: bool) -> int:
-        return launch(
+        first_bad: int = launch(
             "select_rows",
             self.device,
             self.genes.data_ptr(),
@@ -60,6 +60,7 @@ class DirectPopulation(Population):
             out.genes.data_ptr(),
             read_flag=read_flag,
         )
+        return first_bad
 
     @classmethod
     def initial(
@@ -122,13 +123,13 @@ class DirectPopulation(Population):
 
     # ----------------------------------------------------------------------------------------------
     # Files
-    def save(self, path: str | os.PathLike) -> Path:
+    def save(self, path: str | os.PathLike[str]) -> Path:
         """Save as a NumPy .npz holding `genes` and a format name and version. Written atomically
         (temporary file, then rename)."""
         return write_npz(path, {"format": FORMAT_NAME, "version": FORMAT_VERSION}, {"genes": self.genes.cpu().numpy()})
 
     @classmethod
-    def load(cls, path: str | os.PathLike, *, device: str | torch.device = "cpu") -> DirectPopulation:
+    def load(cls, path: str | os.PathLike[str], *, device: str | torch.device = "cpu") -> DirectPopulation:
         """Load a population written by :meth:`save`; checks the format, dtype, shape and gene range."""
         _, arrays = read_npz(
             path, cls.FIELDS, what="direct population file", format_name=FORMAT_NAME, version=FORMAT_VERSION

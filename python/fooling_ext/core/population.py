@@ -57,7 +57,7 @@ class Population:
             }
         )
 
-    def _launch_select(self, index: torch.Tensor, out: Population, read_flag: bool) -> int:
+    def _launch_select(self: P, index: torch.Tensor, out: P, read_flag: bool) -> int:
         """Copy genome index[i] into out's genome i on the core; return the first out-of-range position."""
         raise NotImplementedError
 

@@ -213,10 +213,10 @@ def gradient_ascent(
         if bar is not None:
             bar.close()
     images_t = torch.cat(images)
-    confidence = np.concatenate(confidence)
+    confidence_all = np.concatenate(confidence)
     history = [{"generation": s, **confidence_stats(v)} for s, v in sorted(history_sum.items())]
     return GradientResult(
-        classes, [clf.class_names[k] for k in classes], images_t, confidence, np.asarray(steps_taken), history
+        classes, [clf.class_names[k] for k in classes], images_t, confidence_all, np.asarray(steps_taken), history
     )
 
 
@@ -308,7 +308,7 @@ class GradientFolder(RunFolder):
 
 def write_gradient_run(folder: RunFolder, result: GradientResult, config: GradientConfig, clf) -> None:
     """The same outputs as an evolution run: config.json, images/, grid, report.txt, summary.json, plot."""
-    cfg = {
+    cfg: dict[str, Any] = {
         "fooling_ext": __version__,
         "torch": str(torch.__version__),
         "method": "gradient",

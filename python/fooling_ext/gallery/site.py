@@ -245,7 +245,8 @@ class _Builder:
                 x_label="step" if run.kind == "gradient" else "generation",
             )
             plot = "confidence.png"
-        report = run.file("report.txt").read_text(errors="replace") if run.file("report.txt") else None
+        report_file = run.file("report.txt")
+        report = report_file.read_text(errors="replace") if report_file else None
         figures = [
             (
                 label,
@@ -339,7 +340,8 @@ class _Builder:
                 if e.parent_id is not None
                 else []
             )
-            twins = [(c, self.class_pages[(c.index, c.name)]) for c in run.holders().get(e.elite_id, []) if c is not e]
+            held = run.holders().get(e.elite_id, []) if e.elite_id is not None else []
+            twins = [(c, self.class_pages[(c.index, c.name)]) for c in held if c is not e]
             columns.append(
                 {
                     "run": run,

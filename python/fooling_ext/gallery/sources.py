@@ -120,7 +120,9 @@ class Run:
         """The elite's ancestors as far as the archive knows them: each parent id, the generation it was born
         in (id // batch) and the cells whose elite it still is (whose parent id continues the chain)."""
         holders = self.holders()
-        chain, seen, pid = [], set(), entry.parent_id
+        chain: list[dict[str, Any]] = []
+        seen: set[int] = set()
+        pid = entry.parent_id
         while pid is not None and pid >= 0 and pid not in seen and len(chain) < LINEAGE_LIMIT:
             seen.add(pid)
             cells = holders.get(pid, [])
@@ -331,7 +333,9 @@ def load_analysis(path: Path, name: str) -> Analysis:
     if (path / "report.md").is_file():
         report = inside(path, path / "report.md").read_text(errors="replace")
     figures = [inside(path, p) for p in sorted(path.glob("*.png")) + sorted(path.glob("examples/*.png")) if p.is_file()]
-    summary = info.get("summary") if isinstance(info.get("summary"), dict) else {}
+    summary = info.get("summary")
+    if not isinstance(summary, dict):
+        summary = {}
     runs = info.get("runs")
     return Analysis(
         name,
@@ -354,7 +358,9 @@ def load_sweep(path: Path, name: str) -> Sweep:
     ):
         raise GalleryError(f"{path / 'sweep.json'} is not a fooling_ext sweep (format and runs fields)")
     summary = _read_json(path / "summary.json", "sweep summary", path) if (path / "summary.json").is_file() else {}
-    runs_figures = summary.get("runs") if isinstance(summary.get("runs"), list) else []
+    runs_figures = summary.get("runs")
+    if not isinstance(runs_figures, list):
+        runs_figures = []
     figures = {r.get("name"): r for r in runs_figures if isinstance(r, dict)}
     rows, runs = [], []
     for r in info["runs"]:

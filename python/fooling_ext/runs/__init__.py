@@ -5,6 +5,7 @@ The names below are imported when first used, so that ``fooling report`` reads a
 importing torch or matplotlib."""
 
 import importlib
+from typing import Any
 
 _EXPORTS = {
     "fooling_ext.runs.archive_file": ("read_archive", "write_archive"),
@@ -19,7 +20,7 @@ _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in nam
 __all__ = sorted(_MODULE_OF)
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     if name not in _MODULE_OF:
         raise AttributeError(f"module 'fooling_ext.runs' has no attribute {name!r}")
     value = getattr(importlib.import_module(_MODULE_OF[name]), name)

@@ -22,13 +22,13 @@ READABLE_VERSIONS = (1, 2)
 CELL_FIELDS = ("images", "confidence", "occupied", "generation", "elite_id", "parent_id")
 
 
-def write_archive(path: str | os.PathLike, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> Path:
+def write_archive(path: str | os.PathLike[str], arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> Path:
     """`arrays` as named in the file; `meta` without format and version, which are added here."""
     return write_npz(path, {"format": ARCHIVE_FORMAT, "version": ARCHIVE_VERSION, **meta}, arrays)
 
 
 def read_archive(
-    path: str | os.PathLike, fields: tuple[str, ...] = CELL_FIELDS
+    path: str | os.PathLike[str], fields: tuple[str, ...] = CELL_FIELDS
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """(meta, the requested arrays) of an archive.npz, checked: format, version, checksum (version 2), and
     the content (:func:`check_archive`). A damaged or inconsistent file is a ValueError naming it."""

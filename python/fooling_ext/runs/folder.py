@@ -30,16 +30,22 @@ from pathlib import Path
 from typing import Any
 
 from fooling_ext._files import atomic_write_bytes, atomic_write_text
-from fooling_ext.runs.kinds import COMMANDS, check_out_path, folder_kind  # noqa: F401 (part of this module's API)
-from fooling_ext.runs.recorded import (  # noqa: F401 (part of this module's API)
-    CHECKPOINT_MAGIC,
-    CONFIG_SECTIONS,
-    RunFolderBusy,
-    RunFolderError,
-    check_checkpoint_agrees,
-    check_config_shape,
-    config_differences,
-    read_json_object,
+
+# Re-exported (`name as name`): part of this module's API.
+from fooling_ext.runs.kinds import (
+    COMMANDS as COMMANDS,
+    check_out_path as check_out_path,
+    folder_kind as folder_kind,
+)
+from fooling_ext.runs.recorded import (
+    CHECKPOINT_MAGIC as CHECKPOINT_MAGIC,
+    CONFIG_SECTIONS as CONFIG_SECTIONS,
+    RunFolderBusy as RunFolderBusy,
+    RunFolderError as RunFolderError,
+    check_checkpoint_agrees as check_checkpoint_agrees,
+    check_config_shape as check_config_shape,
+    config_differences as config_differences,
+    read_json_object as read_json_object,
 )
 
 CHECKPOINT_FORMAT = "fooling_ext.checkpoint"
@@ -101,7 +107,7 @@ class RunFolder:
     removes; anything else a user put there stays. Subclasses name their own artefacts."""
 
     KIND = "run"
-    FILES = (
+    FILES: tuple[str, ...] = (
         "config.json",
         "metrics.csv",
         "checkpoint.pt",
@@ -110,13 +116,13 @@ class RunFolder:
         "confidence.png",
         "summary.json",
     )
-    DIRS = ("images",)
-    PATTERNS = ("grid.png", "grid_*-*.png", "grid_top*.png")
+    DIRS: tuple[str, ...] = ("images",)
+    PATTERNS: tuple[str, ...] = ("grid.png", "grid_*-*.png", "grid_top*.png")
     #: the file names (patterns) a folder of DIRS holds, or the kind of folder it is; a folder not named here is
     #: this kind's as a whole
     DIR_ENTRIES: Mapping[str, tuple[str, ...] | type[RunFolder]] = {"images": ("class_*.png",)}
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike[str]):
         if os.fspath(path) == "":  # Path("") is the current folder, which no one means by an empty name
             raise RunFolderError("the output folder is empty: name a folder")
         self.path = Path(path)
@@ -132,7 +138,8 @@ class RunFolder:
     @property
     def resume_path(self) -> Path:
         """The file a resumed command continues from."""
-        return self.checkpoint_path
+        path: Path = self.checkpoint_path  # the lambda properties above are untyped
+        return path
 
     def holds_run(self) -> bool:
         return self.config_path.exists() or self.resume_path.exists()
@@ -279,15 +286,15 @@ class RunFolder:
                 pass
             os.close(fd)
         try:
-            owner = _lock_owner(fd).split()
+            holder = _lock_owner(fd).split()  # pid and host
             if (
                 not have_flock
-                and len(owner) == 2
-                and owner[0].isdigit()
-                and int(owner[0]) != os.getpid()
-                and (owner[1] != socket.gethostname() or _pid_alive(int(owner[0])))
+                and len(holder) == 2
+                and holder[0].isdigit()
+                and int(holder[0]) != os.getpid()
+                and (holder[1] != socket.gethostname() or _pid_alive(int(holder[0])))
             ):
-                raise RunFolderBusy(self._busy_message(" ".join(owner)))
+                raise RunFolderBusy(self._busy_message(" ".join(holder)))
             os.ftruncate(fd, 0)
             os.lseek(fd, 0, os.SEEK_SET)
             os.write(fd, f"{os.getpid()} {socket.gethostname()}\n".encode())

@@ -58,21 +58,21 @@ def save_class_images(
     return paths
 
 
-def _font(size: int) -> ImageFont.ImageFont:
+def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     try:
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow < 10.1 has only the fixed bitmap font
         return ImageFont.load_default()
 
 
-def _fit(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> str:
+def _fit(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont | ImageFont.FreeTypeFont, width: int) -> str:
     while text and draw.textlength(text, font=font) > width:
         text = text[:-1]
     return text
 
 
 def labelled_grid(
-    images: np.ndarray,
+    images: np.ndarray | Sequence[np.ndarray],
     labels: Sequence[str],
     captions: Sequence[str],
     *,
@@ -91,7 +91,8 @@ def labelled_grid(
     font = _font(12)
     for i in range(n):
         img = to_pil(images[i]).convert("RGB")
-        resample = Image.NEAREST if img.width <= tile else Image.LANCZOS
+        # Image.Resampling is Pillow >= 9.1 (we support 9.0); Pillow sets the module's names at import, unseen by mypy.
+        resample = Image.NEAREST if img.width <= tile else Image.LANCZOS  # type: ignore[attr-defined]
         img = img.resize((tile, tile), resample)
         x, y = gap + (i % columns) * (tile + gap), gap + (i // columns) * (tile + CAPTION + gap)
         sheet.paste(img, (x, y))

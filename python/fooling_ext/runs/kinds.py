@@ -33,7 +33,7 @@ def _json_object(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def folder_kind(path: str | os.PathLike) -> str | None:
+def folder_kind(path: str | os.PathLike[str]) -> str | None:
     """Which command's folder `path` is, told by the content of the file that command writes first (not by file
     names alone: a user's own config.json is no run): one of COMMANDS' keys, or None."""
     path = Path(path)
@@ -77,7 +77,7 @@ def folder_kind(path: str | os.PathLike) -> str | None:
 
 
 def check_out_path(
-    out: str | os.PathLike, inputs: Iterable[str | os.PathLike] = (), *, what: str = "output folder"
+    out: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str]] = (), *, what: str = "output folder"
 ) -> None:
     """Refuse an output path that is empty, or that is, lies inside or holds one of the command's `inputs` (after
     symlinks), before anything is written."""

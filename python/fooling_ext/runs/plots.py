@@ -10,16 +10,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:  # matplotlib is imported when a plot is drawn
+    from matplotlib.figure import Figure
 
 NINES_CAP = 7  # 1 - p is clipped at 10 ** -NINES_CAP
 
 
-def nines(p) -> np.ndarray:
+def nines(p: npt.ArrayLike) -> np.ndarray:
     """-log10(1 - p): 1 for 90%, 2 for 99%, 4 for 99.99%; p <= 0 gives 0, p near 1 at most NINES_CAP."""
     p = np.clip(np.asarray(p, dtype=np.float64), 0.0, 1.0)
-    return -np.log10(np.maximum(1.0 - p, 10.0**-NINES_CAP))
+    out: np.ndarray = -np.log10(np.maximum(1.0 - p, 10.0**-NINES_CAP))
+    return out
 
 
 def nines_label(n: int) -> str:
@@ -40,7 +46,9 @@ def nines_ticks(top: float) -> tuple[list[float], list[str]]:
     return positions, labels
 
 
-def plot_metrics(path: Path, metrics: Sequence[dict], title: str = "", *, x_label: str = "generation") -> Path:
+def plot_metrics(
+    path: Path, metrics: Sequence[dict[str, Any]], title: str = "", *, x_label: str = "generation"
+) -> Path:
     """Confidence over generations (best, median, mean over classes, on the nines axis) and the number of
     classes at >= 99% and >= 99.99%, saved as an image. Rows hold "generation" (the step, for gradient
     ascent), "best", "median", "mean", "n99", optionally "n9999" and "classes". `x_label`: "step" for
@@ -53,7 +61,7 @@ def plot_metrics(path: Path, metrics: Sequence[dict], title: str = "", *, x_labe
     return path
 
 
-def metrics_figure(metrics: Sequence[dict], title: str = "", *, x_label: str = "generation"):
+def metrics_figure(metrics: Sequence[dict[str, Any]], title: str = "", *, x_label: str = "generation") -> Figure:
     """The matplotlib figure plot_metrics saves: axes[0] confidence on the nines axis, axes[1] the number of
     classes at >= 99% and >= 99.99%, below it on the same x axis."""
     import matplotlib

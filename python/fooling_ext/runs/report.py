@@ -4,10 +4,12 @@ classes, and the per-class table ``fooling report`` prints."""
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from fooling_ext.runs.archive_file import read_archive
 from fooling_ext.runs.folder import RunFolder, RunFolderError
@@ -60,7 +62,9 @@ def _known(value: float | None) -> float:
     return 0.0 if value is None else float(value)
 
 
-def model_columns(config: dict, table: Sequence[Sequence[float | None]] | None) -> list[tuple[str, list]]:
+def model_columns(
+    config: dict[str, Any], table: Sequence[Sequence[float | None]] | None
+) -> list[tuple[str, list[float | None]]]:
     """(name, probabilities) per model of a run against several, from its configuration and the table
     archive.npz keeps (meta "model_confidence"); [] for a run against one model."""
     members = (config.get("classifier") or {}).get("models")
@@ -72,7 +76,7 @@ def model_columns(config: dict, table: Sequence[Sequence[float | None]] | None) 
     ]
 
 
-def confidence_stats(conf) -> dict[str, float | int]:
+def confidence_stats(conf: npt.ArrayLike) -> dict[str, float | int]:
     """The paper's figures over per-class confidences (empty cells given as 0): best, median, mean, the
     number of classes at >= 99% and >= 99.99%, and the number of classes."""
     conf = np.asarray(conf, dtype=np.float64)
@@ -96,7 +100,7 @@ def summary_line(conf: np.ndarray) -> str:
     )
 
 
-def capacity_totals(metrics: Sequence[dict]) -> dict[str, int] | None:
+def capacity_totals(metrics: Sequence[Mapping[str, Any]]) -> dict[str, int] | None:
     """Over a CPPN run's per-generation metrics: the children whose add connection / add node capacity blocked,
     and the largest elite's nodes and edges seen in any generation. None when the metrics have no capacity
     columns (written before they existed). Values read from metrics.csv may be floats or blank."""
@@ -105,7 +109,7 @@ def capacity_totals(metrics: Sequence[dict]) -> dict[str, int] | None:
     if not rows:
         return None
 
-    def num(v) -> int:
+    def num(v: Any) -> int:
         try:
             return int(float(v))
         except (TypeError, ValueError):
@@ -154,7 +158,7 @@ def load_report(run: str | Path) -> str:
         return f"run {folder.path} (gradient ascent)\n" + report.read_text().rstrip()
     if not folder.archive_path.exists() and not folder.checkpoint_path.exists():
         raise RunFolderError(f"{folder.path} holds no run: no archive.npz, checkpoint.pt or gradient report")
-    models: list[tuple[str, list]] = []
+    models: list[tuple[str, list[float | None]]] = []
     if folder.archive_path.exists():
         meta, fields = read_archive(folder.archive_path, _TABLE_FIELDS)
         names = meta["class_names"]

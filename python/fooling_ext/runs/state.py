@@ -40,7 +40,7 @@ class RunState:
         return f"in progress, {self.generation} of {self.generations} generations"
 
 
-def run_state(path: str | os.PathLike) -> RunState:
+def run_state(path: str | os.PathLike[str]) -> RunState:
     """The state of the evolve run in `path` (a ValueError when config.json is missing or unreadable)."""
     folder = Path(path)
     try:

@@ -16,6 +16,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,6 +27,7 @@ from fooling_ext.runs.archive_file import check_archive, write_archive
 from fooling_ext.runs.images import to_uint8
 from fooling_ext.runs.notebook import class_grid_html
 from fooling_ext.runs.report import summary_line
+from fooling_ext.search.encodings import Encoding
 
 INSERTION_MODES = ("all", "top")
 """How a child enters the archive: every cell whose elite it beats ("all", the paper's), or only its top
@@ -215,7 +217,7 @@ class Archive:
         for key, target in self._fields().items():
             target.copy_(state[key].to(self.device))
 
-    def validate(self, encoding, *, where: str = "archive") -> None:
+    def validate(self, encoding: Encoding[Any], *, where: str = "archive") -> None:
         """Check what a loaded archive holds before a run builds on it: per cell a finite confidence in
         [0, 1], a generation and id >= 0 where occupied (runs.archive_file.check_archive), and every occupied
         cell's genome valid for `encoding` (CPPN: counts, fields, finite weights, acyclic; direct: genes
@@ -247,7 +249,7 @@ class Archive:
         )
         return fields
 
-    def save_npz(self, path: str | os.PathLike, extra_meta: Mapping | None = None) -> Path:
+    def save_npz(self, path: str | os.PathLike[str], extra_meta: Mapping[str, Any] | None = None) -> Path:
         """The archive as a NumPy .npz readable without torch (see docs/file-formats.md); atomic write."""
         meta = {"class_names": self.class_names, "insertion": self.insertion, **(extra_meta or {})}
         return write_archive(path, {k.replace(".", "_"): v.numpy() for k, v in self.state_dict().items()}, meta)

@@ -121,7 +121,7 @@ class EvolveConfig:
                 raise ValueError(f"combine must be one of {COMBINE_RULES}, got {self.combine!r}")
 
     @classmethod
-    def from_run(cls, folder: str | os.PathLike) -> EvolveConfig:
+    def from_run(cls, folder: str | os.PathLike[str]) -> EvolveConfig:
         """The configuration a run folder records (its config.json, else its checkpoint's), with the key names
         of this version: ``evolve(EvolveConfig.from_run(out), out, resume=True)`` continues the run."""
         return cls.from_recorded(read_recorded_config(folder))
@@ -147,7 +147,7 @@ class EvolveConfig:
         return cls(**values)
 
 
-def read_recorded_config(folder: str | os.PathLike) -> dict[str, Any]:
+def read_recorded_config(folder: str | os.PathLike[str]) -> dict[str, Any]:
     """A run folder's recorded configuration, upgraded (:func:`upgrade_recorded_config`): config.json, or the
     checkpoint's when config.json is missing or unreadable."""
     run = RunFolder(folder)
@@ -187,7 +187,8 @@ def run_memory(config: EvolveConfig, encoding: Any, classes: int) -> int:
     """Bytes a run needs at least: per child its float32 image and its genome twice (parent copy and child), per
     class the archive's uint8 image and genome. A CPPN genome holds 4 bytes per node and 12 per edge of its
     capacity; a direct genome 4 bytes per pixel and channel."""
-    pixels = encoding.channels * encoding.height * encoding.width
+    assert config.batch is not None, "evolve resolves the batch size (search.defaults.paper_batch) first"
+    pixels: int = encoding.channels * encoding.height * encoding.width
     genome = 8 + 4 * config.max_nodes + 12 * config.max_edges if config.encoding == "cppn" else 4 * pixels
     return config.batch * (4 * pixels + 2 * genome) + classes * (pixels + genome)
 
@@ -220,7 +221,10 @@ _RENAMED_RUN_KEYS = {"pixel_mutation": "direct_mutation"}  # before 0.2.0
 
 # Keys later versions added, with the value that gives the behaviour of the runs recorded without them.
 _ADDED_RUN_KEYS = {"color": "hsl", "quantize": False}  # 0.2.0 and before: float pixels
-_ADDED_ENCODING_KEYS = {"cppn": {"color": "hsl", "quantize": False}, "direct": {"quantize": False}}
+_ADDED_ENCODING_KEYS: dict[str, dict[str, Any]] = {
+    "cppn": {"color": "hsl", "quantize": False},
+    "direct": {"quantize": False},
+}
 # "Add connection" of runs recorded before the choice existed: pairs drawn and rejected (duplicates, cycles).
 ADD_EDGE_BEFORE_CHOICE = "rejection"
 
@@ -237,8 +241,8 @@ def upgrade_recorded_config(recorded: dict[str, Any]) -> dict[str, Any]:
     if isinstance(run, dict):
         run = {_RENAMED_RUN_KEYS.get(key, key): value for key, value in run.items()}
         run = {**_ADDED_RUN_KEYS, **run}
-        for name, (encoding, unset) in ENCODING_SETTINGS.items():
-            if name in run and run.get("encoding", encoding) != encoding:
+        for name, (owner, unset) in ENCODING_SETTINGS.items():
+            if name in run and run.get("encoding", owner) != owner:
                 run[name] = unset
         upgraded["run"] = run
     encoding = recorded.get("encoding")
@@ -254,7 +258,9 @@ def upgrade_recorded_config(recorded: dict[str, Any]) -> dict[str, Any]:
         upgraded["encoding"] = {**encoding, "mutation": {**encoding["mutation"], "add_edge": ADD_EDGE_BEFORE_CHOICE}}
         run = upgraded.get("run")
         if isinstance(run, dict):
-            cppn = run.get("cppn_mutation") if isinstance(run.get("cppn_mutation"), dict) else {}
+            cppn = run.get("cppn_mutation")
+            if not isinstance(cppn, dict):
+                cppn = {}
             upgraded["run"] = {**run, "cppn_mutation": {**cppn, "add_edge": ADD_EDGE_BEFORE_CHOICE}}
     return upgraded
 

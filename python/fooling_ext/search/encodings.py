@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import torch
 
@@ -35,8 +35,13 @@ ENCODINGS = ("cppn", "direct")
 """The names :func:`make_encoding` takes: CPPNs (the indirect encoding) and pixels (the direct encoding)."""
 
 
-class Encoding(Protocol):
-    """What MAP-Elites drives: both encodings below have these members."""
+PopT = TypeVar("PopT", bound=Population)
+MutationT = TypeVar("MutationT", CPPNMutation, DirectMutation)
+
+
+class Encoding(Protocol[PopT]):
+    """What MAP-Elites drives: both encodings below have these members. `PopT`: the kind of population the
+    encoding makes and takes back (``Encoding[Any]`` for either)."""
 
     name: str
     channels: int
@@ -45,17 +50,17 @@ class Encoding(Protocol):
 
     def config(self) -> dict[str, Any]: ...
 
-    def initial(self, batch: int, seed: int, device: torch.device) -> Population: ...
+    def initial(self, batch: int, seed: int, device: torch.device) -> PopT: ...
 
     def children(
         self, parents: Mapping[str, torch.Tensor], cells: torch.Tensor, seed: int, generation: int
-    ) -> Population: ...
+    ) -> PopT: ...
 
-    def render(self, genomes: Population, out: torch.Tensor | None = None) -> torch.Tensor: ...
+    def render(self, genomes: PopT, out: torch.Tensor | None = None) -> torch.Tensor: ...
 
-    def tensors(self, genomes: Population) -> dict[str, torch.Tensor]: ...
+    def tensors(self, genomes: PopT) -> dict[str, torch.Tensor]: ...
 
-    def from_tensors(self, tensors: Mapping[str, torch.Tensor]) -> Population: ...
+    def from_tensors(self, tensors: Mapping[str, torch.Tensor]) -> PopT: ...
 
     def blocked_counts(self) -> tuple[int, int]: ...
 
@@ -84,7 +89,7 @@ class CPPNEncoding:
         return {"encoding": self.name, **asdict(self)}  # asdict recurses into the mutation settings
 
     def initial(self, batch: int, seed: int, device: torch.device) -> CPPNPopulation:
-        self._blocked = None  # a starting population is not mutated
+        self._blocked: torch.Tensor | None = None  # a starting population is not mutated
         return CPPNPopulation.initial(
             batch,
             self.channels,
@@ -96,7 +101,9 @@ class CPPNEncoding:
             device=device,
         )
 
-    def children(self, parents: Mapping[str, torch.Tensor], cells: torch.Tensor, seed: int, generation: int):
+    def children(
+        self, parents: Mapping[str, torch.Tensor], cells: torch.Tensor, seed: int, generation: int
+    ) -> CPPNPopulation:
         """Copies of the archive genomes at `cells`, mutated (in place) for this generation."""
         kids = self.from_tensors(parents).select(cells)
         self._blocked = mutate_cppn(kids, seed=seed, generation=generation, params=self.mutation)
@@ -161,7 +168,9 @@ class DirectEncoding:
     def rate(self, generation: int) -> float:
         return halving_rate(self.mutation.rate, generation, self.halve_every)
 
-    def children(self, parents: Mapping[str, torch.Tensor], cells: torch.Tensor, seed: int, generation: int):
+    def children(
+        self, parents: Mapping[str, torch.Tensor], cells: torch.Tensor, seed: int, generation: int
+    ) -> DirectPopulation:
         kids = self.from_tensors(parents).select(cells)
         mutate_direct(kids, seed=seed, generation=generation, params=self.mutation, rate=self.rate(generation))
         return kids
@@ -204,7 +213,7 @@ def quantize_pixels(genes: torch.Tensor, out: torch.Tensor | None = None) -> tor
     return out
 
 
-def make_encoding(name: str, channels: int, height: int, width: int, **options: Any):
+def make_encoding(name: str, channels: int, height: int, width: int, **options: Any) -> CPPNEncoding | DirectEncoding:
     """Build an encoding by name ("cppn" or "direct") with its options (see the dataclasses)."""
     if name == "cppn":
         mutation = options.pop("mutation", None)
@@ -215,7 +224,7 @@ def make_encoding(name: str, channels: int, height: int, width: int, **options: 
     raise ValueError(f"encoding must be one of {ENCODINGS}, got {name!r}")
 
 
-def _as(cls, value):
+def _as(cls: type[MutationT], value: object) -> MutationT:
     if value is None:
         return cls()
     if isinstance(value, cls):

@@ -31,7 +31,7 @@ from fooling_ext.core.backend import resolve_device
 from fooling_ext.runs.folder import RunFolder, RunFolderError, check_checkpoint_agrees, config_differences
 from fooling_ext.runs.notebook import class_grid_html
 from fooling_ext.runs.report import confidence_stats, summary_line
-from fooling_ext.search.archive import Archive
+from fooling_ext.search.archive import AddResult, Archive
 from fooling_ext.search.config import (
     EvolveConfig,
     check_run_memory,
@@ -43,14 +43,14 @@ from fooling_ext.search.defaults import paper_batch, render_size
 from fooling_ext.search.encodings import Encoding, make_encoding
 from fooling_ext.search.interrupts import GenerationBoundaryInterrupts
 from fooling_ext.search.map_elites import MapElites
-from fooling_ext.search.models import (  # noqa: F401 (PROBE_LIMIT, probe_images: importers use them here)
-    PROBE_LIMIT,
+from fooling_ext.search.models import (
+    PROBE_LIMIT as PROBE_LIMIT,  # re-exported (`as`), with probe_images: importers use them here
     check_moved_model,
-    classifier_for_renders,
+    classifier_for_renders as classifier_for_renders,
     inference_record,
     lead_model,
     model_confidences,
-    probe_images,
+    probe_images as probe_images,
     recorded_classifier,
     run_classifier,
 )
@@ -123,7 +123,9 @@ class EvolveResult:
         )
 
 
-def generation_step(me: MapElites, classifier: ImageScorer, images: torch.Tensor | None):
+def generation_step(
+    me: MapElites, classifier: ImageScorer, images: torch.Tensor | None
+) -> tuple[torch.Tensor, AddResult]:
     """One generation: ask for children, render them into `images` (reused when it has the batch's shape),
     score them and tell the archive. Returns (images, AddResult)."""
     children = me.ask()
@@ -135,7 +137,7 @@ def generation_step(me: MapElites, classifier: ImageScorer, images: torch.Tensor
     return images, me.tell(classifier.probabilities(images), images)
 
 
-def build_encoding(config: EvolveConfig, clf: ImageScorer) -> Encoding:
+def build_encoding(config: EvolveConfig, clf: ImageScorer) -> Encoding[Any]:
     """The run's encoding: its genomes render at the configured size, or the paper's for the classifier."""
     channels = clf.spec.channels
     if channels not in (1, 3):
@@ -165,7 +167,7 @@ def build_encoding(config: EvolveConfig, clf: ImageScorer) -> Encoding:
     )
 
 
-def full_config(config: EvolveConfig, clf: ImageScorer, encoding: Encoding) -> dict[str, Any]:
+def full_config(config: EvolveConfig, clf: ImageScorer, encoding: Encoding[Any]) -> dict[str, Any]:
     run = dataclasses.asdict(config)
     run["image_size"] = [encoding.height, encoding.width]
     if config.models is None:  # one model: the configuration it always was
@@ -182,7 +184,12 @@ def full_config(config: EvolveConfig, clf: ImageScorer, encoding: Encoding) -> d
 
 
 def generation_metrics(
-    archive: Archive, generation: int, result, evaluations: int, seconds: float, encoding: Encoding | None = None
+    archive: Archive,
+    generation: int,
+    result: AddResult,
+    evaluations: int,
+    seconds: float,
+    encoding: Encoding[Any] | None = None,
 ) -> dict[str, Any]:
     blocked_edge, blocked_node = encoding.blocked_counts() if encoding is not None else (0, 0)
     nodes, edges = encoding.largest_genome(archive.genomes, archive.occupied) if encoding is not None else (0, 0)
@@ -229,7 +236,7 @@ def resume(
             if len(model) != 1:
                 raise ValueError(f"the run was made with one model ({config.model}): give one, got {len(model)}")
             model = model[0]
-    changes = dict(
+    changes: dict[str, Any] = dict(
         generations=generations, checkpoint_every=checkpoint_every, backend=backend, fast_inference=fast_inference
     )
     if isinstance(model, list):
@@ -298,7 +305,16 @@ def evolve(
             folder.release()
 
 
-def _evolve(config, folder, *, classifier, resume, overwrite, progress, on_generation) -> EvolveResult:
+def _evolve(
+    config: EvolveConfig,
+    folder: RunFolder | None,
+    *,
+    classifier: ImageScorer | Sequence[ImageScorer] | None,
+    resume: bool,
+    overwrite: bool,
+    progress: bool,
+    on_generation: Callable[[dict[str, Any]], None] | None,
+) -> EvolveResult:
     config.check()
     device = resolve_device(config.backend)
     out = folder.path if folder is not None else None
@@ -315,6 +331,8 @@ def _evolve(config, folder, *, classifier, resume, overwrite, progress, on_gener
     # scores as it began (search/models.py: each model's choice, kept per machine by choice_cache).
     fast = config.fast_inference if config.fast_inference is not None else default_fast_inference()
     config = dataclasses.replace(config, fast_inference=fast)
+    batch = config.batch
+    assert batch is not None  # resolved above (paper_batch)
     inference = inference_record(classifier, config, encoding, device, folder=folder, resume=resume, progress=progress)
     cfg = full_config(config, classifier, encoding)
     cfg["inference"] = inference
@@ -335,7 +353,7 @@ def _evolve(config, folder, *, classifier, resume, overwrite, progress, on_gener
         folder.prepare(resume=resume, overwrite=overwrite)
         if resume:
             state = folder.load_checkpoint(required=("config", "generation", "archive", "metrics"))
-            ignore = RESUMABLE_CHANGES + MEASURED_AT_START + ("fooling_ext", "torch")
+            ignore: tuple[str, ...] = RESUMABLE_CHANGES + MEASURED_AT_START + ("fooling_ext", "torch")
             previous = upgrade_recorded_config(state["config"])
             moved = [previous.get("run", {}).get(k) for k in ("model", "models")] != [config.model, config.models]
             if moved:  # checked below, on the run's elites
@@ -347,14 +365,14 @@ def _evolve(config, folder, *, classifier, resume, overwrite, progress, on_gener
                 archive.load_state_dict(state["archive"])
                 archive.validate(encoding, where=f"checkpoint {folder.checkpoint_path}")
                 if moved:
-                    check_moved_model(classifier, encoding, archive, config.batch, str(folder.path))
+                    check_moved_model(classifier, encoding, archive, batch, str(folder.path))
             except RunFolderError:
                 raise
             except ValueError as exc:  # a resumed run never carries an invalid genome or score forward
                 raise RunFolderError(
                     str(exc) if "checkpoint" in str(exc) else f"checkpoint {folder.checkpoint_path}: {exc}"
                 ) from exc
-            check_checkpoint_agrees(state, config.batch, folder.checkpoint_path)
+            check_checkpoint_agrees(state, batch, folder.checkpoint_path)
             start = int(state["generation"])
             if config.generations < start:  # it counts generations in all: fewer would end before the run's start
                 raise RunFolderError(
@@ -362,14 +380,14 @@ def _evolve(config, folder, *, classifier, resume, overwrite, progress, on_gener
                     f"{start} (the number in all, not the number to add)"
                 )
             metrics = complete_metrics(list(state["metrics"]))
-            evaluations = int(state.get("evaluations", start * config.batch))
+            evaluations = int(state.get("evaluations", start * batch))
             elapsed = float(state.get("elapsed", 0.0))
             folder.write_metrics(metrics)
         folder.write_config(cfg)
     elif resume:
         raise ValueError("resume needs an output folder")
 
-    me = MapElites(encoding, archive, batch_size=config.batch, seed=config.seed, generation=start)
+    me = MapElites(encoding, archive, batch_size=batch, seed=config.seed, generation=start)
 
     saved_at = None  # generation of the checkpoint this call last wrote
 
@@ -395,7 +413,7 @@ def _evolve(config, folder, *, classifier, resume, overwrite, progress, on_gener
     try:
         for g in interrupts.generations(start, config.generations):
             images, result = generation_step(me, classifier, images)
-            evaluations += config.batch
+            evaluations += batch
             elapsed = time.perf_counter() - t0
             row = generation_metrics(archive, g, result, evaluations, elapsed, encoding)
             metrics.append(row)
@@ -420,7 +438,7 @@ def _evolve(config, folder, *, classifier, resume, overwrite, progress, on_gener
         checkpoint()  # keep every generation that finished, and show them
         if folder is None:
             raise
-        write_outputs(folder, archive, metrics, cfg, model_confidences(classifier, encoding, archive, config.batch))
+        write_outputs(folder, archive, metrics, cfg, model_confidences(classifier, encoding, archive, batch))
         raise RunInterrupted(folder.path, me.generation, config.generations) from None
     finally:
         interrupts.restore()
@@ -428,7 +446,7 @@ def _evolve(config, folder, *, classifier, resume, overwrite, progress, on_gener
             bar.close()
     checkpoint()
     if folder is not None:
-        write_outputs(folder, archive, metrics, cfg, model_confidences(classifier, encoding, archive, config.batch))
+        write_outputs(folder, archive, metrics, cfg, model_confidences(classifier, encoding, archive, batch))
     return EvolveResult(folder.path if folder else None, archive, metrics, me.generation, cfg)
 
 
@@ -442,7 +460,7 @@ def _moved_members(cfg: dict[str, Any], moved: bool) -> dict[str, Any]:
     return {**cfg, "classifier": {**cfg["classifier"], "models": described}}
 
 
-def _progress_bar(total: int, initial: int, enabled: bool):
+def _progress_bar(total: int, initial: int, enabled: bool) -> Any:  # tqdm has no types
     if not enabled:
         return None
     from tqdm.auto import tqdm

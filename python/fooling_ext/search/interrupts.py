@@ -5,6 +5,12 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable, Iterator
+from types import FrameType
+from typing import Any, Optional, Union
+
+# What signal.signal takes and returns (typeshed's signal._HANDLER).
+_Handler = Union[Callable[[int, Optional[FrameType]], Any], int, signal.Handlers, None]
 
 
 class GenerationBoundaryInterrupts:
@@ -18,9 +24,9 @@ class GenerationBoundaryInterrupts:
 
     def __init__(self) -> None:
         self.pending = False
-        self._previous: dict[int, object] = {}
+        self._previous: dict[int, _Handler] = {}
 
-    def generations(self, start: int, stop: int):
+    def generations(self, start: int, stop: int) -> Iterator[int]:
         if threading.current_thread() is threading.main_thread():
             defaults = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
             for signum, default in defaults.items():
@@ -34,7 +40,7 @@ class GenerationBoundaryInterrupts:
         if self.pending:  # after the last generation: the run is complete, and ends as it would have
             self.pending = False
 
-    def _hold(self, signum, frame) -> None:
+    def _hold(self, signum: int, frame: FrameType | None) -> None:
         if self.pending:
             raise KeyboardInterrupt
         self.pending = True

@@ -13,10 +13,14 @@ so a run is reproducible from its seed and a resumed run continues exactly as an
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
+from fooling_ext.core.population import Population
 from fooling_ext.core.seeds import INITIAL_POPULATION, PARENT_DRAWS, derive_seed, seeded_rng
 from fooling_ext.search.archive import AddResult, Archive
+from fooling_ext.search.encodings import Encoding
 
 
 class MapElites:
@@ -24,7 +28,7 @@ class MapElites:
     `batch_size` children (mutated copies of elites drawn uniformly from the occupied cells), :meth:`tell` inserts
     them with their probabilities. Every random draw is derived from `seed` and the generation."""
 
-    def __init__(self, encoding, archive: Archive, *, batch_size: int, seed: int, generation: int = 0):
+    def __init__(self, encoding: Encoding[Any], archive: Archive, *, batch_size: int, seed: int, generation: int = 0):
         if batch_size <= 0:
             raise ValueError(f"batch_size must be > 0, got {batch_size}")
         self.encoding = encoding
@@ -32,18 +36,19 @@ class MapElites:
         self.batch_size = int(batch_size)
         self.seed = int(seed)
         self.generation = int(generation)  # generations completed (told)
-        self._pending = None
+        self._pending: tuple[Population, torch.Tensor, torch.Tensor] | None = None
 
     @property
     def device(self) -> torch.device:
         return self.archive.device
 
-    def ask(self):
+    def ask(self) -> Population:
         """The children of the next generation (the initial random population when the archive is empty)."""
         if self._pending is not None:
             raise RuntimeError("ask() called twice without tell()")
         g = self.generation
         ids = g * self.batch_size + torch.arange(self.batch_size, device=self.device, dtype=torch.int64)
+        children: Population
         if self.archive.num_occupied() == 0:
             seed = derive_seed(self.seed, g, INITIAL_POPULATION)
             children = self.encoding.initial(self.batch_size, seed=seed, device=self.device)

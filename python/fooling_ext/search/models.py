@@ -8,7 +8,7 @@ import dataclasses
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 import torch
 
@@ -62,7 +62,8 @@ def run_classifier(
         models = config.models or [config.model]
         classifier = combined_classifier([load_classifier(m, device=device) for m in models], config.combine)
     else:
-        classifier = classifier.to(device)
+        # A list or tuple was combined above: what is left is one scorer (evolve takes no other sequence).
+        classifier = cast(ImageScorer, classifier).to(device)
         # Record the models really used, not config.model's default; on resume, where a model may have moved (and
         # is checked on the run's elites), only the list of several that `config` does not name.
         if not resume or (isinstance(classifier, CombinedClassifier) and config.models is None):
@@ -126,7 +127,9 @@ def recorded_classifier(
     )
 
 
-def _recorded_model(path: str, described: dict[str, Any], device, confine: str | Path | None) -> Classifier:
+def _recorded_model(
+    path: str, described: dict[str, Any], device: str | torch.device, confine: str | Path | None
+) -> Classifier:
     if path == CUSTOM_MODEL:
         raise ValueError(
             f"the run was made with a classifier given in memory ({described.get('description')}), "
@@ -137,7 +140,8 @@ def _recorded_model(path: str, described: dict[str, Any], device, confine: str |
         raise FileNotFoundError(
             f"the run's model file {path!r} is not there (moved?): pass model=PATH with the place it is now"
         )
-    spec = InputSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in described["spec"].items()})
+    fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in described["spec"].items()}
+    spec = InputSpec(**fields)
     return load_classifier(
         path, spec=spec, class_names=described["class_names"], name=described["name"], device=device, confine_to=confine
     )
@@ -165,16 +169,17 @@ def classifier_for_renders(clf: ImageScorer, height: int, width: int) -> ImageSc
     return clf.with_spec(spec)
 
 
-def probe_images(encoding: Encoding, config: EvolveConfig, device: torch.device) -> torch.Tensor:
+def probe_images(encoding: Encoding[Any], config: EvolveConfig, device: torch.device) -> torch.Tensor:
     """A batch like the ones the run scores: the renders of a starting population of the run's batch size (at
     most PROBE_LIMIT)."""
+    assert config.batch is not None, "evolve resolves the batch size (search.defaults.paper_batch) first"
     return encoding.render(encoding.initial(min(config.batch, PROBE_LIMIT), seed=config.seed, device=device))
 
 
 def inference_record(
     classifier: ImageScorer,
     config: EvolveConfig,
-    encoding: Encoding,
+    encoding: Encoding[Any],
     device: torch.device,
     *,
     folder: RunFolder | None,
@@ -214,7 +219,7 @@ def _item(values: Any, i: int) -> Any:
 
 
 def _elite_scores(
-    score: Callable[[torch.Tensor], list[torch.Tensor]], encoding: Encoding, archive: Archive, batch: int
+    score: Callable[[torch.Tensor], list[torch.Tensor]], encoding: Encoding[Any], archive: Archive, batch: int
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """The occupied cells, and for each probability table `score` gives, each one's elite's probability for
     its class (float64, on the CPU), from the elites' genomes rendered anew."""
@@ -230,7 +235,9 @@ def _elite_scores(
     return cells.cpu(), columns
 
 
-def check_moved_model(classifier: ImageScorer, encoding: Encoding, archive: Archive, batch: int, where: str) -> None:
+def check_moved_model(
+    classifier: ImageScorer, encoding: Encoding[Any], archive: Archive, batch: int, where: str
+) -> None:
     """Refuse a model that does not score the run's elites as recorded: the run continues only with the
     classifier it was made with (a model file may move, not change)."""
     cells, columns = _elite_scores(lambda images: [classifier.probabilities(images)], encoding, archive, batch)
@@ -245,7 +252,7 @@ def check_moved_model(classifier: ImageScorer, encoding: Encoding, archive: Arch
 
 
 def model_confidences(
-    classifier: ImageScorer, encoding: Encoding, archive: Archive, batch: int
+    classifier: ImageScorer, encoding: Encoding[Any], archive: Archive, batch: int
 ) -> list[list[float | None]] | None:
     """For a run against several models: per model, each class's elite's probability for its class under that
     model (None for an empty cell); None for a run against one model."""

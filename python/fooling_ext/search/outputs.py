@@ -27,8 +27,8 @@ def write_outputs(
     `model_confidence`: for a run against several models, per model each class's elite's probability under it
     (None: empty), kept in archive.npz's meta and shown in the report and summary beside the combined figures."""
     state = archive.state_dict()
-    extra = {"config": cfg} if model_confidence is None else {"config": cfg, "model_confidence": model_confidence}
-    archive.save_npz(folder.archive_path, extra_meta=extra)
+    meta = {"config": cfg} if model_confidence is None else {"config": cfg, "model_confidence": model_confidence}
+    archive.save_npz(folder.archive_path, extra_meta=meta)
     models = model_columns(cfg, model_confidence)
     images = state["images"].numpy()
     occupied = state["occupied"].numpy()

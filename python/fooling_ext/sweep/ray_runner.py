@@ -152,7 +152,12 @@ def _call_with_threads(threads: int, fn: Callable[..., Any], *args: Any) -> Any:
 
 
 def task_options(cpus: float, gpus: float, max_retries: int, name: str | None = None) -> dict[str, Any]:
-    options = {"num_cpus": cpus, "num_gpus": gpus, "max_retries": max_retries, "retry_exceptions": False}
+    options: dict[str, Any] = {
+        "num_cpus": cpus,
+        "num_gpus": gpus,
+        "max_retries": max_retries,
+        "retry_exceptions": False,
+    }
     if name:
         options["name"] = name
     return options

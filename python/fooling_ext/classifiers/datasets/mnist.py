@@ -11,7 +11,7 @@ import gzip
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
+from typing import Any, Union
 
 import numpy as np
 
@@ -24,7 +24,7 @@ MNIST_IMAGE_SHAPE = (28, 28)
 MNIST_NUM_CLASSES = 10
 
 # IDX type codes (third byte of the magic number) and the big-endian dtypes they stand for.
-_IDX_DTYPES = {
+_IDX_DTYPES: dict[int, np.dtype[Any]] = {
     0x08: np.dtype(">u1"),
     0x09: np.dtype(">i1"),
     0x0B: np.dtype(">i2"),

@@ -63,8 +63,10 @@ def photo_views(path: Path, views: int, size: tuple[int, int], rng: np.random.Ge
             h = int(round(min(height, np.sqrt(area / aspect))))
             x, y = int(rng.integers(0, width - w + 1)), int(rng.integers(0, height - h + 1))
             box = (x, y, x + w, y + h)
-        crop = photo.resize((size[1], size[0]), Image.BILINEAR, box=box)
+        # Image.Resampling and Image.Transpose are Pillow >= 9.1 (we support 9.0); Pillow sets the module's names at
+        # import, unseen by mypy.
+        crop = photo.resize((size[1], size[0]), Image.BILINEAR, box=box)  # type: ignore[attr-defined]
         if view > 0 and rng.random() < 0.5:
-            crop = crop.transpose(Image.FLIP_LEFT_RIGHT)
+            crop = crop.transpose(Image.FLIP_LEFT_RIGHT)  # type: ignore[attr-defined]
         out.append(np.asarray(crop, dtype=np.uint8).transpose(2, 0, 1))
     return np.stack(out)

@@ -47,7 +47,8 @@ class LeNet(nn.Module):
                 fan_in = module.weight[0].numel()
                 bound = math.sqrt(3.0 / fan_in)
                 nn.init.uniform_(module.weight, -bound, bound)
-                nn.init.zeros_(module.bias)
+                if module.bias is not None:  # LeNet's layers all have one
+                    nn.init.zeros_(module.bias)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(images))

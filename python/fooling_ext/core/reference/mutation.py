@@ -9,7 +9,10 @@ their genes. Slow, and meant to be: it is the version that is easy to check by r
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 import torch
 
 from fooling_ext.core.cppn import NUM_INPUTS, CPPNPopulation
@@ -39,7 +42,7 @@ SBX_MIN_DISTANCE = f32(1.1920928955078125e-7)
 
 # --------------------------------------------------------------------------------------------------
 # Random numbers
-def philox4x32_10(counter, key) -> np.ndarray:
+def philox4x32_10(counter: npt.ArrayLike, key: npt.ArrayLike) -> np.ndarray:
     """Philox4x32-10 blocks: counter uint32 [..., 4], key uint32 [..., 2] (broadcast) -> uint32 [..., 4]."""
     c = np.asarray(counter, dtype=np.uint64)
     k = np.asarray(key, dtype=np.uint64)
@@ -52,7 +55,8 @@ def philox4x32_10(counter, key) -> np.ndarray:
         p0 = PHILOX_M0 * c0
         p1 = PHILOX_M1 * c2
         c0, c1, c2, c3 = (p1 >> np.uint64(32)) ^ c1 ^ k0, p1 & MASK32, (p0 >> np.uint64(32)) ^ c3 ^ k1, p0 & MASK32
-    return np.stack(np.broadcast_arrays(c0, c1, c2, c3), axis=-1).astype(np.uint32)
+    out: np.ndarray = np.stack(np.broadcast_arrays(c0, c1, c2, c3), axis=-1).astype(np.uint32)
+    return out
 
 
 def seed_key(seed: int) -> np.ndarray:
@@ -60,9 +64,10 @@ def seed_key(seed: int) -> np.ndarray:
     return np.array([seed & 0xFFFFFFFF, seed >> 32], dtype=np.uint32)
 
 
-def uniform(bits) -> np.ndarray:
+def uniform(bits: npt.ArrayLike) -> np.ndarray:
     """Uniform float32 in [0, 1) from the top 24 bits."""
-    return ((np.asarray(bits, dtype=np.uint32) >> np.uint32(8)).astype(f32) * f32(2.0**-24)).astype(f32)
+    out: np.ndarray = ((np.asarray(bits, dtype=np.uint32) >> np.uint32(8)).astype(f32) * f32(2.0**-24)).astype(f32)
+    return out
 
 
 def gene_words(seed: int, generation: int, genome: int, purpose: int, genes: int) -> np.ndarray:
@@ -101,7 +106,8 @@ class PhiloxStream:
         return int(self._words[self._used - 1])
 
     def uniform(self) -> np.float32:
-        return f32(uniform(self.bits()))
+        u: np.float32 = f32(uniform(self.bits()))
+        return u
 
     def below(self, n: int) -> int:
         """Integer in [0, n) by multiply-shift."""
@@ -115,7 +121,7 @@ LOG_COEFFS = [f32(1.0 / 9.0), f32(1.0 / 7.0), f32(1.0 / 5.0), f32(1.0 / 3.0), f3
 MIN_NORMAL = f32(1.1754943508222875e-38)
 
 
-def log(x) -> np.ndarray:
+def log(x: npt.ArrayLike) -> np.ndarray:
     """The core's log: x = 2^e m with m in [sqrt(1/2), sqrt(2)), atanh series in (m - 1) / (m + 1); -88 for
     x < the smallest normal float (and NaN)."""
     x = np.atleast_1d(np.asarray(x, dtype=f32))
@@ -133,25 +139,27 @@ def log(x) -> np.ndarray:
     log_m = f32(2) * s * p
     ef = e.astype(f32)
     out = ef * LN2_HI + (log_m + ef * LN2_LO)
-    return np.where(x >= MIN_NORMAL, out, f32(-88.0)).astype(f32)
+    result: np.ndarray = np.where(x >= MIN_NORMAL, out, f32(-88.0)).astype(f32)
+    return result
 
 
-def pow(x, y) -> np.ndarray:  # noqa: A001 - mirrors math::pow
+def pow(x: npt.ArrayLike, y: float) -> np.ndarray:  # noqa: A001 - mirrors math::pow
     """x^y as exp(y log x) for x > 0; 0 for x <= 0 (and NaN)."""
     x = np.atleast_1d(np.asarray(x, dtype=f32))
     return np.where(x > f32(0), exp(f32(y) * log(x)), f32(0)).astype(f32)
 
 
-def polynomial_delta(u, eta) -> np.ndarray:
+def polynomial_delta(u: npt.ArrayLike, eta: float | np.floating[Any]) -> np.ndarray:
     """Deb's polynomial perturbation for uniform u in [0, 1)."""
     u = np.atleast_1d(np.asarray(u, dtype=f32))
     exponent = f32(1) / (f32(eta) + f32(1))
     low = pow(f32(2) * u, exponent) - f32(1)
     high = f32(1) - pow(f32(2) * (f32(1) - u), exponent)
-    return np.where(u < f32(0.5), low, high).astype(f32)
+    out: np.ndarray = np.where(u < f32(0.5), low, high).astype(f32)
+    return out
 
 
-def polynomial_mutate(x, u, eta) -> np.ndarray:
+def polynomial_mutate(x: npt.ArrayLike, u: npt.ArrayLike, eta: float | np.floating[Any]) -> np.ndarray:
     return clamp(np.asarray(x, dtype=f32) + polynomial_delta(u, eta), 0.0, 1.0)
 
 
@@ -159,6 +167,16 @@ def polynomial_mutate(x, u, eta) -> np.ndarray:
 # CPPN mutation
 class _Params:
     """CPPNMutation as float32 values and a list of allowed activation ids."""
+
+    p_weight: np.float32
+    eta: np.float32
+    weight_min: np.float32
+    weight_max: np.float32
+    p_activation: np.float32
+    p_add_edge: np.float32
+    p_delete_edge: np.float32
+    p_add_node: np.float32
+    p_delete_node: np.float32
 
     def __init__(self, params: CPPNMutation):
         core = params.core_params()
@@ -183,10 +201,11 @@ def _mutate_weight(w: np.float32, u: np.float32, p: _Params) -> np.float32:
     span = p.weight_max - p.weight_min
     x = (w - p.weight_min) / span
     y = polynomial_mutate(x, u, p.eta)[0]
-    return f32(clamp(p.weight_min + y * span, p.weight_min, p.weight_max))
+    out: np.float32 = f32(clamp(p.weight_min + y * span, p.weight_min, p.weight_max))
+    return out
 
 
-def _reaches(edges: list, start: int, target: int) -> bool:
+def _reaches(edges: list[list[Any]], start: int, target: int) -> bool:
     """Whether `target` can be reached from `start` along the edges (a node reaches itself)."""
     seen, todo = {start}, [start]
     while todo:
@@ -200,7 +219,7 @@ def _reaches(edges: list, start: int, target: int) -> bool:
     return False
 
 
-def ancestors(edges: list, node: int) -> set:
+def ancestors(edges: list[list[Any]], node: int) -> set[int]:
     """`node` and every node with a path to it."""
     seen, todo = {node}, [node]
     while todo:
@@ -214,10 +233,13 @@ def ancestors(edges: list, node: int) -> set:
 
 def _new_weight(rng: PhiloxStream, p: _Params) -> np.float32:
     w = p.weight_min + (p.weight_max - p.weight_min) * rng.uniform()
-    return f32(clamp(w, p.weight_min, p.weight_max))
+    out: np.float32 = f32(clamp(w, p.weight_min, p.weight_max))
+    return out
 
 
-def _add_edge_rejection(acts: list, edges: list, num_outputs: int, rng: PhiloxStream, p: _Params) -> None:
+def _add_edge_rejection(
+    acts: list[int], edges: list[list[Any]], num_outputs: int, rng: PhiloxStream, p: _Params
+) -> None:
     """Pairs drawn uniformly, rejected when they duplicate an edge or close a cycle, up to p.attempts."""
     sources = len(acts) - num_outputs
     for _ in range(p.attempts):
@@ -230,7 +252,9 @@ def _add_edge_rejection(acts: list, edges: list, num_outputs: int, rng: PhiloxSt
         return
 
 
-def _add_edge_original(acts: list, edges: list, num_outputs: int, rng: PhiloxStream, p: _Params) -> None:
+def _add_edge_original(
+    acts: list[int], edges: list[list[Any]], num_outputs: int, rng: PhiloxStream, p: _Params
+) -> None:
     """The source among the non-output nodes, then the target among the non-inputs that are not its
     ancestors (nor itself), in index order; parallel edges allowed."""
     non_outputs = list(range(NUM_INPUTS)) + list(range(NUM_INPUTS + num_outputs, len(acts)))
@@ -243,7 +267,13 @@ def _add_edge_original(acts: list, edges: list, num_outputs: int, rng: PhiloxStr
 
 
 def mutate_genome(
-    acts: list, edges: list, num_outputs: int, max_nodes: int, max_edges: int, rng: PhiloxStream, p: _Params
+    acts: list[int],
+    edges: list[list[Any]],
+    num_outputs: int,
+    max_nodes: int,
+    max_edges: int,
+    rng: PhiloxStream,
+    p: _Params,
 ) -> int:
     """Mutates one genome in place: acts (activation id per node), edges ([src, dst, float32 weight]).
     Returns the BLOCKED_* bits of the growing operators that fired but that capacity blocked."""
@@ -268,11 +298,11 @@ def mutate_genome(
     if add_node and (len(acts) >= max_nodes or len(edges) >= max_edges):
         blocked |= BLOCKED_ADD_NODE
     elif add_node:
-        e = rng.below(len(edges))
+        k = rng.below(len(edges))
         h = len(acts)
         acts.append(p.allowed[rng.below(len(p.allowed))])
-        s, d, w = edges[e]
-        edges[e] = [s, h, w]
+        s, d, w = edges[k]
+        edges[k] = [s, h, w]
         edges.append([h, d, w])
     if rng.uniform() < p.p_delete_node and len(acts) > first_hidden:  # delete node
         v = first_hidden + rng.below(len(acts) - first_hidden)
@@ -288,7 +318,7 @@ def mutate_cppn(
     generation: int,
     params: CPPNMutation = CPPNMutation(),
     genome_offset: int = 0,
-    blocked: list | None = None,
+    blocked: list[int] | None = None,
 ) -> CPPNPopulation:
     """The children of a valid population (not modified), as a new CPU population. Padding entries are
     zero, so compare live entries only. `blocked`, when given, receives each child's BLOCKED_* bits."""
@@ -327,13 +357,13 @@ def init_direct(batch: int, channels: int, height: int, width: int, *, seed: int
     return np.array(rows, dtype=f32).reshape(batch, channels, height, width)
 
 
-def _mutate_row(x: np.ndarray, seed: int, generation: int, genome: int, rate: np.float32, eta) -> np.ndarray:
+def _mutate_row(x: np.ndarray, seed: int, generation: int, genome: int, rate: np.float32, eta: float) -> np.ndarray:
     decide = uniform(gene_words(seed, generation, genome, PURPOSE_PIXEL_DECIDE, x.size)) < rate
     u = uniform(gene_words(seed, generation, genome, PURPOSE_PIXEL_DELTA, x.size))
     return np.where(decide, polynomial_mutate(x, u, eta), x).astype(f32)
 
 
-def _sbx_betaq(room, diff, u, eta_c) -> np.ndarray:
+def _sbx_betaq(room: npt.ArrayLike, diff: np.ndarray, u: np.ndarray, eta_c: float) -> np.ndarray:
     beta = f32(1) + f32(2) * room / diff
     alpha = f32(2) - pow(beta, -(f32(eta_c) + f32(1)))
     exponent = f32(1) / (f32(eta_c) + f32(1))
@@ -342,7 +372,9 @@ def _sbx_betaq(room, diff, u, eta_c) -> np.ndarray:
     return np.where(u <= f32(1) / alpha, inside, outside).astype(f32)
 
 
-def sbx_rows(a: np.ndarray, b: np.ndarray, seed: int, generation: int, first: int, eta_c) -> tuple:
+def sbx_rows(
+    a: np.ndarray, b: np.ndarray, seed: int, generation: int, first: int, eta_c: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Bounded SBX of every gene of two children (genes whose values differ by at most float epsilon are
     kept)."""
     genes = a.size

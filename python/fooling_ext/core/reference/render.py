@@ -8,6 +8,9 @@ polynomials against the true functions (np.sin, np.exp in float64).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from fooling_ext.core.cppn import NUM_INPUTS, CPPNPopulation
@@ -45,7 +48,7 @@ EXP_COEFFS = [
 ROUND_MAGIC = f32(12582912.0)
 
 
-def clamp(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+def clamp(x: np.ndarray, lo: float | np.floating[Any], hi: float | np.floating[Any]) -> np.ndarray:
     """Clamp with NaN -> lo, like the core."""
     x = np.where(x > f32(lo), x, f32(lo))
     return np.where(x < f32(hi), x, f32(hi)).astype(f32)
@@ -63,7 +66,8 @@ def sin(x: np.ndarray) -> np.ndarray:
         p = p * r2 + c
     s = r + r * (r2 * p)
     odd = (k.astype(np.int32) & 1).astype(bool)
-    return np.where(odd, -s, s).astype(f32)
+    out: np.ndarray = np.where(odd, -s, s).astype(f32)
+    return out
 
 
 def exp(x: np.ndarray) -> np.ndarray:
@@ -75,7 +79,8 @@ def exp(x: np.ndarray) -> np.ndarray:
     for c in EXP_COEFFS[1:]:
         p = p * r + c
     scale = ((k.astype(np.int32) + 127).astype(np.uint32) << np.uint32(23)).view(f32)
-    return (p * scale).astype(f32)
+    out: np.ndarray = (p * scale).astype(f32)
+    return out
 
 
 def activation(act: int, p: np.ndarray) -> np.ndarray:
@@ -83,27 +88,31 @@ def activation(act: int, p: np.ndarray) -> np.ndarray:
     p = np.asarray(p, dtype=f32)
     if act == 0:
         return sin(p)
+    out: np.ndarray
     if act == 1:
-        return (f32(2) * (f32(1) / (f32(1) + exp(-p)) - f32(0.5))).astype(f32)
+        out = (f32(2) * (f32(1) / (f32(1) + exp(-p)) - f32(0.5))).astype(f32)
+        return out
     if act == 2:
         return exp(-(p * p))
     if act == 3:
-        return (clamp(p, -3.0, 3.0) / f32(3)).astype(f32)
+        out = (clamp(p, -3.0, 3.0) / f32(3)).astype(f32)
+        return out
     raise ValueError(f"unknown activation id {act}")
 
 
 def exact_activation(act: int, p: np.ndarray) -> np.ndarray:
     """The same activations computed in float64 with NumPy's own functions (for accuracy checks)."""
     p = np.asarray(p, dtype=np.float64)
-    return {
+    functions: dict[int, Callable[[np.ndarray], np.ndarray]] = {
         0: np.sin,
         1: lambda v: np.tanh(0.5 * v),  # = 2 (sigmoid(v) - 1/2), without overflow
         2: lambda v: np.exp(-v * v),
         3: lambda v: np.clip(v, -3.0, 3.0) / 3.0,
-    }[act](p)
+    }
+    return functions[act](p)
 
 
-def _hue_to_rgb(h, c, m):
+def _hue_to_rgb(h: np.ndarray, c: np.ndarray, m: np.ndarray) -> list[np.ndarray]:
     hp = h * f32(6)
     sector_f = hp - f32(2) * (hp * f32(0.5)).astype(np.int32).astype(f32)
     x = c * (f32(1) - np.abs(sector_f - f32(1)))
@@ -120,12 +129,12 @@ def _hue_to_rgb(h, c, m):
     return rgb
 
 
-def hsl_to_rgb(h, s, l):  # noqa: E741 - the channel names of the colour model
+def hsl_to_rgb(h: np.ndarray, s: np.ndarray, l: np.ndarray) -> list[np.ndarray]:  # noqa: E741 - the channel names of the colour model
     c = (f32(1) - np.abs(f32(2) * l - f32(1))) * s
     return _hue_to_rgb(h, c, l - f32(0.5) * c)
 
 
-def hsv_to_rgb(h, s, v):
+def hsv_to_rgb(h: np.ndarray, s: np.ndarray, v: np.ndarray) -> list[np.ndarray]:
     c = v * s
     return _hue_to_rgb(h, c, v - c)
 
@@ -136,12 +145,14 @@ def intensity(v: np.ndarray) -> np.ndarray:
 
 def intensity_byte(a: np.ndarray) -> np.ndarray:
     """The original code's byte of an intensity a in [0, 1]: trunc(255 a), the product rounded to float32."""
-    return (np.asarray(a, dtype=f32) * f32(255)).astype(np.int32)
+    out: np.ndarray = (np.asarray(a, dtype=f32) * f32(255)).astype(np.int32)
+    return out
 
 
 def quantize_intensity(a: np.ndarray) -> np.ndarray:
     """An intensity on the 8-bit grid: trunc(255 a) / 255 in float32."""
-    return (intensity_byte(a).astype(f32) / f32(255)).astype(f32)
+    out: np.ndarray = (intensity_byte(a).astype(f32) / f32(255)).astype(f32)
+    return out
 
 
 # OpenCV's 8-bit HLS -> BGR (HLS2RGB_b around HLS2RGB_f): which of (p2, p1, t2, t3) is B, G, R in each sector.
@@ -174,7 +185,7 @@ def hls8_to_rgb_bytes(h8: np.ndarray, l8: np.ndarray, s8: np.ndarray) -> tuple[n
     return bgr[2], bgr[1], bgr[0]
 
 
-def hls8_to_rgb(h, l, s):  # noqa: E741 - the channel names of the colour model
+def hls8_to_rgb(h: np.ndarray, l: np.ndarray, s: np.ndarray) -> list[np.ndarray]:  # noqa: E741 - the channel names of the colour model
     """The colour mode "hls8" on intensities in [0, 1]: bytes trunc(255 a), OpenCV's 8-bit HLS -> RGB, / 255."""
     return [
         (c.astype(f32) / f32(255)).astype(f32)
@@ -185,7 +196,7 @@ def hls8_to_rgb(h, l, s):  # noqa: E741 - the channel names of the colour model
 def pixel_inputs(height: int, width: int, coords: str) -> list[np.ndarray]:
     """x, y, d, bias for every pixel, row-major, as flat float32 arrays."""
 
-    def axis(n):
+    def axis(n: int) -> np.ndarray:
         i = np.arange(n)
         return ((2 * i - (n - 1)).astype(f32) / f32(n - 1)).astype(f32) if n > 1 else np.zeros(n, f32)
 
@@ -223,7 +234,7 @@ def topological_order(num_nodes: int, edges: list[tuple[int, int, float]]) -> li
     return order
 
 
-def network_outputs(genome: dict, height: int, width: int, coords: str = "normalized") -> list[np.ndarray]:
+def network_outputs(genome: dict[str, Any], height: int, width: int, coords: str = "normalized") -> list[np.ndarray]:
     """The output nodes' values at every pixel (flat float32 arrays, row-major), before |.| and colour."""
     n = len(genome["activations"])
     o = int(genome["num_outputs"])
@@ -242,7 +253,12 @@ def network_outputs(genome: dict, height: int, width: int, coords: str = "normal
 
 
 def render_genome(
-    genome: dict, height: int, width: int, coords: str = "normalized", color: str = "hsl", quantize: bool = False
+    genome: dict[str, Any],
+    height: int,
+    width: int,
+    coords: str = "normalized",
+    color: str = "hsl",
+    quantize: bool = False,
 ) -> np.ndarray:
     """One genome dict (CPPNPopulation.genome) -> float32 [C, H, W]."""
     o = int(genome["num_outputs"])
@@ -258,7 +274,8 @@ def render_genome(
             h_, a, b = outs  # (H, L, S) or (H, S, V)
             img = hsl_to_rgb(h_, b, a) if color == "hsl" else hsv_to_rgb(h_, a, b)
             img = [clamp(c, 0.0, 1.0) for c in img]
-    return np.stack(img).reshape(o, height, width).astype(f32)
+    out: np.ndarray = np.stack(img).reshape(o, height, width).astype(f32)
+    return out
 
 
 def render_reference(

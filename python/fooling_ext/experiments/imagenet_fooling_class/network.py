@@ -9,6 +9,7 @@ offset, balanced between positives and negatives and with an L2 penalty on ``w``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
@@ -59,7 +60,7 @@ def imagenet_with_fooling_class(spec, *, device: str | torch.device = "cpu", row
     `row`: the new row's {"weight", "bias"} (default zeros). Every parameter is frozen.
     """
     model = load_efficientnet_lite0()
-    head = FoolingHead(model._fc)
+    head = FoolingHead(cast(nn.Linear, model._fc))  # torch types a submodule attribute as Tensor | Module
     model._fc = head
     if row is not None:
         head.load_row(row)

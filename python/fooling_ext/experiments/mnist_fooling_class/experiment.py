@@ -394,7 +394,7 @@ def evolve_elites(
     """One evolution run of the experiment: its elites' images (uint8) and confidences. Float pixels and, for
     CPPNs, the rejection rule of add connection, as the experiment has always evolved them (its recorded results
     in docs/fooling-class.md; RetrainConfig has no option for either)."""
-    cppn = {"color": "hsl", "cppn_mutation": {"add_edge": "rejection"}} if encoding == "cppn" else {}
+    cppn: dict[str, Any] = {"color": "hsl", "cppn_mutation": {"add_edge": "rejection"}} if encoding == "cppn" else {}
     config = EvolveConfig(
         encoding=encoding, generations=generations, batch=batch, seed=seed, backend=backend, quantize=False, **cppn
     )
@@ -464,7 +464,8 @@ def _summaries(images: dict[str, np.ndarray], generations: int) -> dict[str, Evo
 
 def _save_images(path: Path, images: dict[str, np.ndarray]) -> None:
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, **images)
+    # numpy's stub also matches **kwds against allow_pickle: bool; every value here is an array.
+    np.savez_compressed(buffer, **images)  # type: ignore[arg-type]
     atomic_write_bytes(path, buffer.getvalue())
 
 

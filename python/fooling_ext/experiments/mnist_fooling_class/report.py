@@ -114,14 +114,14 @@ def plot_rounds(path: Path, rounds: Sequence[RoundMetrics], config: RetrainConfi
     retrained = [m for m in rounds if m.previous_in_fooling_class is not None]
     recall_ax.plot(
         [m.round for m in retrained],
-        [100 * m.previous_in_fooling_class for m in retrained],
+        [100 * p for m in retrained if (p := m.previous_in_fooling_class) is not None],
         marker="o",
         color="tab:green",
         label="previous round's fooling images",
     )
     recall_ax.plot(
         [m.round for m in retrained],
-        [100 * m.test_digits_as_fooling for m in retrained],
+        [100 * t for m in retrained if (t := m.test_digits_as_fooling) is not None],
         marker="o",
         color="tab:red",
         label="real test digits",
