@@ -99,7 +99,7 @@ class RunData:
         return torch.from_numpy(self.images[np.asarray(cells, dtype=np.int64)]).float().div_(255.0)
 
 
-def at_least(confidence: np.ndarray, threshold: float) -> np.ndarray:
+def at_least(confidence: np.ndarray | float, threshold: float) -> np.ndarray:
     """Where a recorded confidence is >= `threshold`, compared as the archive records it (float32), so that an
     elite recorded as 0.9 passes 0.9."""
     return np.asarray(confidence, dtype=np.float32) >= np.float32(threshold)
@@ -115,7 +115,7 @@ def confidence_text(confidence: float, threshold: float) -> str:
     (89.99%, not 90.00%, beside 90%)."""
     for digits in range(2, 9):
         text = f"{100 * confidence:.{digits}f}"
-        if at_least(confidence, threshold) or float(text) < 100 * threshold:
+        if bool(at_least(confidence, threshold)) or float(text) < 100 * threshold:
             return f"{text}%"
     return f"{100 * confidence!r}%"
 

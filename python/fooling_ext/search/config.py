@@ -174,7 +174,7 @@ def check_recorded_run(recorded: Any, source: str | os.PathLike[str]) -> None:
     sections readers rely on, of the right JSON types."""
     if not isinstance(recorded, dict):
         raise RunFolderError(f"{source} does not hold a run configuration")
-    check_config_shape(recorded, source)
+    check_config_shape(recorded, os.fspath(source))
     missing = [key for key in ("run", "classifier") if key not in recorded]
     if missing or "spec" not in recorded["classifier"] or "class_names" not in recorded["classifier"]:
         raise RunFolderError(

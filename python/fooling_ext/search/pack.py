@@ -95,19 +95,21 @@ def read_pack(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, n
     return meta, arrays
 
 
-def recorded_encoding(config: Mapping[str, Any]) -> Encoding:
+def recorded_encoding(config: Mapping[str, Any]) -> Encoding[Any]:
     """The encoding a recorded run configuration describes (its `encoding` section)."""
     section = dict(config.get("encoding") or {})
     name = section.pop("encoding", None)
     if not isinstance(name, str):
         raise ValueError("the recorded configuration has no encoding section")
     try:
-        return make_encoding(name, **section)  # type: ignore[no-any-return]
+        return make_encoding(name, **section)
     except TypeError as exc:  # a setting this version does not know
         raise ValueError(f"the recorded encoding cannot be built by this version: {exc}") from None
 
 
-def render_archive_images(encoding: Encoding, genomes: Mapping[str, torch.Tensor], occupied: np.ndarray) -> np.ndarray:
+def render_archive_images(
+    encoding: Encoding[Any], genomes: Mapping[str, torch.Tensor], occupied: np.ndarray
+) -> np.ndarray:
     """The uint8 images of the occupied cells' genomes as the run stored them (zeros elsewhere), rendered on
     the CPU in chunks."""
     k = occupied.shape[0]
