@@ -1,0 +1,37 @@
+"""The long ImageNet runs kept in docs/data/imagenet-runs (docs/imagenet.md): each pack is readable, says what
+the docs say of it, and its genomes still render to the run's images bit for bit, so that the analyses of
+docs/analyses.md reproduce from the repository (`fooling unpack`) and the runs continue with --resume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fooling_ext.search.pack import images_digest, read_pack, recorded_encoding, render_archive_images
+
+PACKS = sorted((Path(__file__).resolve().parents[1] / "docs" / "data" / "imagenet-runs").glob("*.npz"))
+
+
+def test_the_long_runs_are_kept():
+    assert [p.name for p in PACKS][:1] == ["imagenet-cppn-s1.npz"]
+
+
+@pytest.mark.parametrize("pack", PACKS, ids=[p.stem for p in PACKS])
+def test_a_kept_run_is_what_the_docs_say_and_renders_to_its_images(pack):
+    import torch
+
+    meta, arrays = read_pack(pack)
+    run = meta["config"]["run"]
+    seed = int(pack.stem.rsplit("-s", 1)[1])
+    assert (run["model"], run["encoding"], run["batch"], run["seed"]) == ("imagenet", "cppn", 400, seed)
+    assert meta["generation"] == len(meta["metrics"]) == meta["metrics"][-1]["generation"] + 1
+    confidence = np.where(arrays["occupied"], arrays["confidence"], 0.0).astype(np.float64)
+    last = meta["metrics"][-1]
+    assert float(np.median(confidence)) == last["median"]
+    assert int((confidence >= 0.99).sum()) == last["n99"] and int(arrays["occupied"].sum()) == 1000
+    encoding = recorded_encoding(meta["config"])
+    genomes = {k.removeprefix("genome_"): torch.from_numpy(v) for k, v in arrays.items() if k.startswith("genome_")}
+    images = render_archive_images(encoding, genomes, arrays["occupied"])
+    assert images_digest(images) == meta["images"]["sha256"]
