@@ -16,7 +16,7 @@ Run: python -m pytest bench/bench_mutation.py --benchmark-only
 from __future__ import annotations
 
 import itertools
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 import torch

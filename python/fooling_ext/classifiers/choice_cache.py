@@ -111,7 +111,7 @@ def choose_once(
                         **choice.to_dict(),
                         "machine": machine(classifier.device),
                         "threads": torch.get_num_threads(),
-                        "measured": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                        "measured": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
                     },
                     indent=1,
                 ).encode(),

@@ -17,7 +17,7 @@ import copy
 import math
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,7 +30,7 @@ from fooling_ext.classifiers.precision import float32_precision
 from fooling_ext.classifiers.spec import InputSpec
 from fooling_ext.core.backend import resolve_device
 
-ImageBatch = Union[torch.Tensor, np.ndarray]
+ImageBatch = torch.Tensor | np.ndarray
 
 DEFAULT_MAX_BATCH = 256
 RANGE_TOLERANCE = 1e-6

@@ -23,7 +23,7 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import torch
 
@@ -33,7 +33,7 @@ from fooling_ext.classifiers.protocol import ImageScorer, describe_classifier
 
 COMBINE_RULES = ("min", "mean")
 # A class map: "index" (the classes correspond by position), or {this model's class name: the first model's}.
-ClassMap = Union[str, Mapping[str, str]]
+ClassMap = str | Mapping[str, str]
 BY_INDEX = "index"
 
 

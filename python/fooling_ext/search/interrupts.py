@@ -7,10 +7,10 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from types import FrameType
-from typing import Any, Optional, Union
+from typing import Any
 
 # What signal.signal takes and returns (typeshed's signal._HANDLER).
-_Handler = Union[Callable[[int, Optional[FrameType]], Any], int, signal.Handlers, None]
+_Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
 
 
 class GenerationBoundaryInterrupts:

@@ -31,7 +31,6 @@ import itertools
 import json
 import math
 import re
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -250,10 +249,7 @@ def read_spec_file(path: str | Path) -> dict[str, Any]:
     try:
         text = path.read_text()
         if kind == ".toml":
-            if sys.version_info >= (3, 11):
-                import tomllib
-            else:  # tomllib is Python 3.11's; before it, the same parser as the package tomli
-                import tomli as tomllib
+            import tomllib
 
             return tomllib.loads(text)
         data = json.loads(text)

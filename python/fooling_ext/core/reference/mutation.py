@@ -152,7 +152,7 @@ def pow(x: npt.ArrayLike, y: float) -> np.ndarray:  # noqa: A001 - mirrors math:
 def polynomial_delta(u: npt.ArrayLike, eta: float | np.floating[Any]) -> np.ndarray:
     """Deb's polynomial perturbation for uniform u in [0, 1)."""
     u = np.atleast_1d(np.asarray(u, dtype=f32))
-    exponent = f32(1) / (f32(eta) + f32(1))
+    exponent: Any = f32(1) / (f32(eta) + f32(1))  # np.float32, which typeshed's pow does not take as a float
     low = pow(f32(2) * u, exponent) - f32(1)
     high = f32(1) - pow(f32(2) * (f32(1) - u), exponent)
     out: np.ndarray = np.where(u < f32(0.5), low, high).astype(f32)
@@ -363,10 +363,11 @@ def _mutate_row(x: np.ndarray, seed: int, generation: int, genome: int, rate: np
     return np.where(decide, polynomial_mutate(x, u, eta), x).astype(f32)
 
 
-def _sbx_betaq(room: npt.ArrayLike, diff: np.ndarray, u: np.ndarray, eta_c: float) -> np.ndarray:
+def _sbx_betaq(room: np.ndarray, diff: np.ndarray, u: np.ndarray, eta_c: float) -> np.ndarray:
     beta = f32(1) + f32(2) * room / diff
-    alpha = f32(2) - pow(beta, -(f32(eta_c) + f32(1)))
-    exponent = f32(1) / (f32(eta_c) + f32(1))
+    power: Any = -(f32(eta_c) + f32(1))  # np.float32, which typeshed's pow does not take as a float
+    alpha = f32(2) - pow(beta, power)
+    exponent: Any = f32(1) / (f32(eta_c) + f32(1))
     inside = pow(u * alpha, exponent)
     outside = pow(f32(1) / (f32(2) - u * alpha), exponent)
     return np.where(u <= f32(1) / alpha, inside, outside).astype(f32)

@@ -8,7 +8,7 @@ polynomials against the true functions (np.sin, np.exp in float64).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -48,7 +48,7 @@ EXP_COEFFS = [
 ROUND_MAGIC = f32(12582912.0)
 
 
-def clamp(x: np.ndarray, lo: float | np.floating[Any], hi: float | np.floating[Any]) -> np.ndarray:
+def clamp(x: np.ndarray | np.floating[Any], lo: float | np.floating[Any], hi: float | np.floating[Any]) -> np.ndarray:
     """Clamp with NaN -> lo, like the core."""
     x = np.where(x > f32(lo), x, f32(lo))
     return np.where(x < f32(hi), x, f32(hi)).astype(f32)
@@ -210,7 +210,7 @@ def pixel_inputs(height: int, width: int, coords: str) -> list[np.ndarray]:
     return [a.reshape(-1).astype(f32) for a in (x, y, d, np.ones_like(d))]
 
 
-def topological_order(num_nodes: int, edges: list[tuple[int, int, float]]) -> list[int]:
+def topological_order(num_nodes: int, edges: Sequence[tuple[int, int, float | np.floating[Any]]]) -> list[int]:
     """Any topological order (depth-first); raises ValueError on a cycle."""
     incoming: dict[int, list[int]] = {v: [] for v in range(num_nodes)}
     for s, d, _ in edges:
