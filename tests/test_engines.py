@@ -274,3 +274,19 @@ def test_a_resumed_run_whose_engine_cannot_be_built_falls_back_to_pytorch(tmp_pa
     assert resumed["chosen"] == {"dtype": "float32", "channels_last": False, "tf32": False}
     assert resumed["trials"][0]["reason"] == "export to ONNX failed: RuntimeError: no exporter here"
     assert "ONNX Runtime not used, PyTorch kept: export to ONNX failed" in capsys.readouterr().err
+
+
+def test_a_released_session_is_forgotten_and_built_again_from_the_export(tmp_path, exports):
+    from fooling_ext.analyses.transfer import _release
+
+    clf, batch = module_classifier(tmp_path)
+    apply_settings(clf, ONNX)
+    first = clf.engine
+    assert first is not None and first.engine == "onnxruntime"
+    assert [v.session for v in engines._SESSIONS.values()] == [first.session]
+    expected = clf.probabilities(batch)
+    _release(clf)  # what the transfer analysis does once a network's elites are scored
+    assert clf.engine is None and engines._SESSIONS == {}
+    apply_settings(clf, ONNX)
+    assert clf.engine.session is not first.session and len(exports) == 1  # a new session, the same exported file
+    assert torch.equal(clf.probabilities(batch), expected)

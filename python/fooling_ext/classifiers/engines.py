@@ -190,6 +190,14 @@ def onnxruntime_runner(model: Any, input_shape: tuple[int, ...], device: torch.d
     return runner
 
 
+def release_engine(runner: EngineRunner) -> None:
+    """Forget this process's cached session of `runner`, so that its memory (ONNX Runtime keeps an arena sized by
+    the largest batch it ran) is freed with the last reference to it; a later call builds the session again from
+    the exported file."""
+    for key in [k for k, v in _SESSIONS.items() if v.run is runner.run]:
+        del _SESSIONS[key]
+
+
 def compile_runner(model: Any, input_shape: tuple[int, ...], device: torch.device) -> EngineRunner:
     """The model under torch.compile (inductor). Its first calls compile (minutes for EfficientNet-Lite0 on a
     CPU), so it is a candidate only when asked for."""
