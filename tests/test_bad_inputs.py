@@ -210,6 +210,12 @@ CASES = [
         "a_file exists and is not a folder",
     ),
     ("imagenet-class-missing-run", ["imagenet-fooling-class", "--run", "{d}/absent", "--out", "{d}/i"], "absent"),
+    ("imagenet-class-no-run", ["imagenet-fooling-class", "--out", "{d}/i"], "--run (unless --resume)"),
+    (
+        "imagenet-class-resume-nothing",
+        ["imagenet-fooling-class", "--out", "{d}/i", "--resume"],
+        "nothing to resume: {d}/i/fit.json does not exist",
+    ),
     (
         "imagenet-class-mnist-run",
         ["imagenet-fooling-class", "--run", "{d}/run", "--out", "{d}/i"],

@@ -109,3 +109,25 @@ def test_the_choices_and_defaults_the_parser_spells_agree_with_the_package():
     config = RetrainConfig()
     for key, value in vars(mnist_fooling_class._DEFAULTS).items():
         assert getattr(config, key) == value, key
+
+
+def test_the_fooling_class_table_covers_its_options_and_agrees_with_the_config():
+    """imagenet-fooling-class: every option that describes the experiment is in the table that --resume checks,
+    is left None by argparse, and defaults to FoolingClassConfig's value."""
+    from fooling_ext.cli.imagenet_fooling_class import FOOLING_CLASS_OPTIONS
+    from fooling_ext.experiments.imagenet_fooling_class import FoolingClassConfig, RowFit
+
+    actions = {a.dest: a for a in options("imagenet-fooling-class")}
+    assert set(actions) - set(FOOLING_CLASS_OPTIONS) == {"out", "resume", "overwrite", "no_progress"}
+    assert all(actions[dest].default is None for dest in FOOLING_CLASS_OPTIONS)
+    config = FoolingClassConfig(runs=["run"])
+    for dest in ("natural", "views", "holdout", "folds", "seed", "batch", "evolve_seed", "generations", "backend"):
+        assert FOOLING_CLASS_OPTIONS[dest].default == getattr(config, dest), dest
+    assert FOOLING_CLASS_OPTIONS["fast_inference"].default is config.fast_inference is None
+    assert FOOLING_CLASS_OPTIONS["weight_decay"].default == RowFit().weight_decay
+    assert FOOLING_CLASS_OPTIONS["no_evolve"].default is (not config.evolve)
+    assert [flag(d) for d, o in FOOLING_CLASS_OPTIONS.items() if o.recorded is None] == [
+        "--generations",
+        "--backend",
+        "--fast-inference",
+    ]

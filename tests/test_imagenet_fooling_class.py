@@ -3,6 +3,7 @@ command end to end at small sizes (CPU)."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import shutil
@@ -161,18 +162,21 @@ def test_the_1001_class_network_keeps_the_1000_original_outputs_on_real_photos(i
     assert (held_renders.argmax(1) == 1000).mean() >= 0.75
 
 
-@pytest.mark.imagenet
-def test_the_command_runs_end_to_end(imagenet_extra, tmp_path, capsys):
-    from fooling_ext.cli import main
+def natural_folder(tmp_path: Path, count: int = 6) -> Path:
+    """An ImageNet-style folder (one subfolder per class) of `count` of the sample photos."""
+    natural = tmp_path / "natural"
+    for photo in imagenet_photos()[:count]:
+        (natural / f"class_{photo.stem.rsplit('_', 1)[1]}").mkdir(parents=True, exist_ok=True)
+        shutil.copy(photo, natural / f"class_{photo.stem.rsplit('_', 1)[1]}" / photo.name)
+    return natural
+
+
+def imagenet_source_run(tmp_path: Path):
+    """A finished run against imagenet, reduced to the two files the command reads (its pictures take long to
+    write): (the EvolveResult, its folder)."""
     from fooling_ext.runs import RunFolder
     from fooling_ext.search import EvolveConfig, evolve
 
-    photos = imagenet_photos()
-    natural = tmp_path / "natural"
-    for photo in photos[:6]:  # an ImageNet-style folder: one subfolder per class
-        (natural / f"class_{photo.stem.rsplit('_', 1)[1]}").mkdir(parents=True, exist_ok=True)
-        shutil.copy(photo, natural / f"class_{photo.stem.rsplit('_', 1)[1]}" / photo.name)
-    # A finished run against imagenet, reduced to the two files the command reads (its pictures take long to write).
     run = evolve(
         EvolveConfig(model="imagenet", generations=2, batch=5, seed=2, backend="cpu", insertion="top"), progress=False
     )
@@ -180,7 +184,15 @@ def test_the_command_runs_end_to_end(imagenet_extra, tmp_path, capsys):
     source.path.mkdir()
     source.write_config(run.config)
     run.archive.save_npz(source.archive_path, extra_meta={"config": run.config})
-    source = source.path
+    return run, source.path
+
+
+@pytest.mark.imagenet
+def test_the_command_runs_end_to_end(imagenet_extra, tmp_path, capsys):
+    from fooling_ext.cli import main
+
+    natural = natural_folder(tmp_path)
+    run, source = imagenet_source_run(tmp_path)
     out = tmp_path / "fooling"
     assert (
         main(
@@ -233,7 +245,127 @@ def test_the_command_runs_end_to_end(imagenet_extra, tmp_path, capsys):
     assert "fooling" in (out / "report.txt").read_text()
     assert not (out / ".fooling.lock").exists()  # the folder was locked while written, and given up after
     assert main(["imagenet-fooling-class", "--run", str(source), "--out", str(out), "--no-progress"]) == 2
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith("holds another fooling-class experiment; pass --resume to continue it or --overwrite to replace it")
+    )
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    assert main(["imagenet-fooling-class", "--run", str(source), "--out", str(tmp_path / "other")]) == 2
     assert capsys.readouterr().err.strip().endswith("is not empty; choose an empty folder or pass --overwrite")
+
+
+@pytest.mark.imagenet
+def test_a_stopped_experiment_resumes_to_the_uninterrupted_result(imagenet_extra, tmp_path, capsys, monkeypatch):
+    """Stopped in its new run, the experiment keeps the fitted row and its figures; --resume fits nothing again
+    and ends with the figures and the archive of an experiment that was never stopped."""
+    from fooling_ext.cli import main
+    from fooling_ext.experiments.imagenet_fooling_class import experiment
+    from fooling_ext.search.evolve import RunInterrupted
+
+    natural = natural_folder(tmp_path, 4)
+    _, source = imagenet_source_run(tmp_path)
+    common = ["--natural", str(natural), "--views", "2", "--folds", "2", "--batch", "4", "--backend", "cpu"]
+    common += ["--no-fast-inference"]  # the engine choice is measured elsewhere; here it would only take time
+    whole, stopped = tmp_path / "whole", tmp_path / "stopped"
+    argv = ["imagenet-fooling-class", "--run", str(source), *common, "--no-progress"]
+    assert main([*argv, "--out", str(whole), "--generations", "3"]) == 0
+
+    # Stopped as Ctrl-C or SIGTERM stops the new run: after generation 1 of 3, checkpoint written.
+    real_evolve = experiment.evolve
+
+    def stopped_after_one(config, out, **kwargs):
+        real_evolve(dataclasses.replace(config, generations=1), out, **kwargs)
+        raise RunInterrupted(Path(out), 1, config.generations)
+
+    monkeypatch.setattr(experiment, "evolve", stopped_after_one)
+    capsys.readouterr()
+    assert main([*argv, "--out", str(stopped), "--generations", "3"]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted after 1 of 3 generations" in err
+    assert err.strip().endswith(f"continue with: fooling imagenet-fooling-class --out {stopped} --resume")
+    assert not (stopped / "fooling_class.json").exists() and (stopped / "after" / "checkpoint.pt").exists()
+    head_before = (stopped / "fooling_head.pt").read_bytes()
+    monkeypatch.setattr(experiment, "evolve", real_evolve)
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("a resumed experiment fits nothing again")
+
+    monkeypatch.setattr(experiment, "fit_fooling_row", no_fit)
+    monkeypatch.chdir(tmp_path / "natural")  # the recorded paths are absolute: any working folder resumes
+    assert main(["imagenet-fooling-class", "--out", str(stopped), "--resume", "--no-progress"]) == 0
+    assert (stopped / "fooling_head.pt").read_bytes() == head_before
+
+    def figures(folder: Path) -> dict:
+        result = json.loads((folder / "fooling_class.json").read_text())
+        del result["evolution"]["after_seconds"]
+        return result
+
+    resumed, uninterrupted = figures(stopped), figures(whole)
+    assert resumed["evolution"]["generations"] == 3
+    assert resumed == uninterrupted
+    with np.load(stopped / "after" / "archive.npz") as a, np.load(whole / "after" / "archive.npz") as b:
+        for key in ("confidence", "occupied", "elite_id", "images"):
+            np.testing.assert_array_equal(a[key], b[key])
+
+    # Only the new run's length and where it computes may change on resume; the rest is refused, naming its value.
+    assert main(["imagenet-fooling-class", "--out", str(stopped), "--resume", "--views", "3"]) == 2
+    assert "--views cannot be given with --resume: the experiment in" in capsys.readouterr().err
+    assert main(["imagenet-fooling-class", "--out", str(stopped), "--resume", "--overwrite"]) == 2
+    assert "--resume and --overwrite cannot be used together" in capsys.readouterr().err
+    # more generations extend the new run
+    assert (
+        main(["imagenet-fooling-class", "--out", str(stopped), "--resume", "--generations", "4", "--no-progress"]) == 0
+    )
+    assert json.loads((stopped / "fooling_class.json").read_text())["evolution"]["generations"] == 4
+
+
+def test_resume_refuses_a_damaged_or_changed_experiment(tmp_path, capsys):
+    """What a resumed experiment reads is checked before anything runs: fit.json, the fitted row, the source run."""
+    from fooling_ext.classifiers.spec import InputSpec
+    from fooling_ext.cli import main
+    from fooling_ext.experiments.imagenet_fooling_class.experiment import (
+        FIT_FORMAT,
+        HEAD_FORMAT,
+        FoolingClassConfig,
+        config_record,
+    )
+
+    out = tmp_path / "exp"
+    out.mkdir()
+    resume = ["imagenet-fooling-class", "--out", str(out), "--resume", "--no-progress"]
+    assert main(resume) == 2
+    assert capsys.readouterr().err.strip().endswith(f"nothing to resume: {out}/fit.json does not exist")
+
+    (out / "fit.json").write_text('{"format": "fooling_ext.fooling_class_fit", "version": 1, "con')
+    assert main(resume) == 2
+    assert f"{out}/fit.json is damaged" in capsys.readouterr().err
+
+    spec = dataclasses.asdict(InputSpec(channels=3, height=224, width=224))
+    record = {
+        "format": FIT_FORMAT,
+        "version": 1,
+        "config": config_record(FoolingClassConfig(runs=[tmp_path / "source"])),
+        "result": {"spec": spec, "source_confidence_sha256": "0" * 64},
+    }
+    (out / "fit.json").write_text(json.dumps(record))
+    (out / "fooling_head.pt").write_bytes(b"not a torch file")
+    assert main(resume) == 2
+    assert f"{out}/fooling_head.pt is damaged or not a fooling head" in capsys.readouterr().err
+
+    row = {"weight": torch.full((1, 1280), float("nan")), "bias": torch.zeros(1)}
+    torch.save({"format": HEAD_FORMAT, "spec": spec, **row}, out / "fooling_head.pt")
+    assert main(resume) == 2
+    assert "fooling_head.pt is damaged: its row must be finite floats" in capsys.readouterr().err
+
+    torch.save(
+        {"format": HEAD_FORMAT, "spec": spec, "weight": torch.zeros(1, 1280), "bias": torch.zeros(1)},
+        out / "fooling_head.pt",
+    )
+    assert main(resume) == 2  # the source run is gone
+    assert f"{tmp_path / 'source'} holds no finished run" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["fit.json", "fooling_head.pt"]  # nothing written, no lock left
 
 
 def test_a_run_against_another_model_is_refused(tmp_path):

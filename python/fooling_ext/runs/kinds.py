@@ -40,6 +40,7 @@ def folder_kind(path: str | os.PathLike[str]) -> str | None:
     for name, fmt, kind in (
         ("sweep.json", "fooling_ext.sweep", "sweep"),
         ("analysis.json", "fooling_ext.analysis", "analysis"),
+        ("fit.json", "fooling_ext.fooling_class_fit", "fooling-class experiment"),
     ):
         data = _json_object(path / name)
         if data is not None and data.get("format") == fmt:

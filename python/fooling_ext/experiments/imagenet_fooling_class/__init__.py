@@ -5,6 +5,7 @@ from fooling_ext.experiments.imagenet_fooling_class.experiment import (
     FoolingClassConfig,
     evolve_again,
     load_source_run,
+    recorded_config,
     run_experiment,
     summary_text,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "fit_fooling_row",
     "imagenet_with_fooling_class",
     "load_source_run",
+    "recorded_config",
     "run_experiment",
     "summary_text",
 ]

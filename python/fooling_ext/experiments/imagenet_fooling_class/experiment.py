@@ -21,13 +21,19 @@ offset, balanced between positives and negatives and with an L2 penalty on ``w``
 images are estimated by cross-validation over the photos. Finally MAP-Elites runs again against the 1001-class
 network with the settings of the first run, and the median confidence over the 1000 original classes is
 compared with the first run's.
+
+The experiment resumes: ``fit.json`` (written once the row is fitted and measured) records the configuration and
+the figures so far, ``fooling_head.pt`` the row, and the new run (``after/``) checkpoints as any run does, so a
+stopped experiment continues with ``resume=True`` without fitting again.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import json
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -56,10 +62,15 @@ from fooling_ext.experiments.imagenet_fooling_class.network import (
 )
 from fooling_ext.runs.archive_file import read_archive
 from fooling_ext.runs.folder import LOCK_NAME, RunFolder, RunFolderError, check_out_path
+from fooling_ext.runs.kinds import folder_kind
 from fooling_ext.search.config import EvolveConfig, upgrade_recorded_config
 from fooling_ext.search.evolve import evolve
 
 HEAD_FORMAT = "fooling_ext.fooling_head"
+FIT_FORMAT = "fooling_ext.fooling_class_fit"
+FIT_VERSION = 1
+#: what a resumed experiment may change: the new run's length (more generations extend it) and where it computes
+RESUMABLE = ("generations", "backend", "fast_inference")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -125,6 +136,12 @@ def load_source_run(path: str | Path) -> dict[str, Any]:
     }
 
 
+def confidence_digest(source: dict[str, Any]) -> str:
+    """SHA-256 of a source run's per-cell confidences: what a resumed experiment checks to compare the new run
+    with the run the row was fitted on."""
+    return hashlib.sha256(np.ascontiguousarray(source["confidence"], dtype=np.float64).tobytes()).hexdigest()
+
+
 def distinct_elite_cells(occupied: np.ndarray, elite_id: np.ndarray) -> np.ndarray:
     """One occupied cell per distinct elite image (the first cell it holds)."""
     cells = np.flatnonzero(occupied)
@@ -145,29 +162,126 @@ def split_elites(source: dict[str, Any], holdout: float, rng: np.random.Generato
 
 
 class FoolingClassFolder(RunFolder):
-    """The folder of the ImageNet fooling-class experiment (docs/run-folder.md). It is not resumable."""
+    """The folder of the ImageNet fooling-class experiment (docs/run-folder.md); it resumes from fit.json."""
 
     KIND = "fooling-class experiment"
-    FILES = ("fooling_head.pt", "fooling_class.json", "report.txt")
+    FILES = ("fit.json", "fooling_head.pt", "fooling_class.json", "report.txt")
     DIRS = ("after",)
     PATTERNS = ()
     DIR_ENTRIES = {"after": RunFolder}
     SETUP_FILES = ()
-    RESUME_HINT = ""
-    resume_path = property(lambda self: self.path / "fooling_class.json")
+    resume_path = property(lambda self: self.path / "fit.json")
+    head_path = property(lambda self: self.path / "fooling_head.pt")
+
+
+def config_record(config: FoolingClassConfig) -> dict[str, Any]:
+    """The configuration as fit.json records it: plain JSON values, the source runs and the photo folder as
+    absolute paths (a resumed experiment finds them from any working folder)."""
+    record = dataclasses.asdict(config)
+    record["runs"] = [os.path.abspath(path) for path in config.runs]
+    record["natural"] = None if config.natural is None else os.path.abspath(config.natural)
+    return record
+
+
+def read_fit_record(path: str | Path) -> dict[str, Any]:
+    """fit.json of an experiment folder (or the file itself), checked: {"config": the configuration as
+    :func:`config_record` writes it, "result": the figures before the new run}. A damaged or foreign file is a
+    :class:`RunFolderError` that names it."""
+    path = Path(path)
+    path = path / "fit.json" if path.is_dir() else path
+    try:
+        record = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise RunFolderError(f"nothing to resume: {path} does not exist") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise RunFolderError(f"{path} is damaged: {exc}") from None
+    if not isinstance(record, dict) or record.get("format") != FIT_FORMAT:
+        raise RunFolderError(f"{path} is not the fit record of a fooling-class experiment")
+    if record.get("version") != FIT_VERSION:
+        raise RunFolderError(f"{path} has version {record.get('version')!r}; this fooling_ext reads {FIT_VERSION}")
+    config, result = record.get("config"), record.get("result")
+    known = {field.name for field in dataclasses.fields(FoolingClassConfig)}
+    if not isinstance(config, dict) or set(config) != known or not isinstance(result, dict) or "spec" not in result:
+        raise RunFolderError(f"{path} is damaged: its configuration or figures are missing or incomplete")
+    return record
+
+
+def recorded_config(path: str | Path) -> FoolingClassConfig:
+    """The configuration an experiment folder records (what :func:`run_experiment` resumes with)."""
+    record = read_fit_record(path)
+    config = dict(record["config"])
+    try:
+        config["fit"] = RowFit(**config["fit"])
+        recorded = FoolingClassConfig(**config)
+        recorded.check()
+    except (TypeError, ValueError) as exc:
+        raise RunFolderError(f"{Path(path)} records an invalid configuration: {exc}") from None
+    return recorded
+
+
+def _as_json(value: Any) -> Any:
+    """`value` as JSON gives it back (tuples become lists), for comparing a torch-saved record with a JSON one."""
+    try:
+        return json.loads(json.dumps(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def read_head(path: Path, spec: InputSpec) -> dict[str, torch.Tensor]:
+    """The fitted row of fooling_head.pt ({"weight": [1, F], "bias": [1]}), checked against the spec it was fitted
+    with; anything else is a :class:`RunFolderError` that names the file."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise RunFolderError(f"{path} is missing: the fitted row cannot be resumed without it") from None
+    except Exception as exc:  # torch raises many kinds for a file that is not its own
+        raise RunFolderError(f"{path} is damaged or not a fooling head: {exc}") from None
+    if not isinstance(state, dict) or state.get("format") != HEAD_FORMAT:
+        raise RunFolderError(f"{path} is not a fooling head written by fooling imagenet-fooling-class")
+    weight, bias = state.get("weight"), state.get("bias")
+    if not (
+        isinstance(weight, torch.Tensor)
+        and isinstance(bias, torch.Tensor)
+        and weight.dim() == 2
+        and weight.shape[0] == 1
+        and tuple(bias.shape) == (1,)
+        and weight.is_floating_point()
+        and bias.is_floating_point()
+        and bool(torch.isfinite(weight).all())
+        and bool(torch.isfinite(bias).all())
+    ):
+        raise RunFolderError(f"{path} is damaged: its row must be finite floats, weight [1, F] and bias [1]")
+    if _as_json(state.get("spec")) != _as_json(dataclasses.asdict(spec)):
+        raise RunFolderError(f"{path} was fitted with another input spec than fit.json records")
+    return {"weight": weight, "bias": bias}
 
 
 def run_experiment(
-    config: FoolingClassConfig, out: str | Path, *, overwrite: bool = False, progress: bool = True
+    config: FoolingClassConfig,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
 ) -> dict[str, Any]:
     """Fit the fooling class, measure it, evolve again against the 1001-class network; write `out`:
-    fooling_head.pt (the new row), fooling_class.json and report.txt (the figures), after/ (the new run).
-    `out` is locked for this process while the experiment writes it."""
+    fooling_head.pt (the new row), fit.json (the configuration and the figures before the new run),
+    fooling_class.json and report.txt (all the figures), after/ (the new run).
+    `out` is locked for this process while the experiment writes it.
+
+    resume: continue the experiment in `out` from its fitted row (nothing is fitted again) and the new run's
+    checkpoint; `config` (see :func:`recorded_config`) may differ from the recorded one only in RESUMABLE.
+    A Ctrl-C or SIGTERM during the new run raises :class:`~fooling_ext.search.evolve.RunInterrupted` with its
+    generations saved."""
     config.check()
     _core.num_threads()  # a bad FOOLING_NUM_THREADS is refused before the folder is made
     folder = FoolingClassFolder(out)
     held_before = folder.holds_lock()
     try:
+        if resume:
+            if overwrite:
+                raise RunFolderError("resume=True and overwrite=True cannot be used together")
+            return _resume_experiment(config, folder, progress=progress)
         return _run_experiment(config, folder, overwrite=overwrite, progress=progress)
     except BaseException:
         if not held_before:  # an experiment that failed before its first result leaves nothing
@@ -185,6 +299,8 @@ def _run_experiment(
     if out.exists() and not out.is_dir():
         raise RunFolderError(f"{out} exists and is not a folder")
     if out.is_dir() and any(p.name != LOCK_NAME for p in out.iterdir()) and not overwrite:
+        if folder_kind(out) == folder.KIND:
+            raise RunFolderError(f"{out} holds another {folder.KIND}; {folder.RESUME_HINT}overwrite=True to replace it")
         raise RunFolderError(f"{out} is not empty; choose an empty folder or pass overwrite=True")
     check_out_path(out, [*config.runs, *([config.natural] if config.natural is not None else [])])
     device = resolve_device(config.backend)
@@ -223,6 +339,7 @@ def _run_experiment(
     result: dict[str, Any] = {
         "fooling_ext": __version__,
         "source_runs": [str(source["path"]) for source in sources],
+        "source_confidence_sha256": confidence_digest(sources[0]),
         "spec": dataclasses.asdict(spec),
         "positives_fit": len(fit_images),
         "positives_held_out": len(held_images),
@@ -234,11 +351,60 @@ def _run_experiment(
         **held_out_figures(clf, original, held_images),
         **natural_figures(clf, original, views[:, 0]),
     }
+    record = {"format": FIT_FORMAT, "version": FIT_VERSION, "config": config_record(config), "result": result}
+    atomic_write_text(folder.resume_path, json.dumps(record, indent=2) + "\n")  # from here on, it resumes
     log(summary_text(result))
+    return _finish(config, folder, sources[0], clf, result, resume=False, overwrite=overwrite, progress=progress)
+
+
+def _resume_experiment(config: FoolingClassConfig, folder: FoolingClassFolder, *, progress: bool) -> dict[str, Any]:
+    if not folder.resume_path.exists():  # before the lock: a folder that holds no experiment is left as it is
+        raise RunFolderError(f"nothing to resume: {folder.resume_path} does not exist")
+    recorded = recorded_config(folder.path)
+    given, made = config_record(config), config_record(recorded)
+    diffs = [
+        f"{key}: {made[key]!r} recorded, {given[key]!r} given"
+        for key in made
+        if key not in RESUMABLE and given[key] != made[key]
+    ]
+    if diffs:
+        raise RunFolderError(f"cannot resume {folder.path} with a different configuration: " + "; ".join(diffs))
+    folder.prepare(resume=True, overwrite=False)
+    record = read_fit_record(folder.resume_path)  # again, now that the folder is ours
+    result = record["result"]
+    spec = InputSpec(**result["spec"])
+    row = read_head(folder.head_path, spec)
+    source = load_source_run(made["runs"][0])
+    if confidence_digest(source) != result.get("source_confidence_sha256"):
+        raise RunFolderError(
+            f"{source['path']} is not the run it was when the row was fitted (its elites' confidences changed): "
+            "the new run would be compared with another run; start a new experiment"
+        )
+    clf, _ = imagenet_with_fooling_class(spec, device=resolve_device(config.backend), row=row)
+    _logger(progress)(f"resuming the fooling-class experiment in {folder.path} (the row fitted before is kept)")
+    after = RunFolder(folder.path / "after")
+    return _finish(
+        config, folder, source, clf, result, resume=after.checkpoint_path.exists(), overwrite=False, progress=progress
+    )
+
+
+def _finish(
+    config: FoolingClassConfig,
+    folder: FoolingClassFolder,
+    source: dict[str, Any],
+    clf,
+    result: dict[str, Any],
+    *,
+    resume: bool,
+    overwrite: bool,
+    progress: bool,
+) -> dict[str, Any]:
+    """The new run (when the experiment evolves), then fooling_class.json and report.txt."""
+    result = dict(result)
     if config.evolve:
-        result["evolution"] = evolve_again(config, sources[0], clf, out / "after", overwrite, progress)
-    atomic_write_text(out / "fooling_class.json", json.dumps(result, indent=2) + "\n")
-    atomic_write_text(out / "report.txt", summary_text(result) + "\n")
+        result["evolution"] = evolve_again(config, source, clf, folder.path / "after", overwrite, progress, resume)
+    atomic_write_text(folder.path / "fooling_class.json", json.dumps(result, indent=2) + "\n")
+    atomic_write_text(folder.path / "report.txt", summary_text(result) + "\n")
     return result
 
 
@@ -304,7 +470,13 @@ def natural_figures(clf, original, images: np.ndarray) -> dict[str, float]:
 
 
 def evolve_again(
-    config: FoolingClassConfig, source: dict[str, Any], clf, out: Path, overwrite: bool, progress: bool
+    config: FoolingClassConfig,
+    source: dict[str, Any],
+    clf,
+    out: Path,
+    overwrite: bool,
+    progress: bool,
+    resume: bool = False,
 ) -> dict[str, Any]:
     """MAP-Elites against the 1001-class network with the source run's settings (unless overridden); the
     median is taken over the 1000 original classes, as for the source run. Also: how many of the new run's
@@ -316,7 +488,7 @@ def evolve_again(
             run[key] = value
     known = {field.name for field in dataclasses.fields(EvolveConfig)}
     evolve_config = EvolveConfig(**{key: value for key, value in run.items() if key in known})
-    after = evolve(evolve_config, out, classifier=clf, overwrite=overwrite, progress=progress)
+    after = evolve(evolve_config, out, classifier=clf, resume=resume, overwrite=overwrite, progress=progress)
     conf = after.archive.confidences()[:1000]
     before = source["confidence"]
     state = after.archive.state_dict()
