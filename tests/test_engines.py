@@ -290,3 +290,24 @@ def test_a_released_session_is_forgotten_and_built_again_from_the_export(tmp_pat
     apply_settings(clf, ONNX)
     assert clf.engine.session is not first.session and len(exports) == 1  # a new session, the same exported file
     assert torch.equal(clf.probabilities(batch), expected)
+
+
+def test_the_session_cache_is_bounded_and_an_evicted_runner_still_scores(tmp_path):
+    """The process keeps at most SESSION_CACHE_SIZE sessions, least recently used out first; a classifier whose
+    session left the cache still scores with it, and a looked-up session becomes the most recent."""
+    size = engines.SESSION_CACHE_SIZE
+    classifiers = [load_classifier(SmallNet(classes), spec=InputSpec(3, 8, 8)) for classes in range(2, size + 3)]
+    batch = images()
+    expected = [clf.probabilities(batch) for clf in classifiers]  # eager PyTorch
+    for clf in classifiers:
+        apply_settings(clf, ONNX)
+    assert [v.session for v in engines._SESSIONS.values()] == [clf.engine.session for clf in classifiers[1:]]
+    for clf, probabilities in zip(classifiers, expected, strict=True):
+        torch.testing.assert_close(clf.probabilities(batch), probabilities, atol=TOLERANCE, rtol=0)
+
+    apply_settings(classifiers[1], ONNX)  # looked up again: now the most recent
+    newest = load_classifier(SmallNet(size + 3), spec=InputSpec(3, 8, 8))
+    apply_settings(newest, ONNX)
+    kept = [v.session for v in engines._SESSIONS.values()]
+    assert kept == [clf.engine.session for clf in [*classifiers[3:], classifiers[1], newest]]
+    assert classifiers[2].engine.session not in kept  # the least recently used went

@@ -97,7 +97,28 @@ def weights_version(model: Any) -> tuple[int, ...]:
     return tuple(t._version for t in (*model.parameters(), *model.buffers()))
 
 
+# This process's engine runners, by model export and device, least recently used first. A runner stays usable
+# after it leaves the cache (its closure holds its session): the cache only saves building a session again for
+# the same model, so it is bounded, and a process that scores many networks in turn (an analysis over several
+# models, the fooling-class experiment) does not keep every network's session and its memory arena to the end.
 _SESSIONS: dict[tuple[Any, ...], EngineRunner] = {}
+SESSION_CACHE_SIZE = 4
+
+
+def _cached(key: tuple[Any, ...]) -> EngineRunner | None:
+    """The cached runner of `key`, now the most recently used, or None."""
+    runner = _SESSIONS.pop(key, None)
+    if runner is not None:
+        _SESSIONS[key] = runner
+    return runner
+
+
+def _remember(key: tuple[Any, ...], runner: EngineRunner) -> None:
+    """Cache `runner`, forgetting the least recently used beyond SESSION_CACHE_SIZE."""
+    _SESSIONS.pop(key, None)
+    _SESSIONS[key] = runner
+    while len(_SESSIONS) > SESSION_CACHE_SIZE:
+        del _SESSIONS[next(iter(_SESSIONS))]
 
 
 def cache_dir() -> Path:
@@ -158,8 +179,9 @@ def onnxruntime_runner(model: Any, input_shape: tuple[int, ...], device: torch.d
     threads = torch.get_num_threads()
     key = _export_key(model, input_shape)
     session_key = (key, threads, str(device))
-    if session_key in _SESSIONS:
-        return dataclasses.replace(_SESSIONS[session_key], weights=weights_version(model))
+    cached = _cached(session_key)
+    if cached is not None:
+        return dataclasses.replace(cached, weights=weights_version(model))
     path, onnx_digest, export_seconds = _cached_export(model, input_shape, key)
     start = time.perf_counter()
     session = _session(path, device, threads)
@@ -186,7 +208,7 @@ def onnxruntime_runner(model: Any, input_shape: tuple[int, ...], device: torch.d
         session,
         weights_version(model),
     )
-    _SESSIONS[session_key] = runner
+    _remember(session_key, runner)
     return runner
 
 
@@ -203,20 +225,23 @@ def compile_runner(model: Any, input_shape: tuple[int, ...], device: torch.devic
     CPU), so it is a candidate only when asked for."""
     if isinstance(model, torch.jit.ScriptModule):
         raise EngineUnavailable("torch.compile cannot compile a TorchScript module")
+    # by id: the cached runner holds the model, so its id cannot be reused while the entry lives
     key = ("compile", id(model), tuple(input_shape), str(device))
-    if key not in _SESSIONS:
+    runner = _cached(key)
+    if runner is None:
         start = time.perf_counter()
         try:
             compiled = torch.compile(model)
         except Exception as exc:  # any failure is a reason to keep eager, never a crash
             raise EngineUnavailable(f"torch.compile failed: {type(exc).__name__}: {_first_line(exc)}") from exc
-        _SESSIONS[key] = EngineRunner(
+        runner = EngineRunner(
             "compile",
             tuple(input_shape),
             compiled,
             {"engine": "compile", "version": str(torch.__version__), "export_seconds": time.perf_counter() - start},
         )
-    return dataclasses.replace(_SESSIONS[key], weights=weights_version(model))
+        _remember(key, runner)
+    return dataclasses.replace(runner, weights=weights_version(model))
 
 
 def engine_runner(engine: str, model: Any, input_shape: tuple[int, ...], device: torch.device) -> EngineRunner:
