@@ -39,3 +39,31 @@ def test_a_kept_run_is_what_the_docs_say_and_renders_to_its_images(pack):
     genomes = {k.removeprefix("genome_"): torch.from_numpy(v) for k, v in arrays.items() if k.startswith("genome_")}
     images = render_archive_images(encoding, genomes, arrays["occupied"])
     assert images_digest(images) == meta["images"]["sha256"]
+
+
+def test_the_kept_fooling_class_experiment_agrees_with_its_new_run():
+    """docs/data/imagenet-fooling-class-s1: the fitted row, the figures, and the new run's pack, whose genomes render
+    to its images and whose cells give the median the figures report."""
+    import json
+
+    import torch
+
+    from fooling_ext.classifiers.spec import InputSpec
+    from fooling_ext.experiments.imagenet_fooling_class.experiment import read_fit_record, read_head
+
+    folder = PACKS[0].parents[1] / "imagenet-fooling-class-s1"
+    fit = read_fit_record(folder / "fit.json")
+    row = read_head(folder / "fooling_head.pt", InputSpec(**fit["result"]["spec"]))
+    assert row["weight"].shape == (1, 1280)
+    result = json.loads((folder / "fooling_class.json").read_text())
+    assert {k: v for k, v in result.items() if k != "evolution"} == fit["result"]
+    meta, arrays = read_pack(folder / "after.npz")
+    evolution = result["evolution"]
+    assert meta["generation"] == evolution["generations"] == evolution["before_generations"] == 600
+    confidence = np.where(arrays["occupied"], arrays["confidence"], 0.0)[:1000]
+    assert float(np.median(confidence)) == pytest.approx(evolution["after_median"], abs=1e-7)
+    assert int((confidence >= 0.99).sum()) == evolution["after_n99"]
+    encoding = recorded_encoding(meta["config"])
+    genomes = {k.removeprefix("genome_"): torch.from_numpy(v) for k, v in arrays.items() if k.startswith("genome_")}
+    images = render_archive_images(encoding, genomes, arrays["occupied"])
+    assert images_digest(images) == meta["images"]["sha256"]
