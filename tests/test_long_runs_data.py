@@ -11,15 +11,26 @@ import pytest
 
 from fooling_ext.search.pack import images_digest, read_pack, recorded_encoding, render_archive_images
 
-PACKS = sorted((Path(__file__).resolve().parents[1] / "docs" / "data" / "imagenet-runs").glob("*.npz"))
+DATA = Path(__file__).resolve().parents[1] / "docs" / "data"
+# the three seeds at 600 generations, and the continuation of one of them toward the paper's 5,000
+PACKS = sorted((DATA / "imagenet-runs").glob("*.npz"))
 
 
 def test_the_long_runs_are_kept():
-    """The three seeds docs/imagenet.md reports, each at least 600 generations with its median >= 50%."""
-    assert [p.name for p in PACKS][:3] == ["imagenet-cppn-s1.npz", "imagenet-cppn-s2.npz", "imagenet-cppn-s3.npz"]
-    for pack in PACKS[:3]:
-        meta, _ = read_pack(pack)
-        assert meta["generation"] >= 600 and meta["metrics"][-1]["median"] >= 0.5, pack.name
+    """The three seeds docs/imagenet.md reports, each at least 600 generations with its median >= 50%, and a
+    continued run (named -continued) further on than the seed it continues."""
+    names = [p.name for p in PACKS]
+    seeds = ["imagenet-cppn-s1.npz", "imagenet-cppn-s2.npz", "imagenet-cppn-s3.npz"]
+    assert set(seeds) <= set(names)
+    for name in seeds:
+        meta, _ = read_pack(DATA / "imagenet-runs" / name)
+        assert meta["generation"] >= 600 and meta["metrics"][-1]["median"] >= 0.5, name
+    for name in [n for n in names if n not in seeds]:
+        assert name.endswith("-continued.npz"), name
+        meta, _ = read_pack(DATA / "imagenet-runs" / name)
+        start, _ = read_pack(DATA / "imagenet-runs" / name.replace("-continued", ""))
+        assert meta["generation"] > start["generation"]
+        assert meta["metrics"][: start["generation"]] == start["metrics"]  # the same run, further on
 
 
 @pytest.mark.parametrize("pack", PACKS, ids=[p.stem for p in PACKS])
@@ -28,7 +39,7 @@ def test_a_kept_run_is_what_the_docs_say_and_renders_to_its_images(pack):
 
     meta, arrays = read_pack(pack)
     run = meta["config"]["run"]
-    seed = int(pack.stem.rsplit("-s", 1)[1])
+    seed = int(pack.stem.removesuffix("-continued").rsplit("-s", 1)[1])
     assert (run["model"], run["encoding"], run["batch"], run["seed"]) == ("imagenet", "cppn", 400, seed)
     assert meta["generation"] == len(meta["metrics"]) == meta["metrics"][-1]["generation"] + 1
     confidence = np.where(arrays["occupied"], arrays["confidence"], 0.0).astype(np.float64)
@@ -51,7 +62,7 @@ def test_the_kept_fooling_class_experiment_agrees_with_its_new_run():
     from fooling_ext.classifiers.spec import InputSpec
     from fooling_ext.experiments.imagenet_fooling_class.experiment import read_fit_record, read_head
 
-    folder = PACKS[0].parents[1] / "imagenet-fooling-class-s1"
+    folder = DATA / "imagenet-fooling-class-s1"
     fit = read_fit_record(folder / "fit.json")
     row = read_head(folder / "fooling_head.pt", InputSpec(**fit["result"]["spec"]))
     assert row["weight"].shape == (1, 1280)
